@@ -1,0 +1,54 @@
+# prelabel — the two commands a fresh machine needs: `make demo` and `make test`.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test venv system lint typecheck check bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[all,sam,dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## System packages the test suite drives for real (Chromium for the portal tests).
+system:
+	bash scripts/install-system.sh
+
+## Set up, fetch the default model, pre-label the bundled sample frames, draw overlays.
+demo: venv
+	$(BIN)/prelabel models pull ssd-mobilenet-v2-coco
+	rm -rf demo-out
+	$(BIN)/prelabel label examples/sample_frames --model ssd-mobilenet-v2-coco --out demo-out/labels.jsonl
+	$(BIN)/prelabel show demo-out/labels.jsonl --all -o demo-out/overlays
+	@echo "labels:   $(CURDIR)/demo-out/labels.jsonl"
+	@echo "overlays: $(CURDIR)/demo-out/overlays/"
+
+## Set up, then run the whole test suite (lint and types first).
+test: venv system
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+## Every benchmark (benchmarks/bench_*.py); one alone: make bench-NAME (e.g. make bench-detectors).
+bench: venv
+	@set -e; for f in benchmarks/bench_*.py; do n=$$(basename $$f .py); echo "== $$n"; $(BIN)/python -m benchmarks.$$n; done
+
+bench-%: venv
+	$(BIN)/python -m benchmarks.bench_$*
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

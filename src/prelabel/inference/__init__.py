@@ -1,0 +1,1 @@
+"""Running models over frames: the predictor, the batch runner, persisted jobs and executors."""

@@ -1,0 +1,58 @@
+"""TensorFlow frozen graphs through OpenCV DNN (SSD-MobileNetV2 from the TF object detection zoo).
+
+Output ``[1, 1, N, 7]``: image id, class (COCO 91-id scheme), score, normalised x1 y1 x2 y2. NMS is in the graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.core.detections import Detections
+from prelabel.core.vocab import COCO91_TO_80
+from prelabel.models.zoo import ModelEntry
+
+
+class OpenCVTFDetector:
+    def __init__(
+        self,
+        entry: ModelEntry,
+        files: dict[str, Path],
+        *,
+        min_score: float = 0.25,
+        threads: int | None = None,
+        **_: Any,
+    ) -> None:
+        import cv2
+
+        if threads:
+            cv2.setNumThreads(int(threads))
+        self.model_id = entry.id
+        self.version = entry.version
+        self.classes = entry.class_names
+        self.min_score = float(min_score)
+        self.input_size = (int(entry.input_size[0]), int(entry.input_size[1]))
+        self._cv2 = cv2
+        self._net = cv2.dnn.readNetFromTensorflow(str(files["weights"]), str(files["config"]))
+
+    @property
+    def source(self) -> str:
+        return f"model:{self.model_id}@{self.version}"
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        h, w = image.shape[:2]
+        # image is RGB already: no channel swap; the graph scales 0-255 itself
+        blob = self._cv2.dnn.blobFromImage(image, size=self.input_size, swapRB=False, crop=False)
+        self._net.setInput(blob)
+        out = np.asarray(self._net.forward()).reshape(-1, 7)
+        out = out[out[:, 2] >= self.min_score]
+        keep = np.array([int(c) in COCO91_TO_80 for c in out[:, 1]], dtype=bool)
+        out = out[keep] if len(out) else out
+        if len(out) == 0:
+            return Detections.empty()
+        xyxy = out[:, 3:7] * np.array([w, h, w, h], dtype=np.float64)
+        class_ids = np.array([COCO91_TO_80[int(c)] for c in out[:, 1]], dtype=np.int64)
+        return Detections(xyxy=xyxy, scores=out[:, 2], class_ids=class_ids).clip(w, h)

@@ -1,0 +1,27 @@
+"""What every detector backend provides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.core.detections import Detections
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Loads its model once (in ``__init__``); maps one RGB uint8 image (H, W, 3) to detections in its pixels."""
+
+    model_id: str
+    version: str
+    classes: Sequence[str]
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Detections: ...
+
+    @property
+    def source(self) -> str:
+        """Provenance written on every label: ``model:<id>@<version>``."""
+        ...

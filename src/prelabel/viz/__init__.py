@@ -1,0 +1,1 @@
+"""Pictures of what the model saw: overlays, plots, reports."""
