@@ -21,8 +21,10 @@ from rich.progress import (
 
 from prelabel.errors import PrelabelError
 
-console = Console(stderr=False, soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# when piped (CI logs, scripts) rich would assume 80 columns and fold tables; allow wide lines instead
+_PIPE_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(stderr=False, soft_wrap=True, width=_PIPE_WIDTH)
+err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -48,15 +48,16 @@ def image_frames(spec: str) -> list[Frame]:
         return _frames(files, p)
     if p.suffix.lower() == ".txt":
         listed = [(p.parent / line.strip()).absolute() for line in p.read_text().splitlines() if line.strip()]
-        return [Frame(id=f.with_suffix("").as_posix(), uri=str(f)) for f in listed]
+        return _frames(listed, p.parent)
+    if p.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise UnreadableInputError(
+            str(p), f"not an image file or list; expected a folder, a glob, a .txt list or one of {IMAGE_EXTENSIONS}"
+        )
     return [Frame(id=p.stem, uri=str(p))]
 
 
-def _frames(files: list[Path], root: Path | None) -> list[Frame]:
-    try:
-        return [Frame(id=_frame_id(f, root), uri=str(f)) for f in files]
-    except ValueError:
-        return [Frame(id=_frame_id(f, None), uri=str(f)) for f in files]
+def _frames(files: list[Path], root: Path) -> list[Frame]:
+    return [Frame(id=_frame_id(f, root if f.is_relative_to(root) else None), uri=str(f)) for f in files]
 
 
 def _remote_frames(spec: str) -> list[Frame]:
