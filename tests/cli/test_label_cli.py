@@ -76,7 +76,10 @@ def test_bad_frames_are_recorded_and_the_run_goes_on(frames: Path, tmp_path: Pat
     ("args", "message"),
     [
         (["label", "/no/such/folder", "--out", "{tmp}/o.jsonl"], "error: input not found: /no/such/folder"),
-        (["label", "{frames}", "--model", "yolo9000", "--out", "{tmp}/o.jsonl"], "unknown model 'yolo9000'; expected"),
+        (
+            ["label", "{frames}", "--model", "yolo9000", "--out", "{tmp}/o.jsonl"],
+            "unknown model 'yolo9000'; expected",
+        ),
         (["label", "{tmp}/readme.md", "--out", "{tmp}/o.jsonl"], "cannot read"),
         (["show", "{tmp}/none.jsonl", "--frame", "1", "-o", "{tmp}/x.png"], "labels file not found"),
         (["label", "{frames}", "--out", "{tmp}/exists.jsonl"], "output already exists"),

@@ -18,10 +18,10 @@ from prelabel.core.labels import Box2D, Label, Mask, make_label_id
 
 @dataclass
 class Detections:
-    xyxy: npt.NDArray[np.float32]  # (N, 4) absolute pixels
-    scores: npt.NDArray[np.float32]  # (N,) in [0, 1]
-    class_ids: npt.NDArray[np.int64]  # (N,) indices into the model's class list
-    masks: npt.NDArray[np.bool_] | None = None  # (N, H, W) full-frame boolean masks
+    xyxy: npt.NDArray[Any]  # (N, 4) absolute pixels, stored float32
+    scores: npt.NDArray[Any]  # (N,) in [0, 1], stored float32
+    class_ids: npt.NDArray[Any]  # (N,) indices into the model's class list, stored int64
+    masks: npt.NDArray[Any] | None = None  # (N, H, W) full-frame boolean masks
     data: dict[str, npt.NDArray[Any]] = field(default_factory=dict)  # extra per-box arrays (N, ...)
 
     def __post_init__(self) -> None:

@@ -127,7 +127,8 @@ class Mask(_Model):
     def from_array(cls, mask: npt.NDArray[Any]) -> Mask:
         if mask.ndim != 2:
             raise ValueError(f"mask array must be 2D (height, width); got shape {mask.shape}")
-        return cls(size=(int(mask.shape[0]), int(mask.shape[1])), counts=rle.encode_counts(mask))
+        counts = rle.compress(rle.encode_counts(mask))
+        return cls(size=(int(mask.shape[0]), int(mask.shape[1])), counts=counts)
 
     def to_array(self) -> npt.NDArray[np.bool_]:
         return rle.decode_counts(rle.decompress(self.counts), self.size[0], self.size[1])
@@ -205,7 +206,7 @@ def parse_source(source: str) -> dict[str, str]:
 
 
 def make_label_id(*parts: object) -> str:
-    """A stable id: the same parts give the same id (re-running a model on a frame keeps ids); none gives a random one."""
+    """A stable id: the same parts give the same id (re-running a model keeps ids); no parts give a random id."""
     if not parts:
         return uuid.uuid4().hex[:16]
     return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]

@@ -91,7 +91,10 @@ def run(
                 record = predictor.predict_image(frame, image)
             except Exception as e:
                 record = FrameRecord(
-                    frame=frame, status="failed", error=f"inference failed: {type(e).__name__}: {e}", job=predictor.job
+                    frame=frame,
+                    status="failed",
+                    error=f"inference failed: {type(e).__name__}: {e}",
+                    job=predictor.job,
                 )
         writer.write(record)
         summary.add(record)

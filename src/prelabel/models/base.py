@@ -15,9 +15,14 @@ from prelabel.core.detections import Detections
 class Detector(Protocol):
     """Loads its model once (in ``__init__``); maps one RGB uint8 image (H, W, 3) to detections in its pixels."""
 
-    model_id: str
-    version: str
-    classes: Sequence[str]
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def classes(self) -> Sequence[str]: ...
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections: ...
 

