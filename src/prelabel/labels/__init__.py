@@ -1,0 +1,1 @@
+"""Label refinement: tiled inference and test-time augmentation wrappers around any detector."""

@@ -1,0 +1,1 @@
+"""Quality: evaluation against ground truth (COCO-style AP), calibration and routing, frame selection."""

@@ -1,0 +1,116 @@
+"""The AP engine: Scalabel's published reference figures, and small tables with answers worked out by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
+from prelabel.quality.ap import accumulate, match_image, overlap_matrix
+from prelabel.quality.evaluate import EvalConfig, evaluate
+from prelabel.quality.inputs import load_records
+
+SCALABEL_CLASSES = ["pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"]
+
+
+def test_matches_scalabel_reference(shared_data: Path) -> None:
+    root = shared_data / "scalabel_eval" / "eval"
+    gt = load_records(root / "box_track" / "track_sample_anns.json")
+    pred = load_records(root / "det" / "bbox_predictions.json")
+    res = evaluate(pred, gt, EvalConfig(classes=SCALABEL_CLASSES, inclusive_pixels=True))
+    got = {k: round(100 * v, 2) for k, v in res.summary().items() if v is not None}
+    assert got == {"AP": 34.03, "AP50": 55.32, "AP75": 34.94}
+    assert round(100 * (res.ap("car") or 0), 2) == 66.14
+    assert round(100 * (res.ap("pedestrian") or 0), 2) == 41.38
+    # classes without ground truth have no AP and stay out of the mean (COCO's -1)
+    assert res.ap("train") is None and res.ap("bicycle") is None
+    assert res.curves["car"].n_gt > 2000
+
+
+def _rec(fid: str, boxes: list[tuple[str, tuple[float, ...], float | None]], **attrs: object) -> FrameRecord:
+    labels = [
+        Label(
+            id=f"{fid}-{i}",
+            category=c,
+            source="human:gt" if s is None else "model:m@1",
+            score=s,
+            box=Box2D.from_xyxy(b),
+            attributes=dict(attrs) if c.startswith("crowd") else {},
+        )
+        for i, (c, b, s) in enumerate(boxes)
+    ]
+    return FrameRecord(frame=Frame(id=fid, uri=f"/x/{fid}.png"), labels=labels)
+
+
+def test_perfect_and_half() -> None:
+    gt = [_rec("a", [("car", (0, 0, 10, 10), None), ("car", (20, 0, 30, 10), None)])]
+    perfect = [_rec("a", [("car", (0, 0, 10, 10), 0.9), ("car", (20, 0, 30, 10), 0.8)])]
+    assert evaluate(perfect, gt).summary() == pytest.approx({"AP": 1.0, "AP50": 1.0, "AP75": 1.0})
+    # one hit first, then a false positive: recall 0.5 reached at precision 1 -> 51 of 101 recall points
+    half = [_rec("a", [("car", (0, 0, 10, 10), 0.9), ("car", (50, 50, 60, 60), 0.8)])]
+    assert evaluate(half, gt).ap(iou=0.5) == pytest.approx(51 / 101)
+    # the false positive first: precision 1/2 at recall 0.5
+    fp_first = [_rec("a", [("car", (0, 0, 10, 10), 0.7), ("car", (50, 50, 60, 60), 0.8)])]
+    assert evaluate(fp_first, gt).ap(iou=0.5) == pytest.approx(0.5 * 51 / 101)
+
+
+def test_iou_thresholds_split_ap50_and_ap75() -> None:
+    gt = [_rec("a", [("car", (0, 0, 10, 10), None)])]
+    # IoU of (0,0,10,10) and (0,0,10,6) is 0.6: a hit at .50, .55, .60, a miss from .65 up
+    pred = [_rec("a", [("car", (0, 0, 10, 6), 0.9)])]
+    res = evaluate(pred, gt)
+    assert res.ap(iou=0.5) == pytest.approx(1.0) and res.ap(iou=0.75) == 0.0
+    assert res.ap() == pytest.approx(3 / 10)
+
+
+def test_crowd_and_ignore_regions_absorb_detections() -> None:
+    gt = [
+        _rec("a", [("car", (0, 0, 10, 10), None), ("DontCare", (100, 0, 200, 100), None)]),
+    ]
+    pred = [
+        _rec("a", [("car", (0, 0, 10, 10), 0.5), ("car", (110, 10, 120, 20), 0.9), ("car", (150, 50, 160, 60), 0.95)])
+    ]
+    res = evaluate(pred, gt)
+    assert res.ap() == pytest.approx(1.0)  # both detections inside DontCare are neither hits nor false positives
+    crowd_gt = [_rec("a", [("car", (0, 0, 10, 10), None), ("crowd", (100, 0, 200, 100), None)], crowd=True)]
+    res2 = evaluate(pred, crowd_gt, EvalConfig(classes=["car"], gt_class_map={"crowd": "car"}))
+    assert res2.ap() == pytest.approx(1.0) and res2.curves["car"].n_gt == 1
+
+
+def test_min_height_and_neighbours() -> None:
+    gt = [
+        _rec("a", [("Car", (0, 0, 50, 10), None), ("Van", (100, 0, 150, 40), None), ("Car", (200, 0, 260, 40), None)])
+    ]
+    pred = [
+        _rec("a", [("car", (100, 0, 150, 40), 0.9), ("car", (200, 0, 260, 40), 0.8), ("car", (300, 0, 340, 5), 0.99)])
+    ]
+    cfg = EvalConfig(classes=["Car"], class_map={"car": "Car"}, neighbours={"Car": ["Van"]}, min_height=25)
+    res = evaluate(pred, gt, cfg)
+    # the 10 px car is not counted, the van hit is not a false positive, the 5 px false positive is ignored
+    assert res.curves["Car"].n_gt == 1 and res.ap() == pytest.approx(1.0)
+
+
+def test_class_without_ground_truth_is_none_and_missing_frames_count() -> None:
+    gt = [_rec("a", [("car", (0, 0, 10, 10), None)]), _rec("b", [("car", (0, 0, 10, 10), None)])]
+    pred = [_rec("a", [("car", (0, 0, 10, 10), 0.9), ("bus", (0, 0, 10, 10), 0.9)]), _rec("zzz", [])]
+    with pytest.warns(UserWarning, match="no ground truth"):
+        res = evaluate(pred, gt)
+    assert res.ap("bus") is None
+    assert res.frames_without_predictions == ["b"] and res.unmatched_prediction_frames == ["zzz"]
+    assert res.ap("car", 0.5) == pytest.approx(51 / 101)  # frame b's car is a miss
+    assert res.ap() == res.ap("car")
+
+
+def test_engine_arrays_directly() -> None:
+    crowd = np.array([False, True])
+    ov = overlap_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 20, 10], [0, 0, 100, 100]]), crowd)
+    assert ov[0, 0] == pytest.approx(0.5) and ov[0, 1] == pytest.approx(1.0)
+    m = match_image(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [1, 1, 10, 10]]), np.array([0.2, 0.9]))
+    # the better-scored detection takes the box; the other is a false positive
+    assert m.det_index.tolist() == [1, 0] and m.matched[0].tolist() == [True, False]
+    curve = accumulate("car", [m])
+    assert curve.recall[0] == 1.0 and curve.n_det == 2
+    empty = accumulate("car", [])
+    assert empty.ap is None
