@@ -135,14 +135,10 @@ def mapper(m: ClassMapLike | None) -> Callable[[str], str | None]:
         return lambda name: m.get(name, name)
     fn = getattr(m, "map", None)
     if callable(fn):
-        return fn  # type: ignore[no-any-return]
+        return fn
     if callable(m):
         return m
     raise TypeError(f"class map must be a mapping or a callable; got {type(m).__name__}")
-
-
-def frame_key(record: FrameRecord) -> str:
-    return record.frame.id
 
 
 def _stem(uri: str) -> str:
@@ -162,7 +158,7 @@ def pair_records(
     paired: list[FrameRecord | None] = [None] * len(gts)
     unmatched: list[str] = []
     for p in predictions:
-        i = by_id.get(p.frame.id)
+        i: int | None = by_id.get(p.frame.id)
         if i is None:
             i = by_stem.get(_stem(p.frame.uri), by_stem.get(_stem(p.frame.id)))
         if i is None:
