@@ -152,9 +152,9 @@ def pair_records(
     gts = list(ground_truth)
     by_id = {g.frame.id: i for i, g in enumerate(gts)}
     by_stem: dict[str, int] = {}
-    for i, g in enumerate(gts):
-        by_stem.setdefault(_stem(g.frame.uri), i)
-        by_stem.setdefault(_stem(g.frame.id), i)
+    for gi, g in enumerate(gts):
+        by_stem.setdefault(_stem(g.frame.uri), gi)
+        by_stem.setdefault(_stem(g.frame.id), gi)
     paired: list[FrameRecord | None] = [None] * len(gts)
     unmatched: list[str] = []
     for p in predictions:
