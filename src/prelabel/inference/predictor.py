@@ -25,12 +25,30 @@ class Predictor:
         cache: str | None = None,
         job: str | None = None,
         loader: ImageLoader = load_image,
+        tiled: bool = False,
+        tta: bool = False,
+        masks: str | None = None,
         **options: Any,
     ) -> None:
+        """``tta``: horizontal-flip test-time augmentation; ``tiled``: overlapping tiles plus the full frame
+        (``prelabel.labels``); ``masks="sam"``: a MobileSAM mask for every box (``prelabel.models.sam``)."""
         if isinstance(model, str):
             from prelabel.models.loader import load_detector
 
             model = load_detector(model, cache, **options)
+        if tta:
+            from prelabel.labels.tta import FlipTTADetector
+
+            model = FlipTTADetector(model)
+        if tiled:
+            from prelabel.labels.tiling import TiledDetector
+
+            model = TiledDetector(model)
+        self.masker = None
+        if masks:
+            from prelabel.models.sam import load_masker
+
+            self.masker = load_masker(masks, cache, threads=options.get("threads"))
         self.detector = model
         self.job = job
         self.loader = loader
@@ -39,6 +57,8 @@ class Predictor:
         h, w = image.shape[:2]
         frame = frame.model_copy(update={"width": w, "height": h})
         dets = self.detector.detect(image)
+        if self.masker is not None and len(dets):
+            dets.masks = self.masker.masks(image, dets.xyxy)
         labels = dets.to_labels(frame.id, self.detector.source, self.detector.classes)
         return FrameRecord(frame=frame, labels=labels, job=self.job)
 

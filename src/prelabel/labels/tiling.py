@@ -1,0 +1,203 @@
+"""Tiled inference for any detector: overlapping tiles plus the full frame, merged class by class.
+
+The zoo's detectors see a 300-512 px input, so on a 1242x375 KITTI frame a distant car shrinks to a few pixels.
+:class:`TiledDetector` also runs the detector on overlapping square tiles (side = the frame's short side by
+default), maps tile boxes back to frame pixels, and merges everything:
+
+1. **Cut boxes.** A tile box touching an inner tile edge (an edge that is not the frame's border) may be the
+   visible part of an object the tile cut. Such a box is dropped when a box of the same class from the full frame
+   or from another tile covers most of it (intersection over the cut box's area >= ``cover``); otherwise it is kept
+   with its score multiplied by ``cut_weight`` so it can never outrank a whole box.
+2. **Merge.** Class-aware greedy NMS (``merge="nms"``) or weighted box fusion (``merge="wbf"``) over the
+   full-frame boxes and the surviving tile boxes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.core.boxes import area, nms
+from prelabel.core.detections import Detections
+from prelabel.labels.tta import weighted_merge
+from prelabel.models.base import Detector
+
+MERGES = ("nms", "wbf")
+
+
+@dataclass(frozen=True)
+class Tile:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+
+def _starts(length: int, tile: int, overlap: float) -> list[int]:
+    if tile >= length:
+        return [0]
+    stride = max(1, int(tile * (1.0 - overlap)))
+    n = math.ceil((length - tile) / stride) + 1
+    # spread the tiles evenly so the last one ends exactly at the border
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def tile_grid(width: int, height: int, tile: int | None = None, overlap: float = 0.25) -> list[Tile]:
+    """Square tiles of side ``tile`` (default: the short side) covering the frame with at least ``overlap``."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive; got {width}x{height}")
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1); got {overlap}")
+    side = int(tile or min(width, height))
+    if side <= 0:
+        raise ValueError(f"tile size must be positive; got {side}")
+    tw, th = min(side, width), min(side, height)
+    return [Tile(x, y, x + tw, y + th) for y in _starts(height, th, overlap) for x in _starts(width, tw, overlap)]
+
+
+def cut_flags(
+    xyxy: npt.NDArray[np.floating], tile: Tile, width: int, height: int, margin: float
+) -> npt.NDArray[np.bool_]:
+    """True for boxes (frame pixels) that touch an edge of ``tile`` that lies inside the frame."""
+    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    flags = np.zeros(len(b), dtype=bool)
+    if tile.x0 > 0:
+        flags |= b[:, 0] <= tile.x0 + margin
+    if tile.y0 > 0:
+        flags |= b[:, 1] <= tile.y0 + margin
+    if tile.x1 < width:
+        flags |= b[:, 2] >= tile.x1 - margin
+    if tile.y1 < height:
+        flags |= b[:, 3] >= tile.y1 - margin
+    return flags
+
+
+def coverage(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Intersection over the area of each box in ``a``, against each box in ``b``: shape (len(a), len(b))."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    return (iw * ih) / np.maximum(area(a), 1e-9)[:, None]
+
+
+class TiledDetector:
+    """Wraps any :class:`~prelabel.models.base.Detector`; itself a Detector (same model id, version, classes)."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        *,
+        tile: int | None = None,
+        overlap: float = 0.25,
+        merge: str = "nms",
+        iou_threshold: float = 0.5,
+        cut_weight: float = 0.5,
+        cover: float = 0.6,
+        edge_margin: float = 3.0,
+        full_frame: bool = True,
+    ) -> None:
+        if merge not in MERGES:
+            from prelabel.errors import UnknownNameError
+
+            raise UnknownNameError("tile merge", merge, MERGES)
+        self.detector = detector
+        self.model_id = detector.model_id
+        self.version = detector.version
+        self.classes = detector.classes
+        self.tile = tile
+        self.overlap = float(overlap)
+        self.merge = merge
+        self.iou_threshold = float(iou_threshold)
+        self.cut_weight = float(cut_weight)
+        self.cover = float(cover)
+        self.edge_margin = float(edge_margin)
+        self.full_frame = full_frame
+
+    @property
+    def source(self) -> str:
+        return self.detector.source
+
+    @property
+    def setting(self) -> str:
+        return "tiled"
+
+    def tiles(self, width: int, height: int) -> list[Tile]:
+        return tile_grid(width, height, self.tile, self.overlap)
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        h, w = image.shape[:2]
+        tiles = [t for t in self.tiles(w, h) if (t.width, t.height) != (w, h)]
+        parts: list[Detections] = []
+        cut: list[npt.NDArray[np.bool_]] = []
+        origin: list[npt.NDArray[np.int64]] = []  # -1: full frame, k: tile k
+        if self.full_frame or not tiles:
+            full = self.detector.detect(image)
+            parts.append(Detections(full.xyxy, full.scores, full.class_ids))
+            cut.append(np.zeros(len(full), dtype=bool))
+            origin.append(np.full(len(full), -1, dtype=np.int64))
+        for k, t in enumerate(tiles):
+            d = self.detector.detect(np.ascontiguousarray(image[t.y0 : t.y1, t.x0 : t.x1]))
+            xyxy = d.xyxy + np.array([t.x0, t.y0, t.x0, t.y0], dtype=np.float32)
+            parts.append(Detections(xyxy, d.scores, d.class_ids))
+            cut.append(cut_flags(xyxy, t, w, h, self.edge_margin))
+            origin.append(np.full(len(d), k, dtype=np.int64))
+        dets = Detections.merge(parts)
+        if len(dets) == 0:
+            return Detections.empty()
+        is_cut = np.concatenate(cut)
+        src = np.concatenate(origin)
+        dets = suppress_cut_boxes(dets, is_cut, src, cover=self.cover, cut_weight=self.cut_weight)
+        if self.merge == "wbf":
+            merged = weighted_merge([dets], self.iou_threshold, passes=1)
+            merged = Detections(merged.xyxy, merged.scores, merged.class_ids)
+        else:
+            keep = nms(dets.xyxy, dets.scores, self.iou_threshold, dets.class_ids)
+            merged = Detections(dets.xyxy[keep], dets.scores[keep], dets.class_ids[keep])
+        return merged.clip(w, h)
+
+
+def suppress_cut_boxes(
+    dets: Detections,
+    is_cut: npt.NDArray[np.bool_],
+    origin: npt.NDArray[np.int64],
+    *,
+    cover: float = 0.6,
+    cut_weight: float = 0.5,
+) -> Detections:
+    """Drop cut boxes covered by a bigger same-class whole box from elsewhere; multiply the rest by ``cut_weight``.
+
+    ``is_cut`` flags boxes touching an inner tile edge; ``origin`` is -1 for full-frame boxes, else the tile index.
+    A cover must come from another origin and be whole (full frame, or a tile box that is not itself cut).
+    """
+    is_cut = np.asarray(is_cut, dtype=bool)
+    origin = np.asarray(origin, dtype=np.int64)
+    if len(is_cut) != len(dets) or len(origin) != len(dets):
+        raise ValueError(f"is_cut and origin must have length {len(dets)}; got {len(is_cut)} and {len(origin)}")
+    if not is_cut.any():
+        return dets
+    cut_idx = np.flatnonzero(is_cut)
+    cov = coverage(dets.xyxy[cut_idx], dets.xyxy)
+    same_cls = dets.class_ids[cut_idx][:, None] == dets.class_ids[None, :]
+    elsewhere = origin[cut_idx][:, None] != origin[None, :]
+    bigger = area(dets.xyxy)[None, :] > area(dets.xyxy[cut_idx])[:, None]
+    whole = ~is_cut[None, :] | (origin[None, :] == -1)
+    covered = ((cov >= cover) & same_cls & elsewhere & bigger & whole).any(axis=1)
+    keep = np.ones(len(dets), dtype=bool)
+    keep[cut_idx[covered]] = False
+    scores = dets.scores.copy()
+    scores[cut_idx[~covered]] *= cut_weight
+    return Detections(dets.xyxy, scores, dets.class_ids)[keep]
