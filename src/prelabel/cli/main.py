@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "prelabel.cli.label",
     "prelabel.cli.show",
     "prelabel.cli.models",
+    "prelabel.cli.quality",
 ]
 
 

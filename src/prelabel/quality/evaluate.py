@@ -117,6 +117,19 @@ class EvalResult:
         )
         return out
 
+    def pr_points(self, iou: float = 0.5) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+        """Per class with ground truth: (recall, precision) after each detection in score order, precision made
+        monotone (the curve AP integrates)."""
+        out = {}
+        for name, c in self.curves.items():
+            if c.n_gt == 0 or not c.raw_recall:
+                continue
+            t = int(np.flatnonzero(np.isclose(c.iou_thresholds, iou))[0])
+            rec, prec = c.raw_recall[t], c.raw_precision[t]
+            env = np.maximum.accumulate(prec[::-1])[::-1] if len(prec) else prec
+            out[name] = (np.concatenate([[0.0], rec]), np.concatenate([[env[0] if len(env) else 0.0], env]))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "frames": self.frames,

@@ -1,0 +1,74 @@
+"""The quality commands end to end through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from prelabel.labelfile import read_records
+
+EXE = Path(sys.executable).with_name("prelabel")
+
+
+def prelabel(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_eval_scalabel_reference(shared_data: Path, tmp_path: Path) -> None:
+    root = shared_data / "scalabel_eval" / "eval"
+    out = tmp_path / "eval.json"
+    r = prelabel(
+        "eval",
+        root / "det" / "bbox_predictions.json",
+        "--gt",
+        root / "box_track" / "track_sample_anns.json",
+        "--json",
+        out,
+        "--plots",
+        tmp_path / "plots",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "AP 34.03  AP50 55.32  AP75 34.94" in r.stdout
+    data = json.loads(out.read_text())
+    assert data["preset"] == "scalabel" and round(100 * data["summary"]["AP"], 2) == 34.03
+    png = (tmp_path / "plots" / "pr_iou50.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_eval_kitti_maps_coco_classes(ssd_kitti_file: Path, kitti: Path, tmp_path: Path) -> None:
+    out = tmp_path / "k.json"
+    r = prelabel("eval", ssd_kitti_file, "--gt", kitti, "--json", out)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert data["preset"] == "kitti"
+    rows = {row["class"]: row for row in data["classes"]}
+    assert set(rows) == {"Car", "Pedestrian", "Cyclist"}
+    assert rows["Car"]["gt"] > 30 and rows["Car"]["AP50"] > 0.3  # the SSD finds the larger cars
+
+
+def test_eval_bad_inputs(tmp_path: Path, kitti: Path) -> None:
+    r = prelabel("eval", tmp_path / "nope.jsonl", "--gt", kitti)
+    assert r.returncode == 2 and "not found" in r.stderr and "nope.jsonl" in r.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json}\n")
+    r = prelabel("eval", bad, "--gt", kitti)
+    assert r.returncode == 2 and "line 1" in r.stderr
+    r = prelabel("eval", bad, "--gt", kitti, "--preset", "pascal")
+    assert r.returncode == 2
+
+
+def test_fuse_cli(ssd_kitti_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fused.jsonl"
+    r = prelabel(
+        "fuse", ssd_kitti_file, ssd_kitti_file, "-o", out, "--method", "vote", "--weights", "1,2", "--names", "ssd,ssd2"
+    )
+    assert r.returncode == 0, r.stderr
+    fused = read_records(out)
+    assert len(fused) == 30
+    assert all(lab.attributes["fused_from"] == ["ssd", "ssd2"] for rec in fused for lab in rec.labels)
+    again = prelabel("fuse", ssd_kitti_file, ssd_kitti_file, "-o", out)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    r = prelabel("fuse", ssd_kitti_file, ssd_kitti_file, "-o", tmp_path / "x.jsonl", "--weights", "1")
+    assert r.returncode == 2 and "2 label sets" in r.stderr
