@@ -33,7 +33,7 @@ class LocalRay:
 
     temp_dir: Path
     home: Path
-    num_cpus: float
+    num_cpus: int
     owns_temp_dir: bool
     saved_env: dict[str, str | None] = field(default_factory=dict)
     address: str | None = None
@@ -53,7 +53,7 @@ def _prepare_home(home: Path) -> None:
 
 
 def start_local_ray(
-    num_cpus: float | None = None,
+    num_cpus: int | None = None,
     temp_dir: str | Path | None = None,
     *,
     object_store_memory: int | None = 200 * 1024 * 1024,
@@ -88,7 +88,7 @@ def start_local_ray(
     env.setdefault("PRELABEL_CACHE", cache)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    cpus = float(num_cpus) if num_cpus is not None else float(os.cpu_count() or 1)
+    cpus = int(num_cpus) if num_cpus is not None else (os.cpu_count() or 1)
     env_vars = {**env, **((runtime_env or {}).get("env_vars") or {})}
     rt_env = {**(runtime_env or {}), "env_vars": env_vars}
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors, progress_bar
+from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors
 
 
 def resolve_out(out: str) -> Path:
@@ -17,7 +17,7 @@ def resolve_out(out: str) -> Path:
     return p / "labels.jsonl"
 
 
-def print_summary(summary: object, out: Path) -> None:
+def print_summary(summary: object, out: Path | str, this_run: object | None = None) -> None:
     from rich.table import Table
 
     from prelabel.inference.runner import RunSummary
@@ -29,9 +29,10 @@ def print_summary(summary: object, out: Path) -> None:
     for name, n in summary.labels_per_class.most_common():
         table.add_row(name, str(n))
     console.print(table)
+    run = this_run if isinstance(this_run, RunSummary) else summary
     console.print(
         f"frames: {summary.frames}  labelled: {summary.labelled}  failed: {summary.failed}  "
-        f"labels: {summary.labels}  time: {summary.seconds:.1f} s ({summary.fps:.2f} frames/s)"
+        f"labels: {summary.labels}  time: {run.seconds:.1f} s ({run.fps:.2f} frames/s)"
     )
     for frame_id, reason in summary.failures[:20]:
         console.print(f"[red]failed[/] {frame_id}: {reason}", highlight=False)
@@ -44,31 +45,58 @@ def register(app: typer.Typer) -> None:
     @app.command("label")
     @friendly_errors
     def label(
-        input: str = typer.Argument(..., help="Image folder, glob ('frames/*.png'), image file or .txt list."),
+        input: str | None = typer.Argument(
+            None,
+            help="Image folder, glob ('frames/*.png'), image file, .txt list, frame index (.jsonl), video file, "
+            "ROS1 bag, rosbag2 folder or MCAP file; a local path or s3:// URI. Omit with --resume.",
+        ),
         model: str = typer.Option("ssd-mobilenet-v2-coco", "--model", "-m", help="Zoo model id (see 'models list')."),
-        out: str = typer.Option(..., "--out", "-o", help="Labels file (*.jsonl) or folder (gets labels.jsonl)."),
+        out: str | None = typer.Option(
+            None, "--out", "-o", help="Labels file (*.jsonl) or folder (gets labels.jsonl); local or s3://."
+        ),
         min_score: float = typer.Option(0.25, "--min-score", help="Drop detections scored below this."),
         threads: int = typer.Option(2, "--threads", help="Inference threads."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing labels file."),
         cache: str | None = typer.Option(None, "--cache", envvar="PRELABEL_CACHE", help="Model cache folder."),
+        topics: list[str] | None = typer.Option(
+            None, "--topics", "-t", help="Bag camera topics (repeat or comma-separate); default: every image topic."
+        ),
+        fps: float | None = typer.Option(None, "--fps", help="Video: sample about this many frames per second."),
+        every: int | None = typer.Option(None, "--every", help="Video: keep every n-th frame."),
+        resume: str | None = typer.Option(None, "--resume", help="Finish an interrupted job (its id or folder)."),
+        executor: str = typer.Option("local", "--executor", help="Where to run: local (threads) or ray."),
+        ray_actors: int = typer.Option(2, "--ray-actors", help="Ray executor: predictor actors."),
+        state: str | None = typer.Option(
+            None, "--state", envvar="PRELABEL_STATE", help="Job state folder (default ~/.local/state/prelabel/jobs)."
+        ),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: label failed frames again."),
     ) -> None:
-        """Pre-label every frame; writes one JSON record per frame as it goes and prints a summary.
+        """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.
 
         Exit code 0: every frame labelled; 1: some frames failed (recorded with reasons); 2: bad usage or input.
         """
-        from prelabel.errors import OutputExistsError
-        from prelabel.inference.predictor import Predictor
-        from prelabel.inference.runner import run
-        from prelabel.labelfile import LabelWriter
-        from prelabel.sources.images import image_frames
+        from prelabel.cli.jobs import run_label_job
 
-        out_path = resolve_out(out)
-        if out_path.exists() and not overwrite:
-            raise OutputExistsError(str(out_path), hint="pass --overwrite to replace it")
-        frames = image_frames(input)
-        predictor = Predictor(model, cache=cache, min_score=min_score, threads=threads)
-        with progress_bar() as progress, LabelWriter(out_path) as writer:
-            task = progress.add_task(f"labelling with {predictor.detector.model_id}", total=len(frames))
-            summary = run(predictor, frames, writer, on_record=lambda _r: progress.advance(task))
-        print_summary(summary, out_path)
+        predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
+        if cache:
+            predictor_options["cache"] = cache
+        topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
+        executor_options: dict[str, object] = {"actors": ray_actors} if executor == "ray" else {}
+        summary, this_run, out_uri, job_id, fps_run = run_label_job(
+            input=input,
+            out=out,
+            model=model,
+            predictor_options=predictor_options,
+            overwrite=overwrite,
+            topics=topic_list,
+            fps=fps,
+            every=every,
+            resume=resume,
+            executor=executor,
+            executor_options=executor_options,
+            state=state,
+            retry_failed=retry_failed,
+        )
+        print_summary(summary, out_uri, this_run=this_run)
+        console.print(f"job {job_id}: {this_run.frames} frames this run ({fps_run:.2f} frames/s)", highlight=False)
         raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)

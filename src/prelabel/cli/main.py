@@ -19,6 +19,8 @@ app = typer.Typer(
 # command modules, in help order; each has register(app)
 COMMAND_MODULES = [
     "prelabel.cli.label",
+    "prelabel.cli.extract",
+    "prelabel.cli.jobs",
     "prelabel.cli.show",
     "prelabel.cli.models",
     "prelabel.cli.quality",

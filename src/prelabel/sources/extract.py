@@ -1,0 +1,108 @@
+"""Bag to files: camera frames as PNGs, point clouds as KITTI-style ``.bin``, and an index of :class:`Frame` s.
+
+Layout under ``out`` (a local folder or ``s3://`` prefix)::
+
+    <topic slug>/<header stamp ns>.png      one per camera message (RGB, lossless)
+    <topic slug>/<header stamp ns>.bin      one per PointCloud2 message (float32 x y z intensity rows)
+    index.jsonl                              one Frame per file: id, uri, size, sensor (topic), timestamp_ns,
+                                             calibration (CameraInfo), meta.source = the bag:// frame it came from
+
+``prelabel label out/index.jsonl`` labels the extracted frames with their timestamps and calibration.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from prelabel import storage
+from prelabel.core.labels import Frame
+from prelabel.errors import OutputExistsError
+from prelabel.sources.pointcloud import COLUMNS, pointcloud2_to_xyzi, write_bin
+from prelabel.sources.rosbag import IMAGE_TYPES, POINTCLOUD, bag_frames, choose_topics, open_bag, stamp_ns, topic_slug
+
+INDEX = "index.jsonl"
+
+
+def _png(rgb: object) -> bytes:
+    import cv2
+    import numpy as np
+
+    assert isinstance(rgb, np.ndarray)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return bytes(buf)
+
+
+def extract_bag(
+    bag: str,
+    out: str,
+    topics: Iterable[str] | None = None,
+    *,
+    overwrite: bool = False,
+    on_item: Callable[[Frame], None] | None = None,
+) -> Counter[str]:
+    """Write the chosen topics' images and point clouds under ``out``; returns files written per topic.
+
+    Topics default to every camera and point-cloud topic. Frames that fail to decode are skipped and counted under
+    ``"<topic> (failed)"``; the rest go on."""
+    from prelabel.sources.frames import iter_decoded
+
+    index_uri = storage.join(out, INDEX)
+    if storage.exists(index_uri) and not overwrite:
+        raise OutputExistsError(index_uri)
+    with open_bag(bag) as reader:
+        chosen = choose_topics(reader, topics, (*IMAGE_TYPES, POINTCLOUD))
+        available = reader.topics()
+    image_topics = [t for t in chosen if available[t][0] in IMAGE_TYPES]
+    cloud_topics = [t for t in chosen if available[t][0] == POINTCLOUD]
+    written: Counter[str] = Counter()
+    lines: list[str] = []
+    if image_topics:
+        for frame, rgb, _error in iter_decoded(bag_frames(bag, image_topics)):
+            if rgb is None:
+                written[f"{frame.sensor} (failed)"] += 1
+                continue
+            uri = storage.join(out, f"{frame.id}.png")
+            storage.write_bytes(uri, _png(rgb))
+            h, w = rgb.shape[:2]
+            meta = {**frame.meta, "source": frame.uri}
+            f = frame.model_copy(update={"uri": uri, "width": w, "height": h, "meta": meta})
+            lines.append(f.model_dump_json(exclude_none=True))
+            written[frame.sensor or ""] += 1
+            if on_item:
+                on_item(f)
+    if cloud_topics:
+        with open_bag(bag) as reader:
+            for m in reader.messages(cloud_topics):
+                stamp = stamp_ns(m.msg, m.log_time_ns)
+                fid = f"{topic_slug(m.topic)}/{stamp}"
+                try:
+                    pts = pointcloud2_to_xyzi(m.msg, f"{bag} {m.topic} @ {m.log_time_ns}")
+                except Exception:
+                    written[f"{m.topic} (failed)"] += 1
+                    continue
+                uri = storage.join(out, f"{fid}.bin")
+                write_bin(pts, uri)
+                frame_id = getattr(getattr(m.msg, "header", None), "frame_id", "")
+                f = Frame(
+                    id=fid,
+                    uri=uri,
+                    sensor=m.topic,
+                    timestamp_ns=stamp,
+                    kind="pointcloud",
+                    meta={
+                        "log_time_ns": m.log_time_ns,
+                        "frame_id": str(frame_id),
+                        "points": int(pts.shape[0]),
+                        "columns": list(COLUMNS),
+                        "dtype": "float32",
+                    },
+                )
+                lines.append(f.model_dump_json(exclude_none=True))
+                written[m.topic] += 1
+                if on_item:
+                    on_item(f)
+    storage.write_text(index_uri, "".join(line + "\n" for line in lines))
+    return written

@@ -1,0 +1,60 @@
+"""Local copies of remote inputs: bag and video readers need seekable local files, so an ``s3://`` bag or video is
+downloaded once into the cache (``$PRELABEL_CACHE/inputs``) and reused while its size and ETag stay the same."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prelabel import storage
+from prelabel.errors import InputNotFoundError
+
+
+def cache_root() -> Path:
+    base = os.environ.get("PRELABEL_CACHE") or str(Path.home() / ".cache" / "prelabel")
+    return Path(base) / "inputs"
+
+
+def _fingerprint(info: dict[str, Any]) -> str:
+    return f"{info.get('size')}-{info.get('ETag') or info.get('etag') or info.get('mtime') or ''}"
+
+
+def localize(uri: str) -> Path:
+    """A local path holding ``uri`` (a file or a folder such as a rosbag2 bag): the path itself when local."""
+    if storage.is_local(uri):
+        p = storage.local_path(uri)
+        if not p.exists():
+            raise InputNotFoundError(str(p))
+        return p
+    fs = storage.filesystem(uri)
+    try:
+        info = fs.info(uri)
+    except FileNotFoundError as e:
+        raise InputNotFoundError(uri) from e
+    is_dir = info.get("type") == "directory"
+    key = hashlib.sha1(uri.encode()).hexdigest()[:16]
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    dest = cache_root() / key / name
+    stamp = dest.parent / ".fingerprint"
+    fp = "dir" if is_dir else _fingerprint(info)
+    if dest.exists() and stamp.exists() and stamp.read_text() == fp and not is_dir:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".dl-", dir=dest.parent))
+    try:
+        target = tmp / name
+        if is_dir:
+            fs.get(uri.rstrip("/") + "/", str(target), recursive=True)
+        else:
+            fs.get(uri, str(target))
+        if dest.exists():
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        os.replace(target, dest)
+        stamp.write_text(fp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
