@@ -70,6 +70,9 @@ def register(app: typer.Typer) -> None:
             None, "--state", envvar="PRELABEL_STATE", help="Job state folder (default ~/.local/state/prelabel/jobs)."
         ),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: label failed frames again."),
+        tiled: bool = typer.Option(False, "--tiled", help="Also run on overlapping tiles (small, distant objects)."),
+        tta: bool = typer.Option(False, "--tta", help="Horizontal-flip test-time augmentation."),
+        masks: str | None = typer.Option(None, "--masks", help="Add an instance mask to every box: sam (MobileSAM)."),
     ) -> None:
         """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.
 
@@ -80,6 +83,11 @@ def register(app: typer.Typer) -> None:
         predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
         if cache:
             predictor_options["cache"] = cache
+        if masks:
+            from prelabel.models.sam import check_masker
+
+            check_masker(masks)  # an unknown mask model fails before a job exists
+        predictor_options.update({k: v for k, v in {"tiled": tiled, "tta": tta, "masks": masks}.items() if v})
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
         executor_options: dict[str, object] = {"actors": ray_actors} if executor == "ray" else {}
         summary, this_run, out_uri, job_id, fps_run = run_label_job(
