@@ -1,0 +1,29 @@
+"""prelabel's own labels files (``*.jsonl``, one FrameRecord per line): the lossless format. See docs/schema.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prelabel.core.labels import FrameRecord
+from prelabel.formats._common import WriteSummary, atomic_text_writer, check_dst
+from prelabel.labelfile import iter_records
+
+FORMAT = "labels"
+
+
+def read(src: str, *, strict: bool = True, **_: Any) -> Iterator[FrameRecord]:
+    """Stream records from a labels file (a torn final line is skipped with a warning)."""
+    return iter_records(src, strict=strict)
+
+
+def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, **_: Any) -> WriteSummary:
+    """Write every record (failed ones included, they carry their error) as one JSON line, atomically."""
+    check_dst(dst, overwrite)
+    summary = WriteSummary(format=FORMAT, dst=dst, files=[dst])
+    with atomic_text_writer(dst) as fh:
+        for rec in records:
+            fh.write(rec.to_json() + "\n")
+            summary.frames += 1
+            summary.labels += len(rec.labels)
+    return summary
