@@ -132,7 +132,15 @@ def export(cache: str | Path | None = None, *, force: bool = False) -> dict[str,
         return paths
     weights, archive = fetch_sources(cache)
     paths["encoder"].parent.mkdir(parents=True, exist_ok=True)
-    import torch
+    try:
+        import torch
+    except ImportError as e:
+        from prelabel.errors import PrelabelError
+
+        raise PrelabelError(
+            "exporting MobileSAM to ONNX needs torch once (pip install 'prelabel[sam]'); "
+            f"the cached ONNX files are missing from {paths['encoder'].parent}"
+        ) from e
 
     from prelabel.models.sam.standins import standins
 

@@ -1,0 +1,164 @@
+"""Every zoo detector, full frame / tiled / flip-TTA (/ int8 where offered): latency and AP50 on KITTI.
+
+    make bench-detectors            # or: .venv/bin/python -m benchmarks.bench_detectors [--frames 30] [--json out.json]
+
+Frames: the 30 KITTI object frames in ../shared/data/kitti/training (1242x375), ground truth from label_2.
+AP50 is COCO-style (101-point) from ``prelabel.quality.evaluate``, for two groups: vehicle (detector car, bus,
+truck vs KITTI Car, Van, Truck) and pedestrian (person vs Pedestrian, Person_sitting). KITTI DontCare boxes are
+ignore regions; ground truth and unmatched detections under 25 px high are ignored; a person detected on a KITTI
+Cyclist (the rider) and a vehicle on a Tram/Misc count neither way. Detections are kept from score 0.05.
+Latency: mean wall time per frame over the frames (image already decoded, after one warm-up frame), inference on
+2 threads; frames/s = 1 / latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+KITTI = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+KITTI = KITTI / "kitti" / "training"
+THREADS = 2
+MIN_SCORE = 0.05
+GROUPS = ("vehicle", "pedestrian")
+PRED_MAP: dict[str, str | None] = {"car": "vehicle", "bus": "vehicle", "truck": "vehicle", "person": "pedestrian"}
+GT_MAP: dict[str, str | None] = {
+    "Car": "vehicle",
+    "Van": "vehicle",
+    "Truck": "vehicle",
+    "Pedestrian": "pedestrian",
+    "Person_sitting": "pedestrian",
+    "Cyclist": "rider",
+    "Tram": "other-vehicle",
+    "Misc": "other-vehicle",
+}
+
+
+def load_frames(n: int) -> list[tuple[str, npt.NDArray[np.uint8]]]:
+    import cv2
+
+    out = []
+    for p in sorted((KITTI / "image_2").glob("*.png"))[:n]:
+        bgr = cv2.imread(str(p))
+        if bgr is None:
+            raise SystemExit(f"cannot read {p}")
+        out.append((p.stem, np.ascontiguousarray(bgr[:, :, ::-1])))
+    if not out:
+        raise SystemExit(f"no KITTI frames under {KITTI / 'image_2'}; set PRELABEL_SHARED_DATA")
+    return out
+
+
+def ap50(records: list[Any], stems: list[str]) -> dict[str, float | None]:
+    from prelabel.quality.evaluate import EvalConfig, evaluate
+    from prelabel.quality.inputs import read_kitti
+
+    gt = [r for r in read_kitti(KITTI / "label_2") if r.frame.id in set(stems)]
+    cfg = EvalConfig(
+        classes=GROUPS,
+        class_map=lambda name: PRED_MAP.get(name),
+        gt_class_map=lambda name: GT_MAP.get(name, "other"),
+        ignore_categories=("DontCare",),
+        neighbours={"vehicle": ("other-vehicle",), "pedestrian": ("rider",)},
+        min_height=25.0,
+    )
+    result = evaluate(records, gt, cfg)
+    return {g: result.ap(g, iou=0.5) for g in GROUPS}
+
+
+def run_setting(detector: Any, frames: list[tuple[str, npt.NDArray[np.uint8]]]) -> dict[str, Any]:
+    from prelabel.core.labels import Frame, FrameRecord
+
+    detector.detect(frames[0][1])  # warm-up
+    records, seconds = [], 0.0
+    for stem, image in frames:
+        t0 = time.perf_counter()
+        dets = detector.detect(image)
+        seconds += time.perf_counter() - t0
+        frame = Frame(id=stem, uri=str(KITTI / "image_2" / f"{stem}.png"), width=image.shape[1], height=image.shape[0])
+        records.append(FrameRecord(frame=frame, labels=dets.to_labels(stem, detector.source, detector.classes)))
+    latency = seconds / len(frames)
+    return {"latency_ms": 1000 * latency, "fps": 1 / latency, **ap50(records, [s for s, _ in frames])}
+
+
+def settings(base: Any, extra: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    from prelabel.labels.tiling import TiledDetector
+    from prelabel.labels.tta import FlipTTADetector
+
+    out: dict[str, Callable[[], Any]] = {
+        "full frame": lambda: base,
+        "tiled": lambda: TiledDetector(base),
+        "flip TTA": lambda: FlipTTADetector(base),
+        "tiled + TTA": lambda: TiledDetector(FlipTTADetector(base)),
+    }
+    for name, det in extra.items():
+        out[f"{name} full frame"] = lambda det=det: det
+        out[f"{name} tiled"] = lambda det=det: TiledDetector(det)
+    return out
+
+
+def variants(entry: Any) -> dict[str, Any]:
+    """Extra loaded variants a model offers (``int8``: its ONNX graph quantised, where the backend supports it)."""
+    from prelabel.models.loader import load_detector
+
+    out: dict[str, Any] = {}
+    try:
+        from prelabel.models.quantize import int8_options
+    except ImportError:
+        return out
+    opts = int8_options(entry)
+    if opts is not None:
+        out["int8"] = load_detector(entry.id, threads=THREADS, min_score=MIN_SCORE, **opts)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--models", default="", help="comma-separated zoo ids (default: every detector in the zoo)")
+    ap.add_argument("--json", default="", help="also write the rows here")
+    args = ap.parse_args(argv)
+
+    from prelabel.models.loader import load_detector
+    from prelabel.models.zoo import list_entries
+
+    frames = load_frames(args.frames)
+    wanted = {m for m in args.models.split(",") if m}
+    rows: list[dict[str, Any]] = []
+    for entry in list_entries():
+        if entry.task != "detect" or (wanted and entry.id not in wanted):
+            continue
+        try:
+            base = load_detector(entry.id, threads=THREADS, min_score=MIN_SCORE)
+            extra = variants(entry)
+        except Exception as e:  # one model that cannot load must not stop the table
+            rows.append({"model": entry.id, "setting": "-", "error": f"{type(e).__name__}: {e}"})
+            print(f"{entry.id}: cannot load: {e}", flush=True)
+            continue
+        for name, make in settings(base, extra).items():
+            row = {"model": entry.id, "setting": name, **run_setting(make(), frames)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print()
+    print(f"{len(frames)} KITTI frames, {THREADS} threads")
+    print("| model | setting | latency ms | frames/s | AP50 vehicle | AP50 pedestrian |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['model']} | cannot load: {r['error']} | | | | |")
+            continue
+        fmt = [f"{100 * r[g]:.1f}" if r[g] is not None else "-" for g in GROUPS]
+        print(f"| {r['model']} | {r['setting']} | {r['latency_ms']:.0f} | {r['fps']:.1f} | {fmt[0]} | {fmt[1]} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
