@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "prelabel.cli.show",
     "prelabel.cli.models",
     "prelabel.cli.quality",
+    "prelabel.cli.serve",
 ]
 
 

@@ -1,0 +1,53 @@
+"""What a service model reference is, and how a worker loads it (once per worker process).
+
+- a zoo id: ``ssd-mobilenet-v2-coco`` or ``id@version`` (checked against the zoo when the model is created);
+- a private model: ``team/name@version`` (resolved by :func:`prelabel.models.loader.load_detector`);
+- an existing endpoint: ``http(s)://host:port/endpoints/NAME`` (a running prelabel endpoint, called through its
+  synchronous route by the loader);
+- ``python:package.module:factory``: a callable returning a :class:`~prelabel.models.base.Detector` (custom code,
+  importable by the worker process).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from prelabel.errors import PrelabelError
+from prelabel.models.base import Detector
+
+
+def model_kind(ref: str) -> str:
+    if ref.startswith(("http://", "https://")):
+        return "endpoint"
+    if ref.startswith("python:"):
+        return "python"
+    if "/" in ref:
+        return "private"
+    return "zoo"
+
+
+def check_model(ref: str) -> str:
+    """The kind of ``ref``; raises a :class:`PrelabelError` naming the valid choices if it cannot be one."""
+    kind = model_kind(ref)
+    if kind == "zoo":
+        from prelabel.models.zoo import get_entry
+
+        get_entry(ref)
+    elif kind == "python":
+        parts = ref[len("python:") :].split(":")
+        if len(parts) != 2 or not all(parts):
+            raise PrelabelError(f"model reference {ref!r}: expected python:package.module:factory")
+    return kind
+
+
+def load_model(ref: str, options: dict[str, Any]) -> Detector:
+    """Load the detector ``ref`` names (slow: weights are read here, once per worker)."""
+    if model_kind(ref) == "python":
+        module_name, attr = ref[len("python:") :].split(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        detector: Detector = factory(**options)
+        return detector
+    from prelabel.models.loader import load_detector
+
+    return load_detector(ref, **options)

@@ -1,0 +1,111 @@
+"""Request and response bodies of the endpoint API (pydantic), shared by the server and the Python client."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+InvocationStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+EndpointStatus = Literal["in_service", "failed", "deleting"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelCreate(_Body):
+    name: str = Field(pattern=NAME_PATTERN, description="the name endpoint configs refer to")
+    model: str = Field(
+        min_length=1,
+        description="a zoo id (`ssd-mobilenet-v2-coco`), a private model reference, an existing endpoint URL "
+        "(`http://host:port/endpoints/NAME`) or `python:module:factory` (a callable returning a Detector)",
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="backend options, e.g. min_score, threads")
+
+
+class ModelInfo(ModelCreate):
+    kind: Literal["zoo", "private", "endpoint", "python"]
+    created_at: float
+
+
+class EndpointConfigCreate(_Body):
+    name: str = Field(pattern=NAME_PATTERN)
+    model_name: str = Field(pattern=NAME_PATTERN)
+    max_concurrent_invocations_per_instance: int = Field(default=4, ge=1, le=64)
+    output_path: str = Field(min_length=1, description="folder or s3:// prefix; results land at <path>/<id>.json")
+    failure_path: str | None = Field(
+        default=None, description="error documents land at <path>/<id>.error.json; default <output_path>/failures"
+    )
+    success_webhook: str | None = Field(default=None, description="URL POSTed a JSON notice for every success")
+    error_webhook: str | None = Field(default=None, description="URL POSTed a JSON notice for every failure")
+
+
+class EndpointConfigInfo(EndpointConfigCreate):
+    failure_path: str
+    created_at: float
+
+
+class ScalingPolicy(_Body):
+    """Instances follow the backlog (queued + running invocations) per instance, between min and max."""
+
+    min_instances: int = Field(default=0, ge=0, le=64)
+    max_instances: int = Field(default=1, ge=1, le=64)
+    target_backlog_per_instance: float = Field(default=5.0, gt=0)
+    scale_in_cooldown_s: float = Field(default=300.0, ge=0)
+    scale_out_cooldown_s: float = Field(default=300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScalingPolicy:
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"min_instances ({self.min_instances}) must not exceed max_instances ({self.max_instances})"
+            )
+        return self
+
+
+class EndpointCreate(_Body):
+    name: str = Field(pattern=NAME_PATTERN)
+    config_name: str = Field(pattern=NAME_PATTERN)
+    scaling: ScalingPolicy = Field(default_factory=ScalingPolicy)
+    backend: Literal["local", "ray"] = Field(
+        default="local", description="local: worker processes on this host; ray: a Ray Serve deployment"
+    )
+
+
+class EndpointInfo(EndpointCreate):
+    model_name: str
+    status: EndpointStatus
+    failure_reason: str | None = None
+    instances: int = Field(description="worker instances starting or serving")
+    backlog: int = Field(description="invocations queued or running")
+    created_at: float
+
+
+class InvocationAccepted(BaseModel):
+    inference_id: str
+    output_location: str
+    failure_location: str
+    status: InvocationStatus
+
+
+class InvocationInfo(InvocationAccepted):
+    endpoint: str
+    input_location: str
+    attempts: int
+    created_at: float
+    started_at: float | None = None
+    completed_at: float | None = None
+    error: str | None = None
+
+
+class ScalingEvent(BaseModel):
+    endpoint: str
+    at: float
+    from_instances: int
+    to_instances: int
+    backlog: int
+    action: Literal["scale_out", "scale_in", "hold"]
+    reason: str

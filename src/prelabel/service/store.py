@@ -1,0 +1,317 @@
+"""The service's state in one SQLite file (WAL): models, endpoint configs, endpoints, worker instances, scaling
+events, and the invocation queue.
+
+The queue is durable: an accepted invocation is a row before the client hears 202. Workers *lease* rows
+(``state='leased'``, ``lease_owner``, ``lease_expires``) and renew the lease while they work; a row whose worker
+died (its lease released by the supervisor, or simply expired) is leased again. The final transition
+(``leased -> completed|failed``) only succeeds for the current lease owner, so it happens once per invocation.
+
+Every connection is per thread; every multi-statement change runs in ``BEGIN IMMEDIATE`` (one writer at a time,
+readers never blocked under WAL). Times are UNIX seconds (float).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "service.sqlite3"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS models(
+  name TEXT PRIMARY KEY, model TEXT NOT NULL, kind TEXT NOT NULL, options TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS endpoint_configs(
+  name TEXT PRIMARY KEY, model_name TEXT NOT NULL, max_concurrency INTEGER NOT NULL, output_path TEXT NOT NULL,
+  failure_path TEXT NOT NULL, success_webhook TEXT, error_webhook TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS endpoints(
+  name TEXT PRIMARY KEY, config_name TEXT NOT NULL, policy TEXT NOT NULL, backend TEXT NOT NULL,
+  status TEXT NOT NULL, failure_reason TEXT, created_at REAL NOT NULL,
+  last_scale_out REAL NOT NULL DEFAULT 0, last_scale_in REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS instances(
+  id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, pid INTEGER, state TEXT NOT NULL, started_at REAL NOT NULL,
+  ready_at REAL, stopped_at REAL, error TEXT);
+CREATE TABLE IF NOT EXISTS invocations(
+  id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, input_location TEXT NOT NULL, output_location TEXT NOT NULL,
+  failure_location TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT,
+  lease_expires REAL, created_at REAL NOT NULL, started_at REAL, completed_at REAL, error TEXT,
+  params TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS invocations_queue ON invocations(endpoint, state, created_at);
+CREATE TABLE IF NOT EXISTS scaling_events(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, at REAL NOT NULL, from_instances INTEGER NOT NULL,
+  to_instances INTEGER NOT NULL, backlog INTEGER NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL);
+"""
+
+# invocation states in the table -> what the API reports
+PUBLIC_STATE = {"queued": "queued", "leased": "running", "completed": "completed", "failed": "failed"}
+LIVE_INSTANCE_STATES = ("starting", "ready")
+
+# latency histogram buckets (seconds) for /metrics
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One invocation a worker holds."""
+
+    id: str
+    endpoint: str
+    input_location: str
+    output_location: str
+    failure_location: str
+    attempts: int
+    params: dict[str, Any]
+
+
+class Store:
+    def __init__(self, state_dir: str | Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.state_dir / DB_NAME
+        self._local = threading.local()
+        self.db.executescript(SCHEMA)
+
+    # ---- connections and transactions
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
+        return row
+
+    def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return list(self.db.execute(sql, args).fetchall())
+
+    # ---- models, configs, endpoints
+    def add_model(self, name: str, model: str, kind: str, options: dict[str, Any]) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO models VALUES (?,?,?,?,?)", (name, model, kind, json.dumps(options), time.time()))
+
+    def add_config(self, row: dict[str, Any]) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO endpoint_configs VALUES (:name,:model_name,:max_concurrency,:output_path,:failure_path,"
+                ":success_webhook,:error_webhook,:created_at)",
+                {**row, "created_at": time.time()},
+            )
+
+    def add_endpoint(self, name: str, config_name: str, policy: dict[str, Any], backend: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO endpoints(name,config_name,policy,backend,status,created_at) VALUES (?,?,?,?,?,?)",
+                (name, config_name, json.dumps(policy), backend, "in_service", time.time()),
+            )
+
+    def endpoint_spec(self, endpoint: str) -> dict[str, Any] | None:
+        """Everything a worker needs: model reference and options, concurrency, webhooks, policy."""
+        row = self.one(
+            "SELECT e.name, e.policy, e.backend, e.status, c.max_concurrency, c.success_webhook, c.error_webhook, "
+            "c.output_path, c.failure_path, m.name AS model_name, m.model, m.kind, m.options "
+            "FROM endpoints e JOIN endpoint_configs c ON c.name = e.config_name "
+            "JOIN models m ON m.name = c.model_name WHERE e.name = ?",
+            endpoint,
+        )
+        if row is None:
+            return None
+        spec = dict(row)
+        spec["policy"] = json.loads(spec["policy"])
+        spec["options"] = json.loads(spec["options"])
+        return spec
+
+    # ---- the queue
+    def enqueue(
+        self,
+        inference_id: str,
+        endpoint: str,
+        input_location: str,
+        output_location: str,
+        failure_location: str,
+        params: dict[str, Any] | None = None,
+    ) -> bool:
+        """Insert a queued invocation. False if the id exists already (idempotent retries of the same call)."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO invocations(id,endpoint,input_location,output_location,failure_location,state,"
+                "created_at,params) VALUES (?,?,?,?,?,'queued',?,?)",
+                (
+                    inference_id,
+                    endpoint,
+                    input_location,
+                    output_location,
+                    failure_location,
+                    time.time(),
+                    json.dumps(params or {}),
+                ),
+            )
+            return cur.rowcount == 1
+
+    def lease(self, endpoint: str, owner: str, limit: int, lease_s: float) -> list[Lease]:
+        """Take up to ``limit`` invocations: queued ones first-in first-out, and ones whose lease expired."""
+        if limit <= 0:
+            return []
+        now = time.time()
+        with self.tx() as db:
+            rows = db.execute(
+                "SELECT * FROM invocations WHERE endpoint = ? AND (state = 'queued' OR "
+                "(state = 'leased' AND lease_expires < ?)) ORDER BY created_at LIMIT ?",
+                (endpoint, now, limit),
+            ).fetchall()
+            for r in rows:
+                db.execute(
+                    "UPDATE invocations SET state='leased', lease_owner=?, lease_expires=?, attempts=attempts+1, "
+                    "started_at=COALESCE(started_at, ?) WHERE id=?",
+                    (owner, now + lease_s, now, r["id"]),
+                )
+        return [
+            Lease(
+                id=r["id"],
+                endpoint=r["endpoint"],
+                input_location=r["input_location"],
+                output_location=r["output_location"],
+                failure_location=r["failure_location"],
+                attempts=int(r["attempts"]) + 1,
+                params=json.loads(r["params"]),
+            )
+            for r in rows
+        ]
+
+    def renew(self, ids: list[str], owner: str, lease_s: float) -> None:
+        if not ids:
+            return
+        with self.tx() as db:
+            db.executemany(
+                "UPDATE invocations SET lease_expires=? WHERE id=? AND state='leased' AND lease_owner=?",
+                [(time.time() + lease_s, i, owner) for i in ids],
+            )
+
+    def holds(self, inference_id: str, owner: str) -> bool:
+        row = self.one("SELECT state, lease_owner FROM invocations WHERE id=?", inference_id)
+        return row is not None and row["state"] == "leased" and row["lease_owner"] == owner
+
+    def finish(self, inference_id: str, owner: str, *, ok: bool, error: str | None = None) -> bool:
+        """The one final transition. True only for the lease owner, once."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE invocations SET state=?, completed_at=?, error=?, lease_expires=NULL "
+                "WHERE id=? AND state='leased' AND lease_owner=?",
+                ("completed" if ok else "failed", time.time(), error, inference_id, owner),
+            )
+            return cur.rowcount == 1
+
+    def release_leases(self, owner: str) -> int:
+        """Put back what a dead or stopped worker held, at once (no need to wait for the lease to expire)."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE invocations SET state='queued', lease_owner=NULL, lease_expires=NULL "
+                "WHERE state='leased' AND lease_owner=?",
+                (owner,),
+            )
+            return cur.rowcount
+
+    def fail_queued(self, endpoint: str, reason: str) -> list[sqlite3.Row]:
+        """Close every queued invocation of an endpoint as failed (the endpoint cannot run them)."""
+        with self.tx() as db:
+            rows = db.execute("SELECT * FROM invocations WHERE endpoint=? AND state='queued'", (endpoint,)).fetchall()
+            db.execute(
+                "UPDATE invocations SET state='failed', error=?, completed_at=? WHERE endpoint=? AND state='queued'",
+                (reason, time.time(), endpoint),
+            )
+        return list(rows)
+
+    def backlog(self, endpoint: str) -> int:
+        row = self.one(
+            "SELECT COUNT(*) AS n FROM invocations WHERE endpoint=? AND state IN ('queued','leased')", endpoint
+        )
+        return int(row["n"]) if row else 0
+
+    def invocation(self, inference_id: str) -> sqlite3.Row | None:
+        return self.one("SELECT * FROM invocations WHERE id=?", inference_id)
+
+    # ---- instances
+    def add_instance(self, instance_id: str, endpoint: str, pid: int | None) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO instances(id,endpoint,pid,state,started_at) VALUES (?,?,?,?,?)",
+                (instance_id, endpoint, pid, "starting", time.time()),
+            )
+
+    def set_instance(self, instance_id: str, state: str, error: str | None = None, pid: int | None = None) -> None:
+        now = time.time()
+        with self.tx() as db:
+            db.execute(
+                "UPDATE instances SET state=?, error=COALESCE(?, error), pid=COALESCE(?, pid), "
+                "ready_at=CASE WHEN ?='ready' THEN ? ELSE ready_at END, "
+                "stopped_at=CASE WHEN ? IN ('stopped','failed','dead') THEN ? ELSE stopped_at END WHERE id=?",
+                (state, error, pid, state, now, state, now, instance_id),
+            )
+
+    def instance_state(self, instance_id: str) -> str | None:
+        row = self.one("SELECT state FROM instances WHERE id=?", instance_id)
+        return None if row is None else str(row["state"])
+
+    def live_instances(self, endpoint: str | None = None) -> list[sqlite3.Row]:
+        marks = ",".join("?" * len(LIVE_INSTANCE_STATES))
+        if endpoint is None:
+            return self.all(f"SELECT * FROM instances WHERE state IN ({marks}, 'draining')", *LIVE_INSTANCE_STATES)
+        return self.all(
+            f"SELECT * FROM instances WHERE endpoint=? AND state IN ({marks})", endpoint, *LIVE_INSTANCE_STATES
+        )
+
+    # ---- scaling events
+    def log_scaling(
+        self, endpoint: str, from_n: int, to_n: int, backlog: int, action: str, reason: str, at: float | None = None
+    ) -> None:
+        at = time.time() if at is None else at
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO scaling_events(endpoint,at,from_instances,to_instances,backlog,action,reason) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (endpoint, at, from_n, to_n, backlog, action, reason),
+            )
+            if action == "scale_out":
+                db.execute("UPDATE endpoints SET last_scale_out=? WHERE name=?", (at, endpoint))
+            elif action == "scale_in":
+                db.execute("UPDATE endpoints SET last_scale_in=? WHERE name=?", (at, endpoint))
+
+    # ---- metrics
+    def metrics_rows(self) -> dict[str, Any]:
+        """Counts per endpoint for /metrics: states, errors, latency histogram (seconds from accept to done)."""
+        states = self.all("SELECT endpoint, state, COUNT(*) AS n FROM invocations GROUP BY endpoint, state")
+        buckets = ", ".join(f"SUM(completed_at - created_at <= {b}) AS b{i}" for i, b in enumerate(LATENCY_BUCKETS))
+        lat = self.all(
+            f"SELECT endpoint, COUNT(*) AS n, SUM(completed_at - created_at) AS total, {buckets} "
+            "FROM invocations WHERE state='completed' GROUP BY endpoint"
+        )
+        return {"states": [dict(r) for r in states], "latency": [dict(r) for r in lat]}
