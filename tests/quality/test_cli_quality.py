@@ -72,3 +72,62 @@ def test_fuse_cli(ssd_kitti_file: Path, tmp_path: Path) -> None:
     assert again.returncode == 2 and "already exists" in again.stderr
     r = prelabel("fuse", ssd_kitti_file, ssd_kitti_file, "-o", tmp_path / "x.jsonl", "--weights", "1")
     assert r.returncode == 2 and "2 label sets" in r.stderr
+
+
+def test_calibrate_route_select_report(ssd_kitti_file: Path, kitti: Path, kitti_gt, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from prelabel.labelfile import write_records
+
+    th = tmp_path / "th.json"
+    r = prelabel(
+        "calibrate", ssd_kitti_file, "--verified", kitti, "-o", th, "--target-precision", "0.9", "--min-support", "5"
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(th.read_text())
+    assert data["classes"]["car"]["threshold"] is not None and data["classes"]["car"]["precision"] >= 0.9
+
+    r = prelabel(
+        "route", ssd_kitti_file, "--thresholds", th, "-o", tmp_path / "r1", "--drop-below", "0.3", "--next-batch", "4"
+    )
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "r1" / "route.json").read_text())
+    auto, review = read_records(tmp_path / "r1" / "auto.jsonl"), read_records(tmp_path / "r1" / "review.jsonl")
+    assert len(auto) == 30 and summary["frames_to_people"] == len(review)
+    assert summary["labels_auto"] == sum(len(x.labels) for x in auto) > 0
+    assert len((tmp_path / "r1" / "next_batch.txt").read_text().split()) == 4
+    assert "expected precision" in r.stdout
+
+    # an active-learning round: people answered 10 frames (ground truth stands in); recalibrate, route the rest
+    answers = tmp_path / "answers.jsonl"
+    write_records(answers, kitti_gt[:10])
+    r = prelabel(
+        "route",
+        ssd_kitti_file,
+        "--verified",
+        answers,
+        "--preset",
+        "kitti",
+        "-o",
+        tmp_path / "r2",
+        "--min-support",
+        "3",
+        "--target-precision",
+        "0.9",
+    )
+    assert r.returncode == 0, r.stderr
+    s2 = json.loads((tmp_path / "r2" / "route.json").read_text())
+    assert s2["human_frames"] == 10 and s2["frames"] == 20
+    assert (tmp_path / "r2" / "thresholds.json").exists()
+    again = prelabel("route", ssd_kitti_file, "--thresholds", th, "-o", tmp_path / "r1")
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+    r = prelabel("select", ssd_kitti_file, "--budget", "5", "-o", tmp_path / "sel.txt")
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split("\t") for ln in (tmp_path / "sel.txt").read_text().splitlines()]
+    assert len(rows) == 5 and all(Path(uri).exists() for _fid, uri in rows)
+
+    r = prelabel("report", ssd_kitti_file, "--gt", kitti, "--thresholds", th, "-o", tmp_path / "report.html")
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5  # counts, histogram, PR at .5 and .75, routed fractions
+    for heading in ("Labels", "Evaluation against ground truth", "Routing"):
+        assert f"<h2>{heading}</h2>" in page

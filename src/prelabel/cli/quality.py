@@ -215,3 +215,272 @@ def register(app: typer.Typer) -> None:
             + ", ".join(f"{k} model(s): {agree[k]}" for k in sorted(agree))
         )
         console.print(f"labels written to {dest}")
+
+    @app.command("calibrate")
+    @friendly_errors
+    def calibrate_cmd(
+        labels: str = typer.Argument(..., help="Machine labels (*.jsonl) covering the verified frames."),
+        verified: str = typer.Option(
+            ...,
+            "--verified",
+            help="Human-verified slice: ground truth (any readable "
+            "format) or a finished review job's labels (review states).",
+        ),
+        verified_format: str | None = typer.Option(None, "--verified-format", help="Format of --verified."),
+        out: str = typer.Option(..., "--out", "-o", help="Thresholds file (JSON)."),
+        target: float = typer.Option(0.95, "--target-precision", help="Precision the auto-accepted labels keep."),
+        min_support: int = typer.Option(10, "--min-support", help="Verified labels needed above a threshold."),
+        iou: float = typer.Option(0.5, "--iou", help="IoU at which a machine box counts as correct."),
+        preset: str = typer.Option("auto", "--preset", help="auto | kitti | scalabel | coco (matching rules)."),
+        class_map: str | None = typer.Option(None, "--class-map", help="Machine classes -> verified classes."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """Per-class score thresholds for a target precision, from a human-verified slice."""
+        dest = _check_out(out, overwrite)
+        _preds, th, _ = _calibrate(labels, verified, verified_format, target, min_support, iou, preset, class_map)
+        th.save(str(dest))
+        _print_thresholds(th)
+        console.print(f"thresholds written to {dest}")
+
+    @app.command("route")
+    @friendly_errors
+    def route_cmd(
+        labels: str = typer.Argument(..., help="Machine labels (*.jsonl) to split."),
+        out_dir: str = typer.Option(..., "--out-dir", "-o", help="Folder for auto.jsonl, review.jsonl, route.json."),
+        thresholds: str | None = typer.Option(None, "--thresholds", help="Thresholds from 'prelabel calibrate'."),
+        verified: str | None = typer.Option(
+            None,
+            "--verified",
+            help="Human answers so far: recalibrate from them "
+            "and route only the frames people have not labelled (a round).",
+        ),
+        verified_format: str | None = typer.Option(None, "--verified-format", help="Format of --verified."),
+        target: float = typer.Option(0.95, "--target-precision", help="With --verified: target precision."),
+        min_support: int = typer.Option(10, "--min-support", help="With --verified: labels needed per threshold."),
+        iou: float = typer.Option(0.5, "--iou", help="With --verified: IoU at which a box counts as correct."),
+        preset: str = typer.Option("auto", "--preset", help="With --verified: matching rules."),
+        class_map: str | None = typer.Option(None, "--class-map", help="With --verified: classes -> verified."),
+        drop_below: float = typer.Option(0.0, "--drop-below", help="Drop labels scored below this altogether."),
+        next_batch: int = typer.Option(0, "--next-batch", help="Also pick this many waiting frames for people."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    ) -> None:
+        """Split labels into auto-accepted and to-review; report expected precision/recall and the work left."""
+        from prelabel.errors import PrelabelError
+        from prelabel.labelfile import read_records, write_records
+        from prelabel.quality.calibration import Thresholds
+        from prelabel.quality.routing import route
+        from prelabel.quality.selection import select_frames
+
+        if (thresholds is None) == (verified is None):
+            raise PrelabelError("give exactly one of --thresholds FILE or --verified ANSWERS")
+        folder = Path(out_dir)
+        outs = {n: folder / n for n in ("auto.jsonl", "review.jsonl", "route.json")}
+        for p in outs.values():
+            _check_out(str(p), overwrite)
+        human: set[str] = set()
+        if verified is not None:
+            preds, th, human = _calibrate(
+                labels, verified, verified_format, target, min_support, iou, preset, class_map
+            )
+        else:
+            preds, th = read_records(labels), Thresholds.load(str(thresholds))
+        rest = [p for p in preds if p.frame.id not in human]
+        res = route(rest, th, drop_below=drop_below)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_records(str(outs["auto.jsonl"]), res.accepted)
+        write_records(str(outs["review.jsonl"]), res.review)
+        summary = {"labels": labels, "human_frames": len(human), **res.summary()}
+        if verified is not None:
+            th.save(str(folder / "thresholds.json"))
+        if next_batch:
+            waiting = {r.frame.id for r in res.review}
+            sel = select_frames([p for p in rest if p.frame.id in waiting], next_batch)
+            (folder / "next_batch.txt").write_text("".join(f + "\n" for f in sel.frames))
+            summary["next_batch"] = sel.frames
+        (outs["route.json"]).write_text(json.dumps(summary, indent=2))
+        _print_route(res, len(human))
+        console.print(f"wrote {', '.join(sorted(p.name for p in folder.iterdir()))} to {folder}")
+
+    @app.command("select")
+    @friendly_errors
+    def select_cmd(
+        source: str = typer.Argument(
+            ..., help="Labels file (*.jsonl; uncertainty + diversity) or images (folder, glob, list; diversity only)."
+        ),
+        budget: int = typer.Option(..., "--budget", "-n", help="How many frames people can label."),
+        out: str | None = typer.Option(None, "--out", "-o", help="Write the chosen frames (id<TAB>uri) here."),
+        max_distance: float = typer.Option(
+            0.3,
+            "--max-distance",
+            help="Frames whose 256-bit dHashes differ in at most this fraction of bits are one scene.",
+        ),
+        exclude: str | None = typer.Option(
+            None, "--exclude", help="Labels file or id list of frames already labelled by people."
+        ),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """Choose frames for a labeling budget: most uncertain first, near-identical frames counted once."""
+        from prelabel.core.labels import Frame, FrameRecord
+        from prelabel.labelfile import read_records
+        from prelabel.quality.selection import select_frames
+        from prelabel.sources.images import image_frames
+
+        dest = _check_out(out, overwrite) if out else None
+        items: list[FrameRecord] | list[Frame] = (
+            read_records(source) if source.endswith(".jsonl") else image_frames(source)
+        )
+        skip: set[str] = set()
+        if exclude:
+            skip = (
+                {r.frame.id for r in read_records(exclude)}
+                if exclude.endswith(".jsonl")
+                else {ln.split("\t")[0].strip() for ln in Path(exclude).read_text().splitlines() if ln.strip()}
+            )
+        sel = select_frames(items, budget, max_distance=max_distance, exclude=skip)
+        uri = {
+            (x.frame if isinstance(x, FrameRecord) else x).id: (x.frame if isinstance(x, FrameRecord) else x).uri
+            for x in items
+        }
+        lines = [f"{f}\t{uri[f]}" for f in sel.frames]
+        for ln in lines:
+            console.print(ln, highlight=False)
+        console.print(
+            f"chose {len(sel.frames)} of {len(sel.scores)} frames ({sel.groups} distinct scenes; "
+            f"{sel.duplicates_skipped} near-duplicates skipped)"
+        )
+        if dest:
+            dest.write_text("".join(ln + "\n" for ln in lines))
+            console.print(f"wrote {dest}")
+
+    @app.command("report")
+    @friendly_errors
+    def report_cmd(
+        labels: str = typer.Argument(..., help="Labels file (*.jsonl) of the run."),
+        out: str = typer.Option(..., "--out", "-o", help="HTML report file."),
+        gt: str | None = typer.Option(None, "--gt", help="Ground truth: adds AP tables and PR curves."),
+        gt_format: str | None = typer.Option(None, "--gt-format", help="Format of --gt."),
+        preset: str = typer.Option("auto", "--preset", help="Evaluation rules with --gt."),
+        class_map: str | None = typer.Option(None, "--class-map", help="Labels' classes -> GT classes."),
+        thresholds: str | None = typer.Option(None, "--thresholds", help="Thresholds: adds routed fractions."),
+        title: str | None = typer.Option(None, "--title", help="Report title."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """One self-contained HTML page: counts, score histograms, PR curves, routed fractions (PNGs inline)."""
+        from prelabel.labelfile import read_records
+        from prelabel.quality.calibration import Thresholds
+        from prelabel.quality.evaluate import evaluate
+        from prelabel.quality.inputs import detect_format, load_records
+        from prelabel.quality.routing import route
+        from prelabel.viz.report import build_report
+
+        dest = _check_out(out, overwrite)
+        recs = read_records(labels)
+        res = None
+        if gt:
+            gt_fmt = (gt_format or detect_format(Path(gt))).lower()
+            gts = load_records(gt, gt_fmt)
+            cfg, _ = _eval_config(
+                gt_fmt,
+                preset,
+                {lab.category for r in recs for lab in r.labels},
+                {lab.category for r in gts for lab in r.labels},
+                class_map,
+                None,
+                None,
+                None,
+                None,
+            )
+            res = evaluate(recs, gts, cfg)
+        routed = route(recs, Thresholds.load(thresholds)) if thresholds else None
+        html = build_report(recs, title=title or f"prelabel report: {labels}", evaluation=res, routing=routed)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(html, encoding="utf-8")
+        console.print(f"wrote {dest} ({len(html) // 1024} KiB)")
+
+
+def _calibrate(
+    labels: str,
+    verified: str,
+    verified_format: str | None,
+    target: float,
+    min_support: int,
+    iou: float,
+    preset: str,
+    class_map: str | None,
+) -> tuple[Any, Any, set[str]]:
+    import warnings
+
+    from prelabel.labelfile import read_records
+    from prelabel.quality.calibration import (
+        calibrate,
+        is_review_answer_set,
+        samples_from_ground_truth,
+        samples_from_review,
+    )
+    from prelabel.quality.inputs import detect_format, load_records
+
+    preds = read_records(labels)
+    vfmt = (verified_format or detect_format(Path(verified))).lower()
+    answers = load_records(verified, vfmt)
+    if is_review_answer_set(preds, answers):
+        samples = samples_from_review(preds, answers, iou)
+    else:
+        cfg, _ = _eval_config(
+            vfmt,
+            preset,
+            {lab.category for r in preds for lab in r.labels},
+            {lab.category for r in answers for lab in r.labels},
+            class_map,
+            None,
+            None,
+            None,
+            None,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            samples = samples_from_ground_truth(preds, answers, cfg, iou)
+    th = calibrate(samples, target_precision=target, min_support=min_support, iou=iou)
+    return preds, th, {r.frame.id for r in answers}
+
+
+def _print_thresholds(th: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"thresholds for precision >= {th.target_precision:.2f} (IoU {th.iou})", show_edge=False)
+    for col in ("class", "threshold", "precision", "recall", "support", "verified", "correct"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, c in th.classes.items():
+        table.add_row(
+            name,
+            "never" if c.threshold is None else f"{c.threshold:.3f}",
+            _pct(c.precision),
+            _pct(c.recall),
+            str(c.support),
+            str(c.verified),
+            str(c.correct),
+        )
+    console.print(table)
+
+
+def _print_route(res: Any, human: int) -> None:
+    from rich.table import Table
+
+    table = Table(title="routing", show_edge=False)
+    for col in ("class", "labels", "auto", "review", "threshold", "exp. precision", "exp. recall"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, c in sorted(res.per_class.items(), key=lambda kv: -kv[1].labels):
+        table.add_row(
+            name,
+            str(c.labels),
+            str(c.auto),
+            str(c.review),
+            "never" if c.threshold is None else f"{c.threshold:.3f}",
+            _pct(c.expected_precision),
+            _pct(c.expected_recall),
+        )
+    console.print(table)
+    console.print(
+        f"frames: {res.frames} (+{human} labelled by people)  to people: {res.frames_to_people} frames, "
+        f"{res.labels_to_people} boxes  auto-accepted: {res.labels_auto} boxes, expected precision "
+        f"{_pct(res.expected_precision)} %, expected recall {_pct(res.expected_recall)} %"
+    )
