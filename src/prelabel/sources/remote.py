@@ -1,5 +1,6 @@
 """Local copies of remote inputs: bag and video readers need seekable local files, so an ``s3://`` bag or video is
-downloaded once into the cache (``$PRELABEL_CACHE/inputs``) and reused while its size and ETag stay the same."""
+downloaded once into the cache (``$PRELABEL_INPUT_CACHE``, default ``$PRELABEL_CACHE/inputs``) and reused while
+its size and ETag stay the same."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from prelabel.errors import InputNotFoundError
 
 
 def cache_root() -> Path:
+    if os.environ.get("PRELABEL_INPUT_CACHE"):
+        return Path(os.environ["PRELABEL_INPUT_CACHE"])
     base = os.environ.get("PRELABEL_CACHE") or str(Path.home() / ".cache" / "prelabel")
     return Path(base) / "inputs"
 

@@ -188,7 +188,7 @@ class BagReader:
                 yield BagMessage(c.topic, normalise_type(c.msgtype), int(ts), self._any.deserialize(raw, c.msgtype))
             return
         for schema, channel, message, decoded in self._mcap.iter_decoded_messages(
-            topics=sorted(wanted), start_time=start, end_time=stop, log_time_order=True
+            topics=sorted(wanted), starting_at=start, ending_before=stop, log_time_order=True
         ):
             yield BagMessage(
                 channel.topic, normalise_type(schema.name if schema else ""), int(message.log_time), decoded
