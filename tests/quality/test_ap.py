@@ -114,3 +114,22 @@ def test_engine_arrays_directly() -> None:
     assert curve.recall[0] == 1.0 and curve.n_det == 2
     empty = accumulate("car", [])
     assert empty.ap is None
+
+
+def test_class_maps_from_the_command_line() -> None:
+    from prelabel.errors import FormatError, UnknownNameError
+    from prelabel.quality.classmaps import parse_class_map
+
+    kitti = parse_class_map("coco80-to-kitti")
+    assert kitti is not None and kitti("car") == "Car" and kitti("kite") is None
+    alias = parse_class_map("coco-to-kitti")
+    assert alias is not None and alias("person") == "Pedestrian"
+    inline = parse_class_map("car=vehicle,truck=vehicle,kite=")
+    assert inline is not None and (inline("car"), inline("kite"), inline("bus")) == ("vehicle", None, "bus")
+    only = parse_class_map("car=Car,*=")
+    assert only is not None and (only("car"), only("bus")) == ("Car", None)
+    assert parse_class_map(None) is None
+    with pytest.raises(FormatError):
+        parse_class_map("car=Car,bus")
+    with pytest.raises(UnknownNameError):
+        parse_class_map("coco-to-mars")

@@ -48,7 +48,7 @@ def _eval_config(
     coco_preds = bool(pred_categories) and pred_categories <= set(COCO80) and not pred_categories <= gt_categories
     pmap = parse_class_map(class_map)
     if pmap is None and coco_preds and preset in ("kitti", "scalabel"):
-        pmap = parse_class_map("coco-to-kitti" if preset == "kitti" else "coco-to-bdd")
+        pmap = parse_class_map("coco80-to-kitti" if preset == "kitti" else "coco80-to-bdd")
     cfg = kitti_config(pmap) if preset == "kitti" else EvalConfig(class_map=pmap, inclusive_pixels=preset == "scalabel")
     cfg.gt_class_map = parse_class_map(gt_class_map)
     if classes:
@@ -91,7 +91,8 @@ def register(app: typer.Typer) -> None:
         class_map: str | None = typer.Option(
             None,
             "--class-map",
-            help="Prediction classes -> GT classes: preset (coco-to-kitti, coco-to-bdd), 'a=b,c=d' or a JSON file.",
+            help="Prediction classes -> GT classes: a shipped map (coco80-to-kitti, coco80-to-bdd...), "
+            "'a=b,c=d' or a JSON class map.",
         ),
         gt_class_map: str | None = typer.Option(None, "--gt-class-map", help="Rename/drop GT classes (same forms)."),
         classes: str | None = typer.Option(None, "--classes", help="Comma-separated classes to evaluate."),

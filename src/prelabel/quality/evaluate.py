@@ -36,16 +36,6 @@ ClassMapLike = Mapping[str, str | None] | Callable[[str], str | None]
 
 _CROWD_KEYS = ("crowd", "iscrowd", "ignore")
 
-# COCO-80 detector classes -> KITTI object classes (the rest are dropped)
-COCO_TO_KITTI: dict[str, str | None] = {
-    "car": "Car",
-    "person": "Pedestrian",
-    "bicycle": "Cyclist",
-    "motorcycle": "Cyclist",
-    "truck": "Truck",
-    "bus": "Truck",
-    "train": "Tram",
-}
 KITTI_CLASSES = ("Car", "Pedestrian", "Cyclist")
 KITTI_NEIGHBOURS: dict[str, tuple[str, ...]] = {"Car": ("Van",), "Pedestrian": ("Person_sitting",)}
 KITTI_MIN_HEIGHT = 25.0
@@ -64,9 +54,14 @@ class EvalConfig:
     iou_thresholds: Sequence[float] = tuple(float(t) for t in IOU_THRESHOLDS)
 
 
-def kitti_config(class_map: ClassMapLike | None = COCO_TO_KITTI) -> EvalConfig:
+def kitti_config(class_map: ClassMapLike | None = None) -> EvalConfig:
     """KITTI 2D: Car/Pedestrian/Cyclist, DontCare regions ignored, boxes under 25 px high ignored, Van and
-    Person_sitting neither hits nor misses."""
+    Person_sitting neither hits nor misses. Predictions go through ``class_map`` (default: the shipped
+    ``coco80-to-kitti`` map)."""
+    if class_map is None:
+        from prelabel.core.classmap import ClassMap
+
+        class_map = ClassMap.load("coco80-to-kitti").map
     return EvalConfig(
         classes=KITTI_CLASSES,
         class_map=class_map,
