@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "prelabel.cli.models",
     "prelabel.cli.quality",
     "prelabel.cli.serve",
+    "prelabel.cli.review",
 ]
 
 

@@ -1,0 +1,393 @@
+// prelabel review: the worker view. Vanilla JS, no build step.
+// One canvas: the frame (scaled once into an offscreen canvas per layout) and the boxes on top, redrawn on
+// requestAnimationFrame only when something changed. Coordinates kept in image pixels (xyxy).
+"use strict";
+(() => {
+  const body = document.body;
+  const base = body.dataset.base || "";
+  const taskId = body.dataset.task;
+  const jobType = body.dataset.type;
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const canvas = document.getElementById("canvas");
+  const ctx = canvas.getContext("2d");
+  const stage = document.getElementById("stage");
+  const statusEl = document.getElementById("status");
+  const listEl = document.getElementById("boxes");
+  const catEl = document.getElementById("category");
+  const commentEl = document.getElementById("comment");
+  const labelCommentEl = document.getElementById("label-comment");
+  const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
+    "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9"];
+
+  const S = {
+    task: null, img: null, bg: null, boxes: [], sel: -1, history: [], drag: null, dirty: true, pending: false,
+    view: { scale: 1, ox: 0, oy: 0, dpr: 1, cssW: 0, cssH: 0 }, submitting: false,
+    drawStats: { frames: 0, ms: 0 },
+  };
+
+  const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
+  const colour = (cat) => PALETTE[Math.max(0, S.task.job.categories.indexOf(cat)) % PALETTE.length];
+  const clampX = (x) => Math.min(Math.max(x, 0), S.task.frame.width);
+  const clampY = (y) => Math.min(Math.max(y, 0), S.task.frame.height);
+
+  // ---- history (undo) ------------------------------------------------------------------------------------------
+  const snapshot = () => JSON.stringify({ boxes: S.boxes, sel: S.sel });
+  const pushHistory = () => { S.history.push(snapshot()); if (S.history.length > 300) S.history.shift(); };
+  function undo() {
+    const prev = S.history.pop();
+    if (!prev) { setStatus("Nothing to undo"); return; }
+    const st = JSON.parse(prev);
+    S.boxes = st.boxes; S.sel = st.sel; changed(true);
+    setStatus("Undone");
+  }
+
+  // ---- layout and drawing --------------------------------------------------------------------------------------
+  function layout() {
+    if (!S.img) return;
+    const v = S.view;
+    v.dpr = window.devicePixelRatio || 1;
+    v.cssW = Math.max(100, stage.clientWidth);
+    v.cssH = Math.max(100, stage.clientHeight);
+    const w = S.task.frame.width, h = S.task.frame.height;
+    v.scale = Math.min(v.cssW / w, v.cssH / h);
+    v.ox = (v.cssW - w * v.scale) / 2;
+    v.oy = (v.cssH - h * v.scale) / 2;
+    canvas.width = Math.round(v.cssW * v.dpr);
+    canvas.height = Math.round(v.cssH * v.dpr);
+    canvas.style.width = v.cssW + "px";
+    canvas.style.height = v.cssH + "px";
+    // the frame scaled once to the display size: each redraw then copies pixels 1:1
+    S.bg = document.createElement("canvas");
+    S.bg.width = canvas.width; S.bg.height = canvas.height;
+    const b = S.bg.getContext("2d");
+    b.imageSmoothingQuality = "high";
+    b.fillStyle = "#222"; b.fillRect(0, 0, S.bg.width, S.bg.height);
+    b.drawImage(S.img, v.ox * v.dpr, v.oy * v.dpr, w * v.scale * v.dpr, h * v.scale * v.dpr);
+    requestDraw();
+  }
+
+  function requestDraw() {
+    S.dirty = true;
+    if (S.pending) return;
+    S.pending = true;
+    requestAnimationFrame(() => { S.pending = false; if (S.dirty) draw(); });
+  }
+
+  function draw() {
+    const t0 = performance.now();
+    S.dirty = false;
+    const v = S.view;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    if (S.bg) ctx.drawImage(S.bg, 0, 0); else ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
+    const px = 1 / v.scale; // one CSS pixel in image units
+    ctx.font = `${12 * px}px system-ui, sans-serif`;
+    ctx.textBaseline = "bottom";
+    for (let i = 0; i < S.boxes.length; i++) if (i !== S.sel) drawBox(S.boxes[i], false, px);
+    if (S.sel >= 0 && S.boxes[S.sel]) drawBox(S.boxes[S.sel], true, px);
+    if (S.drag && S.drag.mode === "draw" && S.drag.cur) {
+      const d = S.drag;
+      ctx.setLineDash([6 * px, 4 * px]);
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 * px;
+      ctx.strokeRect(Math.min(d.x0, d.cur.x), Math.min(d.y0, d.cur.y), Math.abs(d.cur.x - d.x0), Math.abs(d.cur.y - d.y0));
+      ctx.setLineDash([]);
+    }
+    S.drawStats.frames += 1;
+    S.drawStats.ms += performance.now() - t0;
+  }
+
+  function drawBox(b, selected, px) {
+    let col = colour(b.category);
+    if (jobType === "verify") col = b.verdict === "good" ? "#2ecc71" : b.verdict === "bad" ? "#e74c3c" : "#f1c40f";
+    ctx.strokeStyle = col;
+    ctx.lineWidth = (selected ? 3 : 1.5) * px;
+    ctx.strokeRect(b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1);
+    const text = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.verdict ? " · " + b.verdict : "");
+    const tw = ctx.measureText(text).width + 6 * px;
+    const ty = b.y1 - 16 * px < 0 ? b.y1 + 16 * px : b.y1;
+    ctx.fillStyle = selected ? col : "rgba(0,0,0,0.6)";
+    ctx.fillRect(b.x1, ty - 16 * px, tw, 16 * px);
+    ctx.fillStyle = selected ? "#000" : "#fff";
+    ctx.fillText(text, b.x1 + 3 * px, ty - 2 * px);
+    if (selected && jobType === "adjust") {
+      ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = px;
+      const hs = 8 * px;
+      for (const [x, y] of corners(b)) {
+        ctx.fillRect(x - hs / 2, y - hs / 2, hs, hs);
+        ctx.strokeRect(x - hs / 2, y - hs / 2, hs, hs);
+      }
+    }
+  }
+
+  const corners = (b) => [[b.x1, b.y1], [b.x2, b.y1], [b.x2, b.y2], [b.x1, b.y2]];
+
+  // ---- geometry helpers ----------------------------------------------------------------------------------------
+  function toImage(ev) {
+    const r = canvas.getBoundingClientRect(), v = S.view;
+    return { x: (ev.clientX - r.left - v.ox) / v.scale, y: (ev.clientY - r.top - v.oy) / v.scale };
+  }
+  function toScreen(x, y) { // page coordinates of an image point (used by tests and tools)
+    const r = canvas.getBoundingClientRect(), v = S.view;
+    return { x: r.left + v.ox + x * v.scale, y: r.top + v.oy + y * v.scale };
+  }
+  function hitCorner(p) {
+    const tol = 7 / S.view.scale;
+    const order = S.sel >= 0 ? [S.sel, ...S.boxes.keys()] : [...S.boxes.keys()];
+    for (const i of order) {
+      const c = corners(S.boxes[i]);
+      for (let k = 0; k < 4; k++) if (Math.abs(p.x - c[k][0]) <= tol && Math.abs(p.y - c[k][1]) <= tol) return { i, k };
+    }
+    return null;
+  }
+  function hitBox(p) { // the smallest box under the point
+    let best = -1, area = Infinity;
+    S.boxes.forEach((b, i) => {
+      if (p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2) {
+        const a = (b.x2 - b.x1) * (b.y2 - b.y1);
+        if (a < area) { area = a; best = i; }
+      }
+    });
+    return best;
+  }
+
+  // ---- editing -------------------------------------------------------------------------------------------------
+  function select(i) {
+    S.sel = i;
+    const b = S.boxes[i];
+    if (b) { catEl.value = b.category; if (labelCommentEl) labelCommentEl.value = b.comment || ""; }
+    changed(true);
+  }
+  function changed(list) { if (list) renderList(); requestDraw(); }
+
+  function onDown(ev) {
+    if (!S.task || ev.button !== 0) return;
+    canvas.focus();
+    const p = toImage(ev);
+    canvas.setPointerCapture(ev.pointerId);
+    if (jobType === "verify") { const i = hitBox(p); select(i); return; }
+    const c = hitCorner(p);
+    if (c) {
+      S.sel = c.i;
+      S.drag = { mode: "resize", i: c.i, k: c.k, before: snapshot(), moved: false };
+    } else {
+      const i = hitBox(p);
+      if (i >= 0) {
+        S.sel = i; const b = S.boxes[i];
+        S.drag = { mode: "move", i, dx: p.x - b.x1, dy: p.y - b.y1, before: snapshot(), moved: false };
+      } else {
+        S.sel = -1;
+        S.drag = { mode: "draw", x0: clampX(p.x), y0: clampY(p.y), cur: null };
+      }
+    }
+    changed(true);
+  }
+
+  function onMove(ev) {
+    if (!S.task) return;
+    const p = toImage(ev);
+    const d = S.drag;
+    if (!d) {
+      if (jobType === "adjust") {
+        const c = hitCorner(p);
+        canvas.style.cursor = c ? (c.k % 2 === 0 ? "nwse-resize" : "nesw-resize") : hitBox(p) >= 0 ? "move" : "crosshair";
+      }
+      return;
+    }
+    const x = clampX(p.x), y = clampY(p.y);
+    if (d.mode === "draw") { d.cur = { x, y }; requestDraw(); return; }
+    const b = S.boxes[d.i];
+    if (!d.moved) { S.history.push(d.before); d.moved = true; }
+    if (d.mode === "move") {
+      const w = b.x2 - b.x1, h = b.y2 - b.y1;
+      b.x1 = Math.min(Math.max(p.x - d.dx, 0), S.task.frame.width - w);
+      b.y1 = Math.min(Math.max(p.y - d.dy, 0), S.task.frame.height - h);
+      b.x2 = b.x1 + w; b.y2 = b.y1 + h;
+    } else {
+      if (d.k === 0 || d.k === 3) b.x1 = x; else b.x2 = x;
+      if (d.k === 0 || d.k === 1) b.y1 = y; else b.y2 = y;
+    }
+    b.touched = true;
+    requestDraw();
+  }
+
+  function onUp(ev) {
+    const d = S.drag;
+    S.drag = null;
+    if (!d) return;
+    if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
+    if (d.mode === "draw") {
+      if (d.cur && Math.abs(d.cur.x - d.x0) * S.view.scale >= 4 && Math.abs(d.cur.y - d.y0) * S.view.scale >= 4) {
+        pushHistory();
+        S.boxes.push({
+          id: null, category: catEl.value || S.task.job.categories[0], score: null,
+          x1: Math.min(d.x0, d.cur.x), y1: Math.min(d.y0, d.cur.y), x2: Math.max(d.x0, d.cur.x), y2: Math.max(d.y0, d.cur.y),
+        });
+        S.sel = S.boxes.length - 1;
+        setStatus("Box drawn");
+      }
+    } else if (d.moved) {
+      const b = S.boxes[d.i]; // a corner dragged past its opposite flips the box: normalise
+      [b.x1, b.x2] = [Math.min(b.x1, b.x2), Math.max(b.x1, b.x2)];
+      [b.y1, b.y2] = [Math.min(b.y1, b.y2), Math.max(b.y1, b.y2)];
+      setStatus(d.mode === "move" ? "Box moved" : "Box resized");
+    }
+    changed(true);
+  }
+
+  function deleteSelected() {
+    if (jobType !== "adjust" || S.sel < 0) return;
+    pushHistory();
+    S.boxes.splice(S.sel, 1);
+    S.sel = -1;
+    setStatus("Box deleted");
+    changed(true);
+  }
+  function setCategory(cat) {
+    if (jobType !== "adjust" || S.sel < 0 || S.boxes[S.sel].category === cat) return;
+    pushHistory();
+    S.boxes[S.sel].category = cat;
+    catEl.value = cat;
+    changed(true);
+  }
+  function setVerdict(v) {
+    if (jobType !== "verify" || S.sel < 0) return;
+    pushHistory();
+    S.boxes[S.sel].verdict = v;
+    const next = S.boxes.findIndex((b) => !b.verdict);
+    if (next >= 0) select(next); else changed(true);
+  }
+
+  // ---- side list ------------------------------------------------------------------------------------------------
+  function renderList() {
+    const frag = document.createDocumentFragment();
+    S.boxes.forEach((b, i) => {
+      const li = document.createElement("li");
+      li.className = (i === S.sel ? "sel " : "") + (b.verdict || "");
+      li.dataset.index = i;
+      li.textContent = `${b.category}${b.score != null ? " " + b.score.toFixed(2) : " (new)"}${b.verdict ? " · " + b.verdict : ""}`;
+      li.addEventListener("click", () => select(i));
+      frag.appendChild(li);
+    });
+    listEl.replaceChildren(frag);
+    const sel = listEl.querySelector("li.sel");
+    if (sel) sel.scrollIntoView({ block: "nearest" });
+  }
+
+  // ---- submit / next --------------------------------------------------------------------------------------------
+  function answer() {
+    const comment = commentEl.value || "";
+    if (jobType === "adjust") {
+      return { comment, boxes: S.boxes.map((b) => ({ id: b.id, category: b.category, box: [b.x1, b.y1, b.x2, b.y2] })) };
+    }
+    return { comment, verdicts: S.boxes.map((b) => ({ id: b.id, verdict: b.verdict, comment: b.comment || "" })) };
+  }
+
+  async function submit(acceptRest) {
+    if (!S.task || S.submitting) return;
+    if (jobType === "verify") {
+      const open = S.boxes.filter((b) => !b.verdict);
+      if (open.length && !acceptRest) { setStatus(`Judge every label: ${open.length} left (A marks the rest good)`, "error"); return; }
+      if (acceptRest) { pushHistory(); open.forEach((b) => { b.verdict = "good"; }); changed(true); }
+    }
+    S.submitting = true;
+    setStatus("Submitting…");
+    try {
+      const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify(answer()),
+      });
+      const data = await r.json().catch(() => ({}));
+      if (!r.ok) { setStatus(`Not saved: ${data.error || r.status}`, "error"); return; }
+      setStatus("Saved", "ok");
+      body.dataset.submitted = String(data.response);
+      S.task.next_task = data.next_task;
+      setTimeout(next, 300);
+    } catch (e) {
+      setStatus(`Not saved: ${e}`, "error");
+    } finally {
+      S.submitting = false;
+    }
+  }
+  function next() {
+    const n = S.task && S.task.next_task;
+    window.location.href = n ? `${base}/tasks/${n}` : `${base}/tasks`;
+  }
+
+  // ---- keys -------------------------------------------------------------------------------------------------------
+  function onKey(ev) {
+    const tag = (ev.target && ev.target.tagName) || "";
+    if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) { if (ev.key === "Escape") ev.target.blur(); return; }
+    const k = ev.key;
+    if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return; }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (k === "Delete" || k === "Backspace") { ev.preventDefault(); deleteSelected(); }
+    else if (k === "a" || k === "A" || k === "Enter") { ev.preventDefault(); submit(true); }
+    else if (k === "n" || k === "N") { next(); }
+    else if (k === "u" || k === "U") { undo(); }
+    else if (k === "Escape") { S.sel = -1; changed(true); }
+    else if (k === "Tab") { ev.preventDefault(); if (S.boxes.length) select((S.sel + (ev.shiftKey ? S.boxes.length - 1 : 1)) % S.boxes.length); }
+    else if (k === "g" || k === "G") { setVerdict("good"); }
+    else if (k === "b" || k === "B") { setVerdict("bad"); }
+    else if (/^[1-9]$/.test(k)) { const c = S.task.job.categories[Number(k) - 1]; if (c) setCategory(c); }
+  }
+
+  // ---- start ------------------------------------------------------------------------------------------------------
+  async function start() {
+    try {
+      const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
+      if (!r.ok) { setStatus(`Cannot open task ${taskId}: ${r.status}`, "error"); return; }
+      S.task = await r.json();
+      document.getElementById("frame-id").textContent = S.task.frame.id;
+      catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
+      const prev = S.task.previous;
+      const verdicts = {};
+      if (prev && prev.verdicts) prev.verdicts.forEach((v) => { verdicts[v.id] = v; });
+      const labels = (prev && prev.boxes) ? prev.boxes.map((b) => {
+        const orig = S.task.labels.find((l) => l.id === b.id);
+        return { id: b.id, category: b.category, score: orig ? orig.score : null, box: b.box };
+      }) : S.task.labels;
+      S.boxes = labels.map((l) => ({
+        id: l.id, category: l.category, score: l.score, x1: l.box[0], y1: l.box[1], x2: l.box[2], y2: l.box[3],
+        verdict: verdicts[l.id] ? verdicts[l.id].verdict : undefined, comment: verdicts[l.id] ? verdicts[l.id].comment : "",
+      }));
+      if (prev && prev.comment) commentEl.value = prev.comment;
+      if (jobType === "verify") {
+        document.getElementById("verify-tools").hidden = false;
+        document.getElementById("delete").hidden = true;
+      }
+      const blob = await (await fetch(S.task.image, { credentials: "same-origin" })).blob();
+      S.img = await createImageBitmap(blob);
+      layout();
+      renderList();
+      setStatus(`${S.boxes.length} boxes · ${S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"}`);
+      body.dataset.ready = "1";
+    } catch (e) {
+      setStatus(`Cannot load the task: ${e}`, "error");
+    }
+  }
+
+  canvas.addEventListener("pointerdown", onDown);
+  canvas.addEventListener("pointermove", onMove);
+  canvas.addEventListener("pointerup", onUp);
+  canvas.addEventListener("pointercancel", onUp);
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("resize", layout);
+  catEl.addEventListener("change", () => setCategory(catEl.value));
+  document.getElementById("delete").addEventListener("click", deleteSelected);
+  document.getElementById("undo").addEventListener("click", undo);
+  document.getElementById("submit").addEventListener("click", () => submit(false));
+  document.getElementById("next").addEventListener("click", next);
+  document.getElementById("good").addEventListener("click", () => setVerdict("good"));
+  document.getElementById("bad").addEventListener("click", () => setVerdict("bad"));
+  if (labelCommentEl) labelCommentEl.addEventListener("input", () => { if (S.sel >= 0) S.boxes[S.sel].comment = labelCommentEl.value; });
+
+  // a small read-only handle for tests and tools
+  window.prelabelAnnotator = {
+    get boxes() { return S.boxes.map((b) => ({ ...b })); },
+    get selected() { return S.sel; },
+    get drawStats() { return { ...S.drawStats }; },
+    toScreen, requestDraw,
+  };
+  start();
+})();

@@ -1,0 +1,392 @@
+"""The portal web app: ``create_portal_app(state_dir)`` returns a FastAPI app.
+
+It runs alone (``prelabel review serve``) or mounted under a prefix (``prelabel serve`` mounts it at ``/portal``);
+every URL it writes is built from ``request.scope["root_path"]``, so both work.
+
+Security: passwords are scrypt hashes; a session is a random token in an HttpOnly, SameSite=Strict cookie (only its
+SHA-256 is stored); every state-changing request must carry the session's CSRF token (``X-CSRF-Token`` header or a
+``csrf_token`` form field), and the login form a double-submit token; workers reach only their own tasks (others
+answer 404); images are read from the frame URI stored with the job, never from a path in the request.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from prelabel import storage
+from prelabel.errors import PrelabelError
+from prelabel.review import auth, export, jobs, stats, workforce
+from prelabel.review.audit import entries
+from prelabel.review.db import Database
+from prelabel.review.errors import AuthError, NotFoundError, PermissionDeniedError, ReviewInputError
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "prelabel_portal"
+LOGIN_COOKIE = "prelabel_portal_login"
+
+_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
+    "style-src 'self'; frame-ancestors 'none'; form-action 'self'",
+}
+
+
+def _base(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(_base(request) + "/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+class Portal:
+    """Request handling around one state folder."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.db = Database(state_dir)
+        self.env = Environment(
+            loader=FileSystemLoader(str(HERE / "templates")),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+    def render(self, request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(base=_base(request), **ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def session(self, request: Request, *, role: str | None = None) -> auth.Session:
+        s = auth.session_for(self.db, request.cookies.get(SESSION_COOKIE))
+        if role is not None and s.role != role:
+            raise PermissionDeniedError(f"this needs the {role} role; {s.user} is a {s.role}")
+        return s
+
+    async def changing(self, request: Request, *, role: str | None = None) -> tuple[auth.Session, dict[str, Any]]:
+        """Session + CSRF check for a state-changing request; returns the session and the parsed body."""
+        s = self.session(request, role=role)
+        body: dict[str, Any] = {}
+        sent = request.headers.get("x-csrf-token")
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("application/json"):
+            try:
+                raw = await request.json()
+            except ValueError as e:
+                raise ReviewInputError(f"request body is not valid JSON: {e}") from e
+            body = raw if isinstance(raw, dict) else {"_": raw}
+        elif ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            body = {k: (form.getlist(k) if len(form.getlist(k)) > 1 else form.get(k)) for k in form}
+            sent = sent or (str(body.get("csrf_token")) if body.get("csrf_token") else None)
+        auth.check_csrf(s, sent)
+        return s, body
+
+    def cookie(self, response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=_base(request) or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    def redirect(self, request: Request, path: str) -> RedirectResponse:
+        return RedirectResponse(_base(request) + path, status_code=303)
+
+
+def _task_json(portal: Portal, task: jobs.Task, request: Request) -> dict[str, Any]:
+    job = jobs.get_job(portal.db, task.job_id)
+    jf = jobs.job_frame(portal.db, job.id, task.frame_id)
+    frame = jf.record.frame
+    previous = None
+    last = jobs.latest_responses(portal.db, job.id).get(task.frame_id, [])
+    mine = [r for r in last if r.task_id == task.id]
+    if mine:
+        previous = mine[0].payload
+    return {
+        "task": task.id,
+        "status": task.status,
+        "job": {
+            "name": job.name,
+            "type": job.type,
+            "categories": job.categories,
+            "instructions": job.instructions,
+        },
+        "frame": {"id": frame.id, "width": frame.width, "height": frame.height, "certainty": jf.certainty},
+        "image": f"{_base(request)}/api/tasks/{task.id}/image",
+        "labels": jobs.review_labels(jf.record),
+        "previous": previous,
+        "next_task": jobs.next_task(portal.db, task.worker, after=task.id),
+    }
+
+
+def create_portal_app(state_dir: Path | str) -> FastAPI:
+    """The review portal as an ASGI app over the state folder ``state_dir`` (SQLite inside)."""
+    portal = Portal(Path(state_dir))
+    app = FastAPI(title="prelabel review portal", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.portal = portal
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for k, v in _HEADERS.items():
+            response.headers.setdefault(k, v)
+        if not request.url.path.startswith(_base(request) + "/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(PrelabelError)
+    async def _errors(request: Request, exc: PrelabelError) -> Response:
+        if isinstance(exc, AuthError):
+            status = 401
+        elif isinstance(exc, PermissionDeniedError):
+            status = 403
+        elif isinstance(exc, NotFoundError):
+            status = 404
+        else:
+            status = 422
+        if _wants_json(request) or request.method != "GET":
+            if status == 401 and not _wants_json(request):
+                return portal.redirect(request, "/login")
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        if status == 401:
+            return portal.redirect(request, "/login")
+        return portal.render(request, "error.html", status=status, message=str(exc), status_code=status)
+
+    # --- sign in / out -----------------------------------------------------------------------------------------
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, error: str = "") -> Response:
+        token = secrets.token_urlsafe(32)
+        resp = portal.render(request, "login.html", csrf_token=token, error=error, status=401 if error else 200)
+        portal.cookie(resp, request, LOGIN_COOKIE, token, 600)
+        return resp
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        sent = str(form.get("csrf_token") or "")
+        cookie = request.cookies.get(LOGIN_COOKIE, "")
+        if not sent or not cookie or not secrets.compare_digest(sent.encode(), cookie.encode()):
+            raise PermissionDeniedError("login form token missing or stale; reload the sign-in page")
+        try:
+            token, _ = auth.login(portal.db, str(form.get("username") or ""), str(form.get("password") or ""))
+        except AuthError as e:
+            return portal.redirect(request, f"/login?error={quote(str(e))}")
+        resp = portal.redirect(request, "/")
+        portal.cookie(resp, request, SESSION_COOKIE, token, auth.SESSION_HOURS * 3600)
+        resp.delete_cookie(LOGIN_COOKIE, path=_base(request) or "/")
+        return resp
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        await portal.changing(request)
+        auth.logout(portal.db, request.cookies.get(SESSION_COOKIE, ""))
+        resp = portal.redirect(request, "/login")
+        resp.delete_cookie(SESSION_COOKIE, path=_base(request) or "/")
+        return resp
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        try:
+            s = portal.session(request)
+        except AuthError:
+            return portal.redirect(request, "/login")
+        return portal.redirect(request, "/admin" if s.role == "admin" else "/tasks")
+
+    # --- workers -----------------------------------------------------------------------------------------------
+    @app.get("/tasks", response_class=HTMLResponse)
+    def queue_page(request: Request) -> Response:
+        s = portal.session(request, role="worker")
+        items = jobs.worker_queue(portal.db, s.user)
+        return portal.render(request, "queue.html", session=s, items=items)
+
+    @app.get("/tasks/{task_id}", response_class=HTMLResponse)
+    def task_page(request: Request, task_id: int) -> Response:
+        s = portal.session(request, role="worker")
+        task = jobs.get_task(portal.db, task_id, s.user)
+        job = jobs.get_job(portal.db, task.job_id)
+        return portal.render(request, "task.html", session=s, task=task, job=job)
+
+    @app.get("/api/me")
+    def me(request: Request) -> dict[str, Any]:
+        s = portal.session(request)
+        return {"user": s.user, "role": s.role, "csrf_token": s.csrf_token}
+
+    @app.get("/api/tasks")
+    def queue_api(request: Request) -> dict[str, Any]:
+        s = portal.session(request, role="worker")
+        return {
+            "tasks": [
+                {
+                    "task": i.task.id,
+                    "job": i.job_name,
+                    "type": i.job_type,
+                    "frame": i.task.frame_id,
+                    "status": i.task.status,
+                    "certainty": i.certainty,
+                    "labels": i.labels,
+                }
+                for i in jobs.worker_queue(portal.db, s.user)
+            ]
+        }
+
+    @app.get("/api/tasks/{task_id}")
+    def task_api(request: Request, task_id: int) -> dict[str, Any]:
+        s = portal.session(request, role="worker")
+        task = jobs.get_task(portal.db, task_id, s.user)
+        jobs.mark_opened(portal.db, task)
+        return _task_json(portal, task, request)
+
+    @app.get("/api/tasks/{task_id}/image")
+    def task_image(request: Request, task_id: int) -> Response:
+        s = portal.session(request)
+        task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
+        uri = jobs.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
+        data = storage.read_bytes(uri)
+        media = mimetypes.guess_type(uri.split("?")[0])[0] or "application/octet-stream"
+        return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.post("/api/tasks/{task_id}/response")
+    async def task_submit(request: Request, task_id: int) -> dict[str, Any]:
+        s, body = await portal.changing(request, role="worker")
+        r = jobs.submit(portal.db, task_id, s.user, body)
+        return {"response": r.id, "task": task_id, "next_task": jobs.next_task(portal.db, s.user, after=task_id)}
+
+    # --- admins ------------------------------------------------------------------------------------------------
+    @app.get("/admin", response_class=HTMLResponse)
+    def admin_page(request: Request, error: str = "", notice: str = "") -> Response:
+        s = portal.session(request, role="admin")
+        all_jobs = jobs.list_jobs(portal.db)
+        counts = {j.id: len(jobs.job_frames(portal.db, j.id)) for j in all_jobs}
+        return portal.render(
+            request,
+            "admin.html",
+            session=s,
+            users=workforce.list_users(portal.db),
+            jobs=all_jobs,
+            counts=counts,
+            error=error,
+            notice=notice,
+        )
+
+    def _done(request: Request, body: dict[str, Any], payload: dict[str, Any], path: str) -> Response:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse(payload)
+        return portal.redirect(request, path)
+
+    def _list(v: Any) -> list[str]:
+        if v is None:
+            return []
+        if isinstance(v, list):
+            return [str(x) for x in v]
+        return [p for p in (x.strip() for x in str(v).replace("\n", ",").split(",")) if p]
+
+    @app.post("/admin/users")
+    async def admin_create_user(request: Request) -> Response:
+        s, body = await portal.changing(request, role="admin")
+        u = workforce.create_user(
+            portal.db,
+            str(body.get("username") or ""),
+            str(body.get("password") or ""),
+            str(body.get("role") or "worker"),
+            actor=s.user,
+        )
+        return _done(request, body, {"user": u.name, "role": u.role}, f"/admin?notice={quote('created ' + u.name)}")
+
+    @app.post("/admin/jobs")
+    async def admin_create_job(request: Request) -> Response:
+        from prelabel.review.sources import load_job_source
+
+        s, body = await portal.changing(request, role="admin")
+        source = str(body.get("source") or "").strip()
+        if not source:
+            raise ReviewInputError("give the path or URI of a labels file or a Ground Truth manifest as 'source'")
+        loaded = load_job_source(source, attribute=str(body.get("source_attribute") or "") or None)
+        frames = _list(body.get("frames")) or None
+        job, summary = jobs.create_job(
+            portal.db,
+            str(body.get("name") or ""),
+            str(body.get("type") or "adjust"),
+            loaded.records,
+            source=source,
+            source_format=loaded.format,
+            source_attribute=loaded.attribute,
+            manifest_lines=loaded.lines,
+            categories=_list(body.get("categories")) or None,
+            instructions=str(body.get("instructions") or ""),
+            frames=frames,
+            attribute=str(body.get("attribute") or "") or None,
+            actor=s.user,
+        )
+        return _done(request, body, {"job": job.id, "name": job.name, **summary}, f"/admin/jobs/{job.id}")
+
+    @app.post("/admin/jobs/{job_id}/assign")
+    async def admin_assign(request: Request, job_id: int) -> Response:
+        s, body = await portal.changing(request, role="admin")
+        n = jobs.assign(
+            portal.db, job_id, _list(body.get("workers")), frames=_list(body.get("frames")) or None, actor=s.user
+        )
+        return _done(request, body, {"job": job_id, "new_tasks": n}, f"/admin/jobs/{job_id}")
+
+    @app.get("/admin/jobs/{job_id}", response_class=HTMLResponse)
+    def admin_job(request: Request, job_id: int) -> Response:
+        s = portal.session(request, role="admin")
+        job = jobs.get_job(portal.db, job_id)
+        return portal.render(
+            request,
+            "job.html",
+            session=s,
+            job=job,
+            stats=stats.job_stats(portal.db, job),
+            tasks=jobs.job_tasks(portal.db, job.id),
+            workers=[u for u in workforce.list_users(portal.db) if u.role == "worker"],
+            audit=entries(portal.db, job_id=job.id)[-50:],
+        )
+
+    @app.get("/api/admin/jobs/{job_id}/stats")
+    def admin_stats(request: Request, job_id: int) -> dict[str, Any]:
+        portal.session(request, role="admin")
+        return stats.job_stats(portal.db, job_id)
+
+    @app.get("/api/admin/jobs/{job_id}/audit")
+    def admin_audit(request: Request, job_id: int) -> dict[str, Any]:
+        portal.session(request, role="admin")
+        jobs.get_job(portal.db, job_id)
+        return {"entries": entries(portal.db, job_id=job_id)}
+
+    @app.get("/admin/jobs/{job_id}/output.manifest")
+    def admin_manifest(request: Request, job_id: int) -> Response:
+        portal.session(request, role="admin")
+        text = "".join(line + "\n" for line in export.manifest_lines(portal.db, job_id))
+        return PlainTextResponse(text, media_type="application/x-ndjson")
+
+    @app.get("/admin/jobs/{job_id}/labels.jsonl")
+    def admin_labels(request: Request, job_id: int) -> Response:
+        portal.session(request, role="admin")
+        text = "".join(r.to_json() + "\n" for r in export.reviewed_records(portal.db, job_id))
+        return PlainTextResponse(text, media_type="application/x-ndjson")
+
+    @app.get("/healthz")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _ = json  # json is used by templates through filters below
+    portal.env.filters["tojson_compact"] = lambda v: json.dumps(v, separators=(",", ":"))
+    return app
