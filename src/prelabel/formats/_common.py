@@ -33,6 +33,7 @@ class WriteSummary:
     labels: int = 0
     files: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=list)  # class list in id order, where the format numbers classes
 
     def drop(self, what: str, n: int = 1) -> None:
         self.dropped[what] = self.dropped.get(what, 0) + n

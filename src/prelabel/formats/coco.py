@@ -222,9 +222,10 @@ def write(
     """
     check_dst(dst, overwrite)
     summary = WriteSummary(format=FORMAT, dst=dst, files=[dst])
-    recs = [r for r in records]
+    recs = list(records)
     names = list(categories) if categories is not None else sorted({lb.category for r in recs for lb in r.labels})
     ids = category_ids(names)
+    summary.categories = names
     images: list[dict[str, Any]] = []
     anns: list[dict[str, Any]] = []
     for image_id, rec in enumerate(recs, start=1):
