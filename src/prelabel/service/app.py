@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -383,6 +384,7 @@ def create_app(
         name: str,
         request: Request,
         min_score: float | None = Query(None, ge=0, le=1),
+        frame_id: str | None = Query(None, min_length=1, description="frame id for label ids; default: image hash"),
         timeout_s: float = Query(300.0, gt=0, le=3600),
     ) -> JSONResponse:
         """Synchronous invocation: the image bytes are the body. The call goes through the same queue, workers
@@ -399,7 +401,9 @@ def create_app(
         sync_dir.mkdir(exist_ok=True)
         payload = sync_dir / f"{iid}{SYNC_CONTENT_TYPES[ctype]}"
         await asyncio.to_thread(storage.write_bytes, str(payload), body)
-        params: dict[str, Any] = {"sync": True} | ({} if min_score is None else {"min_score": min_score})
+        params: dict[str, Any] = {"sync": True, "frame_id": frame_id or hashlib.sha1(body).hexdigest()[:16]}
+        if min_score is not None:
+            params["min_score"] = min_score
         try:
             info = enqueue(name, str(payload), iid, params, out_dir=str(sync_dir))
             deadline = time.monotonic() + timeout_s

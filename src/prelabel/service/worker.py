@@ -91,7 +91,7 @@ class Worker:
             self.fail(lease, f"cannot read input {lease.input_location}: {type(e).__name__}: {e}", "InputError")
             return
         frame = Frame(
-            id=frame_id(lease.input_location),
+            id=str(lease.params.get("frame_id") or frame_id(lease.input_location)),
             uri=lease.input_location,
             meta={"inference_id": lease.id, "endpoint": self.endpoint, "model": self.model_name},
         )

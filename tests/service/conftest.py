@@ -1,0 +1,96 @@
+"""Fixtures for the service tests: a real ``prelabel serve`` process and a real webhook receiver, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prelabel.client import Client
+from prelabel.service.launch import ServiceProcess
+from tests.conftest import KITTI, REPO
+
+FRAMES = ["000001", "000005", "000008", "000013", "000020", "000027"]
+
+
+class Webhooks:
+    """An HTTP server that records every JSON notice POSTed to it."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with hooks.lock:
+                    hooks.received.append({"path": self.path, **json.loads(body)})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.received if e["path"] == path]
+
+    def counts(self, path: str) -> Counter[str]:
+        return Counter(e["inference_id"] for e in self.events(path))
+
+    def wait(self, path: str, n: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        """The notices at ``path`` once there are ``n`` of them (a notice is sent just after the state changes)."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.events(path)) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # and a moment more, so a duplicate would show
+        return self.events(path)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def webhooks() -> Iterator[Webhooks]:
+    w = Webhooks()
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, kitti: Path) -> Iterator[ServiceProcess]:
+    """One real service for a test module (state in a temp folder); stopped with SIGTERM at the end."""
+    state = tmp_path_factory.mktemp("service-state")
+    svc = ServiceProcess(state, tick_s=0.1, lease_s=10.0, cwd=REPO).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def client(service: ServiceProcess) -> Iterator[Client]:
+    with Client(service.url) as c:
+        yield c
+
+
+@pytest.fixture()
+def frames(tmp_path: Path, kitti: Path) -> list[Path]:
+    d = tmp_path / "frames"
+    d.mkdir()
+    for f in FRAMES:
+        shutil.copy(KITTI / "image_2" / f"{f}.png", d)
+    return [d / f"{f}.png" for f in FRAMES]
