@@ -50,7 +50,7 @@ def test_async_flow_scales_to_zero_and_back(
     assert (ep.status, ep.instances, ep.backlog) == ("in_service", 0, 0)  # min 0: no instance until work arrives
 
     accepted = [client.invoke_async("ssd-ep", str(f)) for f in frames]
-    for a, f in zip(accepted, frames, strict=True):
+    for a in accepted:
         assert a.status in ("queued", "running")
         assert a.output_location == str(tmp_path / "out" / f"{a.inference_id}.json")
     done = client.wait_all([a.inference_id for a in accepted], timeout_s=120)

@@ -49,7 +49,7 @@ class ServiceProcess:
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_file, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self._log = open(self.log_file, "ab")  # kept open for the child's lifetime
         cmd = [sys.executable, "-m", "prelabel.cli.main", "serve", "--port", str(self.port)]
         cmd += ["--state", str(self.state_dir), *self.args]
         self.proc = subprocess.Popen(
