@@ -43,6 +43,8 @@ class ModelEntry(BaseModel):
     description: str = ""
     files: dict[str, FileSource]
     options: dict[str, Any] = Field(default_factory=dict)
+    convert: str | None = None  # a converter in prelabel.models.convert (e.g. "tfjs-graph"), run after fetching
+    homepage: str = ""
 
     @property
     def class_names(self) -> tuple[str, ...]:
