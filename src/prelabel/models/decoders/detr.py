@@ -15,8 +15,14 @@ from prelabel.models.decoders import Array, DecodeContext, Decoded, best_class, 
 def decode(outputs: list[Array], ctx: DecodeContext) -> Decoded:
     arrays = [squeeze_batch(o).astype(np.float32) for o in outputs]
     c = ctx.num_classes
-    logits = next((a for a in arrays if a.ndim == 2 and a.shape[1] in (c, c + 1) and a.shape[1] != 4), None)
-    boxes = next((a for a in arrays if a.ndim == 2 and a.shape[1] == 4 and a is not logits), None)
+    names = ctx.output_names if len(ctx.output_names) == len(arrays) else [""] * len(arrays)
+    named_box = [i for i, n in enumerate(names) if "box" in n.lower()]
+    box_i = named_box[0] if named_box else None
+    if box_i is None:  # the (Q, 4) output that is not the only logits candidate; DETR exports logits first
+        fours = [i for i, a in enumerate(arrays) if a.ndim == 2 and a.shape[1] == 4]
+        box_i = fours[-1] if fours else None
+    logits = next((a for i, a in enumerate(arrays) if i != box_i and a.ndim == 2 and a.shape[1] in (c, c + 1)), None)
+    boxes = arrays[box_i] if box_i is not None else None
     if logits is None or boxes is None:
         raise ValueError(
             f"detr decoder needs (Q, {c} or {c + 1}) logits and (Q, 4) boxes; got {[a.shape for a in arrays]}"
