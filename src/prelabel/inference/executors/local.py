@@ -24,4 +24,5 @@ def run_local(job: Job, on_records: Any = None, *, predictor: Predictor | None =
         queue_size=int(opts.get("queue_size", 8)),
     )
     pred = predictor or make_predictor(job)
+    pred.job = job.id
     return run_pipeline(pred, job.pending(), job.complete, options=pipe, on_records=on_records)

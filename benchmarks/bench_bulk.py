@@ -1,0 +1,168 @@
+"""Bulk labelling throughput and memory on KITTI frames with the default detector (SSD-MobileNetV2, 2 threads).
+
+    make bench-bulk          # or: .venv/bin/python -m benchmarks.bench_bulk [--frames 60] [--memory 100,2000]
+
+Frames: the 30 KITTI object frames (PNG, ~1242x375) in ../shared/data/kitti/training/image_2, repeated to make
+longer lists. Three ways to label ``--frames`` frames, each after one warm-up frame, inference on 2 threads:
+
+- naive: one loop that reads and decodes a PNG, runs the detector, appends the record to a labels file;
+- inference alone: the detector over frames decoded beforehand (the ceiling for this model and thread count);
+- pipeline: the real bulk path: a persisted job (SQLite), reading/decoding on threads, inference, and commits
+  overlapping through bounded queues (``prelabel.inference.pipeline``), then the labels file written.
+
+Memory: peak resident set size of a fresh process running a whole job (listing, pipeline, labels file) of 100
+and of 2,000 frames; flat memory means the two peaks are about equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+KITTI = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+KITTI = KITTI / "kitti" / "training"
+MODEL = "ssd-mobilenet-v2-coco"
+THREADS = 2
+
+
+def frame_list(n: int, folder: Path) -> Path:
+    """A .txt list of ``n`` KITTI frame paths (the 30 frames repeated)."""
+    pngs = sorted((KITTI / "image_2").glob("*.png"))
+    if not pngs:
+        raise SystemExit(f"no KITTI frames under {KITTI / 'image_2'}; set PRELABEL_SHARED_DATA")
+    path = folder / f"frames_{n}.txt"
+    path.write_text("".join(f"{pngs[i % len(pngs)]}\n" for i in range(n)))
+    return path
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_job(listing: Path, work: Path, name: str, predictor: Any = None) -> tuple[int, float]:
+    """A whole local job, as `prelabel label` runs it (model loading excluded when ``predictor`` is given).
+    Returns (frames, seconds)."""
+    from prelabel.inference.executors.local import run_local
+    from prelabel.inference.jobs import Job, JobConfig
+    from prelabel.sources.frames import iter_frames
+
+    cfg = JobConfig(
+        input=str(listing),
+        output=str(work / f"{name}.jsonl"),
+        model=MODEL,
+        predictor={"threads": THREADS, "min_score": 0.25},
+    )
+    start = time.perf_counter()
+    job = Job.create(cfg, work / "state")
+    job.add_frames(iter_frames(str(listing)))
+    summary = run_local(job, predictor=predictor)
+    job.finalize()
+    return summary.frames, time.perf_counter() - start
+
+
+def throughput(n: int, work: Path, repeats: int) -> dict[str, float]:
+    """Best frames/s of ``repeats`` interleaved rounds of each mode (the machine is shared: the best round is the
+    least disturbed one)."""
+    import cv2
+    import numpy as np
+
+    from prelabel.core.labels import Frame
+    from prelabel.inference.predictor import Predictor
+    from prelabel.labelfile import LabelWriter
+    from prelabel.sources.images import image_frames, load_image
+
+    listing = frame_list(n, work)
+    frames = image_frames(str(listing))
+    predictor = Predictor(MODEL, threads=THREADS)
+    predictor.predict_frame(frames[0])  # warm-up
+    decoded: dict[str, np.ndarray] = {}
+    for f in frames[:30]:
+        bgr = cv2.imread(f.uri)
+        decoded[f.uri] = np.ascontiguousarray(bgr[:, :, ::-1])
+
+    def naive() -> None:
+        with LabelWriter(work / "naive.jsonl") as writer:
+            for f in frames:
+                writer.write(predictor.predict_image(f, load_image(f)))
+
+    def alone() -> None:
+        for f in frames:
+            predictor.predict_image(Frame(id=f.id, uri=f.uri), decoded[f.uri])
+
+    runs = {"naive read-infer-write loop": naive, "inference alone (pre-decoded)": alone}
+    best: dict[str, float] = {}
+    for r in range(repeats):
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = max(best.get(name, 0.0), n / (time.perf_counter() - t))
+        done, secs = run_job(listing, work, f"pipeline{r}", predictor)
+        assert done == n
+        name = "pipeline (job, threads, queues)"
+        best[name] = max(best.get(name, 0.0), n / secs)
+    return best
+
+
+def memory(n: int) -> dict[str, float]:
+    """Run one job of ``n`` frames in a fresh process; its peak RSS."""
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_bulk", "--memory-run", str(n)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"memory run of {n} frames failed:\n{r.stderr[-2000:]}")
+    return dict(json.loads(r.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=60, help="frames per throughput mode (default 60)")
+    ap.add_argument("--repeats", type=int, default=2, help="rounds per throughput mode; the best is kept")
+    ap.add_argument("--memory", default="100,2000", help="frame counts for the peak-memory runs ('' to skip)")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+
+    if args.memory_run:
+        with tempfile.TemporaryDirectory() as tmp:
+            listing = frame_list(args.memory_run, Path(tmp))
+            n, secs = run_job(listing, Path(tmp), "memory")
+        print(json.dumps({"frames": n, "seconds": secs, "fps": n / secs, "peak_rss_mb": peak_rss_mb()}))
+        return
+
+    results: dict[str, object] = {"frames": args.frames, "threads": THREADS, "model": MODEL}
+    with tempfile.TemporaryDirectory() as tmp:
+        fps = throughput(args.frames, Path(tmp), args.repeats)
+    results["frames_per_s"] = fps
+    load = os.getloadavg()[0]
+    results["load_average_1min"] = load
+    print(f"\nthroughput, {args.frames} KITTI frames, {MODEL}, {THREADS} inference threads, best of {args.repeats}")
+    print(f"(machine: {os.cpu_count()} CPUs, 1-minute load average {load:.1f} at the end)")
+    print("| mode | frames/s |\n|---|---:|")
+    for k, v in fps.items():
+        print(f"| {k} | {v:.2f} |")
+    sizes = [int(s) for s in args.memory.split(",") if s.strip()]
+    if sizes:
+        mem = {n: memory(n) for n in sizes}
+        results["memory"] = mem
+        print("\npeak memory of a whole job (fresh process)")
+        print("| frames | peak RSS (MB) | frames/s |\n|---:|---:|---:|")
+        for n, m in mem.items():
+            print(f"| {n} | {m['peak_rss_mb']:.0f} | {m['fps']:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
