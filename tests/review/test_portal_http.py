@@ -171,9 +171,9 @@ def test_jobs_isolation_and_adjust_export(server: Server, prelabels: Path, kitti
     assert len(lines) == 1
     line = lines[0]
     assert line["source-ref"].endswith(f"{frame_id}.png")
-    assert len(line["prelabel"]["annotations"]) == len(labels)  # the input attribute, unchanged
-    out = line["prelabel-adjusted"]
-    meta = line["prelabel-adjusted-metadata"]
+    assert len(line["prelabel-boxes"]["annotations"]) == len(labels)  # the input attribute, unchanged
+    out = line["prelabel-boxes-adjusted"]
+    meta = line["prelabel-boxes-adjusted-metadata"]
     assert meta["human-annotated"] == "yes" and meta["adjustment-status"] == "adjusted"
     assert meta["type"] == "groundtruth/object-detection" and meta["job-name"] == "labeling-job/kitti-adjust"
     assert out["image_size"] == [{"width": 1242, "height": 375, "depth": 3}]
@@ -276,8 +276,8 @@ def test_verify_job(server: Server, prelabels: Path) -> None:
     r = c.post(f"/api/tasks/{tid}/response", json={"verdicts": verdicts}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200, r.text
     line = json.loads(admin.get(f"/admin/jobs/{job['job']}/output.manifest").text)
-    assert line["prelabel-verified"] == "1"
-    meta = line["prelabel-verified-metadata"]
+    assert line["prelabel-boxes-verified"] == "1"
+    meta = line["prelabel-boxes-verified-metadata"]
     assert meta["class-name"] == "bad" and meta["type"] == "groundtruth/label-verification"
     assert meta["human-annotated"] == "yes" and meta["worker-feedback"] == [{"comment": "not a car, a sign"}]
     assert [o["class-name"] for o in meta["objects"]] == [v["verdict"] for v in verdicts]
@@ -323,7 +323,7 @@ def test_cli_round_trip(tmp_path: Path, prelabels: Path, monkeypatch: pytest.Mon
     assert r.exit_code == 0, r.output
     root = tmp_path / "export" / "cli-job"
     lines = [json.loads(x) for x in (root / "manifests" / "output" / "output.manifest").read_text().splitlines()]
-    assert [ln["prelabel-adjusted-metadata"]["adjustment-status"] for ln in lines] == ["unadjusted", "unadjusted"]
+    assert [ln["prelabel-boxes-adjusted-metadata"]["adjustment-status"] for ln in lines] == ["unadjusted", "unadjusted"]
     assert len(list((root / "annotations" / "worker-response").rglob("*.json"))) == 2
     recs = read_records(root / "labels.jsonl")
     assert all(lb.review == "accepted" for r in recs for lb in r.labels)

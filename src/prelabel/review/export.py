@@ -1,8 +1,8 @@
 """A job's results out: a Ground Truth output manifest and a prelabel labels file with review state.
 
 The output manifest follows Ground Truth's adjustment and verification jobs (DESIGN §6): each reviewed frame's input
-line (or, for a job made from a labels file, a line built from the pre-labels under the ``prelabel`` attribute) with
-the job's attribute appended, ``"human-annotated": "yes"``, and ``"adjustment-status"`` ``adjusted`` or
+line (or, for a job made from a labels file, one built from the pre-labels under ``prelabel-boxes``) with the
+job's attribute appended, ``"human-annotated": "yes"``, and ``"adjustment-status"`` ``adjusted`` or
 ``unadjusted``. ``export_job`` writes Ground Truth's layout: ``<out>/<job>/manifests/output/output.manifest``, the
 raw answers under ``<out>/<job>/annotations/worker-response/`` and ``<out>/<job>/labels.jsonl``.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel import storage
-from prelabel.core.labels import FrameRecord, Label, ReviewState
+from prelabel.core.labels import FrameRecord, ReviewState
 from prelabel.errors import OutputExistsError
 from prelabel.review.db import Database
 from prelabel.review.jobs import Job, get_job
@@ -26,112 +26,44 @@ from prelabel.review.results import FrameOutcome, frame_outcomes
 MAX_LINE = 100_000  # Ground Truth's limit on one manifest line
 
 
-def _gt_date(iso: str | None = None) -> str:
-    dt = datetime.fromisoformat(iso) if iso else datetime.now(UTC)
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+def _gt_date(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def bbox_attribute(
-    labels: Sequence[Label], categories: Sequence[str], width: int, height: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Ground Truth's ``{"image_size", "annotations"}`` (integer left/top/width/height) and the ``objects`` list."""
-    index = {c: i for i, c in enumerate(categories)}
-    annotations = []
-    objects = []
-    for lb in labels:
-        if lb.box is None:
-            continue
-        x1, y1, x2, y2 = lb.box.xyxy
-        left, top = round(x1), round(y1)
-        annotations.append(
-            {
-                "class_id": index[lb.category],
-                "left": left,
-                "top": top,
-                "width": round(x2) - left,
-                "height": round(y2) - top,
-            }
-        )
-        objects.append({"confidence": 1.0 if lb.score is None else round(lb.score, 4)})
-    return {"image_size": [{"width": width, "height": height, "depth": 3}], "annotations": annotations}, objects
+def manifest_dicts(job: Job, outcomes: Sequence[FrameOutcome]) -> list[dict[str, Any]]:
+    """The output manifest lines (as objects) of the reviewed frames among ``outcomes``."""
+    from prelabel.review.manifests import output_lines
 
-
-def _class_map(categories: Sequence[str]) -> dict[str, str]:
-    return {str(i): c for i, c in enumerate(categories)}
-
-
-def _input_line(job: Job, out: FrameOutcome) -> dict[str, Any]:
-    if out.frame.manifest_line is not None:
-        return dict(out.frame.manifest_line)
-    rec = out.frame.record
-    value, objects = bbox_attribute(rec.labels, job.categories, rec.frame.width or 0, rec.frame.height or 0)
-    return {
-        "source-ref": rec.frame.uri,
-        "prelabel": value,
-        "prelabel-metadata": {
-            "objects": objects,
-            "class-map": _class_map(job.categories),
-            "type": "groundtruth/object-detection",
-            "human-annotated": "no",
-            "creation-date": _gt_date(rec.created_at),
-            "job-name": f"labeling-job/{rec.job or 'prelabel'}",
-        },
-    }
-
-
-def manifest_line(job: Job, out: FrameOutcome) -> dict[str, Any]:
-    """One output manifest line for a reviewed frame."""
-    line = _input_line(job, out)
-    created = _gt_date(max(r.submitted_at for r in out.responses))
-    rec = out.frame.record
-    if job.type == "adjust":
-        kept = [f for f in out.labels if f.label.review != ReviewState.REJECTED]
-        value, _ = bbox_attribute([f.label for f in kept], job.categories, rec.frame.width or 0, rec.frame.height or 0)
-        meta: dict[str, Any] = {
-            "objects": [{"confidence": round(f.confidence, 4)} for f in kept],
-            "class-map": _class_map(job.categories),
-            "type": "groundtruth/object-detection",
-            "human-annotated": "yes",
-            "creation-date": created,
-            "job-name": f"labeling-job/{job.name}",
-            "adjustment-status": "adjusted" if out.adjusted else "unadjusted",
-        }
-        line[job.attribute] = value
-    else:
-        bad = [f for f in out.labels if f.action == "bad"]
-        verdict = "bad" if bad else "good"
-        confs = [f.confidence for f in out.labels]
-        meta = {
-            "class-name": verdict,
-            "confidence": round(min(confs), 4) if confs else 1.0,
-            "objects": [{"class-name": f.action, "confidence": f.confidence} for f in out.labels],
-            "class-map": {"0": "good", "1": "bad"},
-            "type": "groundtruth/label-verification",
-            "job-name": f"labeling-job/{job.name}",
-            "human-annotated": "yes",
-            "creation-date": created,
-        }
-        feedback = [
-            {"comment": c["comment"]} for f in out.labels for c in f.label.attributes.get("review_comments", [])
-        ]
-        feedback += [{"comment": c["comment"]} for c in out.comments]
-        if feedback:
-            meta["worker-feedback"] = feedback
-        line[job.attribute] = "1" if bad else "0"
-    line[f"{job.attribute}-metadata"] = meta
-    return line
+    done = [o for o in outcomes if o.reviewed]
+    feedback: dict[str, list[str]] = {}
+    for o in done:
+        notes = [c["comment"] for f in o.labels for c in f.label.attributes.get("review_comments", [])]
+        notes += [c["comment"] for c in o.comments]
+        if notes:
+            feedback[o.frame.frame_id] = notes
+    return output_lines(
+        kind=job.type,
+        attribute=job.attribute,
+        original_attribute=job.original_attribute,
+        job_name=job.name,
+        categories=job.categories,
+        reviewed=[o.record(job) for o in done],
+        originals=[o.frame.record for o in done],
+        input_lines=[o.frame.manifest_line for o in done],
+        confidences=[
+            [round(f.confidence, 4) for f in o.labels if f.label.review != ReviewState.REJECTED] for o in done
+        ],
+        verdicts=[[{"class-name": f.action, "confidence": f.confidence} for f in o.labels] for o in done],
+        feedback=feedback,
+        creation_dates=[_gt_date(max(r.submitted_at for r in o.responses)) for o in done],
+    )
 
 
 def manifest_lines(db: Database, job: Job | int | str) -> Iterator[str]:
     """The output manifest, one JSON line per reviewed frame (frames nobody answered yet are left out)."""
     j = job if isinstance(job, Job) else get_job(db, job)
-    for out in frame_outcomes(db, j):
-        if not out.reviewed:
-            continue
-        text = json.dumps(manifest_line(j, out), separators=(",", ":"))
-        if len(text) > MAX_LINE:
-            raise ValueError(f"frame {out.frame.frame_id}: manifest line of {len(text)} characters; limit {MAX_LINE}")
-        yield text
+    for line in manifest_dicts(j, frame_outcomes(db, j)):
+        yield json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 
 def reviewed_records(db: Database, job: Job | int | str, *, include_pending: bool = True) -> list[FrameRecord]:
@@ -150,7 +82,7 @@ def export_job(db: Database, job: Job | int | str, out_dir: str, *, overwrite: b
         if storage.exists(p) and not overwrite:
             raise OutputExistsError(p, hint="pass --overwrite to replace the export")
     outcomes = frame_outcomes(db, j)
-    lines = [json.dumps(manifest_line(j, o), separators=(",", ":")) for o in outcomes if o.reviewed]
+    lines = [json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in manifest_dicts(j, outcomes)]
     storage.write_text(manifest, "".join(line + "\n" for line in lines))
     records = [o.record(j) for o in outcomes]
     storage.write_text(labels, "".join(r.to_json() + "\n" for r in records))

@@ -20,6 +20,8 @@ from prelabel.review import audit
 from prelabel.review.db import Database, now
 from prelabel.review.errors import NotFoundError, ReviewInputError
 
+DEFAULT_ORIGINAL = "prelabel-boxes"  # = prelabel.formats.groundtruth.DEFAULT_ATTRIBUTE
+
 JOB_TYPES = ("adjust", "verify")
 VERDICTS = ("good", "bad")
 _JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -39,12 +41,12 @@ class Job:
     instructions: str
     created_by: str
     created_at: str
+    source_attribute: str | None = None  # the manifest's label attribute (None for a labels file)
 
     @property
     def original_attribute(self) -> str:
-        return self.source_attribute or "prelabel"
-
-    source_attribute: str | None = None
+        """The attribute the pre-labels sit under in the output manifest."""
+        return self.source_attribute or DEFAULT_ORIGINAL
 
 
 @dataclass(frozen=True)
@@ -99,13 +101,10 @@ def frame_certainty(record: FrameRecord) -> float:
 
 
 def check_attribute(attribute: str, original: str | None = None) -> None:
-    """Ground Truth's rules for a label attribute name."""
-    if not attribute or len(attribute) > 127 or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", attribute):
-        raise ReviewInputError(f"label attribute {attribute!r} must be 1-127 letters, digits, '-' or '_'")
-    if "-metadata" in attribute or attribute.endswith("-ref"):
-        raise ReviewInputError(f"label attribute {attribute!r} may not contain '-metadata' or end in '-ref'")
-    if original is not None and attribute == original:
-        raise ReviewInputError(f"label attribute {attribute!r} must differ from the input's attribute {original!r}")
+    """Ground Truth's rules for a label attribute name (see :func:`prelabel.formats.groundtruth.check_attribute`)."""
+    from prelabel.formats.groundtruth import check_attribute as gt_check
+
+    gt_check(attribute, original=original)
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:
@@ -153,9 +152,15 @@ def create_job(
     lines = list(manifest_lines) if manifest_lines is not None else [None] * len(records)
     if len(lines) != len(records):
         raise ReviewInputError(f"got {len(records)} records but {len(lines)} manifest lines")
-    original = source_attribute or "prelabel"
+    original = source_attribute or DEFAULT_ORIGINAL
     attribute = attribute or f"{original}-{'adjusted' if job_type == 'adjust' else 'verified'}"
     check_attribute(attribute, original)
+    for line in lines:
+        if line is not None and (attribute in line or f"{attribute}-metadata" in line):
+            raise ReviewInputError(
+                f"the manifest already has an attribute {attribute!r} (an earlier job's answers); "
+                "name a new output attribute so nothing is overwritten"
+            )
 
     summary: dict[str, Any] = {"frames": 0, "labels": 0, "skipped_failed": [], "duplicates": []}
     by_id: dict[str, tuple[FrameRecord, dict[str, Any] | None]] = {}
@@ -164,6 +169,11 @@ def create_job(
             summary["skipped_failed"].append(rec.frame.id)
             continue
         if rec.frame.id in by_id:
+            if by_id[rec.frame.id][0].frame.uri != rec.frame.uri:
+                raise ReviewInputError(
+                    f"frame id {rec.frame.id} names two images: {by_id[rec.frame.id][0].frame.uri} and "
+                    f"{rec.frame.uri}; frame ids must be unique in a job"
+                )
             summary["duplicates"].append(rec.frame.id)
         by_id[rec.frame.id] = (rec, line)  # the last record of a frame wins (a resumed run rewrites it)
     if frames is not None:

@@ -111,7 +111,7 @@ def _adjust_outcome(job: Job, out: FrameOutcome) -> None:
                 source=_human(c.workers),
                 review=ReviewState.ACCEPTED,
                 box=box,
-                attributes={"reviewed_by": c.workers, "review_action": "added"},
+                attributes={"reviewed_by": c.workers, "review_action": "added", "added_in_review": True},
             )
             out.labels.append(FinalLabel(label=label, action="added", prelabel=None, confidence=c.confidence))
     for lid, base in pre.items():
