@@ -86,7 +86,7 @@ def create_app(
         if ray:
             from prelabel.service.rayserve import RayServeBackend
 
-            ray_backend = RayServeBackend(store)
+            ray_backend = RayServeBackend(store, lease_s=lease_s)
             ray_backend.restore()
         app.state.ray_backend = ray_backend
         try:

@@ -207,6 +207,31 @@ class Store:
             for r in rows
         ]
 
+    def lease_one(self, inference_id: str, owner: str, lease_s: float) -> Lease | None:
+        """Lease one named invocation if it is queued or its lease expired (the Ray Serve path)."""
+        now = time.time()
+        with self.tx() as db:
+            r = db.execute(
+                "SELECT * FROM invocations WHERE id=? AND (state='queued' OR (state='leased' AND lease_expires < ?))",
+                (inference_id, now),
+            ).fetchone()
+            if r is None:
+                return None
+            db.execute(
+                "UPDATE invocations SET state='leased', lease_owner=?, lease_expires=?, attempts=attempts+1, "
+                "started_at=COALESCE(started_at, ?) WHERE id=?",
+                (owner, now + lease_s, now, inference_id),
+            )
+        return Lease(
+            id=r["id"],
+            endpoint=r["endpoint"],
+            input_location=r["input_location"],
+            output_location=r["output_location"],
+            failure_location=r["failure_location"],
+            attempts=int(r["attempts"]) + 1,
+            params=json.loads(r["params"]),
+        )
+
     def renew(self, ids: list[str], owner: str, lease_s: float) -> None:
         if not ids:
             return
