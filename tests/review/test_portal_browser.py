@@ -221,3 +221,38 @@ def test_worker_edits_in_chromium(browser: Any, server: Server, prelabels: Path,
     assert bob.evaluate(f"fetch('/api/tasks/{tid}/image').then(r => r.status)") == 404
     # alice's answer is unchanged by bob's attempts
     assert json.loads(admin.get(f"/admin/jobs/{job}/output.manifest").text) == line
+
+
+def test_verify_with_keyboard(browser: Any, server: Server, prelabels: Path) -> None:
+    """Verify job: Tab selects a label, B judges it bad (with a comment), A accepts the rest and submits."""
+    admin, acsrf = server.login("admin")
+    r = admin.post(
+        "/admin/jobs",
+        json={"name": "verify", "type": "verify", "source": str(prelabels), "frames": ["000001"]},
+        headers={"X-CSRF-Token": acsrf},
+    )
+    assert r.status_code == 200, r.text
+    job = r.json()["job"]
+    admin.post(f"/admin/jobs/{job}/assign", json={"workers": ["bob"]}, headers={"X-CSRF-Token": acsrf})
+    page = _sign_in(browser, server, "bob")
+    page.click("a.task-link")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#verify-tools").is_visible() and not page.locator("#delete").is_visible()
+    labels = page.evaluate("window.prelabelAnnotator.boxes")
+    page.focus("#canvas")
+    page.keyboard.press("Tab")
+    assert page.evaluate("window.prelabelAnnotator.selected") == 0
+    page.fill("#label-comment", "a parked trailer, not a car")
+    page.focus("#canvas")
+    page.keyboard.press("b")
+    page.click("#submit")  # refused in the page: other labels are not judged yet
+    assert "Judge every label" in page.inner_text("#status") or len(labels) == 1
+    with page.expect_response(lambda r: r.url.endswith("/response")) as resp:
+        page.focus("#canvas")
+        page.keyboard.press("a")
+    assert resp.value.status == 200
+    line = json.loads(admin.get(f"/admin/jobs/{job}/output.manifest").text)
+    meta = line["prelabel-boxes-verified-metadata"]
+    assert line["prelabel-boxes-verified"] == "1" and meta["class-name"] == "bad"
+    assert [o["class-name"] for o in meta["objects"]] == ["bad"] + ["good"] * (len(labels) - 1)
+    assert meta["worker-feedback"] == [{"comment": "a parked trailer, not a car"}]

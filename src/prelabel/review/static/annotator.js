@@ -22,7 +22,7 @@
   const S = {
     task: null, img: null, bg: null, boxes: [], sel: -1, history: [], drag: null, dirty: true, pending: false,
     view: { scale: 1, ox: 0, oy: 0, dpr: 1, cssW: 0, cssH: 0 }, submitting: false,
-    drawStats: { frames: 0, ms: 0 },
+    drawStats: { frames: 0, ms: 0, maxMs: 0 },
   };
 
   const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
@@ -92,8 +92,10 @@
       ctx.strokeRect(Math.min(d.x0, d.cur.x), Math.min(d.y0, d.cur.y), Math.abs(d.cur.x - d.x0), Math.abs(d.cur.y - d.y0));
       ctx.setLineDash([]);
     }
+    const dt = performance.now() - t0;
     S.drawStats.frames += 1;
-    S.drawStats.ms += performance.now() - t0;
+    S.drawStats.ms += dt;
+    S.drawStats.maxMs = Math.max(S.drawStats.maxMs, dt);
   }
 
   function drawBox(b, selected, px) {
@@ -139,7 +141,9 @@
     }
     return null;
   }
-  function hitBox(p) { // the smallest box under the point
+  function hitBox(p) { // the selected box if the point is inside it, else the smallest box under the point
+    const s = S.boxes[S.sel];
+    if (s && p.x >= s.x1 && p.x <= s.x2 && p.y >= s.y1 && p.y <= s.y2) return S.sel;
     let best = -1, area = Infinity;
     S.boxes.forEach((b, i) => {
       if (p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2) {
@@ -153,9 +157,12 @@
   // ---- editing -------------------------------------------------------------------------------------------------
   function select(i) {
     S.sel = i;
-    const b = S.boxes[i];
-    if (b) { catEl.value = b.category; if (labelCommentEl) labelCommentEl.value = b.comment || ""; }
+    syncSelection();
     changed(true);
+  }
+  function syncSelection() { // the class menu and comment field follow the selected box
+    const b = S.boxes[S.sel];
+    if (b) { catEl.value = b.category; if (labelCommentEl) labelCommentEl.value = b.comment || ""; }
   }
   function changed(list) { if (list) renderList(); requestDraw(); }
 
@@ -179,6 +186,7 @@
         S.drag = { mode: "draw", x0: clampX(p.x), y0: clampY(p.y), cur: null };
       }
     }
+    syncSelection();
     changed(true);
   }
 
@@ -387,6 +395,7 @@
     get boxes() { return S.boxes.map((b) => ({ ...b })); },
     get selected() { return S.sel; },
     get drawStats() { return { ...S.drawStats }; },
+    resetStats() { S.drawStats = { frames: 0, ms: 0, maxMs: 0 }; },
     toScreen, requestDraw,
   };
   start();
