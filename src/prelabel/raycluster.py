@@ -83,9 +83,12 @@ def start_local_ray(
     home = base / "home"
     _prepare_home(home)
     env = ray_env(home)
-    # HOME moves to the folder above: keep the model cache where the user's HOME had it
-    cache = os.environ.get("PRELABEL_CACHE") or str(Path.home() / ".cache" / "prelabel")
-    env.setdefault("PRELABEL_CACHE", cache)
+    # Ray's processes get HOME = the folder above: keep what the user's HOME held reachable (model cache, AWS files)
+    user_home = Path.home()
+    env["PRELABEL_CACHE"] = os.environ.get("PRELABEL_CACHE") or str(user_home / ".cache" / "prelabel")
+    for var, name in (("AWS_SHARED_CREDENTIALS_FILE", "credentials"), ("AWS_CONFIG_FILE", "config")):
+        if not os.environ.get(var) and (user_home / ".aws" / name).is_file():
+            env[var] = str(user_home / ".aws" / name)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     cpus = int(num_cpus) if num_cpus is not None else (os.cpu_count() or 1)
@@ -108,6 +111,8 @@ def start_local_ray(
         if owns:
             shutil.rmtree(base, ignore_errors=True)
         raise
+    # Ray's processes have started with the HOME above; this process gets the user's HOME back
+    os.environ["HOME"] = str(user_home)
     address = getattr(info, "address_info", {}).get("address") if info is not None else None
     _current = LocalRay(
         temp_dir=base, home=home, num_cpus=cpus, owns_temp_dir=owns, saved_env=saved, address=address

@@ -50,6 +50,13 @@ def test_items_finish_once_and_the_labels_file_keeps_input_order(tmp_path: Path)
     assert list_jobs(tmp_path / "state") == [job.dir]
     with pytest.raises(InputNotFoundError, match=f"job not found: nope .*recent jobs: {job.id}"):
         Job.open("nope", tmp_path / "state")
+    # one process at a time runs a job
+    job.acquire()
+    with pytest.raises(PrelabelError, match=f"job {job.id} is being run by another process \\(pid {os.getpid()}\\)"):
+        again.acquire()
+    job.close()
+    again.acquire()
+    again.close()
 
 
 def _job_progress(state: Path) -> tuple[str | None, int]:
@@ -134,4 +141,8 @@ def test_bad_job_usage_is_one_clear_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "unknown executor 'spark'; expected one of: local, ray" in r.stderr
     r = prelabel("label", env=env)
     assert r.returncode == 2 and "give an INPUT and --out" in r.stderr
+    r = prelabel("label", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--topics", "/cam", env=env)
+    assert r.returncode == 2 and "--topics picks topics of a ROS bag or MCAP file" in r.stderr
+    r = prelabel("label", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--every", "3", env=env)
+    assert r.returncode == 2 and "--fps and --every sample a video" in r.stderr
     assert not (tmp_path / "state").exists() or not list_jobs(tmp_path / "state")  # nothing half-made

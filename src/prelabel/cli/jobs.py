@@ -47,6 +47,7 @@ def run_label_job(
 
     if resume:
         job = Job.open(resume, state)
+        job.acquire()
         cfg = job.config
         if executor != cfg.executor or executor_options:
             cfg = cfg.model_copy(update={"executor": executor, "executor_options": executor_options or {}})
@@ -63,6 +64,15 @@ def run_label_job(
         out_uri = resolve_out_uri(out)
         if storage.exists(out_uri) and not overwrite:
             raise OutputExistsError(out_uri)
+        from prelabel.sources.frames import input_kind
+
+        kind = input_kind(input)
+        if topics and kind != "bag":
+            raise PrelabelError(f"--topics picks topics of a ROS bag or MCAP file; {input} is {kind}")
+        if (fps is not None or every is not None) and kind != "video":
+            raise PrelabelError(f"--fps and --every sample a video; {input} is {kind}")
+        if fps is not None and every is not None:
+            raise PrelabelError("sample a video by --fps or by --every, not both")
         frames = iter_frames(input, topics=topics, fps=fps, every=every)
         first = next(frames, None)  # bad input fails here, before a job exists
         if first is None:
@@ -82,6 +92,7 @@ def run_label_job(
             executor_options=executor_options or {},
         )
         job = Job.create(cfg, state)
+        job.acquire()
         err_console.print(
             f"job {job.id} (state in {job.dir}; if interrupted: prelabel label --resume {job.id})", highlight=False
         )

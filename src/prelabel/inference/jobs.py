@@ -115,9 +115,31 @@ class Job:
             f"{ref} (looked in {state_root(root)}; recent jobs: {', '.join(known) or 'none'})", what="job"
         )
 
+    def acquire(self) -> None:
+        """Claim the job for this process (an OS file lock, released on exit, even on ``kill -9``); a job already
+        running elsewhere is refused."""
+        import fcntl
+
+        if getattr(self, "_lock_fd", None) is not None:
+            return
+        fd = os.open(self.dir / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise PrelabelError(f"job {self.id} is being run by another process (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd: int | None = fd
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+            self._lock_fd = None
 
     # -- metadata
     def _set_many(self, values: dict[str, str]) -> None:
