@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "prelabel.cli.quality",
     "prelabel.cli.serve",
     "prelabel.cli.review",
+    "prelabel.cli.convert",
 ]
 
 

@@ -189,13 +189,14 @@ def write(
     *,
     task: Literal["detect", "segment"] = "detect",
     classes: Sequence[str] | None = None,
+    categories: Sequence[str] | None = None,
     scores: bool = False,
     overwrite: bool = False,
     **_: Any,
 ) -> WriteSummary:
     """One ``<frame id>.txt`` per frame under ``dst`` plus ``classes.txt``.
 
-    ``classes``: class list (ids are positions; other categories are dropped and counted); default: every
+    ``classes`` (or ``categories``): class list (ids are positions; other categories are dropped and counted); every
     category seen, sorted (the records are read twice, so pass a list for a one-pass stream).
     ``task="segment"`` writes polygons (a mask's largest contour when a label has only a mask).
     ``scores`` appends each label's score (Ultralytics ``save_conf``).
@@ -204,6 +205,7 @@ def write(
         raise FormatError("task", f"must be 'detect' or 'segment'; got {task!r}")
     out = storage.local_path(dst)
     recs: Iterable[FrameRecord] = records
+    classes = classes if classes is not None else categories
     if classes is None:
         recs = list(records)
         classes = sorted({lb.category for r in recs for lb in r.labels})
