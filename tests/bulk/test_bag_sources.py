@@ -151,3 +151,33 @@ def test_frames_as_index_lines_keep_calibration(rosbags: Path) -> None:
     f = next(iter(iter_frames(str(rosbags / "kitti_object_3f_sqlite3"))))
     again = Frame.model_validate_json(f.model_dump_json())
     assert again == f and again.calibration is not None
+
+
+def test_ros1_profile_mcap_falls_back_to_the_mcap_reader(
+    rosbags: Path, kitti: Path, stamp_to_kitti: dict[int, str], tmp_path: Path
+) -> None:
+    """The ROS1 bag's messages copied byte for byte into a ROS1-profile MCAP file (which rosbags refuses)."""
+    from mcap.writer import Writer
+    from rosbags.highlevel import AnyReader
+
+    path = tmp_path / "ros1.mcap"
+    with open(path, "wb") as fh, AnyReader([rosbags / "kitti_object_10f.bag"]) as reader:
+        writer = Writer(fh)
+        writer.start(profile="ros1", library="prelabel-tests")
+        channels = {}
+        for c in reader.connections:
+            schema = writer.register_schema(
+                name=c.msgtype.replace("/msg/", "/"), encoding="ros1msg", data=c.msgdef.data.encode()
+            )
+            channels[c.id] = writer.register_channel(topic=c.topic, message_encoding="ros1", schema_id=schema)
+        for c, ts, raw in reader.messages():
+            writer.add_message(channel_id=channels[c.id], log_time=ts, data=raw, publish_time=ts)
+        writer.finish()
+    with pytest.raises(UnreadableInputError, match="Profile is not ros2"):
+        BagReader(path, backend="rosbags")
+    frames = list(iter_frames(str(path)))
+    assert len(frames) == 10 and frames[0].meta["encoding"] == "rgb8"
+    assert [f.timestamp_ns for f in frames] == sorted(stamp_to_kitti)
+    assert all(f.calibration is not None and f.calibration.P is not None for f in frames)
+    for f, rgb, err in iter_decoded(frames[:3]):
+        assert err is None and np.array_equal(rgb, kitti_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0]))
