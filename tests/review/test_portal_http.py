@@ -330,6 +330,8 @@ def test_cli_round_trip(tmp_path: Path, prelabels: Path, monkeypatch: pytest.Mon
     r = run(app, ["review", "export", "cli-job", "--out", str(tmp_path / "export")])
     assert r.exit_code == 2 and "already exists" in r.output  # nothing overwritten silently
     assert get_job(db, "cli-job").type == "adjust"
+    r = run(app, ["review", "serve", "--state", str(tmp_path / "empty")])
+    assert r.exit_code == 2 and "no admin" in r.output
 
 
 def test_mounted_under_prefix(state: Path) -> None:
@@ -351,3 +353,29 @@ def test_mounted_under_prefix(state: Path) -> None:
         admin, _ = srv.login("admin")
         assert admin.get("/").headers["location"] == "/portal/admin"
         assert c.get("/static/annotator.js").status_code == 200
+
+
+def test_admin_html_forms(server: Server, prelabels: Path) -> None:
+    """The admin pages' plain HTML forms: the CSRF token travels as a form field; errors come back as one line."""
+    admin, csrf = server.login("admin")
+    page = admin.get("/admin").text
+    assert f'name="csrf_token" value="{csrf}"' in page
+    form = {"username": "dave", "password": "dave-pass-1", "role": "worker"}
+    assert admin.post("/admin/users", data=form).status_code == 403
+    r = admin.post("/admin/users", data={**form, "csrf_token": csrf})
+    assert r.status_code == 303 and "created%20dave" in r.headers["location"]
+    job = {"name": "form-job", "type": "adjust", "source": str(prelabels), "frames": f"{FRAMES[0]}\n{FRAMES[1]}\n",
+           "csrf_token": csrf}  # fmt: skip
+    found = {lb.category for r in read_records(prelabels) for lb in r.labels}
+    job["categories"] = ", ".join(["car", "person", "truck", *sorted(found - {"car", "person", "truck"})])
+    r = admin.post("/admin/jobs", data=job)
+    assert r.status_code == 303, r.text
+    job_page = r.headers["location"]
+    r = admin.post(f"{job_page}/assign", data={"workers": ["dave", "alice"], "csrf_token": csrf})
+    assert r.status_code == 303
+    page = admin.get(job_page).text
+    assert page.count("<td>dave</td>") == 2 and page.count("<td>alice</td>") == 2
+    r = admin.post("/admin/jobs", data={**job, "name": "form-job"})
+    assert r.status_code == 422 and "already exists" in r.json()["error"]
+    r = admin.post("/admin/jobs", data={**job, "name": "other", "source": "/no/such/labels.jsonl"})
+    assert r.status_code == 422 and "not found" in r.json()["error"]
