@@ -131,11 +131,99 @@ def variants(entry: Any) -> dict[str, Any]:
     return {"int8": load_int8(entry, calibration_images(), threads=THREADS, min_score=MIN_SCORE)}
 
 
+def bench_sam(frames: list[tuple[str, npt.NDArray[np.uint8]]], int8: bool = True) -> list[dict[str, Any]]:
+    """MobileSAM: encoder ms per frame, decoder ms per box (the SSD's boxes, score >= 0.3); with ``int8``, the
+    encoder quantised (QDQ static, Conv/MatMul/Gemm, calibrated on the KITTI tracking frames) and its masks'
+    IoU with the fp32 masks."""
+    import tempfile
+
+    import onnxruntime as ort
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from prelabel.models.loader import load_detector
+    from prelabel.models.quantize import QUANTIZED_OPS
+    from prelabel.models.sam.export import onnx_paths
+    from prelabel.models.sam.masker import SamMasker, preprocess
+
+    sam = SamMasker(threads=THREADS)
+    ssd = load_detector("ssd-mobilenet-v2-coco", threads=THREADS, min_score=0.3)
+    boxes = {stem: ssd.detect(image).xyxy for stem, image in frames}
+    sam.embed(frames[0][1])  # warm-up
+    enc = dec = 0.0
+    n_boxes = 0
+    ref: dict[str, npt.NDArray[np.bool_]] = {}
+    for stem, image in frames:
+        t0 = time.perf_counter()
+        emb = sam.embed(image)
+        t1 = time.perf_counter()
+        ref[stem] = sam.decode(emb, boxes[stem], *image.shape[:2])[0]
+        t2 = time.perf_counter()
+        enc, dec, n_boxes = enc + t1 - t0, dec + t2 - t1, n_boxes + len(boxes[stem])
+    rows = [
+        {
+            "model": "mobile-sam",
+            "setting": "fp32 encoder",
+            "encoder_ms": 1000 * enc / len(frames),
+            "decoder_ms_per_box": 1000 * dec / max(n_boxes, 1),
+            "boxes": n_boxes,
+        }
+    ]
+    if not int8:
+        return rows
+    calib = [{"image": preprocess(im)} for im in calibration_images()]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calib)
+
+        def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
+            return next(self._it, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        q = Path(tmp) / "encoder.int8.onnx"
+        quantize_static(
+            str(onnx_paths()["encoder"]), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+        )  # fmt: skip
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+        sam.encoder = ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"])
+        sam.embed(frames[0][1])
+        enc = 0.0
+        inter = union = 0
+        for stem, image in frames:
+            t0 = time.perf_counter()
+            emb = sam.embed(image)
+            enc += time.perf_counter() - t0
+            masks = sam.decode(emb, boxes[stem], *image.shape[:2])[0]
+            inter += int((masks & ref[stem]).sum())
+            union += int((masks | ref[stem]).sum())
+    rows.append(
+        {
+            "model": "mobile-sam",
+            "setting": "int8 encoder",
+            "encoder_ms": 1000 * enc / len(frames),
+            "mask_iou_vs_fp32": inter / max(union, 1),
+            "boxes": n_boxes,
+        }
+    )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--models", default="", help="comma-separated zoo ids (default: every detector in the zoo)")
     ap.add_argument("--json", default="", help="also write the rows here")
+    ap.add_argument("--sam", choices=("fp32", "int8", "none"), default="int8", help="MobileSAM rows (int8: both)")
+    ap.add_argument("--sam-only", action="store_true", help="only the MobileSAM rows")
     args = ap.parse_args(argv)
 
     from prelabel.models.loader import load_detector
@@ -145,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     wanted = {m for m in args.models.split(",") if m}
     rows: list[dict[str, Any]] = []
     for entry in list_entries():
-        if entry.task != "detect" or (wanted and entry.id not in wanted):
+        if args.sam_only or entry.task != "detect" or (wanted and entry.id not in wanted):
             continue
         try:
             base = load_detector(entry.id, threads=THREADS, min_score=MIN_SCORE)
@@ -169,8 +257,20 @@ def main(argv: list[str] | None = None) -> None:
         fmt = [f"{100 * r[g]:.1f}" if r[g] is not None else "-" for g in GROUPS]
         timing = f"{r['latency_ms']:.0f} | {r['fps']:.1f} | {r['cpu_ms']:.0f}"
         print(f"| {r['model']} | {r['setting']} | {timing} | {fmt[0]} | {fmt[1]} |")
+    sam_rows = [] if args.sam == "none" else bench_sam(frames[:10], int8=args.sam == "int8")
+    for r in sam_rows:
+        print(json.dumps(r), flush=True)
+    if sam_rows:
+        print()
+        print(f"MobileSAM on {min(len(frames), 10)} KITTI frames ({sam_rows[0]['boxes']} SSD boxes), {THREADS} threads")
+        print("| setting | encoder ms/frame | decoder ms/box | mask IoU vs fp32 |")
+        print("|---|---:|---:|---:|")
+        for r in sam_rows:
+            dec = f"{r['decoder_ms_per_box']:.0f}" if "decoder_ms_per_box" in r else "same"
+            iou = f"{r['mask_iou_vs_fp32']:.3f}" if "mask_iou_vs_fp32" in r else "1"
+            print(f"| {r['setting']} | {r['encoder_ms']:.0f} | {dec} | {iou} |")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps(rows + sam_rows, indent=2))
 
 
 if __name__ == "__main__":
