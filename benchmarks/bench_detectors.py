@@ -8,7 +8,9 @@ uint8 activations) calibrated on the 4 KITTI tracking frames and their tiles (no
 AP50 is COCO-style (101-point) from ``prelabel.quality.evaluate``, for two groups: vehicle (detector car, bus,
 truck vs KITTI Car, Van, Truck) and pedestrian (person vs Pedestrian, Person_sitting). KITTI DontCare boxes are
 ignore regions; ground truth and unmatched detections under 25 px high are ignored; a person detected on a KITTI
-Cyclist (the rider) and a vehicle on a Tram/Misc count neither way. Detections are kept from score 0.05.
+Cyclist (the rider) and a vehicle on a Tram/Misc count neither way. Detections are kept from score 0.05 for
+AP50; "recall" is the share of counted ground truth found at IoU 0.5 by detections scored >= 0.25 (what
+``prelabel label`` keeps by default).
 Latency: mean wall time per frame over the frames (image already decoded, after one warm-up frame), inference on
 2 threads; frames/s = 1 / latency. CPU ms/frame is the process CPU time per frame (both threads), which other
 load on the machine disturbs less than wall time.
@@ -31,6 +33,7 @@ KITTI = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().par
 KITTI = KITTI / "kitti" / "training"
 THREADS = 2
 MIN_SCORE = 0.05
+RECALL_SCORE = 0.25  # prelabel label's default --min-score
 GROUPS = ("vehicle", "pedestrian")
 PRED_MAP: dict[str, str | None] = {"car": "vehicle", "bus": "vehicle", "truck": "vehicle", "person": "pedestrian"}
 GT_MAP: dict[str, str | None] = {
@@ -73,7 +76,14 @@ def ap50(records: list[Any], stems: list[str]) -> dict[str, float | None]:
         min_height=25.0,
     )
     result = evaluate(records, gt, cfg)
-    return {g: result.ap(g, iou=0.5) for g in GROUPS}
+    out: dict[str, float | None] = {g: result.ap(g, iou=0.5) for g in GROUPS}
+    for g in GROUPS:  # recall at IoU 0.5 of the labels a default run keeps (score >= 0.25)
+        c = result.curves[g]
+        t = int(np.flatnonzero(np.isclose(c.iou_thresholds, 0.5))[0])
+        rec, scores = c.raw_recall[t] if c.raw_recall else np.zeros(0), c.raw_scores
+        kept = np.flatnonzero(scores >= RECALL_SCORE) if len(scores) == len(rec) else np.zeros(0, np.int64)
+        out[f"recall_{g}"] = float(rec[kept[-1]]) if len(kept) else (0.0 if c.n_gt else None)
+    return out
 
 
 def run_setting(detector: Any, frames: list[tuple[str, npt.NDArray[np.uint8]]]) -> dict[str, Any]:
@@ -248,15 +258,18 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(row), flush=True)
     print()
     print(f"{len(frames)} KITTI frames, {THREADS} threads")
-    print("| model | setting | latency ms | frames/s | CPU ms/frame | AP50 vehicle | AP50 pedestrian |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(
+        "| model | setting | latency ms | frames/s | CPU ms/frame | AP50 vehicle | AP50 pedestrian | recall veh / ped |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['model']} | cannot load: {r['error']} | | | | | |")
+            print(f"| {r['model']} | cannot load: {r['error']} | | | | | | |")
             continue
         fmt = [f"{100 * r[g]:.1f}" if r[g] is not None else "-" for g in GROUPS]
         timing = f"{r['latency_ms']:.0f} | {r['fps']:.1f} | {r['cpu_ms']:.0f}"
-        print(f"| {r['model']} | {r['setting']} | {timing} | {fmt[0]} | {fmt[1]} |")
+        rec = " / ".join(f"{100 * r[f'recall_{g}']:.0f}" if r[f"recall_{g}"] is not None else "-" for g in GROUPS)
+        print(f"| {r['model']} | {r['setting']} | {timing} | {fmt[0]} | {fmt[1]} | {rec} |")
     sam_rows = [] if args.sam == "none" else bench_sam(frames[:10], int8=args.sam == "int8")
     for r in sam_rows:
         print(json.dumps(r), flush=True)
