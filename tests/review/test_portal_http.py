@@ -375,7 +375,14 @@ def test_admin_html_forms(server: Server, prelabels: Path) -> None:
     assert r.status_code == 303
     page = admin.get(job_page).text
     assert page.count("<td>dave</td>") == 2 and page.count("<td>alice</td>") == 2
+    # a form that breaks a rule gets a page naming the problem
     r = admin.post("/admin/jobs", data={**job, "name": "form-job"})
-    assert r.status_code == 422 and "already exists" in r.json()["error"]
+    assert r.status_code == 422 and "job &#39;form-job&#39; already exists" in r.text
     r = admin.post("/admin/jobs", data={**job, "name": "other", "source": "/no/such/labels.jsonl"})
-    assert r.status_code == 422 and "not found" in r.json()["error"]
+    assert r.status_code == 422 and "not found: /no/such/labels.jsonl" in r.text
+    # sign-ins are in the audit trail too
+    from prelabel.review.audit import entries
+    from prelabel.review.db import Database
+
+    log = [(e["actor"], e["action"]) for e in entries(Database(server.state)) if e["action"].startswith("session.")]
+    assert ("admin", "session.login") in log

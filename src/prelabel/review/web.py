@@ -11,7 +11,6 @@ answer 404); images are read from the frame URI stored with the job, never from 
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import secrets
 from pathlib import Path
@@ -25,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prelabel import storage
 from prelabel.errors import PrelabelError
-from prelabel.review import auth, export, jobs, stats, workforce
+from prelabel.review import audit, auth, export, jobs, stats, workforce
 from prelabel.review.audit import entries
 from prelabel.review.db import Database
 from prelabel.review.errors import AuthError, NotFoundError, PermissionDeniedError, ReviewInputError
@@ -45,6 +44,10 @@ _HEADERS = {
 
 def _base(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _wants_json(request: Request) -> bool:
@@ -162,9 +165,10 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
             status = 404
         else:
             status = 422
-        if _wants_json(request) or request.method != "GET":
-            if status == 401 and not _wants_json(request):
-                return portal.redirect(request, "/login")
+        form_post = request.method != "GET" and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        )
+        if _wants_json(request) or (request.method != "GET" and not form_post):
             return JSONResponse({"error": str(exc)}, status_code=status)
         if status == 401:
             return portal.redirect(request, "/login")
@@ -185,10 +189,15 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not sent or not cookie or not secrets.compare_digest(sent.encode(), cookie.encode()):
             raise PermissionDeniedError("login form token missing or stale; reload the sign-in page")
+        user = str(form.get("username") or "")
         try:
-            token, _ = auth.login(portal.db, str(form.get("username") or ""), str(form.get("password") or ""))
+            token, _ = auth.login(portal.db, user, str(form.get("password") or ""))
         except AuthError as e:
+            with portal.db.transaction() as conn:
+                audit.record(conn, user[:64] or "-", "session.login_failed", detail={"client": _client(request)})
             return portal.redirect(request, f"/login?error={quote(str(e))}")
+        with portal.db.transaction() as conn:
+            audit.record(conn, user, "session.login", detail={"client": _client(request)})
         resp = portal.redirect(request, "/")
         portal.cookie(resp, request, SESSION_COOKIE, token, auth.SESSION_HOURS * 3600)
         resp.delete_cookie(LOGIN_COOKIE, path=_base(request) or "/")
@@ -196,8 +205,10 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
-        await portal.changing(request)
+        s, _ = await portal.changing(request)
         auth.logout(portal.db, request.cookies.get(SESSION_COOKIE, ""))
+        with portal.db.transaction() as conn:
+            audit.record(conn, s.user, "session.logout")
         resp = portal.redirect(request, "/login")
         resp.delete_cookie(SESSION_COOKIE, path=_base(request) or "/")
         return resp
@@ -387,6 +398,4 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    _ = json  # json is used by templates through filters below
-    portal.env.filters["tojson_compact"] = lambda v: json.dumps(v, separators=(",", ":"))
     return app
