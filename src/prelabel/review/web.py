@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prelabel import storage
-from prelabel.errors import PrelabelError
+from prelabel.errors import InputNotFoundError, PrelabelError
 from prelabel.review import audit, auth, export, jobs, stats, workforce
 from prelabel.review.audit import entries
 from prelabel.review.db import Database
@@ -270,7 +270,10 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
         s = portal.session(request)
         task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
         uri = jobs.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
-        data = storage.read_bytes(uri)
+        try:
+            data = storage.read_bytes(uri)
+        except InputNotFoundError as e:
+            raise NotFoundError(f"image of frame {task.frame_id} (moved or deleted?)", uri) from e
         media = mimetypes.guess_type(uri.split("?")[0])[0] or "application/octet-stream"
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
 
