@@ -13,6 +13,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prelabel.core.labels import FrameRecord
@@ -486,8 +487,6 @@ def submit(db: Database, task_id: int, worker: str, payload: Any) -> Response:
     at = now()
     seconds = None
     if task.opened_at:
-        from datetime import datetime
-
         seconds = (datetime.fromisoformat(at) - datetime.fromisoformat(task.opened_at)).total_seconds()
     with db.transaction() as conn:
         cur = conn.execute(

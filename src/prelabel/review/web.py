@@ -300,7 +300,7 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
             notice=notice,
         )
 
-    def _done(request: Request, body: dict[str, Any], payload: dict[str, Any], path: str) -> Response:
+    def _done(request: Request, payload: dict[str, Any], path: str) -> Response:
         if request.headers.get("content-type", "").startswith("application/json"):
             return JSONResponse(payload)
         return portal.redirect(request, path)
@@ -322,7 +322,7 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
             str(body.get("role") or "worker"),
             actor=s.user,
         )
-        return _done(request, body, {"user": u.name, "role": u.role}, f"/admin?notice={quote('created ' + u.name)}")
+        return _done(request, {"user": u.name, "role": u.role}, f"/admin?notice={quote('created ' + u.name)}")
 
     @app.post("/admin/jobs")
     async def admin_create_job(request: Request) -> Response:
@@ -349,7 +349,7 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
             attribute=str(body.get("attribute") or "") or None,
             actor=s.user,
         )
-        return _done(request, body, {"job": job.id, "name": job.name, **summary}, f"/admin/jobs/{job.id}")
+        return _done(request, {"job": job.id, "name": job.name, **summary}, f"/admin/jobs/{job.id}")
 
     @app.post("/admin/jobs/{job_id}/assign")
     async def admin_assign(request: Request, job_id: int) -> Response:
@@ -357,7 +357,7 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
         n = jobs.assign(
             portal.db, job_id, _list(body.get("workers")), frames=_list(body.get("frames")) or None, actor=s.user
         )
-        return _done(request, body, {"job": job_id, "new_tasks": n}, f"/admin/jobs/{job_id}")
+        return _done(request, {"job": job_id, "new_tasks": n}, f"/admin/jobs/{job_id}")
 
     @app.get("/admin/jobs/{job_id}", response_class=HTMLResponse)
     def admin_job(request: Request, job_id: int) -> Response:

@@ -327,6 +327,7 @@
     const tag = (ev.target && ev.target.tagName) || "";
     if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) { if (ev.key === "Escape") ev.target.blur(); return; }
     const k = ev.key;
+    if (tag === "BUTTON" && (k === "Enter" || k === " ")) return; // the focused button handles its own key
     if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return; }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (k === "Delete" || k === "Backspace") { ev.preventDefault(); deleteSelected(); }
