@@ -65,7 +65,7 @@ def create_app(
     supervise: bool = True,
     tick_s: float = 0.25,
     lease_s: float = 30.0,
-    worker_poll_s: float = 0.1,
+    worker_poll_s: float = 0.05,
     ray: bool = False,
 ) -> FastAPI:
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).

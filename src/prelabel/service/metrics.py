@@ -68,4 +68,7 @@ def render(store: Store, ray_backend: Any = None) -> str:
         lines.append(f"prelabel_invocation_latency_seconds_bucket{_labels(endpoint=ep, le='+Inf')} {r['n']}")
         lines.append(f"prelabel_invocation_latency_seconds_sum{_labels(endpoint=ep)} {r['total']:.6f}")
         lines.append(f"prelabel_invocation_latency_seconds_count{_labels(endpoint=ep)} {r['n']}")
+    metric("prelabel_model_latency_seconds_total", "counter", "Seconds the model itself ran (SageMaker ModelLatency).")
+    for r in rows["latency"]:
+        lines.append(f"prelabel_model_latency_seconds_total{_labels(endpoint=r['endpoint'])} {r['model_total']:.6f}")
     return "\n".join(lines) + "\n"

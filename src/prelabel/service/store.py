@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS invocations(
   id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, input_location TEXT NOT NULL, output_location TEXT NOT NULL,
   failure_location TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT,
   lease_expires REAL, created_at REAL NOT NULL, started_at REAL, completed_at REAL, error TEXT,
-  params TEXT NOT NULL DEFAULT '{}');
+  params TEXT NOT NULL DEFAULT '{}', model_seconds REAL);
 CREATE INDEX IF NOT EXISTS invocations_queue ON invocations(endpoint, state, created_at);
 CREATE TABLE IF NOT EXISTS scaling_events(
   seq INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, at REAL NOT NULL, from_instances INTEGER NOT NULL,
@@ -182,6 +182,14 @@ class Store:
         if limit <= 0:
             return []
         now = time.time()
+        # a read first (no write lock): idle workers poll often and must not queue up for the writer lock
+        if not self.one(
+            "SELECT 1 FROM invocations WHERE endpoint = ? AND (state = 'queued' OR "
+            "(state = 'leased' AND lease_expires < ?)) LIMIT 1",
+            endpoint,
+            now,
+        ):
+            return []
         with self.tx() as db:
             rows = db.execute(
                 "SELECT * FROM invocations WHERE endpoint = ? AND (state = 'queued' OR "
@@ -245,13 +253,16 @@ class Store:
         row = self.one("SELECT state, lease_owner FROM invocations WHERE id=?", inference_id)
         return row is not None and row["state"] == "leased" and row["lease_owner"] == owner
 
-    def finish(self, inference_id: str, owner: str, *, ok: bool, error: str | None = None) -> bool:
-        """The one final transition. True only for the lease owner, once."""
+    def finish(
+        self, inference_id: str, owner: str, *, ok: bool, error: str | None = None, model_seconds: float | None = None
+    ) -> bool:
+        """The one final transition. True only for the lease owner, once. ``model_seconds``: the model's own time
+        (the rest of the latency is the service's overhead)."""
         with self.tx() as db:
             cur = db.execute(
-                "UPDATE invocations SET state=?, completed_at=?, error=?, lease_expires=NULL "
+                "UPDATE invocations SET state=?, completed_at=?, error=?, lease_expires=NULL, model_seconds=? "
                 "WHERE id=? AND state='leased' AND lease_owner=?",
-                ("completed" if ok else "failed", time.time(), error, inference_id, owner),
+                ("completed" if ok else "failed", time.time(), error, model_seconds, inference_id, owner),
             )
             return cur.rowcount == 1
 
@@ -336,7 +347,8 @@ class Store:
         states = self.all("SELECT endpoint, state, COUNT(*) AS n FROM invocations GROUP BY endpoint, state")
         buckets = ", ".join(f"SUM(completed_at - created_at <= {b}) AS b{i}" for i, b in enumerate(LATENCY_BUCKETS))
         lat = self.all(
-            f"SELECT endpoint, COUNT(*) AS n, SUM(completed_at - created_at) AS total, {buckets} "
+            f"SELECT endpoint, COUNT(*) AS n, SUM(completed_at - created_at) AS total, "
+            f"SUM(COALESCE(model_seconds, 0)) AS model_total, {buckets} "
             "FROM invocations WHERE state='completed' GROUP BY endpoint"
         )
         return {"states": [dict(r) for r in states], "latency": [dict(r) for r in lat]}

@@ -49,7 +49,7 @@ class Supervisor:
         *,
         tick_s: float = 0.25,
         lease_s: float = 30.0,
-        worker_poll_s: float = 0.1,
+        worker_poll_s: float = 0.05,
         worker_env: dict[str, str] | None = None,
     ) -> None:
         self.store = store

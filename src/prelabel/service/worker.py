@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import PurePosixPath
 from types import FrameType
 from typing import Any
@@ -97,7 +97,9 @@ class Worker:
         )
         try:
             with self.model_lock:
+                t_model = time.perf_counter()
                 record = self.predictor.predict_image(frame, image)
+                model_s = time.perf_counter() - t_model
         except Exception as e:
             self.fail(lease, f"model {self.model_name} failed: {type(e).__name__}: {e}", "ModelError")
             return
@@ -110,7 +112,7 @@ class Worker:
         created = write_once(lease.output_location, record.to_json().encode())
         if not created:
             log.info("invocation %s: output already written by an earlier attempt; kept", lease.id)
-        if self.store.finish(lease.id, self.instance, ok=True):
+        if self.store.finish(lease.id, self.instance, ok=True, model_seconds=model_s):
             notify(
                 self.spec.get("success_webhook"),
                 {
@@ -168,8 +170,10 @@ class Worker:
                 if inflight and time.monotonic() - last_renew > self.lease_s / 3:
                     self.store.renew(list(inflight), self.instance, self.lease_s)
                     last_renew = time.monotonic()
-                if not leases:
-                    time.sleep(self.poll_s if not inflight else min(self.poll_s, 0.02))
+                if inflight and (leases or len(inflight) >= self.max_concurrency):
+                    wait(list(inflight.values()), timeout=self.poll_s, return_when=FIRST_COMPLETED)
+                elif not leases:
+                    time.sleep(self.poll_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--instance", required=True)
     ap.add_argument("--lease-s", type=float, default=30.0)
-    ap.add_argument("--poll-s", type=float, default=0.1)
+    ap.add_argument("--poll-s", type=float, default=0.05)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parent = os.getppid()

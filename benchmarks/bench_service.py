@@ -1,0 +1,139 @@
+"""Async endpoint service: throughput, per-invocation overhead, and time from zero instances to the first result.
+
+    make bench-service          (python -m benchmarks.bench_service [--n 200])
+
+A real ``prelabel serve`` on 127.0.0.1, real worker processes, KITTI frames from ../shared/data. Two models:
+a no-op detector (returns nothing: what is left is the service's own cost) and the default detector.
+- cold start: endpoint at zero instances, one invocation, seconds until its result is written (the worker
+  process starts and loads the model);
+- throughput: N invocations queued at once, 1 instance x 4 concurrent, invocations per second;
+- overhead: invocations one at a time on a warm instance; latency (accepted -> output written, from the
+  service's own timestamps) minus the model's own time (timed by the worker around the model call); p50, p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.core.detections import Detections
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = sorted((REPO.parent / "shared" / "data" / "kitti" / "training" / "image_2").glob("*.png"))
+
+
+class NoopDetector:
+    """Finds nothing, instantly: isolates the service's own cost (queue, storage, decode, write, bookkeeping)."""
+
+    model_id = "noop"
+    version = "1"
+    classes: Sequence[str] = ("object",)
+    source = "model:noop@1"
+
+    def __init__(self, **options: Any) -> None:
+        pass
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        return Detections.empty()
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def run(n: int, n_model: int) -> list[dict[str, Any]]:
+    from prelabel.client import Client, ScalingPolicy
+    from prelabel.service.launch import ServiceProcess
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        work = Path(tmp)
+        with ServiceProcess(work / "state", tick_s=0.1, cwd=REPO) as svc, Client(svc.url) as client:
+            db = sqlite3.connect(svc.state_dir / "service.sqlite3")
+            models = {"no-op": ("python:benchmarks.bench_service:NoopDetector", n), "ssd-mobilenet-v2-coco": (
+                "ssd-mobilenet-v2-coco", n_model)}  # fmt: skip
+            for label, (ref, count) in models.items():
+                name = label.replace("-", "")[:20]
+                client.create_model(name, ref, **({"threads": 1} if "ssd" in ref else {}))
+                client.create_endpoint_config(
+                    name, name, output_path=str(work / name), max_concurrent_invocations_per_instance=4
+                )
+                policy = ScalingPolicy(max_instances=1, target_backlog_per_instance=5, scale_in_cooldown_s=600)
+                client.create_endpoint(name, name, policy)
+
+                # time from zero instances to the first result
+                t0 = time.monotonic()
+                first = client.invoke_async(name, str(FRAMES[0]))
+                while client.describe_invocation(first.inference_id).status != "completed":
+                    time.sleep(0.01)
+                cold = time.monotonic() - t0
+
+                # throughput: a backlog of `count` invocations on 1 warm instance
+                ids = [client.invoke_async(name, str(FRAMES[i % len(FRAMES)])).inference_id for i in range(count)]
+                client.wait_all(ids, timeout_s=900, poll_s=0.1)
+                marks = ",".join("?" * len(ids))
+                lo, hi = db.execute(
+                    f"SELECT MIN(created_at), MAX(completed_at) FROM invocations WHERE id IN ({marks})", ids
+                ).fetchone()
+                rate = len(ids) / (hi - lo)
+
+                # overhead: one at a time on the warm instance; latency minus the model's own time (measured by
+                # the worker around the model call)
+                seq = []
+                for i in range(min(30, count)):
+                    inv = client.invoke_async(name, str(FRAMES[i % len(FRAMES)]))
+                    while client.describe_invocation(inv.inference_id).status != "completed":
+                        time.sleep(0.005)
+                    seq.append(inv.inference_id)
+                got = db.execute(
+                    "SELECT completed_at - created_at, model_seconds FROM invocations "
+                    f"WHERE id IN ({','.join('?' * len(seq))})",
+                    seq,
+                ).fetchall()
+                lat = [r[0] for r in got]
+                over = [r[0] - r[1] for r in got]
+                model_med = statistics.median(r[1] for r in got)
+                rows.append(
+                    {
+                        "model": label,
+                        "cold_s": cold,
+                        "n": count,
+                        "rate": rate,
+                        "lat_p50": _pct(lat, 50) * 1000,
+                        "model_ms": model_med * 1000,
+                        "over_p50": _pct(over, 50) * 1000,
+                        "over_p99": _pct(over, 99) * 1000,
+                    }
+                )
+                client.delete_endpoint(name)
+            db.close()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=200, help="backlog size for the no-op model")
+    ap.add_argument("--n-model", type=int, default=60, help="backlog size for the default detector")
+    args = ap.parse_args()
+    rows = run(args.n, args.n_model)
+    print("| model | zero -> first result (s) | backlog | invocations/s (1 instance x 4) | latency p50 (ms) "
+          "| model alone (ms) | overhead p50 (ms) | overhead p99 (ms) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['cold_s']:.2f} | {r['n']} | {r['rate']:.1f} | {r['lat_p50']:.0f} | "
+            f"{r['model_ms']:.0f} | {r['over_p50']:.0f} | {r['over_p99']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
