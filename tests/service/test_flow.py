@@ -221,6 +221,20 @@ def test_sync_route_contract(client: Client, service: ServiceProcess, tmp_path: 
     )
     assert missing.status_code == 404 and "sync-ep" in missing.json()["error"]
     assert not list((service.state_dir / "sync").glob("*.png"))  # payloads are cleaned up
+
+    # a running endpoint as the model of another endpoint ("an endpoint already deployed")
+    remote = client.create_model("remote", f"{service.url}/endpoints/sync-ep")
+    assert remote.kind == "endpoint"
+    client.create_endpoint_config("remote-cfg", "remote", output_path=str(tmp_path / "remote-out"))
+    client.create_endpoint("remote-ep", "remote-cfg", FAST)
+    inv = client.invoke_async("remote-ep", str(KITTI / "image_2" / "000008.png"))
+    assert client.wait(inv.inference_id, timeout_s=90).status == "completed"
+    via = client.result(inv.inference_id)
+    assert via.frame.meta["model"] == "ssd-mobilenet-v2-coco@2018.03.29"
+    assert [(lab.category, lab.box, lab.score) for lab in via.labels] == [
+        (lab.category, lab.box, lab.score) for lab in labels
+    ]
+    client.delete_endpoint("remote-ep")
     client.delete_endpoint("sync-ep")
 
 

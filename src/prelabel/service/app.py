@@ -143,7 +143,7 @@ def create_app(
     @app.post("/models", status_code=201, response_model=ModelInfo, tags=["models"])
     def create_model(body: ModelCreate) -> ModelInfo:
         """Register a model: a zoo id, a private model reference, an existing endpoint URL, or python:mod:factory."""
-        kind = check_model(body.model)
+        kind = check_model(body.model, body.options)
         if store.one("SELECT 1 FROM models WHERE name=?", body.name):
             raise _error(409, f"model {body.name!r} exists already; delete it first or choose another name")
         store.add_model(body.name, body.model, kind, body.options)

@@ -22,23 +22,23 @@ def model_kind(ref: str) -> str:
         return "endpoint"
     if ref.startswith("python:"):
         return "python"
-    if "/" in ref:
+    if "/" in ref.partition("@")[0]:
         return "private"
     return "zoo"
 
 
-def check_model(ref: str) -> str:
-    """The kind of ``ref``; raises a :class:`PrelabelError` naming the valid choices if it cannot be one."""
-    kind = model_kind(ref)
-    if kind == "zoo":
-        from prelabel.models.zoo import get_entry
-
-        get_entry(ref)
-    elif kind == "python":
+def check_model(ref: str, options: dict[str, Any] | None = None) -> str:
+    """The kind of ``ref`` (zoo, private, endpoint, python), checked without loading weights; raises a
+    :class:`PrelabelError` naming what is wrong and the valid choices."""
+    if model_kind(ref) == "python":
         parts = ref[len("python:") :].split(":")
         if len(parts) != 2 or not all(parts):
             raise PrelabelError(f"model reference {ref!r}: expected python:package.module:factory")
-    return kind
+        return "python"
+    from prelabel.models.loader import check_model_ref
+
+    kind = check_model_ref(ref, (options or {}).get("registry"))
+    return {"registry": "private"}.get(kind, kind)
 
 
 def load_model(ref: str, options: dict[str, Any]) -> Detector:

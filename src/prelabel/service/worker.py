@@ -103,6 +103,8 @@ class Worker:
         except Exception as e:
             self.fail(lease, f"model {self.model_name} failed: {type(e).__name__}: {e}", "ModelError")
             return
+        det = self.predictor.detector
+        record.frame.meta["model"] = f"{det.model_id}@{det.version}"  # an endpoint model learns it on its first call
         min_score = lease.params.get("min_score")
         if min_score is not None:
             record.labels = [lab for lab in record.labels if lab.score is None or lab.score >= float(min_score)]
