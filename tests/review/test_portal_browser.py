@@ -108,11 +108,15 @@ def test_worker_edits_in_chromium(browser: Any, server: Server, prelabels: Path,
     assert page.locator("#boxes li").count() == len(prelabel)
     assert "0." in page.locator("#boxes li").first.inner_text()  # scores shown
 
-    # 1. drag the bottom-right corner of the largest box
+    # 1. zoom in on the bottom-right corner of the largest box (mouse wheel) and drag that corner
     sizes = [(b["x2"] - b["x1"]) * (b["y2"] - b["y1"]) for b in boxes]
     ia = sizes.index(max(sizes))
     a = boxes[ia]
     page.click(f"#boxes li[data-index='{ia}']")
+    corner = page.evaluate(f"window.prelabelAnnotator.toScreen({a['x2'] - 30}, {a['y2'] - 20})")
+    page.mouse.move(corner["x"], corner["y"])
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("window.prelabelAnnotator.zoom > 1.5")
     start = page.evaluate(f"window.prelabelAnnotator.toScreen({a['x2']}, {a['y2']})")
     _drag(page, start, {"x": start["x"] + 25, "y": start["y"] - 12})
     after = next(b for b in page.evaluate("window.prelabelAnnotator.boxes") if b["id"] == a["id"])
@@ -120,6 +124,12 @@ def test_worker_edits_in_chromium(browser: Any, server: Server, prelabels: Path,
     assert after["x1"] == a["x1"] and after["y1"] == a["y1"]
     assert after["x2"] == pytest.approx(a["x2"] + 25 / scale, abs=1.5 / scale)
     assert after["y2"] == pytest.approx(a["y2"] - 12 / scale, abs=1.5 / scale)
+
+    if os.environ.get("PRELABEL_REVIEW_SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["PRELABEL_REVIEW_SCREENSHOTS"]) / "worker-view-zoomed.png"))
+    page.focus("#canvas")
+    page.keyboard.press("0")  # back to the whole frame
+    assert page.evaluate("window.prelabelAnnotator.zoom") == 1
 
     # 2. delete another box (Del), undo (U), delete again
     b_id = next(b["id"] for b in boxes if b["id"] != a["id"])

@@ -21,7 +21,8 @@
 
   const S = {
     task: null, img: null, bg: null, boxes: [], sel: -1, history: [], drag: null, dirty: true, pending: false,
-    view: { scale: 1, ox: 0, oy: 0, dpr: 1, cssW: 0, cssH: 0 }, submitting: false,
+    view: { scale: 1, fit: 1, zoom: 1, ox: 0, oy: 0, dpr: 1, cssW: 0, cssH: 0 }, submitting: false, bgStale: true,
+    space: false,
     drawStats: { frames: 0, ms: 0, maxMs: 0 },
   };
 
@@ -48,22 +49,44 @@
     v.dpr = window.devicePixelRatio || 1;
     v.cssW = Math.max(100, stage.clientWidth);
     v.cssH = Math.max(100, stage.clientHeight);
-    const w = S.task.frame.width, h = S.task.frame.height;
-    v.scale = Math.min(v.cssW / w, v.cssH / h);
-    v.ox = (v.cssW - w * v.scale) / 2;
-    v.oy = (v.cssH - h * v.scale) / 2;
+    v.fit = Math.min(v.cssW / S.task.frame.width, v.cssH / S.task.frame.height);
     canvas.width = Math.round(v.cssW * v.dpr);
     canvas.height = Math.round(v.cssH * v.dpr);
     canvas.style.width = v.cssW + "px";
     canvas.style.height = v.cssH + "px";
-    // the frame scaled once to the display size: each redraw then copies pixels 1:1
     S.bg = document.createElement("canvas");
     S.bg.width = canvas.width; S.bg.height = canvas.height;
-    const b = S.bg.getContext("2d");
+    setZoom(1);
+  }
+
+  // zoom 1 fits the frame; above 1 the point under (cx, cy) (CSS px in the canvas) stays where it is
+  function setZoom(zoom, cx, cy) {
+    const v = S.view, w = S.task.frame.width, h = S.task.frame.height;
+    const z = Math.min(Math.max(zoom, 1), 16);
+    if (z === 1) {
+      v.scale = v.fit;
+      v.ox = (v.cssW - w * v.scale) / 2;
+      v.oy = (v.cssH - h * v.scale) / 2;
+    } else {
+      const px = (cx - v.ox) / v.scale, py = (cy - v.oy) / v.scale;
+      v.scale = v.fit * z;
+      v.ox = cx - px * v.scale;
+      v.oy = cy - py * v.scale;
+    }
+    v.zoom = z;
+    S.bgStale = true;
+    requestDraw();
+  }
+
+  // the frame drawn once per view into an offscreen canvas: each redraw then copies pixels 1:1
+  function renderBg() {
+    const v = S.view, b = S.bg.getContext("2d");
+    b.setTransform(1, 0, 0, 1, 0, 0);
     b.imageSmoothingQuality = "high";
     b.fillStyle = "#222"; b.fillRect(0, 0, S.bg.width, S.bg.height);
-    b.drawImage(S.img, v.ox * v.dpr, v.oy * v.dpr, w * v.scale * v.dpr, h * v.scale * v.dpr);
-    requestDraw();
+    b.drawImage(S.img, v.ox * v.dpr, v.oy * v.dpr, S.task.frame.width * v.scale * v.dpr,
+      S.task.frame.height * v.scale * v.dpr);
+    S.bgStale = false;
   }
 
   function requestDraw() {
@@ -78,6 +101,7 @@
     S.dirty = false;
     const v = S.view;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
+    if (S.bg && S.bgStale) renderBg();
     if (S.bg) ctx.drawImage(S.bg, 0, 0); else ctx.clearRect(0, 0, canvas.width, canvas.height);
     ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
     const px = 1 / v.scale; // one CSS pixel in image units
@@ -167,10 +191,15 @@
   function changed(list) { if (list) renderList(); requestDraw(); }
 
   function onDown(ev) {
-    if (!S.task || ev.button !== 0) return;
+    if (!S.task) return;
     canvas.focus();
     const p = toImage(ev);
     canvas.setPointerCapture(ev.pointerId);
+    if (ev.button === 1 || ev.button === 2 || (ev.button === 0 && S.space)) { // pan
+      S.drag = { mode: "pan", cx: ev.clientX, cy: ev.clientY, ox: S.view.ox, oy: S.view.oy };
+      return;
+    }
+    if (ev.button !== 0) return;
     if (jobType === "verify") { const i = hitBox(p); select(i); return; }
     const c = hitCorner(p);
     if (c) {
@@ -201,6 +230,13 @@
       }
       return;
     }
+    if (d.mode === "pan") {
+      S.view.ox = d.ox + ev.clientX - d.cx;
+      S.view.oy = d.oy + ev.clientY - d.cy;
+      S.bgStale = true;
+      requestDraw();
+      return;
+    }
     const x = clampX(p.x), y = clampY(p.y);
     if (d.mode === "draw") { d.cur = { x, y }; requestDraw(); return; }
     const b = S.boxes[d.i];
@@ -223,6 +259,7 @@
     S.drag = null;
     if (!d) return;
     if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
+    if (d.mode === "pan") return;
     if (d.mode === "draw") {
       if (d.cur && Math.abs(d.cur.x - d.x0) * S.view.scale >= 4 && Math.abs(d.cur.y - d.y0) * S.view.scale >= 4) {
         pushHistory();
@@ -335,6 +372,8 @@
     else if (k === "n" || k === "N") { next(); }
     else if (k === "u" || k === "U") { undo(); }
     else if (k === "Escape") { S.sel = -1; changed(true); }
+    else if (k === "0") { setZoom(1); }
+    else if (k === " ") { ev.preventDefault(); S.space = true; }
     else if (k === "Tab") { ev.preventDefault(); if (S.boxes.length) select((S.sel + (ev.shiftKey ? S.boxes.length - 1 : 1)) % S.boxes.length); }
     else if (k === "g" || k === "G") { setVerdict("good"); }
     else if (k === "b" || k === "B") { setVerdict("bad"); }
@@ -381,6 +420,14 @@
   canvas.addEventListener("pointerup", onUp);
   canvas.addEventListener("pointercancel", onUp);
   document.addEventListener("keydown", onKey);
+  document.addEventListener("keyup", (ev) => { if (ev.key === " ") S.space = false; });
+  canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  canvas.addEventListener("wheel", (ev) => {
+    if (!S.img) return;
+    ev.preventDefault();
+    const r = canvas.getBoundingClientRect();
+    setZoom(S.view.zoom * Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
+  }, { passive: false });
   window.addEventListener("resize", layout);
   catEl.addEventListener("change", () => setCategory(catEl.value));
   document.getElementById("delete").addEventListener("click", deleteSelected);
@@ -396,6 +443,7 @@
     get boxes() { return S.boxes.map((b) => ({ ...b })); },
     get selected() { return S.sel; },
     get drawStats() { return { ...S.drawStats }; },
+    get zoom() { return S.view.zoom; },
     resetStats() { S.drawStats = { frames: 0, ms: 0, maxMs: 0 }; },
     toScreen, requestDraw,
   };
