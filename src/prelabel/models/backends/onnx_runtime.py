@@ -40,18 +40,19 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
         raise UnreadableInputError(f"ONNX model {path}", f"{type(e).__name__}: {e}") from e
 
 
-class OnnxDetector:
+class TensorDetector:
+    """Preprocess, run (``_infer``, supplied by a subclass), decode, NMS, map back to image pixels."""
+
     def __init__(
         self,
         *,
         model_id: str,
         version: str,
         classes: Sequence[str],
-        onnx_path: Path,
         input_size: Sequence[int],
         decoder: str,
+        output_names: Sequence[str] = (),
         min_score: float = 0.25,
-        threads: int | None = None,
         nms: str = "class",
         iou: float = 0.5,
         max_detections: int = 100,
@@ -70,19 +71,20 @@ class OnnxDetector:
         self.class_map = {int(k): int(v) for k, v in (class_map or {}).items()}
         self.decoder_name = decoder
         self._decode = get_decoder(decoder)
-        self._session = onnx_session(onnx_path, threads)
-        self._input = self._session.get_inputs()[0].name
-        names = [o.name for o in self._session.get_outputs()]
+        options.pop("threads", None)
         wanted = options.pop("outputs", None)
-        if wanted:
-            missing = [w for w in wanted if w not in names]
+        if wanted and output_names:
+            missing = [w for w in wanted if w not in output_names]
             if missing:
-                raise UnknownNameError("model output", missing[0], names)
-        self._outputs = list(wanted) if wanted else names
+                raise UnknownNameError("model output", missing[0], output_names)
+        self._outputs = list(wanted) if wanted else list(output_names)
         self.preprocess = Preprocess.from_options(list(input_size), options)
         self._options = options
         num = options.get("num_classes")
         self._num_classes = int(num) if num else len(self.classes)
+
+    def _infer(self, x: npt.NDArray[np.float32]) -> list[npt.NDArray[Any]]:
+        raise NotImplementedError
 
     @property
     def source(self) -> str:
@@ -90,7 +92,7 @@ class OnnxDetector:
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         x, tf = self.preprocess(image)
-        outputs = self._session.run(self._outputs, {self._input: x})
+        outputs = self._infer(x)
         ctx = DecodeContext(
             input_width=self.preprocess.width,
             input_height=self.preprocess.height,
@@ -119,3 +121,16 @@ class OnnxDetector:
         keep = keep[: self.max_detections]
         boxes = tf.to_image(xyxy[keep])
         return Detections(boxes, scores[keep], class_ids[keep]).clip(tf.width, tf.height)
+
+
+class OnnxDetector(TensorDetector):
+    """A local ONNX file through ONNX Runtime (``threads`` intra-op threads)."""
+
+    def __init__(self, *, onnx_path: Path, threads: int | None = None, **kwargs: Any) -> None:
+        self._session = onnx_session(onnx_path, threads)
+        self._input = self._session.get_inputs()[0].name
+        names = [o.name for o in self._session.get_outputs()]
+        super().__init__(output_names=names, **kwargs)
+
+    def _infer(self, x: npt.NDArray[np.float32]) -> list[npt.NDArray[Any]]:
+        return list(self._session.run(self._outputs, {self._input: x}))
