@@ -265,6 +265,8 @@ def test_api_refuses_bad_requests_with_clear_errors(client: Client, service: Ser
         assert path in spec["paths"], path
     client.delete_endpoint_config("c")
     client.delete_model("ok")
+    # the review portal (its own app) is mounted in the same server
+    assert httpx.get(f"{service.url}/portal/login").status_code == 200
 
 
 def test_an_endpoint_whose_model_cannot_load_fails_its_queue(
