@@ -301,6 +301,10 @@ def test_cli_round_trip(tmp_path: Path, prelabels: Path, monkeypatch: pytest.Mon
     assert r.exit_code == 0, r.output
     r = run(app, ["review", "create-user", "wendy", "--password-stdin"], input="wendy-pass-1\n")
     assert r.exit_code == 2 and "already exists" in r.output
+    r = run(app, ["review", "set-password", "wendy", "--password-stdin"], input="wendy-pass-2\n")
+    assert r.exit_code == 0, r.output
+    r = run(app, ["review", "set-password", "nobody", "--password-stdin"], input="whatever-1\n")
+    assert r.exit_code == 2 and "user not found: nobody" in r.output
     routed = tmp_path / "routed.txt"
     routed.write_text(f"{FRAMES[0]}\n{FRAMES[2]}\n")
     r = run(app, ["review", "create-job", "cli-job", str(prelabels), "--frames", str(routed), "--type", "adjust"])

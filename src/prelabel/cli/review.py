@@ -66,6 +66,21 @@ def create_user(
     console.print(f"created {u.role} {u.name}")
 
 
+@review_app.command("set-password")
+@friendly_errors
+def set_password(
+    name: str = typer.Argument(..., help="User name."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    state: Path | None = typer.Option(None, "--state", help=STATE_HELP),
+) -> None:
+    """Set a user's password; their open sessions end."""
+    from prelabel.review.db import Database
+    from prelabel.review.workforce import set_password as change
+
+    change(Database(_state(state)), name, _password(password_stdin, name), actor="cli")
+    console.print(f"password of {name} changed; their sessions were ended")
+
+
 @review_app.command("create-job")
 @friendly_errors
 def create_job(
