@@ -163,6 +163,10 @@ def test_jobs_isolation_and_adjust_export(server: Server, prelabels: Path, kitti
     r = alice.post(url, json=answer, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200, r.text
     assert r.json()["next_task"] == queue[1]["task"]
+    again = alice.get(f"/api/tasks/{tid}").json()  # reopening shows the answer given, to resubmit if need be
+    assert again["status"] == "submitted" and again["previous"]["comment"] == answer["comment"]
+    assert [b["id"] for b in again["previous"]["boxes"]] == [b["id"] for b in answer["boxes"]]
+    assert again["next_task"] == queue[1]["task"]
 
     # the Ground Truth output manifest holds exactly that edit
     assert alice.get(f"/admin/jobs/{job['job']}/output.manifest").status_code == 403

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS frames (
   frame_id TEXT NOT NULL,
   position INTEGER NOT NULL,
   certainty REAL NOT NULL,
+  boxes INTEGER NOT NULL DEFAULT 0,
   record TEXT NOT NULL,
   manifest_line TEXT,
   PRIMARY KEY (job_id, frame_id)
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS responses (
   payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS responses_job ON responses(job_id, frame_id);
+CREATE INDEX IF NOT EXISTS responses_task ON responses(task_id);
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   at TEXT NOT NULL,

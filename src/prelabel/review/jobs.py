@@ -220,13 +220,14 @@ def create_job(
         job_id = int(cur.lastrowid or 0)
         for pos, (rec, line) in enumerate(chosen):
             conn.execute(
-                "INSERT INTO frames (job_id, frame_id, position, certainty, record, manifest_line) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO frames (job_id, frame_id, position, certainty, boxes, record, manifest_line) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     rec.frame.id,
                     pos,
                     frame_certainty(rec),
+                    sum(1 for lb in rec.labels if lb.box is not None),
                     rec.to_json(),
                     None if line is None else json.dumps(line, separators=(",", ":")),
                 ),
@@ -340,7 +341,7 @@ def assign(
 def worker_queue(db: Database, worker: str, *, include_done: bool = True) -> list[QueueItem]:
     """The worker's tasks: pending first, least certain frames first, then source order."""
     sql = (
-        "SELECT t.*, j.name AS job_name, j.type AS job_type, f.certainty, f.position, f.record FROM tasks t "
+        "SELECT t.*, j.name AS job_name, j.type AS job_type, f.certainty, f.position, f.boxes FROM tasks t "
         "JOIN jobs j ON j.id = t.job_id JOIN frames f ON f.job_id = t.job_id AND f.frame_id = t.frame_id "
         "WHERE t.worker = ?"
     )
@@ -349,19 +350,16 @@ def worker_queue(db: Database, worker: str, *, include_done: bool = True) -> lis
     sql += " ORDER BY t.status = 'submitted', f.certainty, t.job_id, f.position"
     with db.connect() as conn:
         rows = conn.execute(sql, (worker,)).fetchall()
-    items = []
-    for r in rows:
-        rec = FrameRecord.from_json(r["record"])
-        items.append(
-            QueueItem(
-                task=_task_from_row(r),
-                job_name=r["job_name"],
-                job_type=r["job_type"],
-                certainty=r["certainty"],
-                labels=sum(1 for lb in rec.labels if lb.box is not None),
-            )
+    return [
+        QueueItem(
+            task=_task_from_row(r),
+            job_name=r["job_name"],
+            job_type=r["job_type"],
+            certainty=r["certainty"],
+            labels=r["boxes"],
         )
-    return items
+        for r in rows
+    ]
 
 
 def get_task(db: Database, task_id: int, worker: str | None) -> Task:
@@ -386,11 +384,33 @@ def mark_opened(db: Database, task: Task) -> None:
 
 
 def next_task(db: Database, worker: str, after: int | None = None) -> int | None:
-    """The id of the worker's next pending task (skipping ``after``)."""
-    for item in worker_queue(db, worker, include_done=False):
-        if item.task.id != after:
-            return item.task.id
-    return None
+    """The id of the worker's next pending task in queue order (skipping ``after``)."""
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT t.id FROM tasks t JOIN frames f ON f.job_id = t.job_id AND f.frame_id = t.frame_id "
+            "WHERE t.worker = ? AND t.status = 'pending' AND t.id != ? "
+            "ORDER BY f.certainty, t.job_id, f.position LIMIT 1",
+            (worker, -1 if after is None else after),
+        ).fetchone()
+    return None if row is None else int(row["id"])
+
+
+def last_response(db: Database, task_id: int) -> Response | None:
+    """The latest answer to one task."""
+    with db.connect() as conn:
+        r = conn.execute("SELECT * FROM responses WHERE task_id = ? ORDER BY id DESC LIMIT 1", (task_id,)).fetchone()
+    if r is None:
+        return None
+    return Response(
+        id=r["id"],
+        task_id=r["task_id"],
+        job_id=r["job_id"],
+        frame_id=r["frame_id"],
+        worker=r["worker"],
+        submitted_at=r["submitted_at"],
+        seconds=r["seconds"],
+        payload=json.loads(r["payload"]),
+    )
 
 
 def review_labels(record: FrameRecord) -> list[dict[str, Any]]:

@@ -117,11 +117,8 @@ def _task_json(portal: Portal, task: jobs.Task, request: Request) -> dict[str, A
     job = jobs.get_job(portal.db, task.job_id)
     jf = jobs.job_frame(portal.db, job.id, task.frame_id)
     frame = jf.record.frame
-    previous = None
-    last = jobs.latest_responses(portal.db, job.id).get(task.frame_id, [])
-    mine = [r for r in last if r.task_id == task.id]
-    if mine:
-        previous = mine[0].payload
+    last = jobs.last_response(portal.db, task.id)
+    previous = last.payload if last is not None else None
     return {
         "task": task.id,
         "status": task.status,
