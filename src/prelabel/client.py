@@ -185,11 +185,13 @@ class Client:
         done: dict[str, InvocationInfo] = {}
         deadline = time.monotonic() + timeout_s
         while True:
-            for i in ids:
-                if i not in done:
-                    info = self.describe_invocation(i)
+            open_ids = [i for i in ids if i not in done]
+            for start in range(0, len(open_ids), 1000):
+                chunk = open_ids[start : start + 1000]
+                for raw in self._call("POST", "/invocations/describe", json={"ids": chunk}):
+                    info = InvocationInfo(**raw)
                     if info.status in FINAL:
-                        done[i] = info
+                        done[info.inference_id] = info
             if len(done) == len(ids):
                 return [done[i] for i in ids]
             if time.monotonic() > deadline:

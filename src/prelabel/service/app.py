@@ -31,6 +31,7 @@ from prelabel.service.schemas import (
     EndpointCreate,
     EndpointInfo,
     InvocationAccepted,
+    InvocationIds,
     InvocationInfo,
     ModelCreate,
     ModelInfo,
@@ -352,6 +353,11 @@ def create_app(
     @app.get("/invocations/{inference_id}", response_model=InvocationInfo, tags=["invocations"])
     def describe_invocation(inference_id: str) -> InvocationInfo:
         return invocation_info(inference_id)
+
+    @app.post("/invocations/describe", response_model=list[InvocationInfo], tags=["invocations"])
+    def describe_invocations(body: InvocationIds) -> list[InvocationInfo]:
+        """Several invocations in one call (for polling many at once), in the order asked."""
+        return [invocation_info(i) for i in body.ids]
 
     @app.get("/endpoints/{name}/invocations", response_model=list[InvocationInfo], tags=["invocations"])
     def list_invocations(

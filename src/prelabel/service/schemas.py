@@ -101,6 +101,10 @@ class InvocationInfo(InvocationAccepted):
     error: str | None = None
 
 
+class InvocationIds(_Body):
+    ids: list[str] = Field(min_length=1, max_length=1000)
+
+
 class ScalingEvent(BaseModel):
     endpoint: str
     at: float
