@@ -3,7 +3,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from prelabel.core.labels import Box2D, Frame, FrameRecord, Label, ReviewState
 from prelabel.errors import FormatError
 from prelabel.formats import groundtruth as gt
 
-from .golden import check_golden
+from .golden import check_golden, peak_bytes_while_reading
 from .samples import SRC, sample_records
 
 DATE = "2026-01-01T00:00:00.000000"
@@ -332,12 +331,6 @@ def test_huge_manifest_is_streamed(tmp_path: Path) -> None:
             line["source-ref"] = f"s3://bucket/frames/{i:06d}.png"
             f.write(json.dumps(line) + "\n")
     size = p.stat().st_size
-    tracemalloc.start()
-    count = labels = 0
-    for rec in gt.read(str(p)):
-        count += 1
-        labels += len(rec.labels)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    count, labels, peak = peak_bytes_while_reading("groundtruth", p)
     assert (count, labels) == (n, 4 * n)
     assert peak < size / 3, f"peak {peak} bytes while reading a {size}-byte manifest: not streamed"

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from prelabel.errors import FormatError
 from prelabel.formats import scalabel
 
-from .golden import check_golden
+from .golden import check_golden, peak_bytes_while_reading
 from .samples import sample_records
 
 
@@ -144,12 +143,6 @@ def test_huge_file_is_streamed_not_loaded(tmp_path: Path) -> None:
         f.write("]")
     size = p.stat().st_size
     assert size > 5_000_000
-    tracemalloc.start()
-    count = labels = 0
-    for rec in scalabel.read(str(p)):
-        count += 1
-        labels += len(rec.labels)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    count, labels, peak = peak_bytes_while_reading("scalabel", p)
     assert (count, labels) == (n, 20 * n)
     assert peak < size / 3, f"peak {peak} bytes while reading a {size}-byte file: not streamed"
