@@ -71,3 +71,22 @@ def test_unknown_model_and_missing_registry_are_one_line_errors(tmp_path: Path) 
     assert r.returncode == 2 and "no model registry given" in r.stderr and "Traceback" not in r.stderr
     r = prelabel("models", "pull", "yolo9000", env=env)
     assert r.returncode == 2 and "unknown model 'yolo9000'; expected one of:" in r.stderr
+
+
+def test_pull_verify_and_a_tampered_cache_refused(tmp_path: Path, kitti: Path) -> None:
+    onnx_file = const_model(tmp_path / "ped.onnx", {"out": HEAD}, [1, 3, 32, 64])
+    env = {"PRELABEL_REGISTRY": str(tmp_path / "registry"), "PRELABEL_CACHE": str(tmp_path / "cache")}
+    r = prelabel("models", "register", str(onnx_file), "--name", "team/ped", "--version", "1", "--decoder", "yolov8",
+                 "--classes", "coco80", "--input-size", "64x32", env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = prelabel("models", "pull", "team/ped@1", env=env)
+    assert r.returncode == 0 and "team/ped@1 model:" in r.stdout and "verified" in r.stdout
+    cached = next((tmp_path / "cache" / "models").rglob("model-model.onnx"))
+    assert prelabel("models", "verify", "team/ped@1", env=env).stdout.strip() == "team/ped@1 model: ok"
+    cached.write_bytes(cached.read_bytes()[:-1] + b"\x07")
+    r = prelabel("models", "verify", "team/ped@1", env=env)
+    assert r.returncode == 1 and "team/ped@1 model: corrupt" in r.stdout
+    r = prelabel("label", str(kitti / "image_2" / "000001.png"), "-m", "team/ped@1", "-o", str(tmp_path / "l.jsonl"),
+                 env=env)  # fmt: skip
+    assert r.returncode == 2
+    assert "sha256 mismatch for cached team/ped@1 model (model-model.onnx)" in r.stderr and "refused" in r.stderr
