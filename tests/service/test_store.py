@@ -63,3 +63,32 @@ def test_write_once_never_overwrites(tmp_path: Path) -> None:
     assert not write_once(str(out), b"second")
     assert out.read_bytes() == b"first"
     assert [p.name for p in out.parent.iterdir()] == ["x.json"]  # no temporary files left
+
+
+def test_webhook_is_retried_after_a_server_error() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls: list[int] = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            calls.append(503 if not calls else 204)
+            self.send_response(calls[-1])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    from prelabel.service.delivery import notify
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert notify(f"http://127.0.0.1:{server.server_address[1]}/hook", {"event": "success"})
+        assert calls == [503, 204]
+        server.shutdown()
+        server.server_close()
+        assert not notify(f"http://127.0.0.1:{server.server_address[1]}/hook", {"event": "x"}, attempts=2)
+    finally:
+        server.server_close()
