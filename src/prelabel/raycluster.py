@@ -114,9 +114,7 @@ def start_local_ray(
     # Ray's processes have started with the HOME above; this process gets the user's HOME back
     os.environ["HOME"] = str(user_home)
     address = getattr(info, "address_info", {}).get("address") if info is not None else None
-    _current = LocalRay(
-        temp_dir=base, home=home, num_cpus=cpus, owns_temp_dir=owns, saved_env=saved, address=address
-    )
+    _current = LocalRay(temp_dir=base, home=home, num_cpus=cpus, owns_temp_dir=owns, saved_env=saved, address=address)
     return _current
 
 

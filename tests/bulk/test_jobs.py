@@ -86,6 +86,7 @@ def _kill_when(proc: subprocess.Popen[str], state: Path, more_than: int, timeout
     raise AssertionError("no progress to interrupt")
 
 
+@pytest.mark.slow
 def test_kill_9_twice_then_resume_labels_every_frame_exactly_once(kitti: Path, tmp_path: Path, ssd: object) -> None:
     state = tmp_path / "state"
     out = tmp_path / "out" / "labels.jsonl"
