@@ -174,6 +174,8 @@ class Supervisor:
         assert row is not None
         policy = ScalingPolicy.model_validate(json.loads(row["policy"]))
         live = [r for r in self.store.live_instances(endpoint) if r["id"] in self.procs]
+        if any(r["state"] == "ready" for r in live):
+            self.start_failures.pop(endpoint, None)  # only failures in a row count
         current = len(live)
         backlog = self.store.backlog(endpoint)
         now = time.time()
