@@ -118,3 +118,14 @@ def test_fusing_real_outputs_with_an_identical_set_changes_nothing(ssd_kitti: li
         assert np.allclose([g[2] for g in got], [w[2] for w in want], atol=0.01)
     cfg = kitti_config()
     assert evaluate(fused, kitti_gt, cfg).summary() == pytest.approx(evaluate(ssd_kitti, kitti_gt, cfg).summary())
+
+
+def test_score_modes() -> None:
+    # car: model a 0.9, model b 0.6 -> mean 0.75, max 0.9, noisy-or 1 - 0.1 * 0.4 = 0.96
+    got = {
+        mode: next(lab.score for lab in fuse_records([A, B], score_mode=mode)[0].labels if lab.category == "car")
+        for mode in ("mean", "max", "noisy-or")
+    }
+    assert got == pytest.approx({"mean": 0.75, "max": 0.9, "noisy-or": 0.96})
+    with pytest.raises(UnknownNameError):
+        fuse_records([A, B], score_mode="median")

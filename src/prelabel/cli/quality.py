@@ -171,6 +171,7 @@ def register(app: typer.Typer) -> None:
             None, "--min-votes", help="vote: models that must agree (default: a majority)."
         ),
         names: str | None = typer.Option(None, "--names", help="Names for the inputs in the provenance."),
+        score_mode: str = typer.Option("mean", "--score", help="wbf/vote fused score: mean | max | noisy-or."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     ) -> None:
         """Fuse several models' labels into one set; each fused box records which models agreed."""
@@ -207,6 +208,7 @@ def register(app: typer.Typer) -> None:
             skip_score=skip_score,
             min_votes=min_votes,
             names=set_names,
+            score_mode=score_mode,
         )
         write_records(str(dest), fused)
         agree = Counter(lab.attributes["agreement"] for r in fused for lab in r.labels)

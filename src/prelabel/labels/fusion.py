@@ -5,9 +5,10 @@ mapped to ``None`` is dropped), scores below ``skip_score`` are dropped, and eac
 its weight. Then, per frame and class, boxes are clustered best score first:
 
 - ``wbf`` (Solovyev et al., weighted box fusion): a box joins the cluster whose *fused* box it overlaps most
-  (IoU > ``iou_threshold``); the fused box is the score-weighted mean of its members; the fused score is the sum of
-  the members' weighted scores divided by the sum of all model weights, so a box every model found outranks one
-  only a single model found.
+  (IoU > ``iou_threshold``); the fused box is the score-weighted mean of its members; the fused score
+  (``score_mode="mean"``) is the sum of each member model's best weighted score divided by the sum of all model
+  weights, so a box every model found outranks one only a single model found. ``"max"`` keeps the best member's
+  score; ``"noisy-or"`` is 1 - prod(1 - s) over the member models.
 - ``nms``: a box joins the cluster whose *leader* (best box) it overlaps; the leader is kept as it is.
 - ``vote``: clusters as ``wbf``; only clusters found by at least ``min_votes`` distinct models survive (default:
   a majority).
@@ -31,6 +32,7 @@ from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
 from prelabel.errors import PrelabelError, UnknownNameError
 
 METHODS = ("wbf", "nms", "vote")
+SCORE_MODES = ("mean", "max", "noisy-or")
 
 F64 = npt.NDArray[np.float64]
 ClassMapFn = Callable[[str], str | None]
@@ -51,6 +53,7 @@ def cluster_boxes(
     weights: Sequence[float],
     method: str = "wbf",
     iou_threshold: float = 0.55,
+    score_mode: str = "mean",
 ) -> list[Cluster]:
     """Cluster one class's pooled boxes (already weight-scaled scores) and fuse each cluster.
 
@@ -58,6 +61,8 @@ def cluster_boxes(
     """
     if method not in METHODS:
         raise UnknownNameError("fusion method", method, METHODS)
+    if score_mode not in SCORE_MODES:
+        raise UnknownNameError("fusion score mode", score_mode, SCORE_MODES)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     order = np.argsort(-scores, kind="stable")
@@ -91,7 +96,13 @@ def cluster_boxes(
         for i in idx:
             m = int(models[i])
             best_per_model[m] = max(best_per_model.get(m, 0.0), float(scores[i]))
-        score = min(1.0, sum(best_per_model.values()) / total_w)
+        vals = np.fromiter(best_per_model.values(), dtype=np.float64)
+        if score_mode == "mean":
+            score = min(1.0, float(vals.sum()) / total_w)
+        elif score_mode == "max":
+            score = min(1.0, float(vals.max()) / max(weights))
+        else:  # noisy-or: the chance that at least one model is right
+            score = 1.0 - float(np.prod(1.0 - np.clip(vals / max(weights), 0.0, 1.0)))
         out.append(Cluster(box=ref[j].copy(), score=score, members=idx))
     return out
 
@@ -113,6 +124,7 @@ def fuse_records(
     skip_score: float = 0.0,
     min_votes: int | None = None,
     names: Sequence[str] | None = None,
+    score_mode: str = "mean",
 ) -> list[FrameRecord]:
     """Fuse several models' label sets frame by frame (frames pair by id; see the module docstring).
 
@@ -122,6 +134,8 @@ def fuse_records(
     """
     if method not in METHODS:
         raise UnknownNameError("fusion method", method, METHODS)
+    if score_mode not in SCORE_MODES:
+        raise UnknownNameError("fusion score mode", score_mode, SCORE_MODES)
     n = len(label_sets)
     if n == 0:
         raise PrelabelError("fusion needs at least one label set")
@@ -166,7 +180,7 @@ def fuse_records(
         out.append(
             FrameRecord(
                 frame=frame,
-                labels=_fuse_frame(fid, slot, maps, w, set_names, method, iou_threshold, skip_score, votes),
+                labels=_fuse_frame(fid, slot, maps, w, set_names, method, iou_threshold, skip_score, votes, score_mode),
                 job=base.job,
             )
         )
@@ -183,6 +197,7 @@ def _fuse_frame(
     iou_threshold: float,
     skip_score: float,
     votes: int,
+    score_mode: str = "mean",
 ) -> list[Label]:
     pooled: dict[str, list[tuple[tuple[float, float, float, float], float, int, Label]]] = defaultdict(list)
     for k, r in enumerate(slot):
@@ -201,7 +216,10 @@ def _fuse_frame(
         boxes = np.asarray([it[0] for it in items], dtype=np.float64)
         scores = np.asarray([it[1] for it in items], dtype=np.float64)
         models = np.asarray([it[2] for it in items], dtype=np.int64)
-        for c in cluster_boxes(boxes, scores, models, weights=weights, method=method, iou_threshold=iou_threshold):
+        clusters = cluster_boxes(
+            boxes, scores, models, weights=weights, method=method, iou_threshold=iou_threshold, score_mode=score_mode
+        )
+        for c in clusters:
             agree = len({int(models[i]) for i in c.members})
             if method == "vote" and agree < votes:
                 continue
