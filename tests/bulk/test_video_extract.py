@@ -114,3 +114,15 @@ def test_extract_bag_then_label_the_index(
     assert [rec.frame.timestamp_ns for rec in records] == [f["timestamp_ns"] for f in images[:3]]
     assert all(rec.frame.calibration is not None for rec in records)
     assert sum(1 for rec in records for lab in rec.labels if lab.category == "car") >= 3
+
+
+def test_label_a_video_every_fifth_frame(kitti_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.jsonl"
+    r = prelabel("label", str(kitti_video), "--every", "5", "--out", str(out), env={"PRELABEL_STATE": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert "frames/s" in r.stderr and "eta" in r.stderr  # the progress bar: rate and ETA
+    records = read_records(out)
+    assert [rec.frame.id for rec in records] == ["drive/000000", "drive/000005"]
+    assert [rec.frame.timestamp_ns for rec in records] == [0, 500_000_000]
+    assert all(rec.frame.uri.startswith("video://") for rec in records)
+    assert all(any(lab.category == "car" for lab in rec.labels) for rec in records)
