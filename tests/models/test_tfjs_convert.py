@@ -151,3 +151,31 @@ def test_converted_file_is_recorded_reused_refused_when_tampered_and_remade_when
     onnx_path.unlink()
     again = prepare_entry(entry, cache)["onnx"]
     assert hashlib.sha256(again.read_bytes()).hexdigest() == record["sha256"]  # the conversion is deterministic
+
+
+def test_converted_centernet_decodes_in_graph_as_numpy_decodes_its_heads(kitti: Path) -> None:
+    """The converted graph's own decoding (3x3 max-pool peaks, TopK, FloorDiv/FloorMod, Gather, StridedSlice) gives
+    the boxes that prelabel's numpy CenterNet decoder computes from the same graph's heatmap and size heads."""
+    import onnxruntime as ort
+
+    from prelabel.models.decoders import DecodeContext
+    from prelabel.models.decoders.centernet import decode
+    from prelabel.models.preprocess import Preprocess
+    from prelabel.models.zoo import get_entry
+    from prelabel.sources.images import image_frames, load_image
+
+    entry = get_entry("centernet-mobilenetv3-coco")
+    session = ort.InferenceSession(str(prepare_entry(entry)["onnx"]), providers=["CPUExecutionProvider"])
+    image = load_image(image_frames(str(kitti / "image_2" / "000008.png"))[0])
+    x, _ = Preprocess.from_options(entry.input_size, entry.options)(image)
+    detections, heat, size = session.run(
+        ["tower_0/detections", "tower_0/keypoints", "tower_0/wh"], {"tower_0/images": x}
+    )
+    in_graph = detections[0][detections[0][:, 4] >= 0.1]
+    ctx = DecodeContext(512, 512, 80, min_score=0.1, options={"size_in_pixels": True, "layout": "nhwc"})
+    ours = decode([heat, size], ctx)
+    assert len(in_graph) >= 5 and len(ours.scores) == len(in_graph)
+    order = np.argsort(-in_graph[:, 4], kind="stable")
+    np.testing.assert_allclose(ours.scores, in_graph[order, 4], atol=1e-6)
+    np.testing.assert_allclose(ours.xyxy, in_graph[order, :4], atol=1e-3)
+    assert ours.class_ids.tolist() == in_graph[order, 5].astype(int).tolist()
