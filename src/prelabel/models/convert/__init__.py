@@ -52,9 +52,9 @@ def ensure_converted(kind: str, files: dict[str, Path], folder: Path, item: str)
             return out
     CONVERTERS[kind](files, out)
     record = {"converter": kind, "sha256": sha256_file(out), "inputs": inputs}
-    tmp = record_path.with_name(f".{record_path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2), "utf-8")
-    tmp.replace(record_path)
+    from prelabel import storage
+
+    storage.write_text(str(record_path), json.dumps(record, indent=2))  # atomic, unique temporary name
     return out
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -748,7 +750,12 @@ def convert_tfjs(model_json_path: Path, out_path: Path, shards: dict[str, Path] 
     onnx.checker.check_model(model)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    onnx.save_model(model, str(tmp))
-    tmp.replace(out_path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)  # unique: workers may race
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        onnx.save_model(model, str(tmp))
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out_path
