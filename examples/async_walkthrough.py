@@ -4,7 +4,8 @@
     python examples/async_walkthrough.py --url http://127.0.0.1:8080 ...      # or uses a running `prelabel serve`
 
 1. start the service (`prelabel serve`) unless --url is given
-2. upload the frames to storage (a folder, or s3://bucket/prefix with --upload-to)
+2. turn a ROS bag (or video) into PNG frames if one is given, and upload the frames to storage (a folder, or
+   s3://bucket/prefix with --upload-to)
 3. create a model (zoo id), an endpoint config (4 concurrent invocations per instance, output and failure paths)
    and an endpoint that scales on backlog per instance (target 5, min 0 instances, max 2)
 4. invoke_async for every frame (answered at once with the output location), then wait for all results
@@ -25,6 +26,7 @@ from pathlib import Path
 from prelabel import storage
 from prelabel.client import Client, ScalingPolicy
 from prelabel.core.labels import FrameRecord
+from prelabel.sources.frames import input_kind, iter_decoded, iter_frames
 from prelabel.sources.images import image_frames, load_image
 from prelabel.viz.overlay import draw_labels, save_png
 
@@ -33,7 +35,12 @@ HERE = Path(__file__).resolve().parent
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", default=str(HERE / "sample_frames"), help="folder of frames (PNG/JPEG)")
+    ap.add_argument(
+        "--frames",
+        default=str(HERE / "sample_frames"),
+        help="folder of frames (PNG/JPEG), or a ROS bag / MCAP / video to turn into PNG frames first",
+    )
+    ap.add_argument("--topic", default=None, help="image topic of the bag (default: every image topic)")
     ap.add_argument("--workdir", default="walkthrough-out", help="where outputs, overlay and manifest go")
     ap.add_argument("--upload-to", default=None, help="storage prefix for the frames (default <workdir>/uploads)")
     ap.add_argument("--output-to", default=None, help="storage prefix for results (default <workdir>/async-out)")
@@ -63,13 +70,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(client: Client, args: argparse.Namespace, work: Path) -> None:
-    # 2. upload: payloads travel through storage, not through HTTP
+    # 2. (bags, video: decode to PNG frames first) upload: payloads travel through storage, not through HTTP
     upload = args.upload_to or str(work / "uploads")
     inputs = []
-    for frame in image_frames(args.frames):
-        dest = storage.join(upload, Path(frame.uri).name)
-        storage.write_bytes(dest, storage.read_bytes(frame.uri))
-        inputs.append(dest)
+    if input_kind(args.frames) == "images":
+        for frame in image_frames(args.frames):
+            dest = storage.join(upload, Path(frame.uri).name)
+            storage.write_bytes(dest, storage.read_bytes(frame.uri))
+            inputs.append(dest)
+    else:
+        import cv2
+
+        frames = iter_frames(args.frames, topics=[args.topic] if args.topic else None)
+        for i, (frame, image, error) in enumerate(iter_decoded(frames, workers=1)):
+            if image is None:
+                print(f"   skipped {frame.uri}: {error}")
+                continue
+            ok, png = cv2.imencode(".png", image[:, :, ::-1])
+            if not ok:
+                print(f"   skipped {frame.uri}: could not encode it as PNG")
+                continue
+            dest = storage.join(upload, f"{i:06d}.png")
+            storage.write_bytes(dest, png.tobytes())
+            inputs.append(dest)
     print(f"2. uploaded {len(inputs)} frames to {upload}")
 
     # 3. model, endpoint config, endpoint with an autoscaling policy
