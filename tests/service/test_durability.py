@@ -9,6 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from prelabel.client import Client, ScalingPolicy
 from prelabel.core.labels import FrameRecord
 from prelabel.service.launch import ServiceProcess
@@ -72,6 +74,7 @@ def test_kill_9_a_worker_and_everything_completes_exactly_once(
     db.close()
 
 
+@pytest.mark.slow
 def test_restart_the_service_with_a_backlog_and_everything_completes(
     tmp_path: Path, frames: list[Path], webhooks: Webhooks
 ) -> None:
