@@ -32,7 +32,7 @@ def run_label_job(
     fps: float | None = None,
     every: int | None = None,
     resume: str | None = None,
-    executor: str = "local",
+    executor: str | None = None,
     executor_options: dict[str, Any] | None = None,
     state: str | None = None,
     retry_failed: bool = False,
@@ -49,7 +49,8 @@ def run_label_job(
         job = Job.open(resume, state)
         job.acquire()
         cfg = job.config
-        if executor != cfg.executor or executor_options:
+        if executor is not None and (executor != cfg.executor or executor_options):
+            get_executor(executor)
             cfg = cfg.model_copy(update={"executor": executor, "executor_options": executor_options or {}})
             job._set_many({"config": cfg.model_dump_json()})
         if job.status == "listing":  # killed while listing the input: list again (idempotent by position)
@@ -60,6 +61,7 @@ def run_label_job(
     else:
         if input is None or out is None:
             raise PrelabelError("give an INPUT and --out (or --resume JOB to finish an interrupted job)")
+        executor = executor or "local"
         get_executor(executor)  # an unknown executor fails before a job exists
         out_uri = resolve_out_uri(out)
         if storage.exists(out_uri) and not overwrite:

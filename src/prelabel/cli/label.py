@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
         fps: float | None = typer.Option(None, "--fps", help="Video: sample about this many frames per second."),
         every: int | None = typer.Option(None, "--every", help="Video: keep every n-th frame."),
         resume: str | None = typer.Option(None, "--resume", help="Finish an interrupted job (its id or folder)."),
-        executor: str = typer.Option("local", "--executor", help="Where to run: local (threads) or ray."),
+        executor: str | None = typer.Option(
+            None, "--executor", help="Where to run: local (threads, the default) or ray; --resume keeps the job's."
+        ),
         ray_actors: int = typer.Option(2, "--ray-actors", help="Ray executor: predictor actors."),
         state: str | None = typer.Option(
             None, "--state", envvar="PRELABEL_STATE", help="Job state folder (default ~/.local/state/prelabel/jobs)."
@@ -91,7 +93,7 @@ def register(app: typer.Typer) -> None:
             check_masker(masks)  # an unknown mask model fails before a job exists
         predictor_options.update({k: v for k, v in {"tiled": tiled, "tta": tta, "masks": masks}.items() if v})
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
-        executor_options: dict[str, object] = {"actors": ray_actors} if executor == "ray" else {}
+        executor_options: dict[str, object] | None = {"actors": ray_actors} if executor == "ray" else None
         summary, this_run, out_uri, job_id, fps_run = run_label_job(
             input=input,
             out=out,
