@@ -211,6 +211,19 @@ def atomic_text_writer(dst: str) -> Iterator[IO[str]]:
     storage.write_text(dst, buf.getvalue())
 
 
+def write_small_file(path: Path, text: str) -> None:
+    """One per-frame file (YOLO, VOC, KITTI): written beside, then renamed into place, so a reader never sees
+    half a file. Not fsynced one by one (thousands of fsyncs would dominate an export); the OS flushes them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 _size_cache: dict[str, tuple[int, int] | None] = {}
 
 

@@ -27,6 +27,7 @@ from prelabel.formats._common import (
     import_source,
     label_id,
     num,
+    write_small_file,
 )
 
 FORMAT = "kitti"
@@ -282,7 +283,7 @@ def write(
                 summary.drop("masks")
             lines.append(format_line(lb, with_score=with_score))
         target.parent.mkdir(parents=True, exist_ok=True)
-        storage.write_text(str(target), "".join(ln + "\n" for ln in lines))
+        write_small_file(target, "".join(ln + "\n" for ln in lines))
         summary.files.append(str(target))
         summary.frames += 1
         summary.labels += len(lines)

@@ -159,6 +159,8 @@ def frame_to_record(
                 attributes={**attrs, **({"scalabel_id": str(native)} if native is not None else {})},
             )
         )
+    if frame.width is None and labels and labels[0].mask is not None:  # an RLE knows the frame's size
+        frame.height, frame.width = labels[0].mask.size
     return FrameRecord(frame=frame, labels=labels)
 
 

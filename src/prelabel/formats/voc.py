@@ -25,6 +25,7 @@ from prelabel.formats._common import (
     label_id,
     num,
     primary_box,
+    write_small_file,
 )
 
 FORMAT = "voc"
@@ -170,7 +171,7 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, 
         target = out / f"{rec.frame.id}.xml"
         check_dst(str(target), overwrite)
         target.parent.mkdir(parents=True, exist_ok=True)
-        storage.write_text(str(target), to_xml(rec, summary))
+        write_small_file(target, to_xml(rec, summary))
         summary.files.append(str(target))
         summary.frames += 1
     return summary

@@ -26,6 +26,7 @@ from prelabel.formats._common import (
     label_id,
     num,
     require_size,
+    write_small_file,
 )
 
 FORMAT = "yolo"
@@ -250,7 +251,7 @@ def write(
         target = out / f"{rec.frame.id}.txt"
         check_dst(str(target), overwrite)
         target.parent.mkdir(parents=True, exist_ok=True)
-        storage.write_text(str(target), "".join(ln + "\n" for ln in lines))
+        write_small_file(target, "".join(ln + "\n" for ln in lines))
         summary.files.append(str(target))
         summary.frames += 1
         summary.labels += len(lines)
