@@ -94,6 +94,18 @@ def coverage(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.ND
     return (iw * ih) / np.maximum(area(a), 1e-9)[:, None]
 
 
+@dataclass
+class TileDetections:
+    """Raw tiled output: all boxes in frame pixels, which touch an inner tile edge, and where each came from."""
+
+    dets: Detections
+    is_cut: npt.NDArray[np.bool_]
+    origin: npt.NDArray[np.int64]  # -1: the full frame; k: tile k
+
+    def full_frame(self) -> Detections:
+        return self.dets[self.origin == -1]
+
+
 class TiledDetector:
     """Wraps any :class:`~prelabel.models.base.Detector`; itself a Detector (same model id, version, classes)."""
 
@@ -140,10 +152,15 @@ class TiledDetector:
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         h, w = image.shape[:2]
+        return self.merge_raw(self.detect_raw(image), w, h)
+
+    def detect_raw(self, image: npt.NDArray[np.uint8]) -> TileDetections:
+        """Every full-frame and tile box in frame pixels, before cut handling and merging."""
+        h, w = image.shape[:2]
         tiles = [t for t in self.tiles(w, h) if (t.width, t.height) != (w, h)]
         parts: list[Detections] = []
         cut: list[npt.NDArray[np.bool_]] = []
-        origin: list[npt.NDArray[np.int64]] = []  # -1: full frame, k: tile k
+        origin: list[npt.NDArray[np.int64]] = []
         if self.full_frame or not tiles:
             full = self.detector.detect(image)
             parts.append(Detections(full.xyxy, full.scores, full.class_ids))
@@ -155,19 +172,20 @@ class TiledDetector:
             parts.append(Detections(xyxy, d.scores, d.class_ids))
             cut.append(cut_flags(xyxy, t, w, h, self.edge_margin))
             origin.append(np.full(len(d), k, dtype=np.int64))
-        dets = Detections.merge(parts)
-        if len(dets) == 0:
+        return TileDetections(Detections.merge(parts), np.concatenate(cut), np.concatenate(origin))
+
+    def merge_raw(self, raw: TileDetections, width: int, height: int) -> Detections:
+        """Cut-box handling, then the class-aware merge (this detector's settings)."""
+        if len(raw.dets) == 0:
             return Detections.empty()
-        is_cut = np.concatenate(cut)
-        src = np.concatenate(origin)
-        dets = suppress_cut_boxes(dets, is_cut, src, cover=self.cover, cut_weight=self.cut_weight)
+        dets = suppress_cut_boxes(raw.dets, raw.is_cut, raw.origin, cover=self.cover, cut_weight=self.cut_weight)
         if self.merge == "wbf":
             merged = weighted_merge([dets], self.iou_threshold, passes=1)
             merged = Detections(merged.xyxy, merged.scores, merged.class_ids)
         else:
             keep = nms(dets.xyxy, dets.scores, self.iou_threshold, dets.class_ids)
             merged = Detections(dets.xyxy[keep], dets.scores[keep], dets.class_ids[keep])
-        return merged.clip(w, h)
+        return merged.clip(width, height)
 
 
 def suppress_cut_boxes(
