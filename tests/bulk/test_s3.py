@@ -38,6 +38,16 @@ def test_bag_in_a_bucket_decodes_like_the_local_one(
         for f, rgb, err in iter_decoded(frames):
             assert err is None
             assert np.array_equal(rgb, kitti_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0]))
+    # the download is cached while the objects are unchanged; a changed object gets a fresh copy
+    from prelabel.sources.remote import localize
+
+    first = localize(f"{bucket}/bags/kitti_3f")
+    assert localize(f"{bucket}/bags/kitti_3f") == first and (first / "metadata.yaml").is_file()
+    meta = storage.read_bytes(f"{bucket}/bags/kitti_3f/metadata.yaml")
+    storage.write_bytes(f"{bucket}/bags/kitti_3f/metadata.yaml", meta + b"\n")
+    second = localize(f"{bucket}/bags/kitti_3f")
+    assert second != first and (second / "metadata.yaml").read_bytes() == meta + b"\n"
+    storage.write_bytes(f"{bucket}/bags/kitti_3f/metadata.yaml", meta)
 
 
 def test_label_from_s3_to_s3(bucket: str, tmp_path: Path) -> None:

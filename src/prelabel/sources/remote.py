@@ -1,6 +1,6 @@
 """Local copies of remote inputs: bag and video readers need seekable local files, so an ``s3://`` bag or video is
 downloaded once into the cache (``$PRELABEL_INPUT_CACHE``, default ``$PRELABEL_CACHE/inputs``) and reused while
-its size and ETag stay the same."""
+its size and ETag (every file's, for a folder) stay the same: a changed object gets a new cache entry."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ def _fingerprint(info: dict[str, Any]) -> str:
 
 
 def localize(uri: str) -> Path:
-    """A local path holding ``uri`` (a file or a folder such as a rosbag2 bag): the path itself when local."""
+    """A local path holding ``uri`` (a file or a folder such as a rosbag2 bag): the path itself when local.
+
+    Safe when several processes (Ray actors) localize the same URI at once: each downloads into its own temp folder
+    and the first to finish publishes its copy; the others use it."""
     if storage.is_local(uri):
         p = storage.local_path(uri)
         if not p.exists():
@@ -39,12 +42,15 @@ def localize(uri: str) -> Path:
     except FileNotFoundError as e:
         raise InputNotFoundError(uri) from e
     is_dir = info.get("type") == "directory"
-    key = hashlib.sha1(uri.encode()).hexdigest()[:16]
+    if is_dir:
+        listing = fs.find(uri.rstrip("/"), detail=True)
+        fp = hashlib.sha1("\n".join(f"{k}:{_fingerprint(v)}" for k, v in sorted(listing.items())).encode()).hexdigest()
+    else:
+        fp = _fingerprint(info)
+    key = hashlib.sha1(f"{uri}\n{fp}".encode()).hexdigest()[:16]
     name = uri.rstrip("/").rsplit("/", 1)[-1]
     dest = cache_root() / key / name
-    stamp = dest.parent / ".fingerprint"
-    fp = "dir" if is_dir else _fingerprint(info)
-    if dest.exists() and stamp.exists() and stamp.read_text() == fp and not is_dir:
+    if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".dl-", dir=dest.parent))
@@ -54,10 +60,11 @@ def localize(uri: str) -> Path:
             fs.get(uri.rstrip("/") + "/", str(target), recursive=True)
         else:
             fs.get(uri, str(target))
-        if dest.exists():
-            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-        os.replace(target, dest)
-        stamp.write_text(fp)
+        try:
+            os.rename(target, dest)  # atomic publish; fails if another process published first
+        except OSError:
+            if not dest.exists():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
