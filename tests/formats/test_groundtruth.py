@@ -334,3 +334,30 @@ def test_huge_manifest_is_streamed(tmp_path: Path) -> None:
     count, labels, peak = peak_bytes_while_reading("groundtruth", p)
     assert (count, labels) == (n, 4 * n)
     assert peak < size / 3, f"peak {peak} bytes while reading a {size}-byte manifest: not streamed"
+
+
+def test_job_round_trip_keeps_prelabel_ids(tmp_path: Path) -> None:
+    """Pre-labels out through an input manifest, a Ground Truth adjustment appended to each line (as the service
+    does: same line, a new attribute), back in: every box merges onto the pre-label it came from."""
+    recs = sample_records(with_mask=False, with_3d=False)
+    gt.write(recs, str(tmp_path / "input.manifest"))
+    out_lines = []
+    for line in _lines(tmp_path / "input.manifest"):
+        adjusted = json.loads(json.dumps(line["prelabel-boxes"]))
+        meta = dict(
+            line["prelabel-boxes-metadata"],
+            **{"human-annotated": "yes", "adjustment-status": "adjusted", "creation-date": "2030-01-01T00:00:00"},
+        )
+        if adjusted["annotations"]:
+            adjusted["annotations"][0]["left"] += 3  # the worker nudged the first box
+            del adjusted["annotations"][1]  # and deleted the second
+        out_lines.append({**line, "gt-adjusted": adjusted, "gt-adjusted-metadata": meta})
+    (tmp_path / "output.manifest").write_text("".join(json.dumps(x) + "\n" for x in out_lines))
+    back = {r.frame.id: r for r in gt.read(str(tmp_path / "output.manifest"))}
+    a = {lb.id: lb for lb in back["a"].labels}
+    assert set(a) == {lb.id for lb in recs[0].labels}
+    assert a["l-car"].review == ReviewState.ADJUSTED and a["l-car"].source == "human:groundtruth"
+    assert a["l-border"].review == ReviewState.REJECTED and a["l-border"].source == SRC
+    assert a["l-poly"].review == ReviewState.ACCEPTED and a["l-poly"].source == SRC and a["l-poly"].score == 0.75
+    assert a["l-unicode"].source == "human:anna"
+    assert back["b"].labels == []

@@ -580,6 +580,13 @@ def _merge_adjusted(
     )
     match: dict[int, int] = {}
     used: set[int] = set()
+    # boxes the worker left alone match exactly first (a zero-area box has no IoU with anything)
+    for ni, (ncat, nb, _) in enumerate(newest.boxes):
+        for oi, (ocat, ob, _) in enumerate(orig.boxes):
+            if oi not in used and ncat == ocat and nb == ob:
+                match[ni] = oi
+                used.add(oi)
+                break
     for iou, ni, oi in pairs:
         if iou < 0.5 or ni in match or oi in used:
             continue
