@@ -92,6 +92,8 @@ def score(records: list[Any], gt: list[Any], ids: set[str] | None = None) -> dic
         res = evaluate(records, gt, kitti_config())
     out: dict[str, float | None] = {c: res.ap(c, 0.5) for c in CLASSES}
     out["mean"] = res.ap(iou=0.5)
+    out["AP"] = res.ap()
+    out.update({f"n_{c}": float(res.curves[c].n_gt) for c in CLASSES})
     return out
 
 
@@ -157,13 +159,14 @@ def main() -> None:
     if len(runs) >= 2:
         fused_rows.append(cross_fitted(runs, gt))
 
-    header = "| run | " + " | ".join(CLASSES) + " | mean AP50 |"
-    print()
-    print(header)
-    print("|" + "---|" * (len(CLASSES) + 2))
+    counts = rows[0][1] if rows else {}
+    header = "| run | " + " | ".join(f"{c} ({counts.get('n_' + c, 0):.0f})" for c in CLASSES)
+    print("\nAP50 per class (ground-truth objects counted), their mean, and AP .50:.95 (mean over classes)\n")
+    print(header + " | mean AP50 | AP |")
+    print("|---|" + "---:|" * (len(CLASSES) + 2))
     for name, s in rows + fused_rows:
         mark = " (best single)" if best_single is not None and name == best_single[0] else ""
-        cells = " | ".join("-" if s[c] is None else f"{100 * (s[c] or 0):.1f}" for c in (*CLASSES, "mean"))
+        cells = " | ".join("-" if s[c] is None else f"{100 * (s[c] or 0):.1f}" for c in (*CLASSES, "mean", "AP"))
         print(f"| {name}{mark} | {cells} |")
     if best_single and fused_rows:
         best_fused = max(fused_rows, key=lambda r: r[1]["mean"] or 0.0)
