@@ -16,6 +16,7 @@ from prelabel.core.labels import FrameRecord
 from tests.conftest import REPO
 
 
+@pytest.mark.slow
 @pytest.mark.s3
 def test_walkthrough_from_a_ros_bag_with_s3_payloads(s3_server: str, tmp_path: Path, shared_data: Path) -> None:
     import boto3
