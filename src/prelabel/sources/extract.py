@@ -12,8 +12,11 @@ Layout under ``out`` (a local folder or ``s3://`` prefix)::
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
 from prelabel import storage
 from prelabel.core.labels import Frame
@@ -47,8 +50,6 @@ def extract_bag(
 
     Topics default to every camera and point-cloud topic. Frames that fail to decode are skipped and counted under
     ``"<topic> (failed)"``; the rest go on."""
-    from prelabel.sources.frames import iter_decoded
-
     index_uri = storage.join(out, INDEX)
     if storage.exists(index_uri) and not overwrite:
         raise OutputExistsError(index_uri)
@@ -58,7 +59,58 @@ def extract_bag(
     image_topics = [t for t in chosen if available[t][0] in IMAGE_TYPES]
     cloud_topics = [t for t in chosen if available[t][0] == POINTCLOUD]
     written: Counter[str] = Counter()
-    lines: list[str] = []
+    with _IndexWriter(index_uri) as index:
+        _extract(bag, out, image_topics, cloud_topics, index.write, written, on_item)
+    return written
+
+
+class _IndexWriter:
+    """Streams index lines: to a temp file renamed into place (local) or one multipart upload (S3). Nothing
+    appears at ``uri`` unless the extraction finishes."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> _IndexWriter:
+        if storage.is_local(self.uri):
+            path = storage.local_path(self.uri)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = path.with_name(f".{path.name}.tmp")
+            self._fh: Any = open(self._tmp, "wb")
+        else:
+            self._tmp = None
+            self._fh = storage.filesystem(self.uri).open(self.uri, "wb")
+        return self
+
+    def write(self, frame: Frame) -> None:
+        self._fh.write((frame.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._tmp is None:
+            if exc_type is not None and hasattr(self._fh, "discard"):
+                self._fh.discard()  # abort the multipart upload
+            else:
+                self._fh.close()
+            return
+        self._fh.close()
+        if exc_type is None:
+            os.replace(self._tmp, storage.local_path(self.uri))
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
+def _extract(
+    bag: str,
+    out: str,
+    image_topics: list[str],
+    cloud_topics: list[str],
+    add: Callable[[Frame], None],
+    written: Counter[str],
+    on_item: Callable[[Frame], None] | None,
+) -> None:
+    from prelabel.sources.frames import iter_decoded
+
     if image_topics:
         for frame, rgb, _error in iter_decoded(bag_frames(bag, image_topics)):
             if rgb is None:
@@ -69,7 +121,7 @@ def extract_bag(
             h, w = rgb.shape[:2]
             meta = {**frame.meta, "source": frame.uri}
             f = frame.model_copy(update={"uri": uri, "width": w, "height": h, "meta": meta})
-            lines.append(f.model_dump_json(exclude_none=True))
+            add(f)
             written[frame.sensor or ""] += 1
             if on_item:
                 on_item(f)
@@ -100,9 +152,7 @@ def extract_bag(
                         "dtype": "float32",
                     },
                 )
-                lines.append(f.model_dump_json(exclude_none=True))
+                add(f)
                 written[m.topic] += 1
                 if on_item:
                     on_item(f)
-    storage.write_text(index_uri, "".join(line + "\n" for line in lines))
-    return written
