@@ -116,6 +116,10 @@ def test_bad_names_and_options_give_one_line_errors(tmp_path: Path, kitti: Path)
         app, ["convert", "--from", "kitti", "--to", "voc", str(kitti), str(tmp_path / "v"), "--opt", "colour=red"]
     )
     assert r.exit_code == 2 and "the voc writer does not take option(s) ['colour']" in r.output
+    r = runner.invoke(
+        app, ["convert", "-f", "kitti", "-t", "coco", str(kitti), str(tmp_path / "t.json"), "--task", "x"]
+    )
+    assert r.exit_code == 2 and "the coco writer has no task" in r.output
     (tmp_path / "exists.json").write_text("{}")
     r = runner.invoke(app, ["convert", "--from", "kitti", "--to", "coco", str(kitti), str(tmp_path / "exists.json")])
     assert r.exit_code == 2 and "already exists" in r.output

@@ -53,6 +53,11 @@ def _write(fmt: str, records: Iterable[Any], out: str, opts: dict[str, Any], *, 
     from prelabel.formats import groundtruth
 
     name = formats.canonical(fmt)
+    if task is not None and name not in ("yolo", "groundtruth"):
+        raise PrelabelError(
+            f"--task is for yolo (detect|segment) and groundtruth (adjustment|verification); "
+            f"the {name} writer has no task"
+        )
     as_job = name == "groundtruth" and not out.endswith(".manifest")
     _check_opts(groundtruth.write_job if as_job else formats.get(name).write, opts, f"{name} writer")
     try:
