@@ -361,3 +361,30 @@ def test_job_round_trip_keeps_prelabel_ids(tmp_path: Path) -> None:
     assert a["l-poly"].review == ReviewState.ACCEPTED and a["l-poly"].source == SRC and a["l-poly"].score == 0.75
     assert a["l-unicode"].source == "human:anna"
     assert back["b"].labels == []
+
+
+def test_reads_a_plain_labeling_job_output(tmp_path: Path) -> None:
+    """A bounding-box labeling job's output (people drew every box): human labels, accepted, no score."""
+    line = {
+        "source-ref": "s3://bucket/frames/000007.png",
+        "bounding-box": {
+            "image_size": [{"width": 1242, "height": 375, "depth": 3}],
+            "annotations": [{"class_id": 0, "left": 600, "top": 150, "width": 30, "height": 40}],
+        },
+        "bounding-box-metadata": {
+            "objects": [{"confidence": 0.09}],
+            "class-map": {"0": "Car"},
+            "type": "groundtruth/object-detection",
+            "human-annotated": "yes",
+            "creation-date": "2018-10-18T22:18:13.527256",
+            "job-name": "labeling-job/kitti",
+        },
+    }
+    p = tmp_path / "output.manifest"
+    p.write_text(json.dumps(line) + "\n\n")  # a blank line is skipped
+    (rec,) = list(gt.read(str(p), worker="team-a", image_dir="/data/kitti/image_2"))
+    assert rec.frame.id == "000007" and rec.frame.uri == "/data/kitti/image_2/000007.png"
+    assert rec.frame.meta["source-ref"] == "s3://bucket/frames/000007.png"
+    (lb,) = rec.labels
+    assert (lb.category, lb.source, lb.review, lb.score) == ("Car", "human:team-a", ReviewState.ACCEPTED, None)
+    assert lb.attributes == {"gt_confidence": 0.09} and lb.box is not None and lb.box.xyxy == (600, 150, 630, 190)
