@@ -99,3 +99,15 @@ def test_restart_the_service_with_a_backlog_and_everything_completes(
     with ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO) as second, Client(second.url) as client:
         _check_exactly_once(client, ids, out, webhooks, "/restart")
         assert client.describe_endpoint("restart").backlog == 0
+        second.stop()  # SIGTERM: a clean stop drains the workers and leaves no process behind
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -15
+        assert second.proc is not None and second.proc.returncode in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in second.log_file.read_text()
+    db = sqlite3.connect(state / "service.sqlite3")
+    for pid, st in db.execute("SELECT pid, state FROM instances"):
+        assert st in ("stopped", "dead"), st
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or b"prelabel.service.worker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+    db.close()
