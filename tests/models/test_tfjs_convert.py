@@ -151,6 +151,10 @@ def test_converted_file_is_recorded_reused_refused_when_tampered_and_remade_when
     onnx_path.unlink()
     again = prepare_entry(entry, cache)["onnx"]
     assert hashlib.sha256(again.read_bytes()).hexdigest() == record["sha256"]  # the conversion is deterministic
+    graph = again.with_name("graph-tiny.json")  # a tampered fetched input is refused before any conversion
+    graph.write_text(graph.read_text() + " ")
+    with pytest.raises(IntegrityError, match=r"sha256 mismatch for cached tiny-tfjs@1 graph \(graph-tiny.json\)"):
+        prepare_entry(entry, cache)
 
 
 def test_converted_centernet_decodes_in_graph_as_numpy_decodes_its_heads(kitti: Path) -> None:
