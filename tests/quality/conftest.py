@@ -33,3 +33,13 @@ def ssd_kitti_file(ssd_kitti: list[FrameRecord], tmp_path_factory: pytest.TempPa
     p = tmp_path_factory.mktemp("ssd") / "ssd_kitti.jsonl"
     write_records(p, ssd_kitti)
     return p
+
+
+@pytest.fixture(scope="session")
+def nanodet_kitti(kitti: Path) -> list[FrameRecord]:
+    """NanoDet-m (a second, different zoo detector) on every KITTI frame, scores down to 0.05."""
+    from prelabel.inference.predictor import Predictor
+    from prelabel.sources.images import image_frames
+
+    predictor = Predictor("nanodet-m-coco", min_score=0.05, threads=2)
+    return predictor(image_frames(str(kitti / "image_2")))

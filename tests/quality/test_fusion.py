@@ -129,3 +129,29 @@ def test_score_modes() -> None:
     assert got == pytest.approx({"mean": 0.75, "max": 0.9, "noisy-or": 0.96})
     with pytest.raises(UnknownNameError):
         fuse_records([A, B], score_mode="median")
+
+
+def test_two_real_detectors_agreement_means_precision(ssd_kitti, nanodet_kitti, kitti_gt) -> None:  # type: ignore[no-untyped-def]
+    """SSD and NanoDet on KITTI, fused: boxes both models found are far more often right than boxes one found,
+    and the fusion beats the weaker model."""
+    from prelabel.quality.calibration import samples_from_ground_truth
+
+    fused = fuse_records([ssd_kitti, nanodet_kitti], method="wbf")
+    sources = {ssd_kitti[0].labels[0].source, nanodet_kitti[0].labels[0].source}
+    agreement = {}
+    for rec in fused:
+        for lab in rec.labels:
+            assert set(lab.attributes["fused_from"]) <= sources
+            assert lab.attributes["agreement"] == len(lab.attributes["fused_from"])
+            agreement[(rec.frame.id, lab.id)] = lab.attributes["agreement"]
+    verdicts = samples_from_ground_truth(fused, kitti_gt, kitti_config())
+    precision = {}
+    for k in (1, 2):
+        got = [v.correct for v in verdicts if agreement[(v.frame_id, v.label_id)] == k]
+        assert len(got) >= 20
+        precision[k] = sum(got) / len(got)
+    assert precision[2] >= 0.3 and precision[1] <= 0.1, precision
+    cfg = kitti_config()
+    ssd_car = evaluate(ssd_kitti, kitti_gt, cfg).ap("Car", 0.5)
+    fused_car = evaluate(fused, kitti_gt, cfg).ap("Car", 0.5)
+    assert ssd_car is not None and fused_car is not None and fused_car > ssd_car
