@@ -90,3 +90,18 @@ def test_pull_verify_and_a_tampered_cache_refused(tmp_path: Path, kitti: Path) -
                  env=env)  # fmt: skip
     assert r.returncode == 2
     assert "sha256 mismatch for cached team/ped@1 model (model-model.onnx)" in r.stderr and "refused" in r.stderr
+
+
+def test_convert_tfjs_command(tmp_path: Path) -> None:
+    from tests.models.test_tfjs_convert import tiny_tfjs
+
+    src = tiny_tfjs(tmp_path)
+    out = tmp_path / "tiny.onnx"
+    r = prelabel("models", "convert-tfjs", str(src), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out}" in r.stdout
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(out)))
+    r = prelabel("models", "convert-tfjs", str(src), "-o", str(out))
+    assert r.returncode == 2 and "output already exists" in r.stderr

@@ -213,3 +213,26 @@ def register(app: typer.Typer) -> None:
 
         for r in import_bundle(bundle_file, cache, registry):
             console.print(f"{r.ref} ({r.origin}): {r.status} -> {r.where}", highlight=False)
+
+    @models.command("convert-tfjs")
+    @friendly_errors
+    def convert_tfjs_(
+        model_json: str = typer.Argument(
+            ..., help="A TensorFlow.js graph model (model.json, weight shards beside it)."
+        ),
+        out: str = typer.Option(..., "--out", "-o", help="The ONNX file to write."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    ) -> None:
+        """Convert a TF.js graph model to ONNX (no TensorFlow needed), e.g. to register it."""
+        from pathlib import Path
+
+        from prelabel.errors import InputNotFoundError, OutputExistsError
+        from prelabel.models.convert.tfjs_onnx import convert_tfjs
+
+        src, dest = Path(model_json), Path(out)
+        if not src.is_file():
+            raise InputNotFoundError(str(src), what="TF.js model.json")
+        if dest.exists() and not overwrite:
+            raise OutputExistsError(str(dest), hint="pass --overwrite to replace it")
+        convert_tfjs(src, dest)
+        console.print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
