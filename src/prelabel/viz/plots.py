@@ -43,7 +43,7 @@ def pr_curves(
         label = name
         if ap is not None and ap.get(name) is not None:
             label = f"{name} (AP {100 * float(ap[name] or 0):.1f})"
-        ax.plot(r, p, label=label, linewidth=1.6)
+        ax.plot(r, p, label=label, linewidth=1.6, drawstyle="steps-post")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")

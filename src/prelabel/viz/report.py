@@ -113,12 +113,19 @@ def evaluation_section(res: EvalResult) -> str:
     return "\n".join(parts)
 
 
-def routing_section(res: RouteResult) -> str:
+def routing_section(res: RouteResult, top: int = 12) -> str:
     rows = [
         (name, c.labels, c.auto, c.review, c.threshold, _pct(c.expected_precision), _pct(c.expected_recall))
         for name, c in sorted(res.per_class.items(), key=lambda kv: -kv[1].labels)
     ]
-    fractions = {n: {"auto-accepted": c.auto, "to review": c.review} for n, c in sorted(res.per_class.items())}
+    ranked = sorted(res.per_class.items(), key=lambda kv: -kv[1].labels)
+    fractions = {n: {"auto-accepted": c.auto, "to review": c.review} for n, c in ranked[:top]}
+    rest = ranked[top:]
+    if rest:
+        fractions[f"({len(rest)} other classes)"] = {
+            "auto-accepted": sum(c.auto for _n, c in rest),
+            "to review": sum(c.review for _n, c in rest),
+        }
     parts = [
         "<h2>Routing</h2>",
         f"<p>{res.frames} frames: {res.frames_to_people} go to people ({res.labels_to_people} boxes); "
