@@ -182,3 +182,23 @@ def test_active_rounds_with_ground_truth_as_people(ssd_kitti, kitti_gt) -> None:
     rd = active_round(ssd_kitti, human, batch_size=4, eval_config=kitti_config(), hasher=hasher, min_support=3)
     assert rd.routing.frames == 27 and not set(rd.next_batch) & {"000000", "000001", "000002"}
     assert set(rd.next_batch) <= {r.frame.id for r in rd.routing.review}
+
+
+def test_review_export_round_skips_only_answered_frames() -> None:
+    """A review export holds every frame of the job; frames nobody answered yet (all pending) are routed again."""
+    preds = [
+        _frame(f"f{i}", [_lab(f"l{i}{j}", "car", (0, 0, 10, 10), 0.5 + 0.04 * j) for j in range(10)]) for i in range(4)
+    ]
+    answers = [
+        _frame(
+            r.frame.id,
+            [
+                lab.model_copy(update={"review": ReviewState.ACCEPTED if i < 2 else ReviewState.PENDING})
+                for lab in r.labels
+            ],
+        )
+        for i, r in enumerate(preds)
+    ]
+    rd = active_round(preds, answers, batch_size=1, min_support=5, hasher=lambda f: hash(f.id) % (1 << 64))
+    assert rd.human_frames == ["f0", "f1"] and rd.routing.frames == 2
+    assert rd.thresholds.classes["car"].threshold == 0.5  # every verified label was right

@@ -415,6 +415,7 @@ def _calibrate(
 
     from prelabel.labelfile import read_records
     from prelabel.quality.calibration import (
+        answered_frames,
         calibrate,
         is_review_answer_set,
         samples_from_ground_truth,
@@ -425,7 +426,8 @@ def _calibrate(
     preds = read_records(labels)
     vfmt = (verified_format or detect_format(Path(verified))).lower()
     answers = load_records(verified, vfmt)
-    if is_review_answer_set(preds, answers):
+    review_mode = is_review_answer_set(preds, answers)
+    if review_mode:
         samples = samples_from_review(preds, answers, iou)
     else:
         cfg, _ = _eval_config(
@@ -443,7 +445,7 @@ def _calibrate(
             warnings.simplefilter("ignore")
             samples = samples_from_ground_truth(preds, answers, cfg, iou)
     th = calibrate(samples, target_precision=target, min_support=min_support, iou=iou)
-    return preds, th, {r.frame.id for r in answers}
+    return preds, th, answered_frames(answers, review_mode)
 
 
 def _print_thresholds(th: Any) -> None:

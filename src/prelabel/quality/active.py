@@ -20,6 +20,7 @@ from typing import Any
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.quality.calibration import (
     Thresholds,
+    answered_frames,
     calibrate,
     is_review_answer_set,
     samples_from_ground_truth,
@@ -53,8 +54,9 @@ def active_round(
 ) -> ActiveRound:
     """One round: recalibrate from ``human_answers`` (ground-truth-like labels or review answers), re-route the
     rest, pick the next ``batch_size`` frames for people."""
-    human_ids = {r.frame.id for r in human_answers}
-    if is_review_answer_set(predictions, human_answers):
+    review_mode = is_review_answer_set(predictions, human_answers)
+    human_ids = answered_frames(human_answers, review_mode)
+    if review_mode:
         samples = samples_from_review(predictions, human_answers, iou)
     else:
         samples = samples_from_ground_truth(predictions, list(human_answers), eval_config, iou)

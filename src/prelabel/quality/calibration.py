@@ -148,6 +148,13 @@ def is_review_answer_set(predictions: Iterable[FrameRecord], verified: Iterable[
     return False
 
 
+def answered_frames(answers: Iterable[FrameRecord], review_mode: bool) -> set[str]:
+    """Frames people have answered: every ground-truth frame; in a review export, frames with a non-pending label."""
+    if not review_mode:
+        return {r.frame.id for r in answers}
+    return {r.frame.id for r in answers if any(lab.review != ReviewState.PENDING for lab in r.labels)}
+
+
 def calibrate(
     samples: Sequence[Sample],
     *,
