@@ -59,6 +59,12 @@ def test_eval_bad_inputs(tmp_path: Path, kitti: Path) -> None:
     assert r.returncode == 2
 
 
+def test_eval_refuses_frames_that_do_not_pair(ssd_kitti_file: Path, shared_data: Path) -> None:
+    gt = shared_data / "scalabel_eval" / "eval" / "box_track" / "track_sample_anns.json"
+    r = prelabel("eval", ssd_kitti_file, "--gt", gt)
+    assert r.returncode == 2 and "none of the 30 predicted frames pairs" in r.stderr
+
+
 def test_fuse_cli(ssd_kitti_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "fused.jsonl"
     r = prelabel(

@@ -125,9 +125,19 @@ def register(app: typer.Typer) -> None:
             min_height,
             inclusive,
         )
+        from prelabel.errors import FormatError, PrelabelError
+
+        if not gts:
+            raise FormatError(gt, "the ground truth holds no frames")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = evaluate(preds, gts, cfg)
+        if preds and len(res.unmatched_prediction_frames) == len(preds):
+            raise PrelabelError(
+                f"none of the {len(preds)} predicted frames pairs with the {len(gts)} ground-truth frames (by id "
+                f"or file stem); predicted ids look like {[p.frame.id for p in preds[:3]]}, ground truth like "
+                f"{[g.frame.id for g in gts[:3]]}"
+            )
         for w in caught:
             console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
         _print_eval(res, f"{labels} vs {gt} ({used} rules, {res.frames} frames)")
