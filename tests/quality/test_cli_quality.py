@@ -101,6 +101,7 @@ def test_calibrate_route_select_report(ssd_kitti_file: Path, kitti: Path, kitti_
     assert summary["labels_auto"] == sum(len(x.labels) for x in auto) > 0
     assert len((tmp_path / "r1" / "next_batch.txt").read_text().split()) == 4
     assert "expected precision" in r.stdout
+    assert (tmp_path / "r1" / "report.html").read_text().count("data:image/png;base64,") == 3
 
     # an active-learning round: people answered 10 frames (ground truth stands in); recalibrate, route the rest
     answers = tmp_path / "answers.jsonl"

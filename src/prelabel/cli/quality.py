@@ -275,6 +275,7 @@ def register(app: typer.Typer) -> None:
         class_map: str | None = typer.Option(None, "--class-map", help="With --verified: classes -> verified."),
         drop_below: float = typer.Option(0.0, "--drop-below", help="Drop labels scored below this altogether."),
         next_batch: int = typer.Option(0, "--next-batch", help="Also pick this many waiting frames for people."),
+        report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html (plots inline)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     ) -> None:
         """Split labels into auto-accepted and to-review; report expected precision/recall and the work left."""
@@ -311,6 +312,11 @@ def register(app: typer.Typer) -> None:
             (folder / "next_batch.txt").write_text("".join(f + "\n" for f in sel.frames))
             summary["next_batch"] = sel.frames
         (outs["route.json"]).write_text(json.dumps(summary, indent=2))
+        if report:
+            from prelabel.viz.report import build_report
+
+            page = build_report(rest, title=f"routing of {labels}", routing=res)
+            (folder / "report.html").write_text(page, encoding="utf-8")
         _print_route(res, len(human))
         console.print(f"wrote {', '.join(sorted(p.name for p in folder.iterdir()))} to {folder}")
 
