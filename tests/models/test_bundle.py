@@ -72,3 +72,28 @@ def test_tampered_bundle_is_refused_and_nothing_is_placed(bundle: tuple[Path, Re
         import_bundle(tampered, site_cache, str(tmp_path / "site-registry"))
     assert not (site_cache / "models").exists()
     assert not (tmp_path / "site-registry").exists()
+
+
+def test_bundle_entry_cannot_write_outside_the_cache(tmp_path: Path) -> None:
+    import json
+
+    from prelabel.errors import FormatError
+
+    payload = b"weights"
+    import hashlib
+
+    entry = {
+        "id": "evil", "version": "../../../outside", "task": "detect", "classes": "coco80", "licence": "x",
+        "input_size": [8, 8], "runtime": "onnx", "decoder": "ssd",
+        "files": {"model": {"source": "files/m.onnx", "sha256": hashlib.sha256(payload).hexdigest()}},
+    }  # fmt: skip
+    manifest = json.dumps({"schema": 1, "models": [{"origin": "zoo", "entry": entry}]}).encode()
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        for name, data in (("bundle.json", manifest), ("files/m.onnx", payload)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(FormatError, match="would be written outside the cache"):
+        import_bundle(evil, tmp_path / "site" / "cache")
+    assert not (tmp_path / "site" / "outside").exists() and not (tmp_path / "outside").exists()

@@ -115,8 +115,12 @@ def import_bundle(bundle: str | Path, cache: str | Path | None = None, registry:
     results: list[Imported] = []
     with tempfile.TemporaryDirectory(prefix=".import-", dir=root) as tmp, tarfile.open(path) as tar:
         staged: dict[tuple[str, str], Path] = {}
-        for i, (_, entry) in enumerate(models):  # verify everything before placing anything
+        for i, (origin, entry) in enumerate(models):  # verify everything before placing anything
             for role, src in entry.files.items():
+                if origin == "zoo":
+                    target = file_path(entry, role, root).resolve()
+                    if root.resolve() not in target.parents:
+                        raise FormatError(str(path), f"{entry.ref} {role}: would be written outside the cache")
                 member = tar.extractfile(src.source) if src.source in tar.getnames() else None
                 if member is None:
                     raise FormatError(str(path), f"{entry.ref} {role}: member {src.source!r} is missing")
