@@ -78,7 +78,8 @@ class EvalResult:
     config: EvalConfig
     unmatched_prediction_frames: list[str] = field(default_factory=list)  # predicted frames not in the ground truth
     frames_without_predictions: list[str] = field(default_factory=list)  # ground-truth frames with no record
-    # per (frame id, label id) of predictions: matched at IoU 0.5 to counted ground truth (True), ignored (None)
+    # per (predicted frame id, label id): matched to counted ground truth at the IoU threshold nearest 0.5 (True),
+    # a false positive (False), or ignored (None)
     outcomes: dict[tuple[str, str], bool | None] = field(default_factory=dict)
 
     @property
@@ -269,7 +270,7 @@ def evaluate(
     t50 = int(np.argmin(np.abs(thr - 0.5)))
     per_class: dict[str, list[ImageMatch]] = {c: [] for c in classes}
     outcomes: dict[tuple[str, str], bool | None] = {}
-    for _p, g, t in tables:
+    for p, g, t in tables:
         for c in classes:
             gt_rows = list(t.gt.get(c, []))
             for nb in cfg.neighbours.get(c, ()):
@@ -294,7 +295,9 @@ def evaluate(
             per_class[c].append(m)
             for j, di in enumerate(m.det_index):
                 lid = dts[int(di)][2]
-                outcomes[(g.frame.id, lid)] = None if m.ignored[t50, j] else bool(m.matched[t50, j])
+                outcomes[(p.frame.id if p is not None else g.frame.id, lid)] = (
+                    None if m.ignored[t50, j] else bool(m.matched[t50, j])
+                )
     curves = {c: accumulate(c, per_class[c], thr) for c in classes}
     return EvalResult(
         curves=curves,
