@@ -107,3 +107,9 @@ def test_s3_registry(s3_server: str, tmp_path: Path, onnx_file: Path, classes_tx
         _register(reg, onnx_file, classes_txt, "3")
     reg.remove("team/ped-detector@3")
     assert reg.entries() == []
+
+
+def test_a_file_path_is_not_a_model_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PRELABEL_REGISTRY", raising=False)
+    with pytest.raises(RegistryError, match=r"'./ped.onnx' is a file, not a model reference: register it first"):
+        load_detector("./ped.onnx")

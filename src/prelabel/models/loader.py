@@ -95,6 +95,7 @@ def load_detector(model: str, cache: str | Path | None = None, **options: Any) -
     if is_registry_ref(model):
         from prelabel.models.registry import Registry
 
+        Registry.parse(model)  # a malformed reference fails before the registry is even needed
         entry = Registry.open(registry).resolve(model)
         return load_entry(entry, cache, **options)
     return load_entry(get_entry(model), cache, **options)
@@ -113,6 +114,7 @@ def check_model_ref(model: str, registry: str | None = None) -> str:
     if is_registry_ref(model):
         from prelabel.models.registry import Registry
 
+        Registry.parse(model)
         Registry.open(registry).resolve(model)
         return "registry"
     get_entry(model)

@@ -104,6 +104,11 @@ class Registry:
     @staticmethod
     def parse(ref: str) -> tuple[str, str | None]:
         name, _, version = ref.partition("@")
+        if name.endswith(".onnx"):
+            raise RegistryError(
+                f"{ref!r} is a file, not a model reference: register it first with 'prelabel models register "
+                f"{ref} --name team/name --version 1 --decoder DECODER --classes CLASSES', then use team/name@1"
+            )
         if not NAME_RE.match(name):
             raise RegistryError(f"registry model name {name!r} must look like team/name (lower case, digits, . _ -)")
         if version and not VERSION_RE.match(version):
