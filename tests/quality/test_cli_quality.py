@@ -124,6 +124,10 @@ def test_calibrate_route_select_report(ssd_kitti_file: Path, kitti: Path, kitti_
     s2 = json.loads((tmp_path / "r2" / "route.json").read_text())
     assert s2["human_frames"] == 10 and s2["frames"] == 20
     assert (tmp_path / "r2" / "thresholds.json").exists()
+    # answers for other frames altogether: a clear refusal, not thresholds made of nothing
+    other = kitti.parents[1] / "scalabel_eval" / "eval" / "box_track" / "track_sample_anns.json"
+    r = prelabel("calibrate", ssd_kitti_file, "--verified", other, "-o", tmp_path / "x.json")
+    assert r.returncode == 2 and "could be checked" in r.stderr
     again = prelabel("route", ssd_kitti_file, "--thresholds", th, "-o", tmp_path / "r1")
     assert again.returncode == 2 and "already exists" in again.stderr
 

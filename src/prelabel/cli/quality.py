@@ -460,6 +460,14 @@ def _calibrate(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             samples = samples_from_ground_truth(preds, answers, cfg, iou)
+    if not samples:
+        from prelabel.errors import PrelabelError
+
+        raise PrelabelError(
+            f"no machine label in {labels} could be checked against {verified}: frames pair by id (predicted ids "
+            f"look like {[p.frame.id for p in preds[:3]]}, verified like {[a.frame.id for a in answers[:3]]}) and "
+            f"classes must map onto the verified classes (see --preset and --class-map)"
+        )
     th = calibrate(samples, target_precision=target, min_support=min_support, iou=iou)
     return preds, th, answered_frames(answers, review_mode)
 
