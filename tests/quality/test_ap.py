@@ -133,3 +133,18 @@ def test_class_maps_from_the_command_line() -> None:
         parse_class_map("car=Car,bus")
     with pytest.raises(UnknownNameError):
         parse_class_map("coco-to-mars")
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("coco", "gt.json"), ("groundtruth", "gt.manifest"), ("labels", "gt.jsonl")])
+def test_ground_truth_in_other_formats_scores_the_same(
+    fmt: str, name: str, ssd_kitti, kitti_gt, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """KITTI ground truth written as COCO / a Ground Truth manifest / a labels file, read back: same AP50."""
+    from prelabel import formats
+    from prelabel.quality.evaluate import kitti_config
+
+    formats.write(fmt, kitti_gt, str(tmp_path / name))
+    again = load_records(tmp_path / name)
+    want = evaluate(ssd_kitti, kitti_gt, kitti_config()).ap(iou=0.5)
+    got = evaluate(ssd_kitti, again, kitti_config()).ap(iou=0.5)
+    assert want is not None and got == pytest.approx(want, abs=0.005)
