@@ -166,7 +166,9 @@ def register(app: typer.Typer) -> None:
     @app.command("fuse")
     @friendly_errors
     def fuse_cmd(
-        inputs: list[str] = typer.Argument(..., help="Two or more labels files (one per model), same frames."),
+        inputs: list[str] = typer.Argument(
+            ..., help="Two or more label sets (one per model, same frames): labels files or any readable format."
+        ),
         out: str = typer.Option(..., "--out", "-o", help="Fused labels file (*.jsonl)."),
         method: str = typer.Option("wbf", "--method", help="wbf | nms | vote."),
         weights: str | None = typer.Option(None, "--weights", help="One weight per input, comma-separated."),
@@ -188,14 +190,15 @@ def register(app: typer.Typer) -> None:
         from collections import Counter
 
         from prelabel.errors import PrelabelError
-        from prelabel.labelfile import read_records, write_records
+        from prelabel.labelfile import write_records
         from prelabel.labels.fusion import fuse_records
+        from prelabel.quality.inputs import load_records
         from prelabel.quality.classmaps import parse_class_map
 
         dest = _check_out(out, overwrite)
         if len(inputs) < 2:
             raise PrelabelError(f"fuse needs at least two labels files; got {len(inputs)}")
-        sets = [read_records(p) for p in inputs]
+        sets = [load_records(p) for p in inputs]
         w = [float(x) for x in weights.split(",")] if weights else None
         maps = [parse_class_map(c) for c in class_map]
         if len(maps) == 1:
