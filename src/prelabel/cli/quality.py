@@ -192,8 +192,8 @@ def register(app: typer.Typer) -> None:
         from prelabel.errors import PrelabelError
         from prelabel.labelfile import write_records
         from prelabel.labels.fusion import fuse_records
-        from prelabel.quality.inputs import load_records
         from prelabel.quality.classmaps import parse_class_map
+        from prelabel.quality.inputs import load_records
 
         dest = _check_out(out, overwrite)
         if len(inputs) < 2:
