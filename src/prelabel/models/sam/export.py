@@ -11,7 +11,8 @@ Outputs, cached at ``<cache>/models/mobile-sam/<version>/``:
 - ``encoder.onnx``: ``image`` float32 [1, 3, 1024, 1024] (normalised RGB, padded) -> ``embeddings`` [1, 256, 64, 64]
 - ``decoder.onnx``: ``embeddings`` + ``boxes`` float32 [N, 4] (x1 y1 x2 y2 in the 1024 input frame, sent as two
   points labelled 2 and 3) -> ``low_res_masks`` [N, 1, 256, 256] (logits) and ``iou`` [N, 1]
-- ``export.json``: the hashes of the sources and the torch/opset used; the files are reused while it matches.
+- ``export.json``: the hashes of the sources, the torch/opset used and the sha256 of both ONNX files; the files
+  are reused while it matches (a changed or corrupt ONNX file is exported again, never loaded).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from prelabel.models.fetch import _archive, cache_dir, fetch_entry, model_dir, verify_file
+from prelabel.models.fetch import _archive, cache_dir, fetch_entry, model_dir, sha256_file, verify_file
 from prelabel.models.zoo import FileSource, ModelEntry
 
 OPSET = 17
@@ -62,12 +63,16 @@ def _stamp() -> dict[str, Any]:
 
 
 def is_exported(cache: str | Path | None = None) -> bool:
+    """True when both ONNX files exist, were exported from the current sources, and still hash as recorded."""
     p = onnx_paths(cache)
     if not (p["encoder"].exists() and p["decoder"].exists() and p["stamp"].exists()):
         return False
     try:
-        return bool(json.loads(p["stamp"].read_text())["sources"] == _stamp())
-    except (ValueError, KeyError):
+        meta = json.loads(p["stamp"].read_text())
+        if meta["sources"] != _stamp():
+            return False
+        return all(sha256_file(p[k]) == meta["sha256"][k] for k in ("encoder", "decoder"))
+    except (ValueError, KeyError, TypeError):
         return False
 
 
@@ -167,6 +172,10 @@ def export(cache: str | Path | None = None, *, force: bool = False) -> dict[str,
         finally:
             for p in staged.values():
                 p.unlink(missing_ok=True)
-    meta = {"sources": _stamp(), "torch": torch.__version__}
+    meta = {
+        "sources": _stamp(),
+        "torch": torch.__version__,
+        "sha256": {k: sha256_file(paths[k]) for k in ("encoder", "decoder")},
+    }
     paths["stamp"].write_text(json.dumps(meta, indent=2))
     return paths
