@@ -65,6 +65,7 @@ class SamMasker:
         if threads:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # workers share machines
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(paths["encoder"]), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(paths["decoder"]), opts, providers=providers)
