@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from prelabel.errors import InputNotFoundError
 
@@ -58,24 +60,48 @@ def read_bytes(uri: str) -> bytes:
     return data
 
 
-def write_bytes(uri: str, data: bytes) -> None:
-    """Write atomically: readers see the old content or the new, never a half-written file."""
+@contextmanager
+def atomic_local(path: Path, mode: str = "wb", *, exclusive: bool = False, **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """A handle on a temporary file beside ``path`` that takes its place only when the block ends without error.
+
+    The content is fsynced first, so readers see the old file or the whole new one, never a half-written one.
+    ``exclusive``: the file is hard-linked into place instead of renamed, so :class:`FileExistsError` is raised
+    (and nothing replaced) when ``path`` already exists; two writers can never both create it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_bytes(uri: str, data: bytes, *, exclusive: bool = False) -> bool:
+    """Write atomically: readers see the old content or the new, never a half-written file.
+
+    ``exclusive``: write only if nothing is at ``uri`` yet; returns False (and writes nothing) if something is.
+    Object stores: each PUT is atomic; the exclusive check there is check-then-put.
+    """
     if is_local(uri):
-        p = local_path(uri)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
+            with atomic_local(local_path(uri), "wb", exclusive=exclusive) as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+        except FileExistsError:
+            if exclusive:
+                return False
             raise
-        return
-    # S3 PUTs are atomic per object
+        return True
+    if exclusive and exists(uri):
+        return False
     filesystem(uri).pipe_file(uri, data)
+    return True
 
 
 def write_text(uri: str, text: str) -> None:

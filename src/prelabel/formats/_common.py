@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -191,18 +190,8 @@ def atomic_text_writer(dst: str) -> Iterator[IO[str]]:
     written with one PUT (atomic per object).
     """
     if storage.is_local(dst):
-        p = storage.local_path(dst)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with storage.atomic_local(storage.local_path(dst), "w", encoding="utf-8", newline="\n") as f:
+            yield f
         return
     import io
 

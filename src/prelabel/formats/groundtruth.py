@@ -650,15 +650,27 @@ def read(
     (``good``/``correct``... accepted, ``bad``/``incorrect``... rejected). Labels a person made or changed get
     source ``human:<worker>``. ``image_dir``: a local folder holding the images named in ``source-ref``.
     """
+    for where, line in iter_manifest_lines(src):
+        yield line_to_record(line, where, attribute=attribute, worker=worker, image_dir=image_dir)
+
+
+def iter_manifest_lines(src: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Stream ``(where, object)`` for each non-blank line of a manifest; ``where`` is ``<src>:<line number>``.
+
+    A line longer than Ground Truth's limit, a line that is not JSON, or one that is not an object raises
+    :class:`FormatError` naming the line.
+    """
     with open_text(src) as fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             where = f"{src}:{n}"
+            if len(raw.rstrip("\r\n")) > MAX_LINE_CHARS:
+                raise FormatError(where, f"line of {len(raw):,} characters; Ground Truth allows {MAX_LINE_CHARS:,}")
             try:
                 line = json.loads(raw)
             except ValueError as e:
                 raise FormatError(where, f"not a JSON object: {e}") from e
             if not isinstance(line, dict):
                 raise FormatError(where, f"expected a JSON object per line; got {type(line).__name__}")
-            yield line_to_record(line, where, attribute=attribute, worker=worker, image_dir=image_dir)
+            yield where, line

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prelabel.core.labels import FrameRecord
-from prelabel.errors import FormatError
 from prelabel.formats import groundtruth as gt
-from prelabel.formats._common import open_text
 from prelabel.review.errors import ReviewInputError
 
 DEFAULT_ORIGINAL = gt.DEFAULT_ATTRIBUTE  # the attribute pre-labels from a labels file are written under
@@ -38,33 +36,21 @@ def read_manifest(uri: str, *, attribute: str | None = None) -> tuple[list[Frame
     records: list[FrameRecord] = []
     lines: list[dict[str, Any]] = []
     found: str | None = attribute
-    with open_text(uri) as fh:
-        for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            where = f"{uri}:{n}"
-            if len(raw) > gt.MAX_LINE_CHARS + 1:
-                raise FormatError(where, f"line of {len(raw):,} characters; Ground Truth allows {gt.MAX_LINE_CHARS:,}")
-            try:
-                line = json.loads(raw)
-            except ValueError as e:
-                raise FormatError(where, f"not a JSON object: {e}") from e
-            if not isinstance(line, dict):
-                raise FormatError(where, f"expected a JSON object per line; got {type(line).__name__}")
-            attrs = box_attributes(line)
-            if attribute is None:
-                if len(attrs) != 1:
-                    raise ReviewInputError(
-                        f"{where}: expected one bounding-box attribute; found {attrs or 'none'}"
-                        + ("; name the one to review with --source-attribute" if attrs else "")
-                    )
-                if found is not None and attrs[0] != found:
-                    raise ReviewInputError(f"{where}: attribute {attrs[0]!r} differs from earlier lines' {found!r}")
-                found = attrs[0]
-            elif attribute not in attrs:
-                raise ReviewInputError(f"{where}: no bounding-box attribute {attribute!r}; the line has {attrs}")
-            records.append(gt.line_to_record(line, where, attribute=found))
-            lines.append(line)
+    for where, line in gt.iter_manifest_lines(uri):
+        attrs = box_attributes(line)
+        if attribute is None:
+            if len(attrs) != 1:
+                raise ReviewInputError(
+                    f"{where}: expected one bounding-box attribute; found {attrs or 'none'}"
+                    + ("; name the one to review with --source-attribute" if attrs else "")
+                )
+            if found is not None and attrs[0] != found:
+                raise ReviewInputError(f"{where}: attribute {attrs[0]!r} differs from earlier lines' {found!r}")
+            found = attrs[0]
+        elif attribute not in attrs:
+            raise ReviewInputError(f"{where}: no bounding-box attribute {attribute!r}; the line has {attrs}")
+        records.append(gt.line_to_record(line, where, attribute=found))
+        lines.append(line)
     if found is None:
         raise ReviewInputError(f"{uri}: the manifest has no lines")
     return records, lines, found

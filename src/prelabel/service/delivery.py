@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from prelabel import storage
@@ -18,30 +15,10 @@ log = logging.getLogger("prelabel.service")
 def write_once(uri: str, data: bytes) -> bool:
     """Write ``data`` at ``uri`` unless something is there already. True if this call created it.
 
-    Local files are written to a temporary file, fsynced, then hard-linked into place: the link fails if the
-    name exists, so two writers can never both create it and a reader never sees a half-written file.
-    Object stores (s3://): the PUT itself is atomic; an existing object is left alone.
+    Local files are hard-linked into place from an fsynced temporary file, so two writers can never both create
+    it and a reader never sees a half-written file; object stores (s3://) leave an existing object alone.
     """
-    if storage.is_local(uri):
-        p = storage.local_path(uri)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, p)
-            except FileExistsError:
-                return False
-            return True
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    if storage.exists(uri):
-        return False
-    storage.write_bytes(uri, data)
-    return True
+    return storage.write_bytes(uri, data, exclusive=True)
 
 
 def error_document(inference_id: str, endpoint: str, input_location: str, error: str, error_type: str) -> bytes:
