@@ -30,6 +30,7 @@ def test_label_tiled_tta_with_masks_then_show(kitti: Path, tmp_path: Path) -> No
     (record,) = read_records(out)
     assert record.status == "ok" and len(record.labels) >= 5
     assert all(lab.mask is not None and lab.mask.size == (375, 1242) for lab in record.labels)
+    assert {lab.attributes["inference"] for lab in record.labels} == {"tiled+tta+masks:sam"}  # provenance
     cars = [lab for lab in record.labels if lab.category == "car"]
     assert cars and max(lab.mask.to_array().sum() for lab in cars if lab.mask) > 1000
 

@@ -52,6 +52,10 @@ class Predictor:
         self.detector = model
         self.job = job
         self.loader = loader
+        # how the labels were made beyond the model itself, recorded on every label (attributes.inference)
+        self.settings = "+".join(
+            name for name, on in (("tiled", tiled), ("tta", tta), (f"masks:{masks}", bool(masks))) if on
+        )
 
     def predict_image(self, frame: Frame, image: npt.NDArray[np.uint8]) -> FrameRecord:
         h, w = image.shape[:2]
@@ -60,6 +64,9 @@ class Predictor:
         if self.masker is not None and len(dets):
             dets.masks = self.masker.masks(image, dets.xyxy)
         labels = dets.to_labels(frame.id, self.detector.source, self.detector.classes)
+        if self.settings:
+            for label in labels:
+                label.attributes["inference"] = self.settings
         return FrameRecord(frame=frame, labels=labels, job=self.job)
 
     def predict_frame(self, frame: Frame) -> FrameRecord:
