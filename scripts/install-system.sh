@@ -3,7 +3,6 @@
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "install-system: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

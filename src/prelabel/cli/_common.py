@@ -63,6 +63,8 @@ class RateColumn(TextColumn):
         from rich.text import Text
 
         speed = task.finished_speed or task.speed
+        if not speed and task.completed and task.elapsed:  # too few samples for rich's windowed rate
+            speed = task.completed / task.elapsed
         return Text(f"{speed:.1f} {self.unit}/s" if speed else f"- {self.unit}/s", style="cyan")
 
 
