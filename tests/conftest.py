@@ -20,6 +20,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_job_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Jobs that tests start keep their state in a temporary folder, never in the user's ~/.local/state."""
+    old = os.environ.get("PRELABEL_STATE")
+    os.environ["PRELABEL_STATE"] = str(tmp_path_factory.mktemp("job-state"))
+    yield
+    if old is None:
+        os.environ.pop("PRELABEL_STATE", None)
+    else:
+        os.environ["PRELABEL_STATE"] = old
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
