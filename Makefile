@@ -33,6 +33,7 @@ demo: venv
 ## Set up, then run the whole test suite (lint and types first).
 test: venv system
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
