@@ -1,4 +1,5 @@
-"""``prelabel eval | fuse | calibrate | route | select | report``: quality of a label set and what to do with it."""
+"""``prelabel eval | fuse | compose | calibrate | route | select | report``: quality of a label set and what to do
+with it."""
 
 from __future__ import annotations
 
@@ -45,7 +46,10 @@ def _eval_config(
         raise UnknownNameError("evaluation preset", preset, presets)
     if preset == "auto":
         preset = {"kitti": "kitti", "scalabel": "scalabel", "bdd": "scalabel"}.get(gt_fmt, "coco")
-    coco_preds = bool(pred_categories) and pred_categories <= set(COCO80) and not pred_categories <= gt_categories
+    from prelabel.labels.compose import composite_names
+
+    coco_like = pred_categories - composite_names()  # composed cyclists etc. come with COCO names
+    coco_preds = bool(coco_like) and coco_like <= set(COCO80) and not pred_categories <= gt_categories
     pmap = parse_class_map(class_map)
     if pmap is None and coco_preds and preset in ("kitti", "scalabel"):
         pmap = parse_class_map("coco80-to-kitti" if preset == "kitti" else "coco80-to-bdd")
@@ -102,6 +106,9 @@ def register(app: typer.Typer) -> None:
             "--inclusive-pixels/--exclusive-pixels",
             help="x2/y2 name the last pixel (Scalabel); default by preset.",
         ),
+        compose: str | None = typer.Option(
+            None, "--compose", help="First compose parts (person + bike -> cyclist): a rule set name or JSON file."
+        ),
         plots: str | None = typer.Option(None, "--plots", help="Folder for PR curve PNGs (IoU 0.5 and 0.75)."),
         json_out: str | None = typer.Option(None, "--json", help="Write the figures as JSON here."),
     ) -> None:
@@ -114,6 +121,10 @@ def register(app: typer.Typer) -> None:
         gt_fmt = (gt_format or detect_format(Path(gt))).lower()
         gts = load_records(gt, gt_fmt)
         preds = load_records(labels, fmt)
+        if compose:
+            from prelabel.labels.compose import compose_records
+
+            preds = compose_records(preds, compose)
         cfg, used = _eval_config(
             gt_fmt,
             preset,
@@ -184,6 +195,11 @@ def register(app: typer.Typer) -> None:
         ),
         names: str | None = typer.Option(None, "--names", help="Names for the inputs in the provenance."),
         score_mode: str = typer.Option("mean", "--score", help="wbf/vote fused score: mean | max | noisy-or."),
+        compose: str | None = typer.Option(
+            None,
+            "--compose",
+            help="Compose parts (person + bike -> cyclist) in the fused labels: a rule set name or JSON file.",
+        ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     ) -> None:
         """Fuse several models' labels into one set; each fused box records which models agreed."""
@@ -223,12 +239,48 @@ def register(app: typer.Typer) -> None:
             names=set_names,
             score_mode=score_mode,
         )
+        if compose:
+            from prelabel.labels.compose import compose_records
+
+            fused = compose_records(fused, compose)
         write_records(str(dest), fused)
-        agree = Counter(lab.attributes["agreement"] for r in fused for lab in r.labels)
+        agree = Counter(lab.attributes["agreement"] for r in fused for lab in r.labels if "agreement" in lab.attributes)
+        composed = sum("composed_from" in lab.attributes for r in fused for lab in r.labels)
         console.print(
             f"fused {len(sets)} label sets ({', '.join(set_names)}) with {method}: {len(fused)} frames, "
             f"{sum(agree.values())} labels; by agreement: "
             + ", ".join(f"{k} model(s): {agree[k]}" for k in sorted(agree))
+            + (f"; composed: {composed}" if compose else "")
+        )
+        console.print(f"labels written to {dest}")
+
+    @app.command("compose")
+    @friendly_errors
+    def compose_cmd(
+        labels: str = typer.Argument(..., help="Labels to compose: labels file (*.jsonl) or any readable format."),
+        out: str = typer.Option(..., "--out", "-o", help="Composed labels file (*.jsonl)."),
+        rules: str = typer.Option(
+            "cyclists", "--rules", help="A shipped rule set (cyclists, bdd-riders) or a JSON rules file."
+        ),
+        fmt: str | None = typer.Option(None, "--format", help="Format of LABELS (default: guessed)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """Compose part labels into one object (person + bicycle -> cyclist); see docs/quality.md."""
+        from collections import Counter
+
+        from prelabel.labelfile import write_records
+        from prelabel.labels.compose import compose_records, load_rules
+        from prelabel.quality.inputs import load_records
+
+        dest = _check_out(out, overwrite)
+        rule_list = load_rules(rules)
+        records = load_records(labels, fmt)
+        composed = compose_records(records, rule_list)
+        write_records(str(dest), composed)
+        made = Counter(lab.category for r in composed for lab in r.labels if "composed_from" in lab.attributes)
+        console.print(
+            f"composed {len(composed)} frames with {len(rule_list)} rule(s) ({rules}): "
+            + (", ".join(f"{n} {c}" for c, n in sorted(made.items())) or "nothing paired")
         )
         console.print(f"labels written to {dest}")
 
