@@ -22,25 +22,31 @@ FRAMES = ["000001", "000005", "000008", "000013", "000020", "000027"]
 
 
 class Webhooks:
-    """An HTTP server that records every JSON notice POSTed to it."""
+    """An HTTP server that records every JSON notice POSTed to it (with its ``Idempotency-Key`` header as
+    ``idempotency_key``). ``fail_first``: answer 503 to the first that many POSTs of each key (recorded in
+    ``rejected``); ``port``: listen there (a receiver that comes up after the service has tried it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, fail_first: int = 0) -> None:
         self.received: list[dict[str, Any]] = []
+        self.rejected: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         hooks = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                notice = {"path": self.path, "idempotency_key": self.headers.get("idempotency-key"), **json.loads(body)}
                 with hooks.lock:
-                    hooks.received.append({"path": self.path, **json.loads(body)})
-                self.send_response(204)
+                    seen = sum(r["idempotency_key"] == notice["idempotency_key"] for r in hooks.rejected)
+                    ok = seen >= fail_first
+                    (hooks.received if ok else hooks.rejected).append(notice)
+                self.send_response(204 if ok else 503)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

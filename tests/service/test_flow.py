@@ -239,6 +239,35 @@ def test_sync_route_contract(client: Client, service: ServiceProcess, tmp_path: 
     client.delete_endpoint("sync-ep")
 
 
+def test_a_sync_call_goes_ahead_of_an_async_backlog(
+    client: Client, service: ServiceProcess, frames: list[Path]
+) -> None:
+    client.create_model("prio", "python:tests.service.detectors:SlowSSD", delay_s=0.3)
+    client.create_endpoint_config(
+        "prio-cfg", "prio", output_path=str(frames[0].parent.parent / "out"), max_concurrent_invocations_per_instance=1
+    )
+    client.create_endpoint("prio-ep", "prio-cfg", ScalingPolicy(max_instances=1, scale_in_cooldown_s=60))
+    backlog = [client.invoke_async("prio-ep", str(frames[i % len(frames)])).inference_id for i in range(12)]
+    _wait_for(lambda: client.list_invocations("prio-ep", status="completed"), 60, "a warm worker")
+    body = client.invoke("prio-ep", (KITTI / "image_2" / "000008.png").read_bytes())
+    assert any(lab["category"] == "car" for lab in body["labels"])
+    db = sqlite3.connect(service.state_dir / "service.sqlite3")
+    created, started = db.execute(
+        "SELECT created_at, started_at FROM invocations WHERE endpoint='prio-ep' AND priority=1"
+    ).fetchone()
+    # no async invocation was taken between the sync call's arrival and its start: it went to the front
+    (overtaken,) = db.execute(
+        "SELECT COUNT(*) FROM invocations WHERE endpoint='prio-ep' AND priority=0 "
+        "AND started_at > ? AND started_at < ?",
+        (created, started),
+    ).fetchone()
+    db.close()
+    assert overtaken == 0
+    queued = {i.inference_id for i in client.list_invocations("prio-ep", status="queued")}
+    assert len(queued) >= 6 and queued <= set(backlog), "most of the async backlog is still queued"
+    client.delete_endpoint("prio-ep", force=True)  # cancels the queued rest
+
+
 def test_api_refuses_bad_requests_with_clear_errors(client: Client, service: ServiceProcess, tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match=r"unknown model 'yolo-nonexistent'.*ssd-mobilenet-v2-coco"):
         client.create_model("x", "yolo-nonexistent")

@@ -65,30 +65,70 @@ def test_write_once_never_overwrites(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["x.json"]  # no temporary files left
 
 
-def test_webhook_is_retried_after_a_server_error() -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+def test_outbox_retries_a_notice_until_2xx_then_gives_up_on_a_dead_receiver(tmp_path: Path) -> None:
+    """The outbox against a real HTTP receiver: 503 twice, then 204; a receiver that is gone is given up on."""
+    from prelabel.service.metrics import render
+    from prelabel.service.outbox import Outbox
+    from tests.service.conftest import Webhooks
 
-    calls: list[int] = []
+    store = Store(tmp_path)
+    hooks = Webhooks(fail_first=2)
+    for iid in ("a", "b"):
+        store.enqueue(iid, "ep", "/in.png", f"/out/{iid}.json", f"/out/{iid}.error.json")
+        store.lease("ep", "w1", 1, 30)
+    payload = {"event": "success", "inference_id": "a", "endpoint": "ep"}
+    assert store.finish("a", "w1", ok=True, notice=(f"{hooks.url}/ok", payload))
+    assert not store.finish("a", "w1", ok=True, notice=(f"{hooks.url}/ok", payload))  # once: no second notice
+    outbox = Outbox(store, attempts=3, backoff_s=0.05, backoff_max_s=0.1)
+    deadline = time.monotonic() + 10
+    while store.notices("a")[0]["state"] == "pending" and time.monotonic() < deadline:
+        outbox.run_once()
+        time.sleep(0.02)
+    (row,) = store.notices("a")
+    assert (row["state"], row["attempts"], row["key"]) == ("delivered", 3, "a:success")
+    assert [r["idempotency_key"] for r in hooks.rejected] == ["a:success"] * 2
+    (got,) = hooks.events("/ok")
+    assert got["idempotency_key"] == got["key"] == "a:success" and got["inference_id"] == "a"
+    hooks.close()  # nothing listens there any more
 
-    class Flaky(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            calls.append(503 if not calls else 204)
-            self.send_response(calls[-1])
-            self.end_headers()
+    err = {"event": "error", "inference_id": "b", "endpoint": "ep", "error": "x"}
+    assert store.finish("b", "w1", ok=False, error="x", notice=(f"{hooks.url}/err", err))
+    deadline = time.monotonic() + 10
+    while store.notices("b")[0]["state"] == "pending" and time.monotonic() < deadline:
+        outbox.run_once()
+        time.sleep(0.02)
+    (row,) = store.notices("b")
+    assert (row["state"], row["attempts"]) == ("failed", 3) and "ConnectError" in row["last_error"]
+    text = render(store)
+    assert 'prelabel_webhook_failures_total{endpoint="ep"} 1' in text
+    assert 'prelabel_webhook_notices_total{endpoint="ep",state="delivered"} 1' in text
 
-        def log_message(self, *args: object) -> None:
-            pass
 
-    from prelabel.service.delivery import notify
+def test_sync_invocations_are_leased_before_queued_async_ones(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    for i in range(5):
+        store.enqueue(f"async-{i}", "ep", "/in.png", "/o", "/f")
+    store.enqueue("sync", "ep", "/in.png", "/o", "/f", {"sync": True}, priority=1)
+    assert [lease.id for lease in store.lease("ep", "w1", 2, 30)] == ["sync", "async-0"]
+    assert [lease.id for lease in store.lease("ep", "w1", 9, 30)] == [f"async-{i}" for i in range(1, 5)]
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert notify(f"http://127.0.0.1:{server.server_address[1]}/hook", {"event": "success"})
-        assert calls == [503, 204]
-        server.shutdown()
-        server.server_close()
-        assert not notify(f"http://127.0.0.1:{server.server_address[1]}/hook", {"event": "x"}, attempts=2)
-    finally:
-        server.server_close()
+
+def test_state_from_before_priorities_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "service.sqlite3")
+    old.execute(
+        "CREATE TABLE invocations(id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, input_location TEXT NOT NULL, "
+        "output_location TEXT NOT NULL, failure_location TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL "
+        "DEFAULT 0, lease_owner TEXT, lease_expires REAL, created_at REAL NOT NULL, started_at REAL, "
+        "completed_at REAL, error TEXT, params TEXT NOT NULL DEFAULT '{}', model_seconds REAL)"
+    )
+    old.execute(
+        "INSERT INTO invocations(id,endpoint,input_location,output_location,failure_location,state,created_at) "
+        "VALUES ('old','ep','/in.png','/o','/f','queued',1.0)"
+    )
+    old.commit()
+    old.close()
+    store = Store(tmp_path)
+    store.enqueue("sync", "ep", "/in.png", "/o", "/f", priority=1)
+    assert [lease.id for lease in store.lease("ep", "w1", 2, 30)] == ["sync", "old"]

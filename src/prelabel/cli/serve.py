@@ -19,6 +19,15 @@ def register(app: typer.Typer) -> None:
         ray: bool = typer.Option(False, "--ray", help="Also allow endpoints on Ray Serve (starts a local Ray)."),
         tick: float = typer.Option(0.25, "--tick", help="Seconds between autoscaler passes."),
         lease: float = typer.Option(30.0, "--lease", help="Seconds a worker's lease on an invocation lasts unrenewed."),
+        webhook_attempts: int = typer.Option(
+            10, "--webhook-attempts", min=1, help="Tries per webhook notice before it is marked failed."
+        ),
+        webhook_backoff: float = typer.Option(
+            1.0, "--webhook-backoff", min=0.0, help="Seconds before a notice's 2nd try; doubles per try."
+        ),
+        webhook_backoff_max: float = typer.Option(
+            300.0, "--webhook-backoff-max", min=0.0, help="Longest wait between two tries of a notice."
+        ),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     ) -> None:
         """Serve async inference endpoints that scale to zero. API docs at http://HOST:PORT/docs."""
@@ -32,7 +41,15 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
         )
-        application = create_app(Path(state), tick_s=tick, lease_s=lease, ray=ray)
+        application = create_app(
+            Path(state),
+            tick_s=tick,
+            lease_s=lease,
+            ray=ray,
+            webhook_attempts=webhook_attempts,
+            webhook_backoff_s=webhook_backoff,
+            webhook_backoff_max_s=webhook_backoff_max,
+        )
         console.print(f"prelabel service on http://{host}:{port} (state in {Path(state).absolute()}; docs at /docs)")
         uvicorn.run(
             application,

@@ -25,6 +25,7 @@ from prelabel import storage
 from prelabel.errors import PrelabelError
 from prelabel.service import metrics as metrics_mod
 from prelabel.service.models import check_model
+from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import (
     EndpointConfigCreate,
     EndpointConfigInfo,
@@ -35,6 +36,7 @@ from prelabel.service.schemas import (
     InvocationInfo,
     ModelCreate,
     ModelInfo,
+    NoticeInfo,
     ScalingEvent,
 )
 from prelabel.service.store import PUBLIC_STATE, Store
@@ -68,15 +70,20 @@ def create_app(
     lease_s: float = 30.0,
     worker_poll_s: float = 0.05,
     ray: bool = False,
+    webhook_attempts: int = 10,
+    webhook_backoff_s: float = 1.0,
+    webhook_backoff_max_s: float = 300.0,
 ) -> FastAPI:
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).
 
     ``supervise``: run the supervisor (workers + autoscaler) in this process; ``ray``: allow endpoints whose
-    backend is Ray Serve (a local Ray is started on the first such endpoint).
+    backend is Ray Serve (a local Ray is started on the first such endpoint). ``webhook_*``: the outbox's
+    retry policy (attempts per notice, first back-off, back-off cap; the back-off doubles per attempt).
     """
     state = Path(state_dir).absolute()
     store = Store(state)
-    supervisor = Supervisor(store, tick_s=tick_s, lease_s=lease_s, worker_poll_s=worker_poll_s)
+    outbox = Outbox(store, attempts=webhook_attempts, backoff_s=webhook_backoff_s, backoff_max_s=webhook_backoff_max_s)
+    supervisor = Supervisor(store, tick_s=tick_s, lease_s=lease_s, worker_poll_s=worker_poll_s, outbox=outbox)
     ray_backend: Any = None
 
     @asynccontextmanager
@@ -310,10 +317,16 @@ def create_app(
             started_at=row["started_at"],
             completed_at=row["completed_at"],
             error=row["error"],
+            notices=[NoticeInfo(**{k: n[k] for k in NoticeInfo.model_fields}) for n in store.notices(inference_id)],
         )
 
     def enqueue(
-        name: str, input_location: str, inference_id: str | None, params: dict[str, Any], out_dir: str | None = None
+        name: str,
+        input_location: str,
+        inference_id: str | None,
+        params: dict[str, Any],
+        out_dir: str | None = None,
+        priority: int = 0,
     ) -> InvocationInfo:
         info = endpoint_info(name)
         if info.status != "in_service":
@@ -324,7 +337,7 @@ def create_app(
         failure = storage.join(
             storage.join(out_dir, "failures") if out_dir else config.failure_path, f"{iid}.error.json"
         )
-        created = store.enqueue(iid, name, input_location, output, failure, params)
+        created = store.enqueue(iid, name, input_location, output, failure, params, priority=priority)
         existing = invocation_info(iid)
         if not created and (existing.endpoint != name or existing.input_location != input_location):
             raise _error(409, f"inference id {iid!r} exists already for another invocation")
@@ -394,7 +407,8 @@ def create_app(
         timeout_s: float = Query(300.0, gt=0, le=3600),
     ) -> JSONResponse:
         """Synchronous invocation: the image bytes are the body. The call goes through the same queue, workers
-        and autoscaler as the async route (an endpoint at zero instances starts one) and answers with the labels."""
+        and autoscaler as the async route (an endpoint at zero instances starts one), ahead of queued async
+        invocations (the next free worker slot takes it), and answers with the labels."""
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if ctype not in SYNC_CONTENT_TYPES:
             raise _error(415, f"Content-Type must be image/png or image/jpeg; got {ctype or '(none)'!r}")
@@ -411,7 +425,7 @@ def create_app(
         if min_score is not None:
             params["min_score"] = min_score
         try:
-            info = enqueue(name, str(payload), iid, params, out_dir=str(sync_dir))
+            info = enqueue(name, str(payload), iid, params, out_dir=str(sync_dir), priority=1)
             deadline = time.monotonic() + timeout_s
             while True:
                 row = store.invocation(iid)

@@ -33,23 +33,15 @@ def error_document(inference_id: str, endpoint: str, input_location: str, error:
     return json.dumps(doc, indent=1).encode()
 
 
-def notify(url: str | None, payload: dict[str, Any], *, attempts: int = 3, timeout_s: float = 5.0) -> bool:
-    """POST ``payload`` as JSON to ``url``; retried with back-off. A failed notice is logged, never raised."""
-    if not url:
-        return False
+def post_notice(url: str, payload: dict[str, Any], key: str, *, timeout_s: float = 5.0) -> str | None:
+    """POST one webhook notice as JSON with its ``Idempotency-Key`` header. None on a 2xx answer, else why not.
+    Never raises: the outbox (``prelabel.service.outbox``) records the attempt and retries."""
     import httpx
 
-    delay = 0.2
-    for attempt in range(1, attempts + 1):
-        try:
-            r = httpx.post(url, json=payload, timeout=timeout_s)
-            if r.status_code < 300:
-                return True
-            reason = f"HTTP {r.status_code}"
-        except httpx.HTTPError as e:
-            reason = f"{type(e).__name__}: {e}"
-        log.warning("webhook %s attempt %d/%d failed: %s", url, attempt, attempts, reason)
-        if attempt < attempts:
-            time.sleep(delay)
-            delay *= 4
-    return False
+    try:
+        r = httpx.post(url, json=payload, headers={"Idempotency-Key": key}, timeout=timeout_s)
+    except httpx.HTTPError as e:
+        return f"{type(e).__name__}: {e}"
+    if 200 <= r.status_code < 300:
+        return None
+    return f"HTTP {r.status_code}"

@@ -20,7 +20,8 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """``with ServiceProcess(state_dir) as svc: Client(svc.url)``. Stops the service (SIGTERM, then SIGKILL)."""
+    """``with ServiceProcess(state_dir) as svc: Client(svc.url)``. Stops the service (SIGTERM, then SIGKILL).
+    ``extra_args``: more ``prelabel serve`` options, e.g. ``["--webhook-attempts", "3"]``."""
 
     def __init__(
         self,
@@ -33,11 +34,12 @@ class ServiceProcess:
         log_file: str | Path | None = None,
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = ["--tick", str(tick_s), "--lease", str(lease_s)] + (["--ray"] if ray else [])
+        self.args = ["--tick", str(tick_s), "--lease", str(lease_s)] + (["--ray"] if ray else []) + (extra_args or [])
         self.log_file = Path(log_file) if log_file else self.state_dir / "server.log"
         self.env = env
         self.cwd = cwd

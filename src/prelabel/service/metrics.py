@@ -71,4 +71,12 @@ def render(store: Store, ray_backend: Any = None) -> str:
     metric("prelabel_model_latency_seconds_total", "counter", "Seconds the model itself ran (SageMaker ModelLatency).")
     for r in rows["latency"]:
         lines.append(f"prelabel_model_latency_seconds_total{_labels(endpoint=r['endpoint'])} {r['model_total']:.6f}")
+    notices: dict[tuple[str, str], int] = {(r["endpoint"], r["state"]): int(r["n"]) for r in rows["notices"]}
+    hooked = sorted({ep for ep, _ in notices})
+    metric("prelabel_webhook_notices_total", "counter", "Webhook notices in the outbox, by state.")
+    for (ep, st), n in sorted(notices.items()):
+        lines.append(f"prelabel_webhook_notices_total{_labels(endpoint=ep, state=st)} {n}")
+    metric("prelabel_webhook_failures_total", "counter", "Webhook notices given up after their last attempt.")
+    for ep in hooked:
+        lines.append(f"prelabel_webhook_failures_total{_labels(endpoint=ep)} {notices.get((ep, 'failed'), 0)}")
     return "\n".join(lines) + "\n"

@@ -215,7 +215,7 @@ class RayServeBackend:
         for endpoint, handle in handles.items():
             rows = self.store.all(
                 "SELECT id FROM invocations WHERE endpoint=? AND (state='queued' OR "
-                "(state='leased' AND lease_expires < ?)) ORDER BY created_at",
+                "(state='leased' AND lease_expires < ?)) ORDER BY priority DESC, created_at",
                 endpoint,
                 now,
             )

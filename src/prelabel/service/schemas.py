@@ -91,6 +91,18 @@ class InvocationAccepted(BaseModel):
     status: InvocationStatus
 
 
+class NoticeInfo(BaseModel):
+    """One webhook notice in the outbox: delivered at least once, or failed after its last attempt."""
+
+    key: str = Field(description="idempotency key <inference_id>:<event>, also sent as the Idempotency-Key header")
+    event: Literal["success", "error"]
+    url: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
 class InvocationInfo(InvocationAccepted):
     endpoint: str
     input_location: str
@@ -99,6 +111,7 @@ class InvocationInfo(InvocationAccepted):
     started_at: float | None = None
     completed_at: float | None = None
     error: str | None = None
+    notices: list[NoticeInfo] = Field(default_factory=list, description="its webhook notices, if any")
 
 
 class InvocationIds(_Body):

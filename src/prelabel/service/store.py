@@ -5,6 +5,13 @@ The queue is durable: an accepted invocation is a row before the client hears 20
 (``state='leased'``, ``lease_owner``, ``lease_expires``) and renew the lease while they work; a row whose worker
 died (its lease released by the supervisor, or simply expired) is leased again. The final transition
 (``leased -> completed|failed``) only succeeds for the current lease owner, so it happens once per invocation.
+Rows are leased by priority first (synchronous invocations, priority 1, go before queued async ones), then
+first-in first-out.
+
+Webhook notices go through an *outbox*: the ``notices`` row is written in the same transaction as the
+invocation's final transition, and the supervisor delivers it (at least once, retried with back-off, also after
+a restart) until a 2xx marks it delivered or the attempts run out (``state='failed'``). Its key,
+``<inference id>:<event>``, lets a receiver drop duplicates.
 
 Every connection is per thread; every multi-statement change runs in ``BEGIN IMMEDIATE`` (one writer at a time,
 readers never blocked under WAL). Times are UNIX seconds (float).
@@ -16,7 +23,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +50,12 @@ CREATE TABLE IF NOT EXISTS invocations(
   lease_expires REAL, created_at REAL NOT NULL, started_at REAL, completed_at REAL, error TEXT,
   params TEXT NOT NULL DEFAULT '{}', model_seconds REAL);
 CREATE INDEX IF NOT EXISTS invocations_queue ON invocations(endpoint, state, created_at);
+CREATE TABLE IF NOT EXISTS notices(
+  key TEXT PRIMARY KEY, inference_id TEXT NOT NULL, event TEXT NOT NULL, endpoint TEXT NOT NULL, url TEXT NOT NULL,
+  payload TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at REAL NOT NULL, last_error TEXT, created_at REAL NOT NULL, delivered_at REAL);
+CREATE INDEX IF NOT EXISTS notices_due ON notices(state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS notices_invocation ON notices(inference_id);
 CREATE TABLE IF NOT EXISTS scaling_events(
   seq INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, at REAL NOT NULL, from_instances INTEGER NOT NULL,
   to_instances INTEGER NOT NULL, backlog INTEGER NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL);
@@ -54,6 +67,11 @@ LIVE_INSTANCE_STATES = ("starting", "ready")
 
 # latency histogram buckets (seconds) for /metrics
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def notice_key(inference_id: str, event: str) -> str:
+    """The idempotency key of a webhook notice: the same for every delivery attempt of it."""
+    return f"{inference_id}:{event}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,16 @@ class Store:
         self.path = self.state_dir / DB_NAME
         self._local = threading.local()
         self.db.executescript(SCHEMA)
+        if "priority" not in self._columns("invocations"):  # state written before sync calls had priority
+            with self.tx() as db:
+                if "priority" not in self._columns("invocations"):  # another process may have added it meanwhile
+                    db.execute("ALTER TABLE invocations ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+        self.db.execute(
+            "CREATE INDEX IF NOT EXISTS invocations_lease ON invocations(endpoint, state, priority, created_at)"
+        )
+
+    def _columns(self, table: str) -> set[str]:
+        return {str(r["name"]) for r in self.db.execute(f"PRAGMA table_info({table})")}
 
     # ---- connections and transactions
     @property
@@ -159,12 +187,14 @@ class Store:
         output_location: str,
         failure_location: str,
         params: dict[str, Any] | None = None,
+        priority: int = 0,
     ) -> bool:
-        """Insert a queued invocation. False if the id exists already (idempotent retries of the same call)."""
+        """Insert a queued invocation. False if the id exists already (idempotent retries of the same call).
+        Higher ``priority`` is leased first (synchronous calls use 1)."""
         with self.tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO invocations(id,endpoint,input_location,output_location,failure_location,state,"
-                "created_at,params) VALUES (?,?,?,?,?,'queued',?,?)",
+                "created_at,params,priority) VALUES (?,?,?,?,?,'queued',?,?,?)",
                 (
                     inference_id,
                     endpoint,
@@ -173,12 +203,14 @@ class Store:
                     failure_location,
                     time.time(),
                     json.dumps(params or {}),
+                    priority,
                 ),
             )
             return cur.rowcount == 1
 
     def lease(self, endpoint: str, owner: str, limit: int, lease_s: float) -> list[Lease]:
-        """Take up to ``limit`` invocations: queued ones first-in first-out, and ones whose lease expired."""
+        """Take up to ``limit`` invocations, queued ones and ones whose lease expired: higher priority first
+        (synchronous calls), then first-in first-out."""
         if limit <= 0:
             return []
         now = time.time()
@@ -193,7 +225,7 @@ class Store:
         with self.tx() as db:
             rows = db.execute(
                 "SELECT * FROM invocations WHERE endpoint = ? AND (state = 'queued' OR "
-                "(state = 'leased' AND lease_expires < ?)) ORDER BY created_at LIMIT ?",
+                "(state = 'leased' AND lease_expires < ?)) ORDER BY priority DESC, created_at LIMIT ?",
                 (endpoint, now, limit),
             ).fetchall()
             for r in rows:
@@ -254,17 +286,81 @@ class Store:
         return row is not None and row["state"] == "leased" and row["lease_owner"] == owner
 
     def finish(
-        self, inference_id: str, owner: str, *, ok: bool, error: str | None = None, model_seconds: float | None = None
+        self,
+        inference_id: str,
+        owner: str,
+        *,
+        ok: bool,
+        error: str | None = None,
+        model_seconds: float | None = None,
+        notice: tuple[str | None, dict[str, Any]] | None = None,
     ) -> bool:
         """The one final transition. True only for the lease owner, once. ``model_seconds``: the model's own time
-        (the rest of the latency is the service's overhead)."""
+        (the rest of the latency is the service's overhead). ``notice``: (webhook URL, payload) put in the outbox
+        in the same transaction, so a completed invocation always has its notice recorded."""
         with self.tx() as db:
             cur = db.execute(
                 "UPDATE invocations SET state=?, completed_at=?, error=?, lease_expires=NULL, model_seconds=? "
                 "WHERE id=? AND state='leased' AND lease_owner=?",
                 ("completed" if ok else "failed", time.time(), error, model_seconds, inference_id, owner),
             )
-            return cur.rowcount == 1
+            done = cur.rowcount == 1
+            if done and notice is not None:
+                self._add_notice(db, inference_id, *notice)
+            return done
+
+    # ---- the webhook outbox
+    @staticmethod
+    def _add_notice(db: sqlite3.Connection, inference_id: str, url: str | None, payload: dict[str, Any]) -> None:
+        if not url:
+            return
+        event = str(payload["event"])
+        key = notice_key(inference_id, event)
+        now = time.time()
+        db.execute(
+            "INSERT OR IGNORE INTO notices(key,inference_id,event,endpoint,url,payload,next_attempt_at,created_at) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (key, inference_id, event, payload.get("endpoint", ""), url, json.dumps({**payload, "key": key}), now, now),
+        )
+
+    def due_notices(self, limit: int, claim_s: float) -> list[sqlite3.Row]:
+        """Pending notices whose time has come, claimed for ``claim_s`` seconds (the time one POST may take)."""
+        now = time.time()
+        if not self.one("SELECT 1 FROM notices WHERE state='pending' AND next_attempt_at <= ? LIMIT 1", now):
+            return []
+        with self.tx() as db:
+            rows = db.execute(
+                "SELECT * FROM notices WHERE state='pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE notices SET next_attempt_at=? WHERE key=?", [(now + claim_s, r["key"]) for r in rows]
+            )
+        return list(rows)
+
+    def notice_attempted(self, key: str, error: str | None, retry_at: float | None) -> None:
+        """Record one delivery attempt: delivered (``error`` None), retried at ``retry_at``, or given up."""
+        now = time.time()
+        with self.tx() as db:
+            if error is None:
+                db.execute(
+                    "UPDATE notices SET state='delivered', attempts=attempts+1, delivered_at=?, last_error=NULL "
+                    "WHERE key=?",
+                    (now, key),
+                )
+            else:
+                db.execute(
+                    "UPDATE notices SET state=?, attempts=attempts+1, last_error=?, next_attempt_at=? WHERE key=?",
+                    ("pending" if retry_at is not None else "failed", error, retry_at or now, key),
+                )
+
+    def release_notices(self) -> int:
+        """After a restart: pending notices are due at once (their attempt counts are kept)."""
+        with self.tx() as db:
+            return db.execute("UPDATE notices SET next_attempt_at=? WHERE state='pending'", (time.time(),)).rowcount
+
+    def notices(self, inference_id: str) -> list[sqlite3.Row]:
+        return self.all("SELECT * FROM notices WHERE inference_id=? ORDER BY created_at", inference_id)
 
     def release_leases(self, owner: str) -> int:
         """Put back what a dead or stopped worker held, at once (no need to wait for the lease to expire)."""
@@ -276,14 +372,23 @@ class Store:
             )
             return cur.rowcount
 
-    def fail_queued(self, endpoint: str, reason: str) -> list[sqlite3.Row]:
-        """Close every queued invocation of an endpoint as failed (the endpoint cannot run them)."""
+    def fail_queued(
+        self,
+        endpoint: str,
+        reason: str,
+        notice: Callable[[sqlite3.Row], tuple[str | None, dict[str, Any]]] | None = None,
+    ) -> list[sqlite3.Row]:
+        """Close every queued invocation of an endpoint as failed (the endpoint cannot run them); ``notice`` gives
+        each one's (webhook URL, payload) for the outbox, written in the same transaction."""
         with self.tx() as db:
             rows = db.execute("SELECT * FROM invocations WHERE endpoint=? AND state='queued'", (endpoint,)).fetchall()
             db.execute(
                 "UPDATE invocations SET state='failed', error=?, completed_at=? WHERE endpoint=? AND state='queued'",
                 (reason, time.time(), endpoint),
             )
+            if notice is not None:
+                for r in rows:
+                    self._add_notice(db, r["id"], *notice(r))
         return list(rows)
 
     def backlog(self, endpoint: str) -> int:
@@ -351,4 +456,9 @@ class Store:
             f"SUM(COALESCE(model_seconds, 0)) AS model_total, {buckets} "
             "FROM invocations WHERE state='completed' GROUP BY endpoint"
         )
-        return {"states": [dict(r) for r in states], "latency": [dict(r) for r in lat]}
+        notices = self.all("SELECT endpoint, state, COUNT(*) AS n FROM notices GROUP BY endpoint, state")
+        return {
+            "states": [dict(r) for r in states],
+            "latency": [dict(r) for r in lat],
+            "notices": [dict(r) for r in notices],
+        }

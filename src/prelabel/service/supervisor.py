@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from prelabel.service.autoscaler import Decision, decide
-from prelabel.service.delivery import error_document, notify, write_once
+from prelabel.service.delivery import error_document, write_once
+from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import ScalingPolicy
 from prelabel.service.store import Store
 
@@ -51,8 +52,10 @@ class Supervisor:
         lease_s: float = 30.0,
         worker_poll_s: float = 0.05,
         worker_env: dict[str, str] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.store = store
+        self.outbox = outbox or Outbox(store)
         self.tick_s = tick_s
         self.lease_s = lease_s
         self.worker_poll_s = worker_poll_s
@@ -69,6 +72,7 @@ class Supervisor:
     # ---- life cycle
     def start(self) -> None:
         self.recover()
+        self.outbox.start()
         self._thread = threading.Thread(target=self._loop, name="prelabel-supervisor", daemon=True)
         self._thread.start()
 
@@ -108,6 +112,8 @@ class Supervisor:
                     p.wait()
             for iid in list(self.procs):
                 self._reap_one(iid)
+        self.outbox.stop()
+        self.outbox.run_once()  # one last try for the notices of the work just drained; the rest stay pending
 
     # ---- one tick
     def tick(self) -> None:
@@ -149,22 +155,23 @@ class Supervisor:
         with self.store.tx() as db:
             db.execute("UPDATE endpoints SET status='failed', failure_reason=? WHERE name=?", (reason, endpoint))
         error = f"endpoint {endpoint} failed: {reason}"
-        for inv in self.store.fail_queued(endpoint, error):
+        hook = spec.get("error_webhook") if spec else None
+
+        def notice(inv: Any) -> tuple[str | None, dict[str, Any]]:
+            return hook, {
+                "event": "error",
+                "inference_id": inv["id"],
+                "endpoint": endpoint,
+                "input_location": inv["input_location"],
+                "failure_location": inv["failure_location"],
+                "error_type": "EndpointFailed",
+                "error": error,
+            }
+
+        for inv in self.store.fail_queued(endpoint, error, notice):
             write_once(
                 inv["failure_location"],
                 error_document(inv["id"], endpoint, inv["input_location"], error, "EndpointFailed"),
-            )
-            notify(
-                spec.get("error_webhook") if spec else None,
-                {
-                    "event": "error",
-                    "inference_id": inv["id"],
-                    "endpoint": endpoint,
-                    "input_location": inv["input_location"],
-                    "failure_location": inv["failure_location"],
-                    "error_type": "EndpointFailed",
-                    "error": error,
-                },
             )
         log.error("endpoint %s failed: %s", endpoint, reason)
 

@@ -1,8 +1,9 @@
 """One endpoint instance: a separate process that loads the model once and serves leased invocations.
 
 Started by the supervisor as ``python -m prelabel.service.worker --state DIR --endpoint NAME --instance ID``.
-It holds at most ``max_concurrent_invocations_per_instance`` invocations at a time (reading, decoding, writing
-and notifying run concurrently; the model itself runs one image at a time), renews its leases while it works,
+It holds at most ``max_concurrent_invocations_per_instance`` invocations at a time (reading, decoding and writing
+run concurrently; the model itself runs one image at a time), renews its leases while it works, puts each webhook
+notice in the outbox with the final transition (the server delivers it),
 and stops taking work when its instance is marked ``draining`` (scale-in, shutdown), when it gets SIGTERM, or
 when the process that started it is gone; it then finishes what it holds and exits.
 """
@@ -25,7 +26,7 @@ from prelabel import storage
 from prelabel.core.labels import Frame
 from prelabel.errors import PrelabelError
 from prelabel.inference.predictor import Predictor
-from prelabel.service.delivery import error_document, notify, write_once
+from prelabel.service.delivery import error_document, write_once
 from prelabel.service.models import load_model
 from prelabel.service.store import Lease, Store
 
@@ -114,38 +115,37 @@ class Worker:
         created = write_once(lease.output_location, record.to_json().encode())
         if not created:
             log.info("invocation %s: output already written by an earlier attempt; kept", lease.id)
-        if self.store.finish(lease.id, self.instance, ok=True, model_seconds=model_s):
-            notify(
-                self.spec.get("success_webhook"),
-                {
-                    "event": "success",
-                    "inference_id": lease.id,
-                    "endpoint": self.endpoint,
-                    "input_location": lease.input_location,
-                    "output_location": lease.output_location,
-                    "labels": len(record.labels),
-                },
-            )
+        notice = {
+            "event": "success",
+            "inference_id": lease.id,
+            "endpoint": self.endpoint,
+            "input_location": lease.input_location,
+            "output_location": lease.output_location,
+            "labels": len(record.labels),
+        }
+        # the notice goes into the outbox with the final transition; the server's outbox thread delivers it
+        self.store.finish(
+            lease.id, self.instance, ok=True, model_seconds=model_s, notice=(self.spec.get("success_webhook"), notice)
+        )
 
     def fail(self, lease: Lease, error: str, error_type: str) -> None:
         if not self.store.holds(lease.id, self.instance):
             return
         doc = error_document(lease.id, self.endpoint, lease.input_location, error, error_type)
         write_once(lease.failure_location, doc)
-        if self.store.finish(lease.id, self.instance, ok=False, error=error):
+        notice = {
+            "event": "error",
+            "inference_id": lease.id,
+            "endpoint": self.endpoint,
+            "input_location": lease.input_location,
+            "failure_location": lease.failure_location,
+            "error_type": error_type,
+            "error": error,
+        }
+        if self.store.finish(
+            lease.id, self.instance, ok=False, error=error, notice=(self.spec.get("error_webhook"), notice)
+        ):
             log.info("invocation %s failed: %s", lease.id, error)
-            notify(
-                self.spec.get("error_webhook"),
-                {
-                    "event": "error",
-                    "inference_id": lease.id,
-                    "endpoint": self.endpoint,
-                    "input_location": lease.input_location,
-                    "failure_location": lease.failure_location,
-                    "error_type": error_type,
-                    "error": error,
-                },
-            )
 
     # ---- the loop
     def should_stop(self, parent: int) -> bool:
