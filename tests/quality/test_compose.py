@@ -190,7 +190,7 @@ def test_the_pairing_rule_on_bdd_ground_truth(shared_data: Path) -> None:
                 paired[x.category].append(any(pairs_with(x.box, b, rule) for b in bikes))
     riders, walkers = paired["rider"], paired["pedestrian"]
     assert len(riders) > 100 and len(walkers) > 100
-    assert sum(riders) >= 0.95 * len(riders)  # 115 of 119; the 4 misses are ~15 px riders touching their bike
+    assert sum(riders) >= 0.95 * len(riders)  # 115 of 119; the 4 misses: 14-20 px riders that barely reach their bike
     assert not any(walkers)
 
 
