@@ -378,8 +378,9 @@ class Store:
         reason: str,
         notice: Callable[[sqlite3.Row], tuple[str | None, dict[str, Any]]] | None = None,
     ) -> list[sqlite3.Row]:
-        """Close every queued invocation of an endpoint as failed (the endpoint cannot run them); ``notice`` gives
-        each one's (webhook URL, payload) for the outbox, written in the same transaction."""
+        """Close every queued invocation of an endpoint as failed (the endpoint cannot run them). ``notice`` is
+        called for each inside the transaction (so it can write the error document before anything is committed)
+        and gives its (webhook URL, payload) for the outbox."""
         with self.tx() as db:
             rows = db.execute("SELECT * FROM invocations WHERE endpoint=? AND state='queued'", (endpoint,)).fetchall()
             db.execute(

@@ -157,7 +157,15 @@ class Supervisor:
         error = f"endpoint {endpoint} failed: {reason}"
         hook = spec.get("error_webhook") if spec else None
 
-        def notice(inv: Any) -> tuple[str | None, dict[str, Any]]:
+        def close(inv: Any) -> tuple[str | None, dict[str, Any]]:
+            """Its error document, then its notice (both before the commit: the notice never precedes the doc)."""
+            try:
+                write_once(
+                    inv["failure_location"],
+                    error_document(inv["id"], endpoint, inv["input_location"], error, "EndpointFailed"),
+                )
+            except Exception as e:
+                log.error("invocation %s: cannot write the error document: %s: %s", inv["id"], type(e).__name__, e)
             return hook, {
                 "event": "error",
                 "inference_id": inv["id"],
@@ -168,11 +176,7 @@ class Supervisor:
                 "error": error,
             }
 
-        for inv in self.store.fail_queued(endpoint, error, notice):
-            write_once(
-                inv["failure_location"],
-                error_document(inv["id"], endpoint, inv["input_location"], error, "EndpointFailed"),
-            )
+        self.store.fail_queued(endpoint, error, close)
         log.error("endpoint %s failed: %s", endpoint, reason)
 
     # ---- scaling
