@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test venv system lint typecheck check bench clean
+.PHONY: demo test venv system labelstudio-venv lint typecheck check bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,8 +30,12 @@ demo: venv
 	@echo "labels:   $(CURDIR)/demo-out/labels.jsonl"
 	@echo "overlays: $(CURDIR)/demo-out/overlays/"
 
+## Label Studio in its own venv (.venv-ls, ~1 GB, pinned deps) for the live round-trip test; idempotent.
+labelstudio-venv:
+	PY=$(PY) bash scripts/labelstudio-venv.sh
+
 ## Set up, then run the whole test suite (lint and types first).
-test: venv system
+test: venv system labelstudio-venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

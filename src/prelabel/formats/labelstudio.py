@@ -110,6 +110,12 @@ def _task_to_record(task: dict[str, Any], where: str, image_key: str, skipped: d
         raise FormatError(where, f"task data has no {image_key!r} (the image URL); keys: {sorted(data)}")
     fid = str(data.get(FRAME_ID_KEY) or frame_id_from_name(PurePosixPath(url.split("?")[0]).name))
     w, h = data.get("width"), data.get("height")
+    if any(not isinstance(p, dict) for p in task.get("predictions") or []):
+        raise FormatError(
+            where,
+            "predictions are ids only (Label Studio's quick export); export a snapshot with full predictions: "
+            'POST /api/projects/<id>/exports/ {"serialization_options": {"predictions": {"only_id": false}}}',
+        )
     preds = [p for p in task.get("predictions") or [] if isinstance(p, dict)]
     anns = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
     for group in (*preds, *anns):
