@@ -401,16 +401,7 @@ def last_response(db: Database, task_id: int) -> Response | None:
         r = conn.execute("SELECT * FROM responses WHERE task_id = ? ORDER BY id DESC LIMIT 1", (task_id,)).fetchone()
     if r is None:
         return None
-    return Response(
-        id=r["id"],
-        task_id=r["task_id"],
-        job_id=r["job_id"],
-        frame_id=r["frame_id"],
-        worker=r["worker"],
-        submitted_at=r["submitted_at"],
-        seconds=r["seconds"],
-        payload=json.loads(r["payload"]),
-    )
+    return _response(r)
 
 
 def review_labels(record: FrameRecord) -> list[dict[str, Any]]:
@@ -537,6 +528,19 @@ def submit(db: Database, task_id: int, worker: str, payload: Any) -> Response:
     )
 
 
+def _response(row: sqlite3.Row) -> Response:
+    return Response(
+        id=row["id"],
+        task_id=row["task_id"],
+        job_id=row["job_id"],
+        frame_id=row["frame_id"],
+        worker=row["worker"],
+        submitted_at=row["submitted_at"],
+        seconds=row["seconds"],
+        payload=json.loads(row["payload"]),
+    )
+
+
 def latest_responses(db: Database, job_id: int) -> dict[str, list[Response]]:
     """Per frame, each worker's latest answer (earlier answers to the same task stay in the audit trail)."""
     with db.connect() as conn:
@@ -547,16 +551,5 @@ def latest_responses(db: Database, job_id: int) -> dict[str, list[Response]]:
         ).fetchall()
     out: dict[str, list[Response]] = {}
     for r in rows:
-        out.setdefault(r["frame_id"], []).append(
-            Response(
-                id=r["id"],
-                task_id=r["task_id"],
-                job_id=r["job_id"],
-                frame_id=r["frame_id"],
-                worker=r["worker"],
-                submitted_at=r["submitted_at"],
-                seconds=r["seconds"],
-                payload=json.loads(r["payload"]),
-            )
-        )
+        out.setdefault(r["frame_id"], []).append(_response(r))
     return out
