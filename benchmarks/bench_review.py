@@ -22,19 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.review.chromium import CHROMIUM, FLAGS
+
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NUSCENES = DATA / "nuscenes" / "mmdet3d_demo"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 
 
 def make_job(tmp: Path) -> tuple[Path, int]:
@@ -103,9 +94,7 @@ def run(moves: int, screenshot: Path | None = None) -> dict[str, Any]:
         home.mkdir()
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=FLAGS, env={**os.environ, "HOME": str(home)}
-                )
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, env={**os.environ, "HOME": str(home)})
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 page.goto(f"{url}/login")
                 page.fill("#username", "worker")

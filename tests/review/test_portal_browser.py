@@ -15,24 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.review.chromium import CHROMIUM, FLAGS
 from tests.review.conftest import PASSWORDS, Server
 
 from prelabel.labelfile import read_records
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 FRAME = "000008"
 
 

@@ -1,0 +1,16 @@
+"""How the portal's browser tests and benchmark start Debian's Chromium (DESIGN §7): never a downloaded browser."""
+
+from __future__ import annotations
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
