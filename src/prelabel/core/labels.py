@@ -18,6 +18,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from prelabel.core import rle
+from prelabel.core.scene import CameraView, PointFormat, Pose
 
 SCHEMA_VERSION = 1
 
@@ -283,6 +284,14 @@ class Frame(_Model):
     timestamp_ns: int | None = Field(default=None, description="capture time, integer nanoseconds (UTC epoch or log)")
     calibration: CameraCalibration | None = None
     kind: Literal["image", "pointcloud"] = "image"
+    sequence: str | None = Field(default=None, description="sequence (video, drive, log) this frame belongs to")
+    index: int | None = Field(default=None, ge=0, description="position in its sequence (0-based frame index)")
+    ego_pose: Pose | None = Field(default=None, description="world_from_ego at timestamp_ns (see core/scene.py)")
+    sensor_pose: Pose | None = Field(default=None, description="ego_from_sensor: where this camera or LiDAR sits")
+    point_format: PointFormat | None = Field(default=None, description="point cloud encoding (kind='pointcloud')")
+    cameras: list[CameraView] | None = Field(
+        default=None, description="camera images synchronised with this LiDAR sweep (kind='pointcloud')"
+    )
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
