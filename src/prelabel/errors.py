@@ -62,3 +62,15 @@ class FormatError(PrelabelError, ValueError):
         super().__init__(f"{item}: {reason}")
         self.item = item
         self.reason = reason
+
+
+class LimitExceededError(PrelabelError):
+    """An input over a configured bound (decoded pixels, bytes, request body). Names the limit and how to raise it."""
+
+    def __init__(self, item: str, what: str, got: int, limit: int, how: str) -> None:
+        super().__init__(f"{item}: {what} {got:,} is over the limit of {limit:,}; {how}")
+        self.item = item
+        self.what = what
+        self.got = got
+        self.limit = limit
+        self.how = how

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from prelabel import storage
+from prelabel import limits, storage
 from prelabel.core.labels import Frame
 from prelabel.errors import InputNotFoundError, UnreadableInputError
 
@@ -80,6 +80,7 @@ def decode_image(data: bytes, item: str) -> npt.NDArray[np.uint8]:
 
     if not data:
         raise UnreadableInputError(item, "the file is empty")
+    limits.check_image_header(data, item)
     arr = np.frombuffer(data, dtype=np.uint8)
     img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
     if img is None:

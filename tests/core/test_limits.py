@@ -1,0 +1,61 @@
+"""Pixel and byte limits: a PNG that declares 30000x30000 is refused from its header, before decoding."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from prelabel import limits
+from prelabel.errors import LimitExceededError
+from prelabel.sources.images import decode_image
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width x height with a tiny (truncated) IDAT: a decompression bomb's header."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
+
+
+def test_header_size_is_read_without_decoding() -> None:
+    assert limits.image_size(_png_header_only(30000, 30000)) == (30000, 30000)
+
+
+def test_huge_declared_image_is_refused_naming_the_limit() -> None:
+    with pytest.raises(LimitExceededError) as e:
+        decode_image(_png_header_only(30000, 30000), "bomb.png")
+    msg = str(e.value)
+    assert "bomb.png" in msg and "30000x30000" in msg and "PRELABEL_MAX_PIXELS" in msg
+
+
+def test_limit_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    ok, png = cv2.imencode(".png", np.zeros((20, 30, 3), np.uint8))
+    assert ok
+    monkeypatch.setenv(limits.ENV_MAX_PIXELS, "500")
+    with pytest.raises(LimitExceededError, match="30x20"):
+        decode_image(png.tobytes(), "small.png")
+    monkeypatch.setenv(limits.ENV_MAX_PIXELS, "600")
+    assert decode_image(png.tobytes(), "small.png").shape == (20, 30, 3)
+
+
+@pytest.mark.parametrize("raw", ["abc", "-1", "0"])
+def test_bad_environment_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv(limits.ENV_MAX_PIXELS, raw)
+    with pytest.raises(Exception, match="PRELABEL_MAX_PIXELS.*positive integer"):
+        limits.current()
+
+
+def test_bytes_limit() -> None:
+    lim = limits.Limits(max_input_bytes=10)
+    limits.check_bytes(10, "a", lim)
+    with pytest.raises(LimitExceededError, match="a: input size"):
+        limits.check_bytes(11, "a", lim)
