@@ -46,7 +46,11 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PrelabelError as e:
-            raise fail(str(e)) from None
+            from prelabel.cli.errors import debug_enabled, one_line
+
+            if debug_enabled():
+                raise
+            raise fail(one_line(e)) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
