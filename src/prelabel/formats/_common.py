@@ -99,6 +99,40 @@ def open_text(src: str) -> IO[str]:
     return io.TextIOWrapper(storage.filesystem(src).open(src, "rb"), encoding="utf-8")
 
 
+def open_bytes(src: str) -> IO[bytes]:
+    """Open a local or remote file for streaming binary reads (lines decoded one by one, so errors name the line)."""
+    if storage.is_local(src):
+        p = storage.local_path(src)
+        if not p.exists():
+            raise InputNotFoundError(str(p))
+        if p.is_dir():
+            raise InputNotFoundError(str(p), what="file (got a folder)")
+        return open(p, "rb")
+    if not storage.exists(src):
+        raise InputNotFoundError(src)
+    fh: IO[bytes] = storage.filesystem(src).open(src, "rb")
+    return fh
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows (expected a finite number)")
+
+
+def parse_json_text(text: str | bytes, where: str) -> Any:
+    """``json.loads`` that refuses NaN/Infinity and too deeply nested input with a :class:`FormatError` naming
+    ``where`` (a file, or ``file:line``)."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text, parse_constant=_no_constants)
+    except UnicodeDecodeError as e:
+        raise FormatError(where, f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    except RecursionError:
+        raise FormatError(where, "JSON nested too deeply to read") from None
+    except ValueError as e:
+        raise FormatError(where, f"not valid JSON: {e}") from None
+
+
 def load_json(src: str) -> Any:
     try:
         return json.loads(storage.read_text(src))
