@@ -113,3 +113,30 @@ def test_models_list_and_info() -> None:
     r = prelabel("models", "info", "ssd-mobilenet-v2-coco")
     info = json.loads(r.stdout)
     assert info["runtime"] == "opencv-tf" and len(info["files"]["weights"]["sha256"]) == 64
+
+
+def test_commands_accept_the_folder_label_wrote(frames: Path, tmp_path: Path, kitti: Path) -> None:
+    out = tmp_path / "run"
+    r = prelabel("label", str(frames), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert (out / "labels.jsonl").is_file()
+    r = prelabel("export", str(out), "--to", "coco", "--out", str(tmp_path / "coco.json"))
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((tmp_path / "coco.json").read_text())["images"]) == 3
+    r = prelabel("convert", "--from", "labels", "--to", "yolo", str(out), str(tmp_path / "yolo"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.stem for p in (tmp_path / "yolo").glob("0*.txt")) == FRAMES
+    r = prelabel("fuse", str(out), str(out), "--out", str(tmp_path / "fused.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert [rec.frame.id for rec in read_records(tmp_path / "fused.jsonl")] == FRAMES
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for f in FRAMES:
+        shutil.copy(kitti / "label_2" / f"{f}.txt", gt)
+    r = prelabel("eval", str(out), "--gt", str(gt), "--class-map", "coco80-to-kitti")
+    assert r.returncode == 0, r.stderr
+    assert "Car" in r.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = prelabel("export", str(empty), "--to", "coco", "--out", str(tmp_path / "c2.json"))
+    assert r.returncode == 2 and "labels.jsonl" in r.stderr and "Traceback" not in r.stderr
