@@ -140,3 +140,21 @@ def test_commands_accept_the_folder_label_wrote(frames: Path, tmp_path: Path, ki
     empty.mkdir()
     r = prelabel("export", str(empty), "--to", "coco", "--out", str(tmp_path / "c2.json"))
     assert r.returncode == 2 and "labels.jsonl" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_image_over_the_pixel_limit_is_a_per_frame_failure(frames: Path, tmp_path: Path) -> None:
+    from tests.core.test_limits import _png_header_only
+
+    (frames / "bomb.png").write_bytes(_png_header_only(30000, 30000))  # 875 KB would decode to 2.7 GB
+    out = tmp_path / "labels.jsonl"
+    r = prelabel("label", str(frames), "--out", str(out))
+    assert r.returncode == 1, r.stderr
+    assert "frames: 4  labelled: 3  failed: 1" in r.stdout
+    failed = {rec.frame.id: rec.error for rec in read_records(out) if rec.status == "failed"}
+    assert set(failed) == {"bomb"}
+    assert "30000x30000" in failed["bomb"] and "--max-pixels" in failed["bomb"]
+    # a lower limit refuses the real KITTI frames (1242x375 = 465,750 pixels) as well
+    r = prelabel("label", str(frames), "--out", str(tmp_path / "low.jsonl"), "--max-pixels", "400000")
+    assert r.returncode == 1, r.stderr
+    assert "frames: 4  labelled: 0  failed: 4" in r.stdout
+    assert "over the limit of 400,000" in r.stdout

@@ -77,6 +77,13 @@ def register(app: typer.Typer) -> None:
         tiled: bool = typer.Option(False, "--tiled", help="Also run on overlapping tiles (small, distant objects)."),
         tta: bool = typer.Option(False, "--tta", help="Horizontal-flip test-time augmentation."),
         masks: str | None = typer.Option(None, "--masks", help="Add an instance mask to every box: sam (MobileSAM)."),
+        max_pixels: int | None = typer.Option(
+            None,
+            "--max-pixels",
+            min=1,
+            help="Refuse (as a per-frame failure) images whose header declares more pixels than this "
+            "(default 64,000,000; env PRELABEL_MAX_PIXELS).",
+        ),
     ) -> None:
         """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.
 
@@ -84,6 +91,12 @@ def register(app: typer.Typer) -> None:
         """
         from prelabel.cli.jobs import run_label_job
 
+        if max_pixels is not None:  # read by every decoder (threads, and Ray or worker processes started from here)
+            import os
+
+            from prelabel.limits import ENV_MAX_PIXELS
+
+            os.environ[ENV_MAX_PIXELS] = str(max_pixels)
         predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
         if cache:
             predictor_options["cache"] = cache
