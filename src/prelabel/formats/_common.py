@@ -130,7 +130,7 @@ def parse_json_text(text: str | bytes, where: str) -> Any:
     except RecursionError:
         raise FormatError(where, "JSON nested too deeply to read") from None
     except ValueError as e:
-        raise FormatError(where, f"not valid JSON: {e}") from None
+        raise FormatError(where, f"not JSON (expected a JSON object): {e}") from None
 
 
 def load_json(src: str) -> Any:

@@ -679,9 +679,10 @@ def line_to_record_checked(line: dict[str, Any], where: str, **kwargs: Any) -> F
     try:
         return line_to_record(line, where, **kwargs)
     except ValidationError as e:
-        first = e.errors()[0] if e.errors() else {}
-        at = ".".join(str(p) for p in first.get("loc", ())) or e.title
-        raise FormatError(where, f"invalid value for {e.title}.{at}: {first.get('msg', e)}") from None
+        errs = e.errors()
+        at = ".".join(str(p) for p in errs[0]["loc"]) if errs else ""
+        msg = errs[0]["msg"] if errs else str(e)
+        raise FormatError(where, f"invalid value for {e.title}{'.' + at if at else ''}: {msg}") from None
     except (AttributeError, TypeError, KeyError, IndexError) as e:
         raise FormatError(where, f"a value has the wrong type or shape ({type(e).__name__}: {e})") from None
 
