@@ -8,6 +8,7 @@ escapes a command (a library's exception, a bug) is still reported as one line, 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import typer
@@ -24,6 +25,18 @@ _debug = False
 def set_debug(value: bool) -> None:
     global _debug
     _debug = value
+
+
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    from prelabel.cli._common import err_console
+
+    text = _first_line(str(message))
+    err_console.print(f"[yellow]warning:[/] {text}", highlight=False, markup=True, soft_wrap=True)
+
+
+def one_line_warnings() -> None:
+    """Warnings (a damaged bag, a torn labels line) as one ``warning: ...`` line each, without source lines."""
+    warnings.showwarning = _show_warning
 
 
 def debug_enabled() -> bool:

@@ -32,3 +32,5 @@ def register(app: typer.Typer) -> None:
         for topic, n in sorted(written.items()):
             console.print(f"{topic}: {n} files", highlight=False)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
+        if any(topic.endswith("(failed)") for topic in written):
+            raise typer.Exit(1)  # some items failed (named above); the rest were written

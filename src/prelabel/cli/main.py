@@ -7,7 +7,7 @@ import importlib
 import typer
 
 from prelabel import __version__
-from prelabel.cli.errors import ENV_DEBUG, PrelabelGroup, set_debug
+from prelabel.cli.errors import ENV_DEBUG, PrelabelGroup, one_line_warnings, set_debug
 
 app = typer.Typer(
     name="prelabel",
@@ -47,6 +47,7 @@ def _root(
 ) -> None:
     """prelabel: open auto-labeling for driving data."""
     set_debug(debug)
+    one_line_warnings()
 
 
 for _mod in COMMAND_MODULES:
