@@ -96,3 +96,18 @@ def test_unexpected_exception_is_one_line_and_debug_shows_the_traceback(tmp_path
     r = runner.invoke(app, ["--debug", *args])
     assert r.exit_code != 0 and r.exception is not None and not isinstance(r.exception, SystemExit)
     assert line
+
+
+@pytest.mark.parametrize("fmt", ["coco", "scalabel", "labelstudio"])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[" * 40_000 + b"]" * 40_000, "nested too deeply"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b'[{"name": "a.png", "x": NaN}]', "NaN"),
+    ],
+)
+def test_json_formats_refuse_bad_json_naming_the_file(tmp_path: Path, fmt: str, content: bytes, message: str) -> None:
+    p = tmp_path / "bad.json"
+    p.write_bytes(content)
+    _one_line_error(["convert", "--from", fmt, "--to", "labels", str(p), str(tmp_path / "o.jsonl")], str(p), message)

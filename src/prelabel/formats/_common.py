@@ -130,23 +130,30 @@ def parse_json_text(text: str | bytes, where: str) -> Any:
     except RecursionError:
         raise FormatError(where, "JSON nested too deeply to read") from None
     except ValueError as e:
-        raise FormatError(where, f"not JSON (expected a JSON object): {e}") from None
+        raise FormatError(where, f"not valid JSON: {e}") from None
 
 
 def load_json(src: str) -> Any:
-    try:
-        return json.loads(storage.read_text(src))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(src, f"not valid JSON: {e}") from e
+    return parse_json_text(storage.read_bytes(src), src)
 
 
 def iter_json_array(src: str, *, key: str | None = None) -> Iterator[Any]:
     """Stream the elements of a top-level JSON array (or of ``{key: [...]}``) without loading the file whole.
 
     Elements are decoded one at a time from 64 KiB chunks, so memory stays near the size of one element.
-    A file that is a JSON object without ``key`` yields the object itself once.
+    A file that is a JSON object without ``key`` yields the object itself once. Text that is not UTF-8, NaN or
+    Infinity, and nesting too deep to decode raise :class:`FormatError` naming ``src``.
     """
-    dec = json.JSONDecoder()
+    try:
+        yield from _iter_json_array(src, key=key)
+    except UnicodeDecodeError as e:
+        raise FormatError(src, f"not UTF-8 text (byte 0x{e.object[e.start]:02x})") from None
+    except RecursionError:
+        raise FormatError(src, "JSON nested too deeply to read") from None
+
+
+def _iter_json_array(src: str, *, key: str | None = None) -> Iterator[Any]:
+    dec = json.JSONDecoder(parse_constant=_no_constants)
     with open_text(src) as fh:
         buf = ""
         pos = 0
@@ -177,10 +184,7 @@ def iter_json_array(src: str, *, key: str | None = None) -> Iterator[Any]:
             # an object: the list lives under ``key``; objects are small enough to decode whole
             while fill():
                 pass
-            try:
-                obj = json.loads(buf[pos:])
-            except ValueError as e:
-                raise FormatError(src, f"not valid JSON: {e}") from e
+            obj = parse_json_text(buf[pos:], src)
             items = obj.get(key) if key else None
             if key and isinstance(items, list):
                 yield from items
