@@ -70,9 +70,10 @@ def test_mcap_magic_then_garbage_is_one_clear_error(tmp_path: Path) -> None:
     p.write_bytes(b"\x89MCAP0\r\n" + b"\xff" * 200)
     with pytest.raises(UnreadableInputError, match=r"garbage.mcap.*no message could be read.*byte 8"):
         list(bag_frames(str(p)))
-    r = CliRunner().invoke(app, ["extract", str(p), "--out", str(tmp_path / "x")])
-    assert r.exit_code == 2 and "Traceback" not in r.output
-    assert "garbage.mcap" in r.output and "byte 8" in r.output
+    for args in (["extract", str(p), "--out", str(tmp_path / "x")], ["label", str(p), "--out", str(tmp_path / "l")]):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2 and "Traceback" not in r.output
+        assert "garbage.mcap" in r.output and "byte 8" in r.output
 
 
 def test_extract_and_label_on_a_cut_mcap(rosbags: Path, tmp_path: Path) -> None:

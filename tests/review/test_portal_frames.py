@@ -46,8 +46,16 @@ def http_origin() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_frames_only_from_roots_and_only_as_images(
-    server: Server, prelabels: Path, kitti: Path, tmp_path: Path, http_origin: tuple[str, list[str]]
+    server: Server,
+    prelabels: Path,
+    kitti: Path,
+    shared_data: Path,
+    tmp_path: Path,
+    http_origin: tuple[str, list[str]],
 ) -> None:
+    from prelabel.sources.rosbag import bag_frames
+
+    bag_frame = next(iter(bag_frames(str(shared_data / "rosbags" / "kitti_object_3f_sqlite3"))))
     origin, seen = http_origin
     root = tmp_path / "frames"
     root.mkdir()
@@ -67,6 +75,7 @@ def test_frames_only_from_roots_and_only_as_images(
         "http": f"{origin}/frame.png",
         "missing": str(root / "gone.png"),
         "folder": str(root),
+        "bag": bag_frame.uri,  # a frame inside a rosbag2 folder under the portal's roots: decoded, sent as PNG
     }
     template = read_records(prelabels)[0]
     records = [
@@ -83,6 +92,9 @@ def test_frames_only_from_roots_and_only_as_images(
     def get(fid: str):  # type: ignore[no-untyped-def]
         return alice.get(f"/api/tasks/{tasks[fid]}/image")
 
+    r = get("bag")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content.startswith(b"\x89PNG")
     r = get("real")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert r.content == (kitti / "image_2" / "000001.png").read_bytes()

@@ -52,9 +52,10 @@ def source_root(source: str) -> str:
     return normalise_root(source.rsplit("/", 1)[0])
 
 
-def check_allowed(uri: str, roots: Iterable[str], item: str) -> str:
+def check_allowed(uri: str, roots: Iterable[str], item: str, *, folder_ok: bool = False) -> str:
     """``uri`` normalised (local: resolved path) if it lies under one of ``roots``; else
-    :class:`PermissionDeniedError` (403). A local path must be an existing regular file (404 otherwise)."""
+    :class:`PermissionDeniedError` (403). A local path must be an existing regular file (``folder_ok``: or a
+    folder, as a rosbag2 bag is), 404 otherwise."""
     roots = [normalise_root(r) for r in roots]
     if storage.is_local(uri):
         try:
@@ -64,7 +65,7 @@ def check_allowed(uri: str, roots: Iterable[str], item: str) -> str:
         # the roots are checked first, so that a refusal tells nothing about files outside them
         if not any(storage.is_local(r) and path.is_relative_to(r) for r in roots):
             raise PermissionDeniedError(f"{item}: {uri} is outside the allowed roots; {_HOW}")
-        if not path.is_file():
+        if not (path.is_file() or (folder_ok and path.is_dir())):
             raise NotFoundError(f"{item} (no such regular file)", uri)
         return str(path)
     norm = normalise_root(uri)
@@ -92,7 +93,7 @@ def _image_bytes(uri: str, policy: FramePolicy, item: str) -> tuple[bytes, str]:
     lim = policy.limits or limits.current()
     if uri.startswith((uris.BAG, uris.VIDEO)):
         container = uris.container_of(uri) or uri
-        check_allowed(container.split("://", 1)[1], policy.roots, item)
+        check_allowed(container.split("://", 1)[1], policy.roots, item, folder_ok=True)  # rosbag2: a folder
         return _decoded_png(uri, item), "image/png"
     if uri.lower().startswith(_HTTP):
         if not policy.allow_http:
