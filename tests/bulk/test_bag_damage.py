@@ -90,3 +90,22 @@ def test_extract_and_label_on_a_cut_mcap(rosbags: Path, tmp_path: Path) -> None:
     failed = [rec for rec in records if rec.status == "failed"]
     assert len(failed) == 1 and "damaged from byte" in (failed[0].error or "")
     assert len(records) - 1 >= 2 and all(rec.status == "ok" for rec in records if rec not in failed)
+
+
+def test_extract_refuses_bag_images_over_the_pixel_limit(rosbags: Path, tmp_path: Path) -> None:
+    # KITTI frames are 1242x375 = 465,750 pixels; the limit is checked from each message's declared size
+    r = CliRunner().invoke(
+        app,
+        [
+            "extract",
+            str(rosbags / ROS1),
+            "--out",
+            str(tmp_path / "x"),
+            "--topics",
+            "/kitti/camera_color_left/image_raw",
+            "--max-pixels",
+            "400000",
+        ],
+    )
+    assert r.exit_code == 1, r.output
+    assert "/kitti/camera_color_left/image_raw (failed): 10 files" in r.output

@@ -20,6 +20,7 @@ ENV_DEBUG = "PRELABEL_DEBUG"
 EXIT_USAGE = 2
 _MAX_LINE = 600
 _debug = False
+_LIMIT_ENV = ("PRELABEL_MAX_PIXELS", "PRELABEL_MAX_INPUT_BYTES", "PRELABEL_MAX_BODY_BYTES")
 
 
 def set_debug(value: bool) -> None:
@@ -93,6 +94,7 @@ class PrelabelGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         set_debug(False)  # the root callback sets it again when --debug is given
+        saved = {k: os.environ.get(k) for k in _LIMIT_ENV}  # limit flags last one command (CliRunner, library use)
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
@@ -102,3 +104,9 @@ class PrelabelGroup(TyperGroup):
                 raise
             report(e)
             raise typer.Exit(EXIT_USAGE) from None
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors
+from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors, set_limit
 
 
 def resolve_out(out: str) -> Path:
@@ -90,13 +90,10 @@ def register(app: typer.Typer) -> None:
         Exit code 0: every frame labelled; 1: some frames failed (recorded with reasons); 2: bad usage or input.
         """
         from prelabel.cli.jobs import run_label_job
+        from prelabel.limits import ENV_MAX_PIXELS
 
-        if max_pixels is not None:  # read by every decoder (threads, and Ray or worker processes started from here)
-            import os
+        set_limit(ENV_MAX_PIXELS, max_pixels)
 
-            from prelabel.limits import ENV_MAX_PIXELS
-
-            os.environ[ENV_MAX_PIXELS] = str(max_pixels)
         predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
         if cache:
             predictor_options["cache"] = cache
