@@ -111,3 +111,12 @@ def test_json_formats_refuse_bad_json_naming_the_file(tmp_path: Path, fmt: str, 
     p = tmp_path / "bad.json"
     p.write_bytes(content)
     _one_line_error(["convert", "--from", fmt, "--to", "labels", str(p), str(tmp_path / "o.jsonl")], str(p), message)
+
+
+def test_any_exception_becomes_one_line_with_the_debug_hint() -> None:
+    from prelabel.cli.errors import one_line
+
+    line = one_line(RuntimeError("first\nsecond\n" + "x" * 2000))
+    assert "\n" not in line and len(line) < 700
+    assert line.startswith("unexpected RuntimeError: first second") and line.endswith("for the traceback")
+    assert "--debug" in line and "PRELABEL_DEBUG=1" in line
