@@ -317,6 +317,7 @@ def create_app(
             started_at=row["started_at"],
             completed_at=row["completed_at"],
             error=row["error"],
+            error_type=row["error_type"],
             notices=[NoticeInfo(**{k: n[k] for k in NoticeInfo.model_fields}) for n in store.notices(inference_id)],
         )
 
