@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prelabel.client import Client, ScalingPolicy
 from prelabel.service.launch import ServiceProcess
+from prelabel.service.store import Store
 from tests.conftest import KITTI
 from tests.service.conftest import Webhooks
 
@@ -133,7 +134,7 @@ def test_a_force_deleted_endpoint_leaves_no_invocation_queued(
     assert all(i.error_type == "EndpointDeleted" for i in infos.values())
 
 
-def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path) -> None:
+def test_a_restart_removes_temporary_files_of_killed_writes_and_closes_abandoned_sync_calls(tmp_path: Path) -> None:
     state, out = tmp_path / "state", tmp_path / "out"
     with ServiceProcess(state, tick_s=0.1) as svc, Client(svc.url) as client:
         client.create_model("m", "ssd-mobilenet-v2-coco")
@@ -148,7 +149,13 @@ def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path) -
     for p in leftovers + kept:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("partial")
-    with ServiceProcess(state, tick_s=0.1):
+    # a synchronous call the killed run had accepted: its HTTP client is gone with that run
+    store = Store(state)
+    store.enqueue("sync-1", "e", str(state / "sync" / "sync-1.png"), "/o", "/f", {"sync": True}, priority=1)
+    store.close()
+    with ServiceProcess(state, tick_s=0.1) as again, Client(again.url) as client:
         assert not [p for p in leftovers if p.exists()]
         assert all(p.exists() for p in kept)  # only the atomic-write pattern is ours to remove
+        abandoned = client.describe_invocation("sync-1")
+        assert (abandoned.status, abandoned.error_type) == ("failed", "Abandoned")
     shutil.rmtree(state)
