@@ -44,6 +44,7 @@ from prelabel.service.schemas import (
 )
 from prelabel.service.store import PUBLIC_STATE, Store
 from prelabel.service.supervisor import Supervisor
+from prelabel.service.wake import wake
 
 log = logging.getLogger("prelabel.service")
 
@@ -373,6 +374,8 @@ def create_app(
             raise _error(409, f"inference id {iid!r} exists already for another invocation")
         if info.backend == "ray" and ray_backend is not None and created:
             ray_backend.submit(name, iid)
+        elif created:  # its workers take it now rather than at their next poll
+            wake(state, [r["id"] for r in store.live_instances(name)])
         return existing
 
     @app.post(

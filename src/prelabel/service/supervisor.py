@@ -38,6 +38,7 @@ from prelabel.service.delivery import error_document, write_once_bounded
 from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import ScalingPolicy
 from prelabel.service.store import Store
+from prelabel.service.wake import wake
 
 log = logging.getLogger("prelabel.service.autoscaler")
 
@@ -172,6 +173,7 @@ class Supervisor:
         with self._lock:
             for iid in self.procs:
                 self.store.set_instance(iid, "draining")
+            wake(self.store.state_dir, self.procs)
             deadline = time.monotonic() + timeout_s
             for p in self.procs.values():
                 try:
@@ -198,6 +200,7 @@ class Supervisor:
                 "WHERE i.state IN ('starting','ready') AND (e.name IS NULL OR e.status != 'in_service')"
             ):
                 self.store.set_instance(row["id"], "draining")
+                wake(self.store.state_dir, [row["id"]])
             if time.monotonic() - self.last_sweep > ORPHAN_SWEEP_S:
                 self.fail_orphans()
 
@@ -209,6 +212,8 @@ class Supervisor:
         if row is None:
             return
         endpoint, state, error = row["endpoint"], row["state"], row["error"]
+        if released:  # what it held is queued again: the endpoint's other instances take it now
+            wake(self.store.state_dir, [r["id"] for r in self.store.live_instances(endpoint)])
         if state == "starting":  # died before its model was loaded (crash, kill, out of memory): a failed load
             error = f"worker exited with code {rc} before its model was loaded; see {self.log_dir / (iid + '.log')}"
             self.store.set_instance(iid, "failed", error=error)
@@ -336,6 +341,7 @@ class Supervisor:
             order = sorted(live, key=lambda r: (r["state"] != "starting", held.get(r["id"], 0)))
             for r in order[: current - d.target]:
                 self.store.set_instance(r["id"], "draining")
+                wake(self.store.state_dir, [r["id"]])
             self.below_since.pop(endpoint, None)
         key = (d.action, d.desired)
         if d.action != "hold" or (key != self.last_logged.get(endpoint) and "cooldown" in d.reason):

@@ -36,6 +36,7 @@ from prelabel.service.delivery import (
 from prelabel.service.inputs import read_input
 from prelabel.service.models import load_model
 from prelabel.service.store import Lease, Store
+from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket
 
 log = logging.getLogger("prelabel.service.worker")
 
@@ -205,9 +206,12 @@ class Worker:
             return True
         return self.store.instance_state(self.instance) not in ("starting", "ready")
 
-    def run(self, parent: int) -> None:
+    def run(self, parent: int, wake: WakeSocket | None = None) -> None:
+        """Lease, run, renew, until told to stop. With ``wake`` the loop sleeps until poked (work queued, a slot
+        freed, drain) or for the slow fallback poll; without it, it polls every ``poll_s``."""
         inflight: dict[str, Future[None]] = {}
         last_renew = time.monotonic()
+        idle_s = max(self.poll_s, FALLBACK_POLL_S) if wake is not None else self.poll_s
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="invocation") as pool:
             while True:
                 for done in [k for k, f in inflight.items() if f.done()]:
@@ -220,11 +224,17 @@ class Worker:
                     free = self.max_concurrency - len(inflight)
                     leases = self.store.lease(self.endpoint, self.instance, free, self.lease_s)
                     for lease in leases:
-                        inflight[lease.id] = pool.submit(self.process, lease)
+                        fut = pool.submit(self.process, lease)
+                        if wake is not None:
+                            fut.add_done_callback(wake.poke)  # a slot is free: look for more work at once
+                        inflight[lease.id] = fut
                 if inflight and time.monotonic() - last_renew > self.lease_s / 3:
                     self.store.renew(list(inflight), self.instance, self.lease_s)
                     last_renew = time.monotonic()
-                if inflight and (leases or len(inflight) >= self.max_concurrency):
+                timeout = min(idle_s, self.lease_s / 3) if inflight else idle_s
+                if wake is not None:
+                    wake.wait(timeout)
+                elif inflight and (leases or len(inflight) >= self.max_concurrency):
                     wait(list(inflight.values()), timeout=self.poll_s, return_when=FIRST_COMPLETED)
                 elif not leases:
                     time.sleep(self.poll_s)
@@ -238,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease-s", type=float, default=30.0)
     ap.add_argument("--poll-s", type=float, default=0.05)
     ap.add_argument("--write-attempts", type=int, default=3)
+    ap.add_argument("--no-wake", dest="wake", action="store_false", help="poll SQLite instead of waiting to be woken")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parent = os.getppid()
@@ -263,14 +274,26 @@ def main(argv: list[str] | None = None) -> int:
         store.set_instance(args.instance, "failed", error=reason)
         return 3
 
+    wake = WakeSocket.open(args.state, args.instance) if args.wake else None
+
     def _term(signum: int, frame: FrameType | None) -> None:
         worker.stopping.set()
+        if wake is not None:
+            wake.poke()
 
     signal.signal(signal.SIGTERM, _term)
     if store.instance_state(args.instance) == "starting":
         store.set_instance(args.instance, "ready", pid=os.getpid())
-    log.info("instance %s of %s ready (model %s)", args.instance, args.endpoint, worker.model_name)
-    worker.run(parent)
+    log.info(
+        "instance %s of %s ready (model %s; %s)",
+        args.instance,
+        args.endpoint,
+        worker.model_name,
+        "woken when work arrives" if wake is not None else f"polling every {args.poll_s:g} s",
+    )
+    worker.run(parent, wake)
+    if wake is not None:
+        wake.close()
     if store.instance_state(args.instance) in ("starting", "ready", "draining"):
         store.set_instance(args.instance, "stopped")
     log.info("instance %s stopped", args.instance)
