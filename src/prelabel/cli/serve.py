@@ -43,6 +43,9 @@ def register(app: typer.Typer) -> None:
         max_failed_loads: int = typer.Option(
             3, "--max-failed-loads", min=1, help="Failed model loads in a row before an endpoint is marked failed."
         ),
+        wake: bool = typer.Option(
+            True, "--wake/--no-wake", help="Wake workers when work arrives (--no-wake: they poll SQLite every 50 ms)."
+        ),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     ) -> None:
         """Serve async inference endpoints that scale to zero. API docs at http://HOST:PORT/docs."""
@@ -68,6 +71,7 @@ def register(app: typer.Typer) -> None:
             limits=limits.current().with_overrides(max_pixels, max_input_bytes, max_body_bytes),
             write_attempts=write_attempts,
             max_failed_loads=max_failed_loads,
+            worker_wake=wake,
         )
         console.print(f"prelabel service on http://{host}:{port} (state in {Path(state).absolute()}; docs at /docs)")
         uvicorn.run(

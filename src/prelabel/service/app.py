@@ -85,6 +85,7 @@ def create_app(
     limits: Limits | None = None,
     write_attempts: int = 3,
     max_failed_loads: int = 3,
+    worker_wake: bool = True,
 ) -> FastAPI:
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).
 
@@ -93,7 +94,8 @@ def create_app(
     retry policy (attempts per notice, first back-off, back-off cap; the back-off doubles per attempt).
     ``limits``: decoded pixels and bytes per input (passed to the workers) and bytes per request body (default:
     :func:`prelabel.limits.current`); ``write_attempts``: tries per output or error document before an invocation
-    fails; ``max_failed_loads``: failed model loads in a row before an endpoint is marked failed.
+    fails; ``max_failed_loads``: failed model loads in a row before an endpoint is marked failed; ``worker_wake``:
+    workers are woken when work arrives (False: they poll SQLite every ``worker_poll_s``).
     """
     state = Path(state_dir).absolute()
     store = Store(state)
@@ -112,6 +114,7 @@ def create_app(
         },
         write_attempts=write_attempts,
         max_failed_loads=max_failed_loads,
+        worker_wake=worker_wake,
     )
     ray_backend: Any = None
 

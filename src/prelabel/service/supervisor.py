@@ -70,11 +70,13 @@ class Supervisor:
         max_failed_loads: int = MAX_START_FAILURES,
         load_backoff_s: float = 1.0,
         load_backoff_max_s: float = 30.0,
+        worker_wake: bool = True,
     ) -> None:
         """``worker_env``: extra environment for worker processes (e.g. the ``PRELABEL_MAX_*`` limits);
         ``write_attempts``: tries per output or error document before the invocation fails;
         ``max_failed_loads``: failed loads in a row before the endpoint is marked failed; ``load_backoff_s``: wait
-        before restarting after a failed load, doubling per failure in a row up to ``load_backoff_max_s``."""
+        before restarting after a failed load, doubling per failure in a row up to ``load_backoff_max_s``;
+        ``worker_wake``: workers wait to be woken when work arrives (False: they poll every ``worker_poll_s``)."""
         if max_failed_loads < 1:
             raise ValueError(f"max_failed_loads must be at least 1; got {max_failed_loads}")
         self.store = store
@@ -87,6 +89,7 @@ class Supervisor:
         self.max_failed_loads = max_failed_loads
         self.load_backoff_s = load_backoff_s
         self.load_backoff_max_s = load_backoff_max_s
+        self.worker_wake = worker_wake
         self.log_dir = store.state_dir / "logs"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.start_failures: dict[str, int] = {}
@@ -382,6 +385,7 @@ class Supervisor:
             str(self.worker_poll_s),
             "--write-attempts",
             str(self.write_attempts),
+            *([] if self.worker_wake else ["--no-wake"]),
         ]
         env: dict[str, Any] = {**os.environ, **self.worker_env}
         env.setdefault("OMP_NUM_THREADS", "1")
