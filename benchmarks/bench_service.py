@@ -1,6 +1,6 @@
 """Async endpoint service: throughput, per-invocation overhead, and time from zero instances to the first result.
 
-    make bench-service          (python -m benchmarks.bench_service [--n 200])
+    make bench-service          (python -m benchmarks.bench_service [--n 200] [--modes wake,poll --rounds 3])
 
 A real ``prelabel serve`` on 127.0.0.1, real worker processes, KITTI frames from ../shared/data. Two models:
 a no-op detector (returns nothing: what is left is the service's own cost) and the default detector.
@@ -50,18 +50,26 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def run(n: int, n_model: int) -> list[dict[str, Any]]:
+def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
+    """``mode``: ``wake`` (workers woken when work arrives) or ``poll`` (``prelabel serve --no-wake``: they poll
+    SQLite every 50 ms, as before); ``n_model`` 0 leaves the default detector out."""
     from prelabel.client import Client, ScalingPolicy
     from prelabel.service.launch import ServiceProcess
 
     rows = []
+    extra = ["--no-wake"] if mode == "poll" else []
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         work = Path(tmp)
-        with ServiceProcess(work / "state", tick_s=0.1, cwd=REPO) as svc, Client(svc.url) as client:
+        with (
+            ServiceProcess(work / "state", tick_s=0.1, cwd=REPO, extra_args=extra) as svc,
+            Client(svc.url) as client,
+        ):
             db = sqlite3.connect(svc.state_dir / "service.sqlite3")
             models = {"no-op": ("python:benchmarks.bench_service:NoopDetector", n), "ssd-mobilenet-v2-coco": (
                 "ssd-mobilenet-v2-coco", n_model)}  # fmt: skip
             for label, (ref, count) in models.items():
+                if count <= 0:
+                    continue
                 name = label.replace("-", "")[:20]
                 client.create_model(name, ref, **({"threads": 1} if "ssd" in ref else {}))
                 client.create_endpoint_config(
@@ -95,15 +103,17 @@ def run(n: int, n_model: int) -> list[dict[str, Any]]:
                         time.sleep(0.005)
                     seq.append(inv.inference_id)
                 got = db.execute(
-                    "SELECT completed_at - created_at, model_seconds FROM invocations "
+                    "SELECT completed_at - created_at, model_seconds, started_at - created_at FROM invocations "
                     f"WHERE id IN ({','.join('?' * len(seq))})",
                     seq,
                 ).fetchall()
                 lat = [r[0] for r in got]
                 over = [r[0] - r[1] for r in got]
+                queued = [r[2] for r in got]  # accepted -> leased by the worker: what wake-ups shorten
                 model_med = statistics.median(r[1] for r in got)
                 rows.append(
                     {
+                        "mode": mode,
                         "model": label,
                         "cold_s": cold,
                         "n": count,
@@ -112,6 +122,7 @@ def run(n: int, n_model: int) -> list[dict[str, Any]]:
                         "model_ms": model_med * 1000,
                         "over_p50": _pct(over, 50) * 1000,
                         "over_p99": _pct(over, 99) * 1000,
+                        "queued_p50": _pct(queued, 50) * 1000,
                     }
                 )
                 client.delete_endpoint(name)
@@ -123,15 +134,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=200, help="backlog size for the no-op model")
     ap.add_argument("--n-model", type=int, default=60, help="backlog size for the default detector")
+    ap.add_argument(
+        "--modes",
+        default="wake",
+        help="comma-separated: wake (workers woken when work arrives), poll (serve --no-wake); with several, "
+        "the runs alternate --rounds times",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="alternations of the modes (a busy machine drifts)")
     args = ap.parse_args()
-    rows = run(args.n, args.n_model)
-    print("| model | zero -> first result (s) | backlog | invocations/s (1 instance x 4) | latency p50 (ms) "
-          "| model alone (ms) | overhead p50 (ms) | overhead p99 (ms) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    rows = [r for _ in range(args.rounds) for mode in modes for r in run(args.n, args.n_model, mode)]
+    print("| workers | model | zero -> first result (s) | backlog | invocations/s (1 instance x 4) "
+          "| latency p50 (ms) | model alone (ms) | overhead p50 (ms) | overhead p99 (ms) "
+          "| accepted -> leased p50 (ms) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['model']} | {r['cold_s']:.2f} | {r['n']} | {r['rate']:.1f} | {r['lat_p50']:.0f} | "
-            f"{r['model_ms']:.0f} | {r['over_p50']:.0f} | {r['over_p99']:.0f} |"
+            f"| {r['mode']} | {r['model']} | {r['cold_s']:.2f} | {r['n']} | {r['rate']:.1f} | {r['lat_p50']:.0f} | "
+            f"{r['model_ms']:.0f} | {r['over_p50']:.0f} | {r['over_p99']:.0f} | {r['queued_p50']:.1f} |"
         )
 
 

@@ -132,3 +132,46 @@ def test_state_from_before_priorities_is_migrated(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.enqueue("sync", "ep", "/in.png", "/o", "/f", priority=1)
     assert [lease.id for lease in store.lease("ep", "w1", 2, 30)] == ["sync", "old"]
+
+
+def test_a_0_1_service_database_opens_and_is_migrated(tmp_path: Path) -> None:
+    """A 0.1 state file (user_version 0, every table there already) opens: its rows are kept, versions apply."""
+    import sqlite3
+
+    from prelabel.service.store import MIGRATIONS, SCHEMA_V1
+    from prelabel.sqlite import user_version
+
+    old = sqlite3.connect(tmp_path / "service.sqlite3")
+    old.executescript(SCHEMA_V1)
+    old.execute("ALTER TABLE invocations ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+    old.execute("INSERT INTO models VALUES ('m', 'ssd-mobilenet-v2-coco', 'zoo', '{}', 1.0)")
+    old.execute(
+        "INSERT INTO invocations(id,endpoint,input_location,output_location,failure_location,state,created_at,"
+        "priority) VALUES ('kept','ep','/in.png','/o','/f','queued',1.0,0)"
+    )
+    old.commit()
+    assert user_version(old) == 0
+    old.close()
+    store = Store(tmp_path)
+    assert user_version(store.db) == len(MIGRATIONS)
+    assert store.one("SELECT model FROM models WHERE name='m'")["model"] == "ssd-mobilenet-v2-coco"
+    (lease,) = store.lease("ep", "w1", 5, 30)
+    assert lease.id == "kept"
+    assert store.finish("kept", "w1", ok=False, error="x", error_type="ModelError")
+    assert store.invocation("kept")["error_type"] == "ModelError"
+    store.close()
+    assert user_version(Store(tmp_path).db) == len(MIGRATIONS)  # opening again changes nothing
+
+
+def test_a_database_from_a_newer_prelabel_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    from prelabel.sqlite import SchemaError
+
+    new = sqlite3.connect(tmp_path / "service.sqlite3")
+    new.execute("PRAGMA user_version=99")
+    new.close()
+    with pytest.raises(SchemaError, match="schema version 99 is newer"):
+        Store(tmp_path)

@@ -28,6 +28,24 @@ def register(app: typer.Typer) -> None:
         webhook_backoff_max: float = typer.Option(
             300.0, "--webhook-backoff-max", min=0.0, help="Longest wait between two tries of a notice."
         ),
+        max_pixels: int | None = typer.Option(
+            None, "--max-pixels", min=1, help="Most decoded pixels per image (default PRELABEL_MAX_PIXELS or 64 M)."
+        ),
+        max_input_bytes: int | None = typer.Option(
+            None, "--max-input-bytes", min=1, help="Largest input read (default PRELABEL_MAX_INPUT_BYTES or 256 MiB)."
+        ),
+        max_body_bytes: int | None = typer.Option(
+            None, "--max-body-bytes", min=1, help="Largest request body (default PRELABEL_MAX_BODY_BYTES or 32 MiB)."
+        ),
+        write_attempts: int = typer.Option(
+            3, "--write-attempts", min=1, help="Tries per output or error document before the invocation fails."
+        ),
+        max_failed_loads: int = typer.Option(
+            3, "--max-failed-loads", min=1, help="Failed model loads in a row before an endpoint is marked failed."
+        ),
+        wake: bool = typer.Option(
+            True, "--wake/--no-wake", help="Wake workers when work arrives (--no-wake: they poll SQLite every 50 ms)."
+        ),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     ) -> None:
         """Serve async inference endpoints that scale to zero. API docs at http://HOST:PORT/docs."""
@@ -36,6 +54,7 @@ def register(app: typer.Typer) -> None:
 
         import uvicorn
 
+        from prelabel import limits
         from prelabel.service.app import create_app
 
         logging.basicConfig(
@@ -49,6 +68,10 @@ def register(app: typer.Typer) -> None:
             webhook_attempts=webhook_attempts,
             webhook_backoff_s=webhook_backoff,
             webhook_backoff_max_s=webhook_backoff_max,
+            limits=limits.current().with_overrides(max_pixels, max_input_bytes, max_body_bytes),
+            write_attempts=write_attempts,
+            max_failed_loads=max_failed_loads,
+            worker_wake=wake,
         )
         console.print(f"prelabel service on http://{host}:{port} (state in {Path(state).absolute()}; docs at /docs)")
         uvicorn.run(

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,12 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from prelabel import limits as limits_mod
 from prelabel import storage
 from prelabel.errors import PrelabelError
+from prelabel.limits import Limits
 from prelabel.service import metrics as metrics_mod
+from prelabel.service.bodylimit import BodyLimit
 from prelabel.service.models import check_model
 from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import (
@@ -41,11 +44,17 @@ from prelabel.service.schemas import (
 )
 from prelabel.service.store import PUBLIC_STATE, Store
 from prelabel.service.supervisor import Supervisor
+from prelabel.service.wake import wake
 
 log = logging.getLogger("prelabel.service")
 
 SYNC_CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg"}
-SYNC_ERROR_STATUS = {"InputNotFoundError": 400, "UnreadableInputError": 400, "EndpointFailed": 503}
+SYNC_ERROR_STATUS = {
+    "InputNotFoundError": 400,
+    "UnreadableInputError": 400,
+    "LimitExceededError": 413,
+    "EndpointFailed": 503,
+}
 
 
 class ApiError(HTTPException):
@@ -73,17 +82,40 @@ def create_app(
     webhook_attempts: int = 10,
     webhook_backoff_s: float = 1.0,
     webhook_backoff_max_s: float = 300.0,
+    limits: Limits | None = None,
+    write_attempts: int = 3,
+    max_failed_loads: int = 3,
+    worker_wake: bool = True,
 ) -> FastAPI:
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).
 
     ``supervise``: run the supervisor (workers + autoscaler) in this process; ``ray``: allow endpoints whose
     backend is Ray Serve (a local Ray is started on the first such endpoint). ``webhook_*``: the outbox's
     retry policy (attempts per notice, first back-off, back-off cap; the back-off doubles per attempt).
+    ``limits``: decoded pixels and bytes per input (passed to the workers) and bytes per request body (default:
+    :func:`prelabel.limits.current`); ``write_attempts``: tries per output or error document before an invocation
+    fails; ``max_failed_loads``: failed model loads in a row before an endpoint is marked failed; ``worker_wake``:
+    workers are woken when work arrives (False: they poll SQLite every ``worker_poll_s``).
     """
     state = Path(state_dir).absolute()
     store = Store(state)
     outbox = Outbox(store, attempts=webhook_attempts, backoff_s=webhook_backoff_s, backoff_max_s=webhook_backoff_max_s)
-    supervisor = Supervisor(store, tick_s=tick_s, lease_s=lease_s, worker_poll_s=worker_poll_s, outbox=outbox)
+    lim = limits or limits_mod.current()
+    supervisor = Supervisor(
+        store,
+        tick_s=tick_s,
+        lease_s=lease_s,
+        worker_poll_s=worker_poll_s,
+        outbox=outbox,
+        worker_env={
+            limits_mod.ENV_MAX_PIXELS: str(lim.max_pixels),
+            limits_mod.ENV_MAX_INPUT_BYTES: str(lim.max_input_bytes),
+            limits_mod.ENV_MAX_BODY_BYTES: str(lim.max_body_bytes),
+        },
+        write_attempts=write_attempts,
+        max_failed_loads=max_failed_loads,
+        worker_wake=worker_wake,
+    )
     ray_backend: Any = None
 
     @asynccontextmanager
@@ -115,6 +147,7 @@ def create_app(
     )
     app.state.store = store
     app.state.supervisor = supervisor
+    app.add_middleware(BodyLimit, max_bytes=lim.max_body_bytes)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -282,8 +315,8 @@ def create_app(
             raise _error(409, f"endpoint {name!r} has {info.backlog} invocations queued or running; wait, or force")
         with store.tx() as db:
             db.execute(
-                "UPDATE invocations SET state='cancelled', completed_at=?, error='endpoint deleted' "
-                "WHERE endpoint=? AND state='queued'",
+                "UPDATE invocations SET state='cancelled', completed_at=?, error_type='EndpointDeleted', "
+                "error='cancelled: the endpoint was deleted (force) before it ran' WHERE endpoint=? AND state='queued'",
                 (time.time(), name),
             )
             db.execute("DELETE FROM endpoints WHERE name=?", (name,))
@@ -317,6 +350,7 @@ def create_app(
             started_at=row["started_at"],
             completed_at=row["completed_at"],
             error=row["error"],
+            error_type=row["error_type"],
             notices=[NoticeInfo(**{k: n[k] for k in NoticeInfo.model_fields}) for n in store.notices(inference_id)],
         )
 
@@ -343,6 +377,8 @@ def create_app(
             raise _error(409, f"inference id {iid!r} exists already for another invocation")
         if info.backend == "ray" and ray_backend is not None and created:
             ray_backend.submit(name, iid)
+        elif created:  # its workers take it now rather than at their next poll
+            wake(state, [r["id"] for r in store.live_instances(name)])
         return existing
 
     @app.post(
@@ -445,10 +481,7 @@ def create_app(
                         "labels": record.get("labels", []),
                     }
                 )
-            error_type = "ModelError"
-            with suppress(Exception):
-                error_type = json.loads(storage.read_text(info.failure_location)).get("error_type", error_type)
-            status = SYNC_ERROR_STATUS.get(error_type, 500)
+            status = SYNC_ERROR_STATUS.get(row["error_type"] or "ModelError", 500)
             return JSONResponse({"error": row["error"] or "invocation failed"}, status_code=status)
         finally:
             for p in (payload, sync_dir / f"{iid}.json", sync_dir / "failures" / f"{iid}.error.json"):

@@ -47,7 +47,20 @@ def load_model(ref: str, options: dict[str, Any]) -> Detector:
         module_name, attr = ref[len("python:") :].split(":")
         factory = getattr(importlib.import_module(module_name), attr)
         detector: Detector = factory(**options)
+        _check_detector(ref, detector)
         return detector
     from prelabel.models.loader import load_detector
 
     return load_detector(ref, **options)
+
+
+def _check_detector(ref: str, obj: object) -> None:
+    """Refuse what a factory returned unless it has a detector's interface (checked before the first image)."""
+    missing = [name for name in ("model_id", "version", "classes") if not hasattr(obj, name)]
+    if not callable(getattr(obj, "detect", None)):
+        missing.append("detect(image)")
+    if missing:
+        raise PrelabelError(
+            f"model reference {ref!r}: the factory returned {type(obj).__name__}, not a detector "
+            f"(missing {', '.join(missing)}); expected an object with model_id, version, classes and detect(image)"
+        )

@@ -111,6 +111,9 @@ class InvocationInfo(InvocationAccepted):
     started_at: float | None = None
     completed_at: float | None = None
     error: str | None = None
+    error_type: str | None = Field(
+        None, description="why it failed, as a type (InputNotFoundError, ModelError, OutputWriteError, ...)"
+    )
     notices: list[NoticeInfo] = Field(default_factory=list, description="its webhook notices, if any")
 
 

@@ -13,15 +13,15 @@ invocation's final transition, and the supervisor delivers it (at least once, re
 a restart) until a 2xx marks it delivered or the attempts run out (``state='failed'``). Its key,
 ``<inference id>:<event>``, lets a receiver drop duplicates.
 
-Every connection is per thread; every multi-statement change runs in ``BEGIN IMMEDIATE`` (one writer at a time,
-readers never blocked under WAL). Times are UNIX seconds (float).
+Connections (one per thread), migrations (on ``user_version``) and transactions (``BEGIN IMMEDIATE``, rolled back
+on any error) come from :mod:`prelabel.sqlite`: one writer at a time, readers never blocked under WAL. Times are
+UNIX seconds (float).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,9 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prelabel import sqlite as sqlite_layer
+
 DB_NAME = "service.sqlite3"
 
-SCHEMA = """
+# the schema of prelabel 0.1 (user_version 0); later versions only add to it through MIGRATIONS
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS models(
   name TEXT PRIMARY KEY, model TEXT NOT NULL, kind TEXT NOT NULL, options TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS endpoint_configs(
@@ -60,6 +63,30 @@ CREATE TABLE IF NOT EXISTS scaling_events(
   seq INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, at REAL NOT NULL, from_instances INTEGER NOT NULL,
   to_instances INTEGER NOT NULL, backlog INTEGER NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL);
 """
+
+
+def _v1_base_and_priority(db: sqlite3.Connection) -> None:
+    """Version 1: the 0.1 tables (created if missing) with the sync-call ``priority`` column.
+
+    A 0.1 file has ``user_version`` 0 and its tables already; some were written before ``priority`` existed. This
+    is the one place that looks at the columns, and only to bring such a file to version 1.
+    """
+    for statement in SCHEMA_V1.split(";"):  # no ';' inside a statement here
+        if statement.strip():
+            db.execute(statement)
+    columns = {str(r["name"]) for r in db.execute("PRAGMA table_info(invocations)")}
+    if "priority" not in columns:
+        db.execute("ALTER TABLE invocations ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX IF NOT EXISTS invocations_lease ON invocations(endpoint, state, priority, created_at)")
+
+
+#: Migration i brings the file from user_version i to i + 1 (prelabel.sqlite.migrate); append, never edit.
+MIGRATIONS: list[sqlite_layer.Migration] = [
+    _v1_base_and_priority,
+    # 2: why an invocation failed, as a type (shown by describe_invocation even when no error document could be
+    # written)
+    "ALTER TABLE invocations ADD COLUMN error_type TEXT;",
+]
 
 # invocation states in the table -> what the API reports
 PUBLIC_STATE = {"queued": "queued", "leased": "running", "completed": "completed", "failed": "failed"}
@@ -92,48 +119,21 @@ class Store:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
-        self._local = threading.local()
-        self.db.executescript(SCHEMA)
-        if "priority" not in self._columns("invocations"):  # state written before sync calls had priority
-            with self.tx() as db:
-                if "priority" not in self._columns("invocations"):  # another process may have added it meanwhile
-                    db.execute("ALTER TABLE invocations ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
-        self.db.execute(
-            "CREATE INDEX IF NOT EXISTS invocations_lease ON invocations(endpoint, state, priority, created_at)"
-        )
-
-    def _columns(self, table: str) -> set[str]:
-        return {str(r["name"]) for r in self.db.execute(f"PRAGMA table_info({table})")}
+        self._conns = sqlite_layer.ThreadLocalConnections(self.path, synchronous="NORMAL")
+        sqlite_layer.migrate(self.db, MIGRATIONS, path=str(self.path))
 
     # ---- connections and transactions
     @property
     def db(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-        return conn
+        return self._conns.get()
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite_layer.transaction(self.db) as db:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conns.close()
 
     def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
@@ -292,6 +292,7 @@ class Store:
         *,
         ok: bool,
         error: str | None = None,
+        error_type: str | None = None,
         model_seconds: float | None = None,
         notice: tuple[str | None, dict[str, Any]] | None = None,
     ) -> bool:
@@ -300,9 +301,9 @@ class Store:
         in the same transaction, so a completed invocation always has its notice recorded."""
         with self.tx() as db:
             cur = db.execute(
-                "UPDATE invocations SET state=?, completed_at=?, error=?, lease_expires=NULL, model_seconds=? "
-                "WHERE id=? AND state='leased' AND lease_owner=?",
-                ("completed" if ok else "failed", time.time(), error, model_seconds, inference_id, owner),
+                "UPDATE invocations SET state=?, completed_at=?, error=?, error_type=?, lease_expires=NULL, "
+                "model_seconds=? WHERE id=? AND state='leased' AND lease_owner=?",
+                ("completed" if ok else "failed", time.time(), error, error_type, model_seconds, inference_id, owner),
             )
             done = cur.rowcount == 1
             if done and notice is not None:
@@ -377,15 +378,42 @@ class Store:
         endpoint: str,
         reason: str,
         notice: Callable[[sqlite3.Row], tuple[str | None, dict[str, Any]]] | None = None,
+        error_type: str = "EndpointFailed",
     ) -> list[sqlite3.Row]:
         """Close every queued invocation of an endpoint as failed (the endpoint cannot run them). ``notice`` is
         called for each inside the transaction (so it can write the error document before anything is committed)
         and gives its (webhook URL, payload) for the outbox."""
+        return self._fail_where("endpoint=? AND state='queued'", (endpoint,), lambda r: reason, error_type, notice)
+
+    def fail_orphans(
+        self,
+        reason: Callable[[sqlite3.Row], str],
+        notice: Callable[[sqlite3.Row], tuple[str | None, dict[str, Any]]] | None = None,
+    ) -> list[sqlite3.Row]:
+        """Close as failed the invocations no worker will ever run: queued (or holding an expired lease) on an
+        endpoint that was deleted or has failed. ``reason(row)`` says why for each."""
+        cond = (
+            "(state='queued' OR (state='leased' AND lease_expires < ?)) AND "
+            "(endpoint NOT IN (SELECT name FROM endpoints) OR endpoint IN (SELECT name FROM endpoints WHERE "
+            "status='failed'))"
+        )
+        return self._fail_where(cond, (time.time(),), reason, "EndpointGone", notice)
+
+    def _fail_where(
+        self,
+        cond: str,
+        args: tuple[Any, ...],
+        reason: Callable[[sqlite3.Row], str],
+        error_type: str,
+        notice: Callable[[sqlite3.Row], tuple[str | None, dict[str, Any]]] | None,
+    ) -> list[sqlite3.Row]:
         with self.tx() as db:
-            rows = db.execute("SELECT * FROM invocations WHERE endpoint=? AND state='queued'", (endpoint,)).fetchall()
-            db.execute(
-                "UPDATE invocations SET state='failed', error=?, completed_at=? WHERE endpoint=? AND state='queued'",
-                (reason, time.time(), endpoint),
+            rows = db.execute(f"SELECT * FROM invocations WHERE {cond}", args).fetchall()
+            now = time.time()
+            db.executemany(
+                "UPDATE invocations SET state='failed', error=?, error_type=?, completed_at=?, lease_owner=NULL, "
+                "lease_expires=NULL WHERE id=?",
+                [(reason(r), error_type, now, r["id"]) for r in rows],
             )
             if notice is not None:
                 for r in rows:

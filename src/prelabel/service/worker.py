@@ -11,6 +11,7 @@ when the process that started it is gone; it then finishes what it holds and exi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import signal
@@ -22,13 +23,20 @@ from pathlib import PurePosixPath
 from types import FrameType
 from typing import Any
 
-from prelabel import storage
 from prelabel.core.labels import Frame
 from prelabel.errors import PrelabelError
 from prelabel.inference.predictor import Predictor
-from prelabel.service.delivery import error_document, write_once
+from prelabel.service.delivery import (
+    OutputWriteError,
+    error_document,
+    foreign_error_document,
+    foreign_output,
+    write_once_bounded,
+)
+from prelabel.service.inputs import read_input
 from prelabel.service.models import load_model
 from prelabel.service.store import Lease, Store
+from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket
 
 log = logging.getLogger("prelabel.service.worker")
 
@@ -51,6 +59,8 @@ class Worker:
         *,
         lease_s: float = 30.0,
         poll_s: float = 0.1,
+        write_attempts: int = 3,
+        write_backoff_s: float = 0.2,
     ) -> None:
         self.store = store
         self.spec = spec
@@ -59,6 +69,8 @@ class Worker:
         self.predictor = predictor
         self.lease_s = lease_s
         self.poll_s = poll_s
+        self.write_attempts = write_attempts
+        self.write_backoff_s = write_backoff_s
         self.max_concurrency = int(spec["max_concurrency"])
         self.model_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -69,8 +81,15 @@ class Worker:
     def process(self, lease: Lease) -> None:
         try:
             self._process(lease)
-        except Exception:  # never let one invocation kill the worker; the lease expires and it is retried
+        except Exception as e:  # never let one invocation kill the worker, and never leave it unfinished
             log.exception("invocation %s: unexpected error", lease.id)
+            try:
+                self.fail(lease, f"internal error: {type(e).__name__}: {e}", "InternalError")
+            except Exception:  # the store itself fails: the lease expires and MAX_ATTEMPTS bounds the retries
+                log.exception("invocation %s: cannot record the failure", lease.id)
+
+    def _write(self, uri: str, data: bytes) -> bool:
+        return write_once_bounded(uri, data, attempts=self.write_attempts, backoff_s=self.write_backoff_s)
 
     def _process(self, lease: Lease) -> None:
         if lease.attempts > MAX_ATTEMPTS:
@@ -81,20 +100,26 @@ class Worker:
             )
             return
         try:
-            image_bytes = storage.read_bytes(lease.input_location)
+            image_bytes = read_input(lease.input_location)
             from prelabel.sources.images import decode_image
 
-            image = decode_image(image_bytes, lease.input_location)
+            image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
         except PrelabelError as e:
             self.fail(lease, str(e), type(e).__name__)
             return
         except Exception as e:
             self.fail(lease, f"cannot read input {lease.input_location}: {type(e).__name__}: {e}", "InputError")
             return
+        input_sha256 = hashlib.sha256(image_bytes).hexdigest()
         frame = Frame(
             id=str(lease.params.get("frame_id") or frame_id(lease.input_location)),
             uri=lease.input_location,
-            meta={"inference_id": lease.id, "endpoint": self.endpoint, "model": self.model_name},
+            meta={
+                "inference_id": lease.id,
+                "endpoint": self.endpoint,
+                "model": self.model_name,
+                "input_sha256": input_sha256,
+            },
         )
         try:
             with self.model_lock:
@@ -112,8 +137,22 @@ class Worker:
         if not self.store.holds(lease.id, self.instance):
             log.warning("invocation %s: lease lost before writing; another instance runs it", lease.id)
             return
-        created = write_once(lease.output_location, record.to_json().encode())
-        if not created:
+        try:
+            created = self._write(lease.output_location, record.to_json().encode())
+        except OutputWriteError as e:
+            self.fail(lease, f"the output could not be written: {e}", "OutputWriteError")
+            return
+        if not created:  # ours from an earlier attempt (kept), or left by another state or input (refused)
+            why = foreign_output(lease.output_location, lease.id, lease.input_location, input_sha256)
+            if why is not None:
+                self.fail(
+                    lease,
+                    f"output location {lease.output_location} already holds a result that is not this "
+                    f"invocation's ({why}); it was left as it is: use another output_path or inference id, or "
+                    "remove that file",
+                    "OutputConflict",
+                )
+                return
             log.info("invocation %s: output already written by an earlier attempt; kept", lease.id)
         notice = {
             "event": "success",
@@ -129,10 +168,19 @@ class Worker:
         )
 
     def fail(self, lease: Lease, error: str, error_type: str) -> None:
+        """The invocation ends as failed: its error document (bounded attempts), then the final transition with
+        the error webhook's notice. When the document cannot be written the invocation still fails, and its
+        error (in the store, ``describe_invocation`` and the notice) says so."""
         if not self.store.holds(lease.id, self.instance):
             return
         doc = error_document(lease.id, self.endpoint, lease.input_location, error, error_type)
-        write_once(lease.failure_location, doc)
+        try:
+            if not self._write(lease.failure_location, doc):
+                why = foreign_error_document(lease.failure_location, lease.id, lease.input_location)
+                if why is not None:
+                    error += f"; no error document was written: {lease.failure_location} exists already ({why})"
+        except OutputWriteError as e:
+            error += f"; and the error document could not be written: {e}"
         notice = {
             "event": "error",
             "inference_id": lease.id,
@@ -143,7 +191,12 @@ class Worker:
             "error": error,
         }
         if self.store.finish(
-            lease.id, self.instance, ok=False, error=error, notice=(self.spec.get("error_webhook"), notice)
+            lease.id,
+            self.instance,
+            ok=False,
+            error=error,
+            error_type=error_type,
+            notice=(self.spec.get("error_webhook"), notice),
         ):
             log.info("invocation %s failed: %s", lease.id, error)
 
@@ -153,9 +206,12 @@ class Worker:
             return True
         return self.store.instance_state(self.instance) not in ("starting", "ready")
 
-    def run(self, parent: int) -> None:
+    def run(self, parent: int, wake: WakeSocket | None = None) -> None:
+        """Lease, run, renew, until told to stop. With ``wake`` the loop sleeps until poked (work queued, a slot
+        freed, drain) or for the slow fallback poll; without it, it polls every ``poll_s``."""
         inflight: dict[str, Future[None]] = {}
         last_renew = time.monotonic()
+        idle_s = max(self.poll_s, FALLBACK_POLL_S) if wake is not None else self.poll_s
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="invocation") as pool:
             while True:
                 for done in [k for k, f in inflight.items() if f.done()]:
@@ -168,11 +224,17 @@ class Worker:
                     free = self.max_concurrency - len(inflight)
                     leases = self.store.lease(self.endpoint, self.instance, free, self.lease_s)
                     for lease in leases:
-                        inflight[lease.id] = pool.submit(self.process, lease)
+                        fut = pool.submit(self.process, lease)
+                        if wake is not None:
+                            fut.add_done_callback(wake.poke)  # a slot is free: look for more work at once
+                        inflight[lease.id] = fut
                 if inflight and time.monotonic() - last_renew > self.lease_s / 3:
                     self.store.renew(list(inflight), self.instance, self.lease_s)
                     last_renew = time.monotonic()
-                if inflight and (leases or len(inflight) >= self.max_concurrency):
+                timeout = min(idle_s, self.lease_s / 3) if inflight else idle_s
+                if wake is not None:
+                    wake.wait(timeout)
+                elif inflight and (leases or len(inflight) >= self.max_concurrency):
                     wait(list(inflight.values()), timeout=self.poll_s, return_when=FIRST_COMPLETED)
                 elif not leases:
                     time.sleep(self.poll_s)
@@ -185,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instance", required=True)
     ap.add_argument("--lease-s", type=float, default=30.0)
     ap.add_argument("--poll-s", type=float, default=0.05)
+    ap.add_argument("--write-attempts", type=int, default=3)
+    ap.add_argument("--no-wake", dest="wake", action="store_false", help="poll SQLite instead of waiting to be woken")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parent = os.getppid()
@@ -193,23 +257,43 @@ def main(argv: list[str] | None = None) -> int:
     if spec is None:
         store.set_instance(args.instance, "failed", error=f"endpoint {args.endpoint} not found")
         return 2
-    try:
+    try:  # everything up to a working Worker is "the load": a failure here is a failed load, not a dead worker
         predictor = Predictor(load_model(spec["model"], spec["options"]), job=f"endpoint:{args.endpoint}")
+        worker = Worker(
+            store,
+            spec,
+            args.instance,
+            predictor,
+            lease_s=args.lease_s,
+            poll_s=args.poll_s,
+            write_attempts=args.write_attempts,
+        )
     except Exception as e:
         reason = f"model {spec['model']!r} could not be loaded: {type(e).__name__}: {e}"
         log.error(reason)
         store.set_instance(args.instance, "failed", error=reason)
         return 3
-    worker = Worker(store, spec, args.instance, predictor, lease_s=args.lease_s, poll_s=args.poll_s)
+
+    wake = WakeSocket.open(args.state, args.instance) if args.wake else None
 
     def _term(signum: int, frame: FrameType | None) -> None:
         worker.stopping.set()
+        if wake is not None:
+            wake.poke()
 
     signal.signal(signal.SIGTERM, _term)
     if store.instance_state(args.instance) == "starting":
         store.set_instance(args.instance, "ready", pid=os.getpid())
-    log.info("instance %s of %s ready (model %s)", args.instance, args.endpoint, worker.model_name)
-    worker.run(parent)
+    log.info(
+        "instance %s of %s ready (model %s; %s)",
+        args.instance,
+        args.endpoint,
+        worker.model_name,
+        "woken when work arrives" if wake is not None else f"polling every {args.poll_s:g} s",
+    )
+    worker.run(parent, wake)
+    if wake is not None:
+        wake.close()
     if store.instance_state(args.instance) in ("starting", "ready", "draining"):
         store.set_instance(args.instance, "stopped")
     log.info("instance %s stopped", args.instance)

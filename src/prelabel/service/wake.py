@@ -1,0 +1,91 @@
+"""Wake-ups for workers: work arrives, a worker takes it at once instead of at its next poll of SQLite.
+
+Each worker binds a Unix datagram socket in Linux's abstract namespace (no file, gone with the process), named
+from the state folder and the instance id. The API server sends one byte to every live instance of an endpoint
+after it queues an invocation there; the supervisor does the same when it puts work back in the queue or tells an
+instance to drain; a worker pokes itself when one of its invocations finishes (a slot is free). An idle worker
+blocks in ``select`` on its socket, with a slow fallback poll (1 s) for what nobody announces: a lease that
+expired in a hung worker, or a platform without abstract sockets (then the worker polls as before).
+
+A wake-up carries no data and grants nothing: the SQLite lease is still what decides who runs what, so a lost or
+spurious datagram costs at most one poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import select
+import socket
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+FALLBACK_POLL_S = 1.0
+
+
+def address(state_dir: str | Path, instance: str) -> str:
+    """The abstract socket name of ``instance`` (at most 108 bytes: the state folder is hashed)."""
+    digest = hashlib.sha1(str(Path(state_dir).absolute()).encode()).hexdigest()[:16]
+    return f"\0prelabel-{digest}-{instance}"[:107]
+
+
+def supported() -> bool:
+    return sys.platform.startswith("linux") and hasattr(socket, "AF_UNIX")
+
+
+class WakeSocket:
+    """The worker's end: ``wait(timeout)`` returns when poked (True) or after ``timeout`` (False)."""
+
+    def __init__(self, state_dir: str | Path, instance: str) -> None:
+        self.address = address(state_dir, instance)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind(self.address)
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.setblocking(False)
+        self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._out.setblocking(False)
+
+    @classmethod
+    def open(cls, state_dir: str | Path, instance: str) -> WakeSocket | None:
+        """The socket, or None where abstract sockets are not available (the worker then polls)."""
+        if not supported():
+            return None
+        try:
+            return cls(state_dir, instance)
+        except OSError:
+            return None
+
+    def wait(self, timeout_s: float) -> bool:
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout_s))
+        woken = False
+        while True:  # several pokes are one wake-up
+            try:
+                self.sock.recv(64)
+                woken = True
+            except (BlockingIOError, InterruptedError):
+                break
+        return woken or bool(ready)
+
+    def poke(self, *_: object) -> None:
+        """Wake this worker's own loop (e.g. from a finished invocation's callback thread)."""
+        with contextlib.suppress(OSError):
+            self._out.sendto(b"!", self.address)
+
+    def close(self) -> None:
+        self.sock.close()
+        self._out.close()
+
+
+def wake(state_dir: str | Path, instances: Iterable[str]) -> None:
+    """Poke each instance's worker; silently skips those not listening (starting, gone, another platform)."""
+    if not supported():
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.setblocking(False)
+        for instance in instances:
+            with contextlib.suppress(OSError):  # not bound (yet), or its buffer is full: it is awake anyway
+                s.sendto(b"!", address(state_dir, instance))
