@@ -16,7 +16,7 @@ import pytest
 
 from prelabel.client import Client
 from prelabel.service.launch import ServiceProcess
-from tests.conftest import KITTI, REPO
+from tests.conftest import KITTI, REPO, SHARED_DATA
 
 FRAMES = ["000001", "000005", "000008", "000013", "000020", "000027"]
 
@@ -71,6 +71,11 @@ class Webhooks:
         self.server.server_close()
 
 
+def service_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What the tests' services may touch: pytest's temporary folders and the shared data; python: test models."""
+    return {"roots": [tmp_path_factory.getbasetemp(), SHARED_DATA], "allow_python_models": True}
+
+
 @pytest.fixture(scope="module")
 def webhooks() -> Iterator[Webhooks]:
     w = Webhooks()
@@ -82,7 +87,7 @@ def webhooks() -> Iterator[Webhooks]:
 def service(tmp_path_factory: pytest.TempPathFactory, kitti: Path) -> Iterator[ServiceProcess]:
     """One real service for a test module (state in a temp folder); stopped with SIGTERM at the end."""
     state = tmp_path_factory.mktemp("service-state")
-    svc = ServiceProcess(state, tick_s=0.1, lease_s=10.0, cwd=REPO).start()
+    svc = ServiceProcess(state, tick_s=0.1, lease_s=10.0, cwd=REPO, **service_options(tmp_path_factory)).start()
     yield svc
     svc.stop()
 

@@ -1,7 +1,12 @@
 """The HTTP API (FastAPI): models, endpoint configs, endpoints, async and sync invocations, metrics.
 
 ``create_app(state_dir)`` is the one factory; ``prelabel serve`` runs it with uvicorn. The OpenAPI document is at
-``/openapi.json`` and browsable at ``/docs``. Errors are JSON ``{"error": "..."}`` with a 4xx/5xx status.
+``/openapi.json`` and browsable at ``/docs``. Errors are JSON ``{"error": "..."}`` with a 4xx/5xx status, for every
+status (validation errors, unknown routes and methods, unreadable bodies, unexpected failures) and documented as
+such in the OpenAPI document.
+
+In front of the routes: the ``Host`` allow-list and, when configured, the bearer token (:mod:`prelabel.httpguard`).
+Every storage location a request names is checked against the operator's roots (:mod:`prelabel.access`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -20,9 +25,11 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from prelabel import storage
+from prelabel import access, storage
 from prelabel.errors import PrelabelError
+from prelabel.httpguard import Guard, allowed_hosts
 from prelabel.service import metrics as metrics_mod
 from prelabel.service.models import check_model
 from prelabel.service.outbox import Outbox
@@ -31,6 +38,7 @@ from prelabel.service.schemas import (
     EndpointConfigInfo,
     EndpointCreate,
     EndpointInfo,
+    ErrorDocument,
     InvocationAccepted,
     InvocationIds,
     InvocationInfo,
@@ -46,6 +54,27 @@ log = logging.getLogger("prelabel.service")
 
 SYNC_CONTENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg"}
 SYNC_ERROR_STATUS = {"InputNotFoundError": 400, "UnreadableInputError": 400, "EndpointFailed": 503}
+ENV_ALLOW_PYTHON_MODELS = "PRELABEL_ALLOW_PYTHON_MODELS"
+PYTHON_MODELS_HOW = (
+    "python: model references run code in the service's worker processes and are refused unless the operator "
+    "starts the service with --allow-python-models"
+)
+ERROR_STATUSES = {
+    400: "Bad request: a malformed body, an unreadable input, a disallowed Host header",
+    401: "Authentication required: send 'Authorization: Bearer <token>'",
+    403: "Refused: a location outside the storage roots, or a python: model the service does not allow",
+    404: "Not found: the named model, endpoint config, endpoint, invocation or route",
+    405: "Method not allowed on this route",
+    409: "Conflict: the name exists already, or the item is still in use",
+    413: "Request body over the service's limit",
+    415: "Unsupported Content-Type",
+    422: "Validation error: what was expected and what was got",
+    500: "Unexpected server error (details in the server log, never in the answer)",
+    503: "The endpoint is not in service (failed or deleting)",
+}
+# the routes served without the bearer token: health and the API's own documentation; the portal has its own users
+OPEN_PATHS = ("/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+OPEN_PREFIXES = ("/portal",)
 
 
 class ApiError(HTTPException):
@@ -56,10 +85,14 @@ def _error(status: int, message: str) -> ApiError:
     return ApiError(status_code=status, detail=message)
 
 
-def _check_location(name: str, uri: str) -> str:
+def _check_location(name: str, uri: str, policy: access.AccessPolicy) -> str:
+    """The location, normalised, if it is absolute (else 422) and under the storage roots (else 403)."""
     if storage.is_local(uri) and not Path(storage.local_path(uri)).is_absolute():
         raise _error(422, f"{name} must be an absolute path or a URI such as s3://bucket/key; got {uri!r}")
-    return uri
+    try:
+        return policy.check(uri, name)
+    except access.LocationRefusedError as e:
+        raise _error(403, str(e)) from None
 
 
 def create_app(
@@ -73,17 +106,33 @@ def create_app(
     webhook_attempts: int = 10,
     webhook_backoff_s: float = 1.0,
     webhook_backoff_max_s: float = 300.0,
+    policy: access.AccessPolicy | None = None,
+    token: str | None = None,
+    hosts: Iterable[str] | None = None,
+    allow_python_models: bool = False,
 ) -> FastAPI:
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).
 
     ``supervise``: run the supervisor (workers + autoscaler) in this process; ``ray``: allow endpoints whose
     backend is Ray Serve (a local Ray is started on the first such endpoint). ``webhook_*``: the outbox's
     retry policy (attempts per notice, first back-off, back-off cap; the back-off doubles per attempt).
+    ``policy``: the storage roots and allowed URLs every location must be under (none by default: every location
+    is refused); ``token``: the bearer token every request but health and docs must carry (None: no token);
+    ``hosts``: the allowed ``Host`` names (default: loopback names); ``allow_python_models``: accept
+    ``python:module:factory`` model references (code the workers import and run).
     """
     state = Path(state_dir).absolute()
     store = Store(state)
+    sync_dir = state / "sync"
+    sync_dir.mkdir(parents=True, exist_ok=True)
+    policy = policy or access.AccessPolicy()
+    worker_env = policy.with_root(sync_dir).to_env()  # workers read sync payloads too, and only under the roots
+    if allow_python_models:
+        worker_env[ENV_ALLOW_PYTHON_MODELS] = "1"
     outbox = Outbox(store, attempts=webhook_attempts, backoff_s=webhook_backoff_s, backoff_max_s=webhook_backoff_max_s)
-    supervisor = Supervisor(store, tick_s=tick_s, lease_s=lease_s, worker_poll_s=worker_poll_s, outbox=outbox)
+    supervisor = Supervisor(
+        store, tick_s=tick_s, lease_s=lease_s, worker_poll_s=worker_poll_s, outbox=outbox, worker_env=worker_env
+    )
     ray_backend: Any = None
 
     @asynccontextmanager
@@ -112,13 +161,31 @@ def create_app(
         "an endpoint with an autoscaling policy, then invoke it with input locations in storage (local or s3://). "
         "Results land at the output location as JSON frame records; failures as error documents.",
         lifespan=lifespan,
+        responses={status: {"model": ErrorDocument, "description": d} for status, d in ERROR_STATUSES.items()},
     )
     app.state.store = store
     app.state.supervisor = supervisor
+    app.state.policy = policy
+    app.add_middleware(
+        Guard,
+        hosts=list(hosts) if hosts is not None else allowed_hosts("127.0.0.1"),
+        token=token,
+        open_paths=OPEN_PATHS,
+        open_prefixes=OPEN_PREFIXES,
+    )
+    if token is not None:
+        _document_bearer_auth(app)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.url.path!r}; the API is described at /docs and /openapi.json"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path!r}; see /docs"
+        elif exc.status_code == 400 and "parsing the body" in message:
+            message = "the request body is not valid JSON (UTF-8); see /docs for the expected body"
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -127,12 +194,20 @@ def create_app(
 
     @app.exception_handler(PrelabelError)
     async def _prelabel_error(request: Request, exc: PrelabelError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        status = 403 if isinstance(exc, access.LocationRefusedError) else 400
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: unexpected %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+        message = f"unexpected server error ({type(exc).__name__}) on {request.method} {request.url.path}; see the log"
+        return JSONResponse({"error": message}, status_code=500)
 
     # ---- health
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        return {"status": "ok", "state_dir": str(state)}
+        """Served without the token (for load balancers and supervisors)."""
+        return {"status": "ok"}
 
     # ---- models
     def model_info(name: str) -> ModelInfo:
@@ -152,6 +227,8 @@ def create_app(
     def create_model(body: ModelCreate) -> ModelInfo:
         """Register a model: a zoo id, a private model reference, an existing endpoint URL, or python:mod:factory."""
         kind = check_model(body.model, body.options)
+        if kind == "python" and not allow_python_models:
+            raise _error(403, f"model {body.model!r}: {PYTHON_MODELS_HOW}")
         if store.one("SELECT 1 FROM models WHERE name=?", body.name):
             raise _error(409, f"model {body.name!r} exists already; delete it first or choose another name")
         store.add_model(body.name, body.model, kind, body.options)
@@ -198,8 +275,10 @@ def create_app(
         model_info(body.model_name)
         if store.one("SELECT 1 FROM endpoint_configs WHERE name=?", body.name):
             raise _error(409, f"endpoint config {body.name!r} exists already")
-        output_path = _check_location("output_path", body.output_path)
-        failure_path = _check_location("failure_path", body.failure_path or storage.join(output_path, "failures"))
+        output_path = _check_location("output_path", body.output_path, policy)
+        failure_path = _check_location(
+            "failure_path", body.failure_path or storage.join(output_path, "failures"), policy
+        )
         store.add_config(
             {
                 "name": body.name,
@@ -260,6 +339,12 @@ def create_app(
             raise _error(409, f"endpoint {body.name!r} exists already")
         if body.backend == "ray" and ray_backend is None:
             raise _error(400, "backend 'ray' needs the service started with --ray (prelabel serve --ray)")
+        model = store.one(
+            "SELECT m.model FROM models m JOIN endpoint_configs c ON c.model_name=m.name WHERE c.name=?",
+            body.config_name,
+        )
+        if model is not None and model["model"].startswith("python:") and not allow_python_models:
+            raise _error(403, f"model {model['model']!r}: {PYTHON_MODELS_HOW}")
         store.add_endpoint(body.name, body.config_name, body.scaling.model_dump(), body.backend)
         if body.backend == "ray":
             ray_backend.deploy(body.name)
@@ -337,6 +422,9 @@ def create_app(
         failure = storage.join(
             storage.join(out_dir, "failures") if out_dir else config.failure_path, f"{iid}.error.json"
         )
+        if out_dir is None:  # a config made under broader roots (an earlier run) is checked against today's
+            _check_location("output_path", config.output_path, policy)
+            _check_location("failure_path", config.failure_path, policy)
         created = store.enqueue(iid, name, input_location, output, failure, params, priority=priority)
         existing = invocation_info(iid)
         if not created and (existing.endpoint != name or existing.input_location != input_location):
@@ -358,7 +446,7 @@ def create_app(
     ) -> InvocationAccepted:
         """Queue one invocation and answer at once (202) with its id and where its result will land. The input
         is read from storage by a worker, so its size is bounded by storage, not by HTTP."""
-        _check_location("input_location", input_location)
+        input_location = _check_location("input_location", input_location, policy)
         params = {} if min_score is None else {"min_score": min_score}
         info = enqueue(name, input_location, inference_id, params)
         return InvocationAccepted(**info.model_dump(include=set(InvocationAccepted.model_fields)))
@@ -417,7 +505,6 @@ def create_app(
             raise _error(400, "empty request body; expected the image bytes")
         endpoint_info(name)
         iid = uuid.uuid4().hex
-        sync_dir = state / "sync"
         sync_dir.mkdir(exist_ok=True)
         payload = sync_dir / f"{iid}{SYNC_CONTENT_TYPES[ctype]}"
         await asyncio.to_thread(storage.write_bytes, str(payload), body)
@@ -473,3 +560,21 @@ def create_app(
 
 def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Add the bearer scheme to the OpenAPI document (so /docs can send the token and fuzzers know it)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"bearer": []}]
+            for path in OPEN_PATHS:
+                for op in schema["paths"].get(path, {}).values():
+                    op["security"] = []
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -16,6 +16,27 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ErrorDocument(BaseModel):
+    """Every 4xx/5xx answer: one line that names the item, what was expected and what was got."""
+
+    error: str = Field(description="what was wrong, with the expected value and the options")
+    detail: list[dict[str, Any]] | None = Field(
+        default=None, description="validation errors only: pydantic's list of {loc, msg, type}"
+    )
+
+
+def _min_le_max(schema: dict[str, Any]) -> None:
+    """min_instances <= max_instances, said in JSON Schema (which cannot compare two fields) as: some k lies
+    between them; max_instances defaults to 1, so a min_instances above 1 needs max_instances given."""
+    schema["anyOf"] = [
+        {
+            "properties": {"min_instances": {"maximum": k}, "max_instances": {"minimum": k}},
+            **({"required": ["max_instances"]} if k > 1 else {}),
+        }
+        for k in range(0, 65)
+    ]
+
+
 class ModelCreate(_Body):
     name: str = Field(pattern=NAME_PATTERN, description="the name endpoint configs refer to")
     model: str = Field(
@@ -49,7 +70,10 @@ class EndpointConfigInfo(EndpointConfigCreate):
 
 
 class ScalingPolicy(_Body):
-    """Instances follow the backlog (queued + running invocations) per instance, between min and max."""
+    """Instances follow the backlog (queued + running invocations) per instance, between min and max
+    (min_instances <= max_instances)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_min_le_max)
 
     min_instances: int = Field(default=0, ge=0, le=64)
     max_instances: int = Field(default=1, ge=1, le=64)

@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 from types import FrameType
 from typing import Any
 
-from prelabel import storage
+from prelabel import access
 from prelabel.core.labels import Frame
 from prelabel.errors import PrelabelError
 from prelabel.inference.predictor import Predictor
@@ -81,7 +81,7 @@ class Worker:
             )
             return
         try:
-            image_bytes = storage.read_bytes(lease.input_location)
+            image_bytes = access.read_input(lease.input_location)  # under the roots, regular files, bounded
             from prelabel.sources.images import decode_image
 
             image = decode_image(image_bytes, lease.input_location)
