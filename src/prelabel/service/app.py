@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prelabel import access, storage
@@ -542,7 +542,12 @@ def create_app(
                 p.unlink(missing_ok=True)
 
     # ---- metrics
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    @app.get(
+        "/metrics",
+        response_class=Response,  # the error answers stay JSON in the OpenAPI document
+        tags=["service"],
+        responses={200: {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> PlainTextResponse:
         """Prometheus text: backlog, backlog per instance, instances, invocations, errors, latency histogram."""
         return PlainTextResponse(metrics_mod.render(store, ray_backend), media_type=metrics_mod.CONTENT_TYPE)
