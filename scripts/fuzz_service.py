@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                 c.create_model("ssd", "ssd-mobilenet-v2-coco", threads=1)
                 c.create_endpoint_config("cfg", "ssd", output_path=str(root / "out"))
                 c.create_endpoint("ep", "cfg")
-            cmd = [st, "run", f"{svc.url}/openapi.json", "--header", f"Authorization: Bearer {token}"]
+            cmd = [st, "--config-file", str(REPO / "scripts" / "schemathesis.toml"), "run", f"{svc.url}/openapi.json"]
+            cmd += ["--header", f"Authorization: Bearer {token}"]
             cmd += ["--max-time", str(args.max_time), "--workers", str(args.workers), "--request-timeout", "30"]
             cmd += ["--checks", "all"]
             if args.seed is not None:

@@ -34,6 +34,7 @@ from prelabel.service import metrics as metrics_mod
 from prelabel.service.models import check_model
 from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import (
+    LOCATION_DOC,
     EndpointConfigCreate,
     EndpointConfigInfo,
     EndpointCreate,
@@ -42,6 +43,7 @@ from prelabel.service.schemas import (
     InvocationAccepted,
     InvocationIds,
     InvocationInfo,
+    InvocationStatus,
     ModelCreate,
     ModelInfo,
     NoticeInfo,
@@ -182,7 +184,9 @@ def create_app(
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.url.path!r}; the API is described at /docs and /openapi.json"
         elif exc.status_code == 405:
-            message = f"method {request.method} is not allowed on {request.url.path!r}; see /docs"
+            allowed = _methods_for(app, request.url.path)
+            message = f"method {request.method} is not allowed on {request.url.path!r}; allowed: {', '.join(allowed)}"
+            return JSONResponse({"error": message}, status_code=405, headers={"Allow": ", ".join(allowed)})
         elif exc.status_code == 400 and "parsing the body" in message:
             message = "the request body is not valid JSON (UTF-8); see /docs for the expected body"
         return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
@@ -438,7 +442,12 @@ def create_app(
     )
     def invoke_async(
         name: str,
-        input_location: str = Query(..., min_length=1, description="absolute path or s3:// URI of the image"),
+        input_location: str = Query(
+            ...,
+            min_length=1,
+            json_schema_extra=LOCATION_DOC,
+            description="absolute path or s3:// URI of the image, under the service's storage roots",
+        ),
         inference_id: str | None = Query(
             None, pattern=r"^[A-Za-z0-9._-]{1,64}$", description="your id; repeating it returns the same invocation"
         ),
@@ -463,7 +472,7 @@ def create_app(
     @app.get("/endpoints/{name}/invocations", response_model=list[InvocationInfo], tags=["invocations"])
     def list_invocations(
         name: str,
-        status: str | None = Query(None, description="queued, running, completed, failed or cancelled"),
+        status: InvocationStatus | None = Query(None, description="queued, running, completed, failed or cancelled"),
         limit: int = Query(1000, ge=1, le=100000),
     ) -> list[InvocationInfo]:
         states = {v: k for k, v in PUBLIC_STATE.items()} | {"cancelled": "cancelled"}
@@ -565,6 +574,17 @@ def create_app(
 
 def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _methods_for(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path`` (Starlette's own Allow header names only the first route's)."""
+    from starlette.routing import Route
+
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _document_bearer_auth(app: FastAPI) -> None:

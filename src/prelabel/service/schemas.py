@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+# an absolute path or a URI; documented in the schema, enforced by the server with a message that says so
+LOCATION_PATTERN = r"^(/|[A-Za-z][A-Za-z0-9+.-]*://)"
+LOCATION_DOC: JsonDict = {"pattern": LOCATION_PATTERN}
 
 InvocationStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 EndpointStatus = Literal["in_service", "failed", "deleting"]
@@ -56,9 +60,16 @@ class EndpointConfigCreate(_Body):
     name: str = Field(pattern=NAME_PATTERN)
     model_name: str = Field(pattern=NAME_PATTERN)
     max_concurrent_invocations_per_instance: int = Field(default=4, ge=1, le=64)
-    output_path: str = Field(min_length=1, description="folder or s3:// prefix; results land at <path>/<id>.json")
+    output_path: str = Field(
+        min_length=1,
+        json_schema_extra=LOCATION_DOC,
+        description="absolute folder or s3:// prefix under the service's storage roots; results land at "
+        "<path>/<id>.json",
+    )
     failure_path: str | None = Field(
-        default=None, description="error documents land at <path>/<id>.error.json; default <output_path>/failures"
+        default=None,
+        json_schema_extra=LOCATION_DOC,
+        description="error documents land at <path>/<id>.error.json; default <output_path>/failures",
     )
     success_webhook: str | None = Field(default=None, description="URL POSTed a JSON notice for every success")
     error_webhook: str | None = Field(default=None, description="URL POSTed a JSON notice for every failure")
