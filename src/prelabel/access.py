@@ -180,16 +180,17 @@ def read_regular(uri: str, name: str = "input", lim: limits.Limits | None = None
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             raise InputNotFoundError(path) from None
-        except IsADirectoryError:
-            raise UnreadableInputError(path, "expected a regular file; got a folder") from None
         except OSError as e:
             raise UnreadableInputError(path, f"cannot open it ({e.strerror})") from None
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
+        try:
+            st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise UnreadableInputError(path, "expected a regular file; got a device, FIFO, socket or folder")
             limits.check_bytes(st.st_size, f"{name} {path}", lim)
-            return f.read(st.st_size)
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                return f.read(st.st_size)
+        finally:
+            os.close(fd)
     fs = storage.filesystem(uri)
     try:
         size = fs.size(uri)
