@@ -274,3 +274,20 @@ def test_review_serve_beyond_loopback_needs_public_and_checks_host(tmp_path: Pat
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path) -> None:
+    """A worker killed between writing an output's temporary file and linking it into place leaves
+    ``.<name>.<random>.tmp`` in the output folder; the next start of the service removes it (and nothing else)."""
+    out, state = tmp_path / "out", tmp_path / "state"
+    with ServiceProcess(state, cwd=REPO, roots=[tmp_path]) as svc, svc.client() as c:
+        c.create_model("ssd", "ssd-mobilenet-v2-coco", threads=1)
+        c.create_endpoint_config("cfg", "ssd", output_path=str(out))
+    (out / "failures").mkdir(parents=True)
+    leftovers = [out / ".0a1b.json.k2j3h4g5.tmp", out / "failures" / ".0a1b.error.json.x_9y8z7w.tmp"]
+    kept = [out / "0a1b.json", out / ".notes.tmp", out / "draft.tmp"]  # a result, and files that are not ours
+    for p in leftovers + kept:
+        p.write_text('{"half')
+    with ServiceProcess(state, cwd=REPO, roots=[tmp_path]):
+        assert not any(p.exists() for p in leftovers)
+        assert all(p.exists() for p in kept)

@@ -31,6 +31,7 @@ from prelabel import access, storage
 from prelabel.errors import PrelabelError
 from prelabel.httpguard import Guard, allowed_hosts
 from prelabel.service import metrics as metrics_mod
+from prelabel.service.leftovers import remove_leftovers
 from prelabel.service.models import check_model
 from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import (
@@ -141,7 +142,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal ray_backend
         if supervise:
-            supervisor.start()
+            supervisor.start()  # stops what a previous run left, so its half-written files are leftovers now
+            started = time.time()
+            folders = [str(sync_dir), str(sync_dir / "failures")]
+            for row in store.all("SELECT output_path, failure_path FROM endpoint_configs"):
+                folders += [row["output_path"], row["failure_path"]]
+            await asyncio.to_thread(remove_leftovers, folders, started)
         if ray:
             from prelabel.service.rayserve import RayServeBackend
 
