@@ -88,7 +88,8 @@ def test_restart_the_service_with_a_backlog_and_everything_completes(
 ) -> None:
     state, out = tmp_path / "state", tmp_path / "out"
     policy = ScalingPolicy(max_instances=1, target_backlog_per_instance=5, scale_in_cooldown_s=60)
-    first = ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **service_options(tmp_path_factory)).start()
+    options = service_options(tmp_path_factory, webhooks.url)
+    first = ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **options).start()
     try:
         with Client(first.url) as client:
             _setup(client, out, webhooks, "restart", policy)
@@ -104,7 +105,7 @@ def test_restart_the_service_with_a_backlog_and_everything_completes(
     db.close()
 
     with (
-        ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **service_options(tmp_path_factory)) as second,
+        ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **options) as second,
         Client(second.url) as client,
     ):
         _check_exactly_once(client, ids, out, webhooks, "/restart", notices_once=False)

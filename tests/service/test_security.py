@@ -158,6 +158,16 @@ def test_http_locations_only_under_an_allowed_prefix(locked: Locked, endpoint: s
         f"/endpoints/{endpoint}/async-invocations", params={"input_location": f"{base}{ALLOWED}/frames/a.png"}
     )
     assert r.status_code == 202, r.text
+    # the URLs the server calls by itself: webhooks and endpoints used as models
+    hook = {"name": "hooked", "model_name": "ssd", "output_path": str(locked.root / "h")}
+    r = locked.post("/endpoint-configs", json={**hook, "error_webhook": "http://169.254.169.254/latest/x"})
+    assert r.status_code == 403 and "error_webhook" in r.json()["error"]
+    r = locked.post("/endpoint-configs", json={**hook, "success_webhook": "file:///etc/passwd"})
+    assert r.status_code == 422 and "http(s)://" in r.json()["error"]
+    r = locked.post("/endpoint-configs", json={**hook, "success_webhook": f"{base}{ALLOWED}/hooks"})
+    assert r.status_code == 201, r.text
+    r = locked.post("/models", json={"name": "remote", "model": "http://10.0.0.1:8080/endpoints/x"})
+    assert r.status_code == 403 and "--allow-url" in r.json()["error"]
     for scheme in ("gs://bucket/a.png", "ftp://127.0.0.1/a.png", "memory://a.png", "simplecache::s3://b/a.png"):
         r = locked.post(f"/endpoints/{endpoint}/async-invocations", params={"input_location": scheme})
         assert r.status_code == 403, (scheme, r.text)

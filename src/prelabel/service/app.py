@@ -98,6 +98,13 @@ def _check_location(name: str, uri: str, policy: access.AccessPolicy) -> str:
         raise _error(403, str(e)) from None
 
 
+def _check_url(name: str, url: str, policy: access.AccessPolicy) -> str:
+    """A URL the service will call (webhook, endpoint model): http(s) (else 422) under an allowed prefix (else 403)."""
+    if not url.startswith(("http://", "https://")):
+        raise _error(422, f"{name} must be an http(s):// URL; got {url!r}")
+    return _check_location(name, url, policy)
+
+
 def create_app(
     state_dir: str | Path,
     *,
@@ -239,6 +246,8 @@ def create_app(
         kind = check_model(body.model, body.options)
         if kind == "python" and not allow_python_models:
             raise _error(403, f"model {body.model!r}: {PYTHON_MODELS_HOW}")
+        if kind == "endpoint":  # the workers will POST images there
+            _check_url("model", body.model, policy)
         if store.one("SELECT 1 FROM models WHERE name=?", body.name):
             raise _error(409, f"model {body.name!r} exists already; delete it first or choose another name")
         store.add_model(body.name, body.model, kind, body.options)
@@ -286,6 +295,9 @@ def create_app(
         if store.one("SELECT 1 FROM endpoint_configs WHERE name=?", body.name):
             raise _error(409, f"endpoint config {body.name!r} exists already")
         output_path = _check_location("output_path", body.output_path, policy)
+        for hook in ("success_webhook", "error_webhook"):  # the server will POST notices there
+            if getattr(body, hook) is not None:
+                _check_url(hook, getattr(body, hook), policy)
         failure_path = _check_location(
             "failure_path", body.failure_path or storage.join(output_path, "failures"), policy
         )
