@@ -235,6 +235,8 @@ def _nothing_listens(port: int) -> bool:
 
 
 def test_serve_beyond_loopback_is_refused_without_a_token_and_roots(tmp_path: Path) -> None:
+    helped = _cli("serve", "--help")
+    assert helped.returncode == 0 and "--allow-python-models" in helped.stdout and "--token-file" in helped.stdout
     port = free_port()
     r = _cli("serve", "--host", "0.0.0.0", "--port", str(port), "--state", str(tmp_path / "s"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -249,6 +251,8 @@ def test_serve_beyond_loopback_is_refused_without_a_token_and_roots(tmp_path: Pa
     r = _cli("serve", "--host", "0.0.0.0", "--port", str(port), "--token-file", str(token))
     assert r.returncode == 2 and "without storage roots" in r.stderr and "--root" in r.stderr
     assert _nothing_listens(port)
+    r = _cli("serve", "--port", str(port), "--root", str(tmp_path / "no-such-folder"))
+    assert r.returncode == 2 and "expected an existing folder" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_review_serve_beyond_loopback_needs_public_and_checks_host(tmp_path: Path) -> None:

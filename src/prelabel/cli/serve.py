@@ -9,7 +9,8 @@ import typer
 from prelabel.cli._common import console, friendly_errors
 
 ROOT_HELP = (
-    "Storage root every input, output and error-document location must be under: a folder or s3://bucket[/prefix]. "
+    "Storage root every input, output and error-document location must be under: a folder, s3://bucket or "
+    "s3://bucket/prefix. "
     "Repeat for more; also PRELABEL_STORAGE_ROOTS (comma-separated). Default on loopback: the working directory."
 )
 
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
         allow_urls: list[str] = typer.Option(
             [],
             "--allow-url",
-            help="http(s)://host[:port][/prefix] under which input/output locations may be fetched or PUT "
+            help="An http(s)://host:port/prefix under which input/output locations may be fetched or PUT "
             "(none by default). Repeat for more; also PRELABEL_ALLOW_URLS.",
         ),
         allowed_host_names: list[str] = typer.Option(
