@@ -193,6 +193,12 @@ def test_every_error_is_an_error_document_in_the_openapi_document(locked: Locked
     assert not_utf8.status_code == 400 and set(not_utf8.json()) == {"error"}
     wrong_method = httpx.put(f"{locked.url}/models", headers=locked.auth)
     assert wrong_method.status_code == 405 and "PUT is not allowed" in wrong_method.json()["error"]
+    assert wrong_method.headers["allow"] == "GET, POST"
+    describe = httpx.get(f"{locked.url}/invocations/describe", headers=locked.auth)  # GET /invocations/{id} too
+    options = httpx.options(f"{locked.url}/invocations/describe", headers=locked.auth)
+    assert describe.status_code == 404 and options.status_code == 405 and options.headers["allow"] == "POST"
+    options = httpx.options(f"{locked.url}/endpoints/ep", headers=locked.auth)
+    assert options.headers["allow"] == "DELETE, GET" and set(options.json()) == {"error"}
     no_route = locked.get("/no/such/route")
     assert no_route.status_code == 404 and "no route" in no_route.json()["error"]
     invalid = locked.post("/models", json={"name": "", "model": "ssd-mobilenet-v2-coco"})

@@ -598,11 +598,9 @@ def _methods_for(app: FastAPI, path: str) -> list[str]:
     """Every method some route serves at ``path`` (Starlette's own Allow header names only the first route's)."""
     from starlette.routing import Route
 
-    methods: set[str] = set()
-    for route in app.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
-            methods |= route.methods
-    return sorted(methods)
+    routes = [r for r in app.routes if isinstance(r, Route) and r.methods and r.path_regex.match(path)]
+    literal = [r for r in routes if r.path == path]  # /invocations/describe, not /invocations/{inference_id}
+    return sorted({m for r in literal or routes for m in r.methods or ()})
 
 
 def _document_bearer_auth(app: FastAPI) -> None:
