@@ -37,6 +37,15 @@ def test_local_locations_are_normalised_and_confined(root: Path, tmp_path: Path)
         p.check(f"{root}/link/outside.png")
 
 
+def test_an_excluded_folder_inside_a_root_is_refused(root: Path) -> None:
+    p = AccessPolicy.from_specs([str(root)]).excluding(root / "state")
+    assert p.check(f"{root}/frames/a.png")
+    for bad in (f"{root}/state", f"{root}/state/service.sqlite3", f"{root}/frames/../state/token"):
+        with pytest.raises(LocationRefusedError, match="own state folder"):
+            p.check(bad)
+    assert p.to_env() == AccessPolicy.from_specs([str(root)]).to_env()
+
+
 def test_the_refusal_does_not_depend_on_existence(root: Path, tmp_path: Path) -> None:
     p = AccessPolicy.from_specs([str(root)])
     messages = []

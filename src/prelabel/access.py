@@ -18,7 +18,7 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,13 +71,15 @@ def _under(path: str, prefix: str) -> bool:
 @dataclass(frozen=True)
 class AccessPolicy:
     """``local_roots``: resolved folders; ``object_roots``: ``(scheme, bucket, key prefix)``; ``url_prefixes``:
-    ``(scheme, host, port, path prefix)``. ``specs``/``urls`` keep what the operator wrote (for messages and env)."""
+    ``(scheme, host, port, path prefix)``. ``specs``/``urls`` keep what the operator wrote (for messages and env);
+    ``excluded``: folders refused even inside a root (a server's own state)."""
 
     local_roots: tuple[Path, ...] = ()
     object_roots: tuple[tuple[str, str, str], ...] = ()
     url_prefixes: tuple[tuple[str, str, int, str], ...] = ()
     specs: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
+    excluded: tuple[Path, ...] = ()
 
     @classmethod
     def from_specs(cls, roots: Iterable[str], allow_urls: Iterable[str] = ()) -> AccessPolicy:
@@ -116,9 +118,11 @@ class AccessPolicy:
     def with_root(self, folder: str | Path) -> AccessPolicy:
         """This policy plus one more local root (the service's own payload folder)."""
         p = Path(folder).resolve()
-        return AccessPolicy(
-            (*self.local_roots, p), self.object_roots, self.url_prefixes, (*self.specs, str(p)), self.urls
-        )
+        return replace(self, local_roots=(*self.local_roots, p), specs=(*self.specs, str(p)))
+
+    def excluding(self, folder: str | Path) -> AccessPolicy:
+        """This policy with ``folder`` refused even where a root contains it (not carried by :meth:`to_env`)."""
+        return replace(self, excluded=(*self.excluded, Path(folder).resolve()))
 
     def to_env(self) -> dict[str, str]:
         return {ENV_ROOTS: ",".join(self.specs), ENV_ALLOW_URLS: ",".join(self.urls)}
@@ -154,6 +158,8 @@ class AccessPolicy:
             if "\0" in norm:
                 raise LocationRefusedError(name, uri, "a path with a NUL byte")
             resolved = Path(norm).resolve()
+            if any(resolved.is_relative_to(x) for x in self.excluded):
+                raise LocationRefusedError(name, uri, "inside the server's own state folder")
             if any(resolved == r or resolved.is_relative_to(r) for r in self.local_roots):
                 return norm
             raise LocationRefusedError(name, uri, f"not under a storage root of this service (roots: {roots}); {HOW}")

@@ -48,7 +48,7 @@ def locked(tmp_path_factory: pytest.TempPathFactory, kitti: Path) -> Iterator[Lo
     (outside / "secret.png").write_bytes(b"secret")
     http_port = free_port()  # nothing listens there: only whether the location is accepted matters
     svc = ServiceProcess(
-        base / "state",
+        root / ".state",  # inside the root: its database and token must still be out of reach
         tick_s=0.1,
         cwd=REPO,
         roots=[root],
@@ -133,7 +133,7 @@ def test_dot_dot_and_symlinks_out_of_a_root_are_refused(locked: Locked, endpoint
     assert r.status_code == 201 and r.json()["output_path"] == str(locked.root / "out2")
     (locked.root / "zero.png").symlink_to("/dev/zero")
     (locked.root / "leak.png").symlink_to(locked.outside / "secret.png")
-    for name in ("zero.png", "leak.png", "../outside/secret.png"):
+    for name in ("zero.png", "leak.png", "../outside/secret.png", ".state/token", ".state/service.sqlite3"):
         r = locked.post(f"/endpoints/{endpoint}/async-invocations", params={"input_location": f"{locked.root}/{name}"})
         assert r.status_code == 403, (name, r.text)
 

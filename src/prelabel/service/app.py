@@ -137,6 +137,7 @@ def create_app(
     sync_dir.mkdir(parents=True, exist_ok=True)
     policy = policy or access.AccessPolicy()
     worker_env = policy.with_root(sync_dir).to_env()  # workers read sync payloads too, and only under the roots
+    policy = policy.excluding(state)  # requests never name the state (database, token, logs), even inside a root
     if allow_python_models:
         worker_env[ENV_ALLOW_PYTHON_MODELS] = "1"
     outbox = Outbox(store, attempts=webhook_attempts, backoff_s=webhook_backoff_s, backoff_max_s=webhook_backoff_max_s)
