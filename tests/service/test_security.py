@@ -311,3 +311,22 @@ def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path) -
     with ServiceProcess(state, cwd=REPO, roots=[tmp_path]):
         assert not any(p.exists() for p in leftovers)
         assert all(p.exists() for p in kept)
+
+
+def test_a_python_model_registered_earlier_does_not_run_once_the_flag_is_off(tmp_path: Path) -> None:
+    """Registered while the operator allowed python: models; after a restart without --allow-python-models its
+    endpoint cannot be created, and an existing one's workers refuse to import it: the invocation fails."""
+    state, out = tmp_path / "state", tmp_path / "out"
+    frame = tmp_path / "000008.png"
+    shutil.copy(KITTI / "image_2" / "000008.png", frame)
+    with ServiceProcess(state, cwd=REPO, roots=[tmp_path], allow_python_models=True) as svc, svc.client() as c:
+        c.create_model("custom", "python:tests.service.detectors:SlowSSD", delay_s=0.0)
+        c.create_endpoint_config("cfg", "custom", output_path=str(out))
+        c.create_endpoint("ep", "cfg")
+    with ServiceProcess(state, tick_s=0.1, cwd=REPO, roots=[tmp_path]) as svc, svc.client() as c:
+        with pytest.raises(ServiceError, match=r"403.*--allow-python-models"):
+            c.create_endpoint("ep2", "cfg")
+        inv = c.invoke_async("ep", str(frame))
+        info = c.wait(inv.inference_id, timeout_s=120)
+        assert info.status == "failed" and "--allow-python-models" in (info.error or "")
+        assert not out.joinpath(f"{inv.inference_id}.json").exists()
