@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -158,6 +159,8 @@ def create_app(
             await asyncio.to_thread(remove_leftovers, folders, started)
         if ray:
             from prelabel.service.rayserve import RayServeBackend
+
+            os.environ.update(worker_env)  # the local Ray's replicas inherit the roots and the python: models switch
 
             ray_backend = RayServeBackend(store, lease_s=lease_s)
             ray_backend.restore()
