@@ -23,16 +23,17 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prelabel import access, storage
-from prelabel.errors import PrelabelError
 from prelabel.httpguard import Guard, allowed_hosts
 from prelabel.service import metrics as metrics_mod
+from prelabel.service.errors import api_error as _error
+from prelabel.service.errors import document_bearer_auth, error_responses, install_error_handlers
 from prelabel.service.leftovers import remove_leftovers
+from prelabel.service.locations import check_location as _check_location
+from prelabel.service.locations import check_url as _check_url
 from prelabel.service.models import check_model
 from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import (
@@ -41,7 +42,6 @@ from prelabel.service.schemas import (
     EndpointConfigInfo,
     EndpointCreate,
     EndpointInfo,
-    ErrorDocument,
     InvocationAccepted,
     InvocationIds,
     InvocationInfo,
@@ -63,47 +63,9 @@ PYTHON_MODELS_HOW = (
     "python: model references run code in the service's worker processes and are refused unless the operator "
     "starts the service with --allow-python-models"
 )
-ERROR_STATUSES = {
-    400: "Bad request: a malformed body, an unreadable input, a disallowed Host header",
-    401: "Authentication required: send 'Authorization: Bearer <token>'",
-    403: "Refused: a location outside the storage roots, or a python: model the service does not allow",
-    404: "Not found: the named model, endpoint config, endpoint, invocation or route",
-    405: "Method not allowed on this route",
-    409: "Conflict: the name exists already, or the item is still in use",
-    413: "Request body over the service's limit",
-    415: "Unsupported Content-Type",
-    422: "Validation error: what was expected and what was got",
-    500: "Unexpected server error (details in the server log, never in the answer)",
-    503: "The endpoint is not in service (failed or deleting)",
-}
 # the routes served without the bearer token: health and the API's own documentation; the portal has its own users
 OPEN_PATHS = ("/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 OPEN_PREFIXES = ("/portal",)
-
-
-class ApiError(HTTPException):
-    pass
-
-
-def _error(status: int, message: str) -> ApiError:
-    return ApiError(status_code=status, detail=message)
-
-
-def _check_location(name: str, uri: str, policy: access.AccessPolicy) -> str:
-    """The location, normalised, if it is absolute (else 422) and under the storage roots (else 403)."""
-    if storage.is_local(uri) and not Path(storage.local_path(uri)).is_absolute():
-        raise _error(422, f"{name} must be an absolute path or a URI such as s3://bucket/key; got {uri!r}")
-    try:
-        return policy.check(uri, name)
-    except access.LocationRefusedError as e:
-        raise _error(403, str(e)) from None
-
-
-def _check_url(name: str, url: str, policy: access.AccessPolicy) -> str:
-    """A URL the service will call (webhook, endpoint model): http(s) (else 422) under an allowed prefix (else 403)."""
-    if not url.startswith(("http://", "https://")):
-        raise _error(422, f"{name} must be an http(s):// URL; got {url!r}")
-    return _check_location(name, url, policy)
 
 
 def create_app(
@@ -180,7 +142,7 @@ def create_app(
         "an endpoint with an autoscaling policy, then invoke it with input locations in storage (local or s3://). "
         "Results land at the output location as JSON frame records; failures as error documents.",
         lifespan=lifespan,
-        responses={status: {"model": ErrorDocument, "description": d} for status, d in ERROR_STATUSES.items()},
+        responses=error_responses(),
     )
     app.state.store = store
     app.state.supervisor = supervisor
@@ -192,37 +154,9 @@ def create_app(
         open_paths=OPEN_PATHS,
         open_prefixes=OPEN_PREFIXES,
     )
+    install_error_handlers(app)
     if token is not None:
-        _document_bearer_auth(app)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = str(exc.detail)
-        if exc.status_code == 404 and message == "Not Found":
-            message = f"no route {request.url.path!r}; the API is described at /docs and /openapi.json"
-        elif exc.status_code == 405:
-            allowed = _methods_for(app, request.url.path)
-            message = f"method {request.method} is not allowed on {request.url.path!r}; allowed: {', '.join(allowed)}"
-            return JSONResponse({"error": message}, status_code=405, headers={"Allow": ", ".join(allowed)})
-        elif exc.status_code == 400 and "parsing the body" in message:
-            message = "the request body is not valid JSON (UTF-8); see /docs for the expected body"
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
-        return JSONResponse({"error": "; ".join(parts), "detail": jsonable(exc.errors())}, status_code=422)
-
-    @app.exception_handler(PrelabelError)
-    async def _prelabel_error(request: Request, exc: PrelabelError) -> JSONResponse:
-        status = 403 if isinstance(exc, access.LocationRefusedError) else 400
-        return JSONResponse({"error": str(exc)}, status_code=status)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s: unexpected %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
-        message = f"unexpected server error ({type(exc).__name__}) on {request.method} {request.url.path}; see the log"
-        return JSONResponse({"error": message}, status_code=500)
+        document_bearer_auth(app, OPEN_PATHS)
 
     # ---- health
     @app.get("/health", tags=["service"])
@@ -592,34 +526,3 @@ def create_app(
         app.mount("/portal", create_portal_app(state))
 
     return app
-
-
-def jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def _methods_for(app: FastAPI, path: str) -> list[str]:
-    """Every method some route serves at ``path`` (Starlette's own Allow header names only the first route's)."""
-    from starlette.routing import Route
-
-    routes = [r for r in app.routes if isinstance(r, Route) and r.methods and r.path_regex.match(path)]
-    literal = [r for r in routes if r.path == path]  # /invocations/describe, not /invocations/{inference_id}
-    return sorted({m for r in literal or routes for m in r.methods or ()})
-
-
-def _document_bearer_auth(app: FastAPI) -> None:
-    """Add the bearer scheme to the OpenAPI document (so /docs can send the token and fuzzers know it)."""
-    from fastapi.openapi.utils import get_openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-            schema["security"] = [{"bearer": []}]
-            for path in OPEN_PATHS:
-                for op in schema["paths"].get(path, {}).values():
-                    op["security"] = []
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
