@@ -122,3 +122,6 @@ def test_the_policy_travels_in_the_environment(root: Path, monkeypatch: pytest.M
     assert access.read_input(str(root / "frames" / "a.png")) == b"x" * 10
     with pytest.raises(LocationRefusedError):
         access.read_input("/etc/passwd")
+    assert access.check_from_env(f"{root}/frames/../frames/a.png") == f"{root}/frames/a.png"
+    with pytest.raises(LocationRefusedError):
+        access.check_from_env("/etc/passwd")

@@ -215,6 +215,12 @@ def from_env() -> AccessPolicy | None:
     return AccessPolicy.from_specs(split_list(roots), split_list(urls))
 
 
+def check_from_env(uri: str, name: str = "input") -> str:
+    """The location, normalised, if the policy a server passed to this process allows it (any, without one)."""
+    policy = from_env()
+    return uri if policy is None else policy.check(uri, name)
+
+
 def read_input(uri: str, name: str = "input") -> bytes:
     """How a worker reads an input: confined to the policy its server passed (if any), regular files only."""
     policy = from_env()
