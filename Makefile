@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test venv system labelstudio-venv lint typecheck check bench clean
+.PHONY: demo test venv system labelstudio-venv lint typecheck check bench clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint:
 
 typecheck:
 	$(BIN)/mypy
+
+## Fuzz the service API (schemathesis, ~2 min) against a `prelabel serve` on 127.0.0.1 with a token and one root.
+fuzz: venv
+	$(BIN)/python scripts/fuzz_service.py --max-time 120
 
 ## Every benchmark (benchmarks/bench_*.py); one alone: make bench-NAME (e.g. make bench-detectors).
 bench: venv

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if url is None:
         from prelabel.service.launch import ServiceProcess
 
-        service = ServiceProcess(work / "service-state").start()
+        roots = [str(work)] + [p for p in (args.upload_to, args.output_to) if p]  # where it may read and write
+        service = ServiceProcess(work / "service-state", roots=roots).start()
         url = service.url
         print(f"1. service started at {url} (state in {service.state_dir})")
     try:

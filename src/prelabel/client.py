@@ -26,6 +26,7 @@ from typing import Any
 from prelabel import storage
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import PrelabelError
+from prelabel.httpguard import ENV_TOKEN
 from prelabel.service.schemas import (
     EndpointConfigInfo,
     EndpointInfo,
@@ -61,11 +62,16 @@ def _abs(location: str) -> str:
 
 
 class Client:
-    def __init__(self, base_url: str = "http://127.0.0.1:8080", *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str = "http://127.0.0.1:8080", *, token: str | None = None, timeout_s: float = 60.0
+    ) -> None:
+        """``token``: the service's bearer token (default: ``PRELABEL_SERVICE_TOKEN`` if set)."""
         import httpx
 
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        token = token if token is not None else (os.environ.get(ENV_TOKEN, "").strip() or None)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers)
 
     def close(self) -> None:
         self._http.close()

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from prelabel.client import Client
-from prelabel.service.launch import ServiceProcess
-from tests.conftest import KITTI, REPO
+from prelabel.service.launch import ServiceProcess, free_port
+from tests.conftest import KITTI, REPO, SHARED_DATA
 
 FRAMES = ["000001", "000005", "000008", "000013", "000020", "000027"]
 
@@ -71,6 +71,13 @@ class Webhooks:
         self.server.server_close()
 
 
+def service_options(tmp_path_factory: pytest.TempPathFactory, *urls: str) -> dict[str, Any]:
+    """What the tests' services may touch: pytest's temporary folders, the shared data and ``urls`` (webhook
+    receivers, endpoints used as models); python: test models."""
+    allow = [arg for url in urls for arg in ("--allow-url", url)]
+    return {"roots": [tmp_path_factory.getbasetemp(), SHARED_DATA], "allow_python_models": True, "extra_args": allow}
+
+
 @pytest.fixture(scope="module")
 def webhooks() -> Iterator[Webhooks]:
     w = Webhooks()
@@ -79,10 +86,13 @@ def webhooks() -> Iterator[Webhooks]:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, kitti: Path) -> Iterator[ServiceProcess]:
-    """One real service for a test module (state in a temp folder); stopped with SIGTERM at the end."""
+def service(tmp_path_factory: pytest.TempPathFactory, kitti: Path, webhooks: Webhooks) -> Iterator[ServiceProcess]:
+    """One real service for a test module (state in a temp folder); stopped with SIGTERM at the end. It may call
+    the module's webhook receiver and its own endpoints (as another endpoint's model)."""
     state = tmp_path_factory.mktemp("service-state")
-    svc = ServiceProcess(state, tick_s=0.1, lease_s=10.0, cwd=REPO).start()
+    port = free_port()
+    options = service_options(tmp_path_factory, webhooks.url, f"http://127.0.0.1:{port}/endpoints")
+    svc = ServiceProcess(state, port=port, tick_s=0.1, lease_s=10.0, cwd=REPO, **options).start()
     yield svc
     svc.stop()
 

@@ -16,7 +16,7 @@ from prelabel.client import Client, ScalingPolicy
 from prelabel.core.labels import FrameRecord
 from prelabel.service.launch import ServiceProcess
 from tests.conftest import REPO
-from tests.service.conftest import Webhooks
+from tests.service.conftest import Webhooks, service_options
 
 HOLD = ScalingPolicy(
     min_instances=0, max_instances=2, target_backlog_per_instance=2, scale_in_cooldown_s=60, scale_out_cooldown_s=0
@@ -84,11 +84,12 @@ def test_kill_9_a_worker_and_everything_completes_exactly_once(
 
 @pytest.mark.slow
 def test_restart_the_service_with_a_backlog_and_everything_completes(
-    tmp_path: Path, frames: list[Path], webhooks: Webhooks
+    tmp_path: Path, frames: list[Path], webhooks: Webhooks, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     state, out = tmp_path / "state", tmp_path / "out"
     policy = ScalingPolicy(max_instances=1, target_backlog_per_instance=5, scale_in_cooldown_s=60)
-    first = ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO).start()
+    options = service_options(tmp_path_factory, webhooks.url)
+    first = ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **options).start()
     try:
         with Client(first.url) as client:
             _setup(client, out, webhooks, "restart", policy)
@@ -103,7 +104,10 @@ def test_restart_the_service_with_a_backlog_and_everything_completes(
     assert left >= 5, "the test needs a backlog at the moment the service dies"
     db.close()
 
-    with ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO) as second, Client(second.url) as client:
+    with (
+        ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **options) as second,
+        Client(second.url) as client,
+    ):
         _check_exactly_once(client, ids, out, webhooks, "/restart", notices_once=False)
         assert client.describe_endpoint("restart").backlog == 0
         second.stop()  # SIGTERM: a clean stop drains the workers and leaves no process behind

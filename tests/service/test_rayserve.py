@@ -12,7 +12,7 @@ from prelabel.client import Client, ScalingPolicy
 from prelabel.core.labels import FrameRecord
 from prelabel.service.launch import ServiceProcess
 from prelabel.service.rayserve import ray_autoscaling_config
-from tests.conftest import REPO
+from tests.conftest import KITTI, REPO
 
 
 def test_policy_maps_one_to_one_onto_ray_serve() -> None:
@@ -41,7 +41,8 @@ def test_policy_maps_one_to_one_onto_ray_serve() -> None:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_endpoint_on_ray_serve_scales_from_zero_and_back(tmp_path: Path, frames: list[Path]) -> None:
-    with ServiceProcess(tmp_path / "state", ray=True, cwd=REPO) as svc, Client(svc.url, timeout_s=180) as client:
+    svc = ServiceProcess(tmp_path / "state", ray=True, cwd=REPO, roots=[tmp_path, KITTI])
+    with svc, Client(svc.url, timeout_s=180) as client:
         client.create_model("ssd", "ssd-mobilenet-v2-coco", threads=1)
         client.create_endpoint_config(
             "cfg", "ssd", output_path=str(tmp_path / "out"), max_concurrent_invocations_per_instance=2

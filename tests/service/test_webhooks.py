@@ -9,21 +9,25 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from prelabel.client import Client, ScalingPolicy
 from prelabel.service.launch import ServiceProcess, free_port
 from tests.conftest import REPO
-from tests.service.conftest import Webhooks
+from tests.service.conftest import Webhooks, service_options
 
 FAST_RETRIES = ["--webhook-attempts", "100", "--webhook-backoff", "0.05", "--webhook-backoff-max", "0.5"]
 
 
 def test_notices_are_delivered_at_least_once_across_a_down_receiver_and_kill_9(
-    tmp_path: Path, frames: list[Path]
+    tmp_path: Path, frames: list[Path], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     state, out = tmp_path / "state", tmp_path / "out"
     port = free_port()  # nothing listens here until the receiver starts below
     url = f"http://127.0.0.1:{port}"
-    first = ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, extra_args=FAST_RETRIES).start()
+    options = service_options(tmp_path_factory, url)
+    options["extra_args"] += FAST_RETRIES
+    first = ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **options).start()
     try:
         with Client(first.url) as client:
             client.create_model("hook", "ssd-mobilenet-v2-coco", threads=1)
@@ -46,7 +50,7 @@ def test_notices_are_delivered_at_least_once_across_a_down_receiver_and_kill_9(
 
     hooks = Webhooks(port=port, fail_first=2)
     try:
-        with ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, extra_args=FAST_RETRIES) as second:
+        with ServiceProcess(state, tick_s=0.1, lease_s=5.0, cwd=REPO, **options) as second:
             ok, err = hooks.wait("/ok", len(good)), hooks.wait("/err", len(bad))
             assert {e["inference_id"] for e in ok} == set(good) and {e["inference_id"] for e in err} == set(bad)
             for e in ok + err:  # the same key in the header and the payload

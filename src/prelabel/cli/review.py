@@ -218,7 +218,7 @@ def stats(
 @review_app.command("serve")
 @friendly_errors
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback by default)."),
     port: int = typer.Option(8088, "--port", help="TCP port."),
     state: Path | None = typer.Option(None, "--state", help=STATE_HELP),
     root: list[str] = typer.Option(
@@ -232,20 +232,39 @@ def serve(
         "--allow-http-frames",
         help="Let the server fetch http(s):// frame URIs (off: job data could make it fetch any URL).",
     ),
+    public: bool = typer.Option(
+        False,
+        "--public",
+        help="Allow listening beyond loopback (workers log in with passwords: put TLS in front, a reverse proxy).",
+    ),
+    allowed_host_names: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        help="A Host name browsers use to reach the portal (loopback names are always allowed). Repeat for more; "
+        "also PRELABEL_ALLOWED_HOSTS.",
+    ),
 ) -> None:
     """Run the review portal alone (``prelabel serve`` also serves it, at /portal)."""
     import uvicorn
 
+    from prelabel.httpguard import Guard, allowed_hosts, is_loopback
     from prelabel.review.db import Database
     from prelabel.review.web import create_portal_app
     from prelabel.review.workforce import list_users
 
+    if not is_loopback(host) and not public:
+        raise fail(
+            f"refusing to listen on {host} (reachable from other machines) without --public: the portal's users "
+            "log in with passwords, so serve it behind a reverse proxy with TLS, and name the host clients use "
+            "with --allowed-host"
+        )
     st = _state(state)
     if not any(u.role == "admin" for u in list_users(Database(st))):
         raise fail(f"no admin in {st}; create one first: prelabel review create-user NAME --role admin --state {st}")
     console.print(f"review portal on http://{host}:{port}/ (state {st})")
     app = create_portal_app(st, roots=root, allow_http_frames=allow_http_frames)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    guarded = Guard(app, hosts=allowed_hosts(host, allowed_host_names))  # DNS rebinding
+    uvicorn.run(guarded, host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

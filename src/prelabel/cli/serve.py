@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from prelabel.cli._common import console, friendly_errors
+
+ROOT_HELP = (
+    "Storage root every input, output and error-document location must be under: a folder, s3://bucket or "
+    "s3://bucket/prefix. "
+    "Repeat for more; also PRELABEL_STORAGE_ROOTS (comma-separated). Default on loopback: the working directory."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,16 +54,58 @@ def register(app: typer.Typer) -> None:
         wake: bool = typer.Option(
             True, "--wake/--no-wake", help="Wake workers when work arrives (--no-wake: they poll SQLite every 50 ms)."
         ),
+        token_file: Path | None = typer.Option(
+            None,
+            "--token-file",
+            help="File whose first line is the bearer token every API request must carry (else "
+            "PRELABEL_SERVICE_TOKEN). Required to listen beyond loopback.",
+        ),
+        roots: list[str] = typer.Option([], "--root", help=ROOT_HELP),
+        allow_urls: list[str] = typer.Option(
+            [],
+            "--allow-url",
+            help="An http(s)://host:port/prefix under which input/output locations may be fetched or PUT "
+            "(none by default). Repeat for more; also PRELABEL_ALLOW_URLS.",
+        ),
+        allowed_host_names: list[str] = typer.Option(
+            [],
+            "--allowed-host",
+            help="A Host name clients use to reach this server (loopback names are always allowed; '*' allows any, "
+            "for a proxy that checks it). Repeat for more; also PRELABEL_ALLOWED_HOSTS.",
+        ),
+        allow_python_models: bool = typer.Option(
+            False,
+            "--allow-python-models",
+            help="Accept python:module:factory model references (code the workers import and run). Off by default.",
+        ),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     ) -> None:
         """Serve async inference endpoints that scale to zero. API docs at http://HOST:PORT/docs."""
         import logging
-        from pathlib import Path
+        import os
 
         import uvicorn
 
-        from prelabel import limits
+        from prelabel import access, limits
+        from prelabel.errors import PrelabelError
+        from prelabel.httpguard import allowed_hosts, check_bind, is_loopback, load_token
         from prelabel.service.app import create_app
+
+        token = load_token(token_file)
+        check_bind(host, token=token)
+        root_specs = list(roots) or access.split_list(os.environ.get(access.ENV_ROOTS, ""))
+        if not root_specs:
+            if not is_loopback(host):
+                raise PrelabelError(
+                    f"refusing to listen on {host} without storage roots: name the folders and buckets the service "
+                    "may read and write with --root DIR or --root s3://bucket/prefix (or PRELABEL_STORAGE_ROOTS)"
+                )
+            root_specs = [str(Path.cwd())]
+        url_specs = list(allow_urls) or access.split_list(os.environ.get(access.ENV_ALLOW_URLS, ""))
+        policy = access.AccessPolicy.from_specs(root_specs, url_specs)
+        hosts = allowed_hosts(host, allowed_host_names)
+        if allow_python_models:  # for processes started from here that load models (a local Ray's replicas)
+            os.environ["PRELABEL_ALLOW_PYTHON_MODELS"] = "1"
 
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
@@ -72,8 +122,17 @@ def register(app: typer.Typer) -> None:
             write_attempts=write_attempts,
             max_failed_loads=max_failed_loads,
             worker_wake=wake,
+            policy=policy,
+            token=token,
+            hosts=hosts,
+            allow_python_models=allow_python_models,
         )
-        console.print(f"prelabel service on http://{host}:{port} (state in {Path(state).absolute()}; docs at /docs)")
+        auth = "bearer token required" if token else "no token (loopback only)"
+        console.print(
+            f"prelabel service on http://{host}:{port} (state in {Path(state).absolute()}; docs at /docs)\n"
+            f"{policy.describe()}; Host names: {', '.join(hosts)}; {auth}"
+            + ("; python: models allowed" if allow_python_models else "")
+        )
         uvicorn.run(
             application,
             host=host,

@@ -1,7 +1,12 @@
 """The HTTP API (FastAPI): models, endpoint configs, endpoints, async and sync invocations, metrics.
 
 ``create_app(state_dir)`` is the one factory; ``prelabel serve`` runs it with uvicorn. The OpenAPI document is at
-``/openapi.json`` and browsable at ``/docs``. Errors are JSON ``{"error": "..."}`` with a 4xx/5xx status.
+``/openapi.json`` and browsable at ``/docs``. Errors are JSON ``{"error": "..."}`` with a 4xx/5xx status, for every
+status (validation errors, unknown routes and methods, unreadable bodies, unexpected failures) and documented as
+such in the OpenAPI document.
+
+In front of the routes: the ``Host`` allow-list and, when configured, the bearer token (:mod:`prelabel.httpguard`).
+Every storage location a request names is checked against the operator's roots (:mod:`prelabel.access`).
 """
 
 from __future__ import annotations
@@ -10,26 +15,32 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from prelabel import access, storage
 from prelabel import limits as limits_mod
-from prelabel import storage
-from prelabel.errors import PrelabelError
+from prelabel.httpguard import Guard, allowed_hosts
 from prelabel.limits import Limits
 from prelabel.service import metrics as metrics_mod
 from prelabel.service.bodylimit import BodyLimit
+from prelabel.service.errors import api_error as _error
+from prelabel.service.errors import document_bearer_auth, error_responses, install_error_handlers
+from prelabel.service.leftovers import remove_leftovers
+from prelabel.service.locations import check_location as _check_location
+from prelabel.service.locations import check_url as _check_url
 from prelabel.service.models import check_model
 from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import (
+    LOCATION_DOC,
     EndpointConfigCreate,
     EndpointConfigInfo,
     EndpointCreate,
@@ -37,6 +48,7 @@ from prelabel.service.schemas import (
     InvocationAccepted,
     InvocationIds,
     InvocationInfo,
+    InvocationStatus,
     ModelCreate,
     ModelInfo,
     NoticeInfo,
@@ -55,20 +67,14 @@ SYNC_ERROR_STATUS = {
     "LimitExceededError": 413,
     "EndpointFailed": 503,
 }
-
-
-class ApiError(HTTPException):
-    pass
-
-
-def _error(status: int, message: str) -> ApiError:
-    return ApiError(status_code=status, detail=message)
-
-
-def _check_location(name: str, uri: str) -> str:
-    if storage.is_local(uri) and not Path(storage.local_path(uri)).is_absolute():
-        raise _error(422, f"{name} must be an absolute path or a URI such as s3://bucket/key; got {uri!r}")
-    return uri
+ENV_ALLOW_PYTHON_MODELS = "PRELABEL_ALLOW_PYTHON_MODELS"
+PYTHON_MODELS_HOW = (
+    "python: model references run code in the service's worker processes and are refused unless the operator "
+    "starts the service with --allow-python-models"
+)
+# the routes served without the bearer token: health and the API's own documentation; the portal has its own users
+OPEN_PATHS = ("/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+OPEN_PREFIXES = ("/portal",)
 
 
 def create_app(
@@ -86,6 +92,10 @@ def create_app(
     write_attempts: int = 3,
     max_failed_loads: int = 3,
     worker_wake: bool = True,
+    policy: access.AccessPolicy | None = None,
+    token: str | None = None,
+    hosts: Iterable[str] | None = None,
+    allow_python_models: bool = False,
 ) -> FastAPI:
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).
 
@@ -96,22 +106,36 @@ def create_app(
     :func:`prelabel.limits.current`); ``write_attempts``: tries per output or error document before an invocation
     fails; ``max_failed_loads``: failed model loads in a row before an endpoint is marked failed; ``worker_wake``:
     workers are woken when work arrives (False: they poll SQLite every ``worker_poll_s``).
+    ``policy``: the storage roots and allowed URLs every location must be under (none by default: every location
+    is refused); ``token``: the bearer token every request but health and docs must carry (None: no token);
+    ``hosts``: the allowed ``Host`` names (default: loopback names); ``allow_python_models``: accept
+    ``python:module:factory`` model references (code the workers import and run).
     """
     state = Path(state_dir).absolute()
     store = Store(state)
+    sync_dir = state / "sync"
+    sync_dir.mkdir(parents=True, exist_ok=True)
+    policy = policy or access.AccessPolicy()
+    worker_env = policy.with_root(sync_dir).to_env()  # workers read sync payloads too, and only under the roots
+    policy = policy.excluding(state)  # requests never name the state (database, token, logs), even inside a root
+    if allow_python_models:
+        worker_env[ENV_ALLOW_PYTHON_MODELS] = "1"
     outbox = Outbox(store, attempts=webhook_attempts, backoff_s=webhook_backoff_s, backoff_max_s=webhook_backoff_max_s)
     lim = limits or limits_mod.current()
+    worker_env.update(
+        {
+            limits_mod.ENV_MAX_PIXELS: str(lim.max_pixels),
+            limits_mod.ENV_MAX_INPUT_BYTES: str(lim.max_input_bytes),
+            limits_mod.ENV_MAX_BODY_BYTES: str(lim.max_body_bytes),
+        }
+    )
     supervisor = Supervisor(
         store,
         tick_s=tick_s,
         lease_s=lease_s,
         worker_poll_s=worker_poll_s,
         outbox=outbox,
-        worker_env={
-            limits_mod.ENV_MAX_PIXELS: str(lim.max_pixels),
-            limits_mod.ENV_MAX_INPUT_BYTES: str(lim.max_input_bytes),
-            limits_mod.ENV_MAX_BODY_BYTES: str(lim.max_body_bytes),
-        },
+        worker_env=worker_env,
         write_attempts=write_attempts,
         max_failed_loads=max_failed_loads,
         worker_wake=worker_wake,
@@ -122,9 +146,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal ray_backend
         if supervise:
-            supervisor.start()
+            supervisor.start()  # stops what a previous run left, so its half-written files are leftovers now
+            started = time.time()
+            folders = [str(sync_dir), str(sync_dir / "failures")]
+            for row in store.all("SELECT output_path, failure_path FROM endpoint_configs"):
+                folders += [row["output_path"], row["failure_path"]]
+            await asyncio.to_thread(remove_leftovers, folders, started)
         if ray:
             from prelabel.service.rayserve import RayServeBackend
+
+            os.environ.update(worker_env)  # the local Ray's replicas inherit the roots and the python: models switch
 
             ray_backend = RayServeBackend(store, lease_s=lease_s)
             ray_backend.restore()
@@ -144,28 +175,28 @@ def create_app(
         "an endpoint with an autoscaling policy, then invoke it with input locations in storage (local or s3://). "
         "Results land at the output location as JSON frame records; failures as error documents.",
         lifespan=lifespan,
+        responses=error_responses(),
     )
     app.state.store = store
     app.state.supervisor = supervisor
     app.add_middleware(BodyLimit, max_bytes=lim.max_body_bytes)
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
-        return JSONResponse({"error": "; ".join(parts), "detail": jsonable(exc.errors())}, status_code=422)
-
-    @app.exception_handler(PrelabelError)
-    async def _prelabel_error(request: Request, exc: PrelabelError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    app.state.policy = policy
+    app.add_middleware(
+        Guard,
+        hosts=list(hosts) if hosts is not None else allowed_hosts("127.0.0.1"),
+        token=token,
+        open_paths=OPEN_PATHS,
+        open_prefixes=OPEN_PREFIXES,
+    )
+    install_error_handlers(app)
+    if token is not None:
+        document_bearer_auth(app, OPEN_PATHS)
 
     # ---- health
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        return {"status": "ok", "state_dir": str(state)}
+        """Served without the token (for load balancers and supervisors)."""
+        return {"status": "ok"}
 
     # ---- models
     def model_info(name: str) -> ModelInfo:
@@ -185,6 +216,10 @@ def create_app(
     def create_model(body: ModelCreate) -> ModelInfo:
         """Register a model: a zoo id, a private model reference, an existing endpoint URL, or python:mod:factory."""
         kind = check_model(body.model, body.options)
+        if kind == "python" and not allow_python_models:
+            raise _error(403, f"model {body.model!r}: {PYTHON_MODELS_HOW}")
+        if kind == "endpoint":  # the workers will POST images there
+            _check_url("model", body.model, policy)
         if store.one("SELECT 1 FROM models WHERE name=?", body.name):
             raise _error(409, f"model {body.name!r} exists already; delete it first or choose another name")
         store.add_model(body.name, body.model, kind, body.options)
@@ -231,8 +266,13 @@ def create_app(
         model_info(body.model_name)
         if store.one("SELECT 1 FROM endpoint_configs WHERE name=?", body.name):
             raise _error(409, f"endpoint config {body.name!r} exists already")
-        output_path = _check_location("output_path", body.output_path)
-        failure_path = _check_location("failure_path", body.failure_path or storage.join(output_path, "failures"))
+        output_path = _check_location("output_path", body.output_path, policy)
+        for hook in ("success_webhook", "error_webhook"):  # the server will POST notices there
+            if getattr(body, hook) is not None:
+                _check_url(hook, getattr(body, hook), policy)
+        failure_path = _check_location(
+            "failure_path", body.failure_path or storage.join(output_path, "failures"), policy
+        )
         store.add_config(
             {
                 "name": body.name,
@@ -293,6 +333,12 @@ def create_app(
             raise _error(409, f"endpoint {body.name!r} exists already")
         if body.backend == "ray" and ray_backend is None:
             raise _error(400, "backend 'ray' needs the service started with --ray (prelabel serve --ray)")
+        model = store.one(
+            "SELECT m.model FROM models m JOIN endpoint_configs c ON c.model_name=m.name WHERE c.name=?",
+            body.config_name,
+        )
+        if model is not None and model["model"].startswith("python:") and not allow_python_models:
+            raise _error(403, f"model {model['model']!r}: {PYTHON_MODELS_HOW}")
         store.add_endpoint(body.name, body.config_name, body.scaling.model_dump(), body.backend)
         if body.backend == "ray":
             ray_backend.deploy(body.name)
@@ -371,6 +417,9 @@ def create_app(
         failure = storage.join(
             storage.join(out_dir, "failures") if out_dir else config.failure_path, f"{iid}.error.json"
         )
+        if out_dir is None:  # a config made under broader roots (an earlier run) is checked against today's
+            _check_location("output_path", config.output_path, policy)
+            _check_location("failure_path", config.failure_path, policy)
         created = store.enqueue(iid, name, input_location, output, failure, params, priority=priority)
         existing = invocation_info(iid)
         if not created and (existing.endpoint != name or existing.input_location != input_location):
@@ -386,7 +435,12 @@ def create_app(
     )
     def invoke_async(
         name: str,
-        input_location: str = Query(..., min_length=1, description="absolute path or s3:// URI of the image"),
+        input_location: str = Query(
+            ...,
+            min_length=1,
+            json_schema_extra=LOCATION_DOC,
+            description="absolute path or s3:// URI of the image, under the service's storage roots",
+        ),
         inference_id: str | None = Query(
             None, pattern=r"^[A-Za-z0-9._-]{1,64}$", description="your id; repeating it returns the same invocation"
         ),
@@ -394,7 +448,7 @@ def create_app(
     ) -> InvocationAccepted:
         """Queue one invocation and answer at once (202) with its id and where its result will land. The input
         is read from storage by a worker, so its size is bounded by storage, not by HTTP."""
-        _check_location("input_location", input_location)
+        input_location = _check_location("input_location", input_location, policy)
         params = {} if min_score is None else {"min_score": min_score}
         info = enqueue(name, input_location, inference_id, params)
         return InvocationAccepted(**info.model_dump(include=set(InvocationAccepted.model_fields)))
@@ -411,7 +465,7 @@ def create_app(
     @app.get("/endpoints/{name}/invocations", response_model=list[InvocationInfo], tags=["invocations"])
     def list_invocations(
         name: str,
-        status: str | None = Query(None, description="queued, running, completed, failed or cancelled"),
+        status: InvocationStatus | None = Query(None, description="queued, running, completed, failed or cancelled"),
         limit: int = Query(1000, ge=1, le=100000),
     ) -> list[InvocationInfo]:
         states = {v: k for k, v in PUBLIC_STATE.items()} | {"cancelled": "cancelled"}
@@ -453,7 +507,6 @@ def create_app(
             raise _error(400, "empty request body; expected the image bytes")
         endpoint_info(name)
         iid = uuid.uuid4().hex
-        sync_dir = state / "sync"
         sync_dir.mkdir(exist_ok=True)
         payload = sync_dir / f"{iid}{SYNC_CONTENT_TYPES[ctype]}"
         await asyncio.to_thread(storage.write_bytes, str(payload), body)
@@ -488,7 +541,12 @@ def create_app(
                 p.unlink(missing_ok=True)
 
     # ---- metrics
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    @app.get(
+        "/metrics",
+        response_class=Response,  # the error answers stay JSON in the OpenAPI document
+        tags=["service"],
+        responses={200: {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> PlainTextResponse:
         """Prometheus text: backlog, backlog per instance, instances, invocations, errors, latency histogram."""
         return PlainTextResponse(metrics_mod.render(store, ray_backend), media_type=metrics_mod.CONTENT_TYPE)
@@ -502,7 +560,3 @@ def create_app(
         app.mount("/portal", create_portal_app(state))
 
     return app
-
-
-def jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))

@@ -10,7 +10,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prelabel.client import Client
 
 
 def free_port() -> int:
@@ -20,8 +23,10 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """``with ServiceProcess(state_dir) as svc: Client(svc.url)``. Stops the service (SIGTERM, then SIGKILL).
-    ``extra_args``: more ``prelabel serve`` options, e.g. ``["--webhook-attempts", "3"]``."""
+    """``with ServiceProcess(state_dir, roots=[data_dir]) as svc: svc.client()``. Stops the service (SIGTERM, then
+    SIGKILL). ``roots``: storage roots (``--root``; default: the service's working directory); ``token``: the bearer
+    token (written to ``<state_dir>/token``, passed with ``--token-file``); ``allow_python_models``:
+    ``--allow-python-models``; ``extra_args``: more ``prelabel serve`` options, e.g. ``["--webhook-attempts", "3"]``."""
 
     def __init__(
         self,
@@ -35,11 +40,22 @@ class ServiceProcess:
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
         extra_args: list[str] | None = None,
+        roots: list[str | Path] | None = None,
+        token: str | None = None,
+        allow_python_models: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = ["--tick", str(tick_s), "--lease", str(lease_s)] + (["--ray"] if ray else []) + (extra_args or [])
+        self.token = token
+        self.args = ["--tick", str(tick_s), "--lease", str(lease_s)] + (["--ray"] if ray else [])
+        for root in roots or []:
+            self.args += ["--root", str(root)]
+        if token is not None:
+            self.args += ["--token-file", str(self.state_dir / "token")]
+        if allow_python_models:
+            self.args.append("--allow-python-models")
+        self.args += extra_args or []
         self.log_file = Path(log_file) if log_file else self.state_dir / "server.log"
         self.env = env
         self.cwd = cwd
@@ -51,6 +67,10 @@ class ServiceProcess:
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.token is not None:
+            token_file = self.state_dir / "token"
+            token_file.touch(mode=0o600)
+            token_file.write_text(self.token + "\n")
         self._log = open(self.log_file, "ab")  # kept open for the child's lifetime
         cmd = [sys.executable, "-m", "prelabel.cli.main", "serve", "--port", str(self.port)]
         cmd += ["--state", str(self.state_dir), *self.args]
@@ -69,6 +89,12 @@ class ServiceProcess:
             time.sleep(0.1)
         self.stop()
         raise TimeoutError(f"prelabel serve did not answer within {timeout_s} s; log: {self.log_file}")
+
+    def client(self, timeout_s: float = 60.0) -> Client:
+        """A :class:`~prelabel.client.Client` of this service, with its token."""
+        from prelabel.client import Client
+
+        return Client(self.url, token=self.token, timeout_s=timeout_s)
 
     def kill(self) -> None:
         """SIGKILL the service process (its workers notice and stop on their own)."""

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from prelabel.errors import PrelabelError
@@ -44,6 +45,8 @@ def check_model(ref: str, options: dict[str, Any] | None = None) -> str:
 def load_model(ref: str, options: dict[str, Any]) -> Detector:
     """Load the detector ``ref`` names (slow: weights are read here, once per worker)."""
     if model_kind(ref) == "python":
+        if os.environ.get("PRELABEL_ALLOW_PYTHON_MODELS") != "1":  # set for workers by serve --allow-python-models
+            raise PrelabelError(f"model {ref!r}: python: references are disabled; start with --allow-python-models")
         module_name, attr = ref[len("python:") :].split(":")
         factory = getattr(importlib.import_module(module_name), attr)
         detector: Detector = factory(**options)

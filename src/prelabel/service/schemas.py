@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+# an absolute path or a URI; documented in the schema, enforced by the server with a message that says so
+LOCATION_PATTERN = r"^(/|[A-Za-z][A-Za-z0-9+.-]*://)"
+LOCATION_DOC: JsonDict = {"pattern": LOCATION_PATTERN}
 
 InvocationStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 EndpointStatus = Literal["in_service", "failed", "deleting"]
@@ -14,6 +18,27 @@ EndpointStatus = Literal["in_service", "failed", "deleting"]
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDocument(BaseModel):
+    """Every 4xx/5xx answer: one line that names the item, what was expected and what was got."""
+
+    error: str = Field(description="what was wrong, with the expected value and the options")
+    detail: list[dict[str, Any]] | None = Field(
+        default=None, description="validation errors only: pydantic's list of {loc, msg, type}"
+    )
+
+
+def _min_le_max(schema: dict[str, Any]) -> None:
+    """min_instances <= max_instances, said in JSON Schema (which cannot compare two fields) as: some k lies
+    between them; max_instances defaults to 1, so a min_instances above 1 needs max_instances given."""
+    schema["anyOf"] = [
+        {
+            "properties": {"min_instances": {"maximum": k}, "max_instances": {"minimum": k}},
+            **({"required": ["max_instances"]} if k > 1 else {}),
+        }
+        for k in range(0, 65)
+    ]
 
 
 class ModelCreate(_Body):
@@ -35,9 +60,16 @@ class EndpointConfigCreate(_Body):
     name: str = Field(pattern=NAME_PATTERN)
     model_name: str = Field(pattern=NAME_PATTERN)
     max_concurrent_invocations_per_instance: int = Field(default=4, ge=1, le=64)
-    output_path: str = Field(min_length=1, description="folder or s3:// prefix; results land at <path>/<id>.json")
+    output_path: str = Field(
+        min_length=1,
+        json_schema_extra=LOCATION_DOC,
+        description="absolute folder or s3:// prefix under the service's storage roots; results land at "
+        "<path>/<id>.json",
+    )
     failure_path: str | None = Field(
-        default=None, description="error documents land at <path>/<id>.error.json; default <output_path>/failures"
+        default=None,
+        json_schema_extra=LOCATION_DOC,
+        description="error documents land at <path>/<id>.error.json; default <output_path>/failures",
     )
     success_webhook: str | None = Field(default=None, description="URL POSTed a JSON notice for every success")
     error_webhook: str | None = Field(default=None, description="URL POSTed a JSON notice for every failure")
@@ -49,7 +81,10 @@ class EndpointConfigInfo(EndpointConfigCreate):
 
 
 class ScalingPolicy(_Body):
-    """Instances follow the backlog (queued + running invocations) per instance, between min and max."""
+    """Instances follow the backlog (queued + running invocations) per instance, between min and max
+    (min_instances <= max_instances)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_min_le_max)
 
     min_instances: int = Field(default=0, ge=0, le=64)
     max_instances: int = Field(default=1, ge=1, le=64)

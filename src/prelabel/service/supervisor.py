@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -32,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prelabel import storage
 from prelabel.service.autoscaler import Decision, decide
 from prelabel.service.delivery import error_document, write_once_bounded
 from prelabel.service.outbox import Outbox
@@ -44,7 +42,6 @@ log = logging.getLogger("prelabel.service.autoscaler")
 
 MAX_START_FAILURES = 3
 # the name atomic writes give their temporary file: .<name>.<8 random characters>.tmp (tempfile.mkstemp)
-TEMP_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 ORPHAN_SWEEP_S = 5.0
 
 
@@ -127,7 +124,6 @@ class Supervisor:
             n = self.store.release_leases(row["id"])
             log.info("recovered instance %s of %s: %d invocations back in the queue", row["id"], row["endpoint"], n)
         self.fail_abandoned_sync_calls()
-        self.clean_temp_files()
         self.fail_orphans()
 
     def fail_abandoned_sync_calls(self) -> None:
@@ -144,29 +140,6 @@ class Supervisor:
                 p.unlink(missing_ok=True)
         if n:
             log.info("%d synchronous calls of the previous run closed as failed", n)
-
-    def clean_temp_files(self) -> int:
-        """Remove the temporary files killed writes left (``.<name>.<random>.tmp``, the atomic-write pattern) in
-        the local output and failure folders of every endpoint config and in the sync folder. Run at start-up,
-        after the previous run's workers are stopped (so no write of this service is under way)."""
-        folders = {self.store.state_dir / "sync", self.store.state_dir / "sync" / "failures"}
-        for row in self.store.all("SELECT output_path, failure_path FROM endpoint_configs"):
-            for uri in (row["output_path"], row["failure_path"]):
-                if storage.is_local(uri):
-                    folders.add(storage.local_path(uri))
-        removed = 0
-        for folder in sorted(folders):
-            try:
-                entries = list(os.scandir(folder))
-            except OSError:
-                continue
-            for entry in entries:
-                if TEMP_FILE.match(entry.name) and entry.is_file(follow_symlinks=False):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-                        removed += 1
-                        log.info("removed a temporary file a killed write left: %s", entry.path)
-        return removed
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Drain every instance (finish in-flight work), then stop; what is left stays queued for the next run."""

@@ -23,6 +23,7 @@ from pathlib import PurePosixPath
 from types import FrameType
 from typing import Any
 
+from prelabel import access
 from prelabel.core.labels import Frame
 from prelabel.errors import PrelabelError
 from prelabel.inference.predictor import Predictor
@@ -100,7 +101,7 @@ class Worker:
             )
             return
         try:
-            image_bytes = read_input(lease.input_location)
+            image_bytes = read_input(access.check_from_env(lease.input_location))  # under the roots, bounded
             from prelabel.sources.images import decode_image
 
             image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
