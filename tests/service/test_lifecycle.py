@@ -11,11 +11,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from prelabel.client import Client, ScalingPolicy
 from prelabel.service.launch import ServiceProcess
 from prelabel.service.store import Store
 from tests.conftest import KITTI
-from tests.service.conftest import Webhooks
+from tests.service.conftest import Webhooks, service_options
 
 FAST = ScalingPolicy(
     min_instances=0, max_instances=1, target_backlog_per_instance=3, scale_in_cooldown_s=1.0, scale_out_cooldown_s=0.5
@@ -134,9 +136,12 @@ def test_a_force_deleted_endpoint_leaves_no_invocation_queued(
     assert all(i.error_type == "EndpointDeleted" for i in infos.values())
 
 
-def test_a_restart_removes_temporary_files_of_killed_writes_and_closes_abandoned_sync_calls(tmp_path: Path) -> None:
+def test_a_restart_removes_temporary_files_of_killed_writes_and_closes_abandoned_sync_calls(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     state, out = tmp_path / "state", tmp_path / "out"
-    with ServiceProcess(state, tick_s=0.1) as svc, Client(svc.url) as client:
+    opts = service_options(tmp_path_factory)
+    with ServiceProcess(state, tick_s=0.1, **opts) as svc, Client(svc.url) as client:
         client.create_model("m", "ssd-mobilenet-v2-coco")
         client.create_endpoint_config("c", "m", output_path=str(out), failure_path=str(tmp_path / "failed"))
         svc.kill()  # SIGKILL
@@ -153,7 +158,7 @@ def test_a_restart_removes_temporary_files_of_killed_writes_and_closes_abandoned
     store = Store(state)
     store.enqueue("sync-1", "e", str(state / "sync" / "sync-1.png"), "/o", "/f", {"sync": True}, priority=1)
     store.close()
-    with ServiceProcess(state, tick_s=0.1) as again, Client(again.url) as client:
+    with ServiceProcess(state, tick_s=0.1, **opts) as again, Client(again.url) as client:
         assert not [p for p in leftovers if p.exists()]
         assert all(p.exists() for p in kept)  # only the atomic-write pattern is ours to remove
         abandoned = client.describe_invocation("sync-1")

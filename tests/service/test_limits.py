@@ -3,6 +3,7 @@ header, in the worker), bytes per input location (before reading), bytes per req
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from prelabel.client import Client, ScalingPolicy
 from prelabel.service.launch import ServiceProcess
 from tests.conftest import KITTI, REPO
 from tests.core.test_limits import _png_header_only
+from tests.service.conftest import service_options
 
 FRAME = KITTI / "image_2" / "000008.png"  # 1242 x 375 = 465,750 pixels, under 800 KB
 
@@ -20,10 +22,13 @@ FRAME = KITTI / "image_2" / "000008.png"  # 1242 x 375 = 465,750 pixels, under 8
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory, kitti: Path) -> Iterator[tuple[ServiceProcess, Client]]:
     state = tmp_path_factory.mktemp("limited-state")
+    out = tmp_path_factory.mktemp("limited-out")
+    opts = service_options(tmp_path_factory)
     args = ["--max-pixels", "1000000", "--max-input-bytes", "1000000", "--max-body-bytes", "1000000"]
-    with ServiceProcess(state, tick_s=0.1, cwd=REPO, extra_args=args) as svc, Client(svc.url) as client:
+    opts["extra_args"] = [*args, *opts["extra_args"]]
+    with ServiceProcess(state, tick_s=0.1, cwd=REPO, **opts) as svc, Client(svc.url) as client:
         client.create_model("ssd", "ssd-mobilenet-v2-coco", threads=1)
-        client.create_endpoint_config("ssd", "ssd", output_path=str(state / "out"))
+        client.create_endpoint_config("ssd", "ssd", output_path=str(out))
         client.create_endpoint("ssd", "ssd", ScalingPolicy(max_instances=1, scale_in_cooldown_s=60))
         yield svc, client
 
@@ -36,10 +41,12 @@ def test_inputs_over_the_limits_fail_with_the_limit_named(
     bomb.write_bytes(_png_header_only(30000, 30000))  # ~100 bytes declaring 900 megapixels
     big = tmp_path / "big.png"
     big.write_bytes(FRAME.read_bytes() + b"\0" * 400_000)  # over 1,000,000 bytes
+    pipe = tmp_path / "pipe.png"  # under the roots, but not a regular file (reading it would block)
+    os.mkfifo(pipe)
     ids = {
         "bomb": client.invoke_async("ssd", str(bomb)).inference_id,
         "big": client.invoke_async("ssd", str(big)).inference_id,
-        "device": client.invoke_async("ssd", "/dev/zero").inference_id,
+        "device": client.invoke_async("ssd", str(pipe)).inference_id,
         "ok": client.invoke_async("ssd", str(FRAME)).inference_id,
     }
     infos = dict(zip(ids, client.wait_all(ids.values(), timeout_s=120), strict=True))
