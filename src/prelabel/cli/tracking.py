@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from prelabel.cli._common import console
+from prelabel.cli._common import EXIT_OK, console, friendly_errors
 
 
 def _pct(v: Any) -> str:
@@ -93,6 +93,79 @@ def run_track_eval(
         console.print(f"wrote {json_out}")
 
 
+def _groups(spec: str | None) -> dict[str, str]:
+    from prelabel.errors import FormatError
+
+    if not spec:
+        return {}
+    out: dict[str, str] = {}
+    for part in spec.split(","):
+        if "=" not in part or not part.split("=", 1)[0].strip() or not part.split("=", 1)[1].strip():
+            raise FormatError(spec, f"class group entry {part!r} is not 'class=group' (e.g. pedestrian=human)")
+        a, b = (x.strip() for x in part.split("=", 1))
+        out[a] = b
+    return out
+
+
 def register(app: typer.Typer) -> None:
-    """Tracking commands (added below as they land)."""
-    del app
+    @app.command("track")
+    @friendly_errors
+    def track_cmd(
+        labels: str = typer.Argument(..., help="Labels to track: labels file (*.jsonl) or any readable format."),
+        out: str = typer.Option(..., "--out", "-o", help="Tracked labels file (*.jsonl)."),
+        fmt: str | None = typer.Option(None, "--format", help="Format of LABELS (default: guessed)."),
+        refine: bool = typer.Option(
+            False, "--refine", help="Offline refinement: stitch, class vote, drop weak tracks, smooth, fill, rescore."
+        ),
+        preset: str = typer.Option(
+            "default", "--preset", help="Tuned settings: default | bdd (BDD100K at 5 Hz, see docs/tracking.md)."
+        ),
+        class_groups: str | None = typer.Option(
+            None, "--class-groups", help="Classes tracked together, 'pedestrian=human,rider=human'."
+        ),
+        high_score: float | None = typer.Option(None, "--high-score", help="First-association score."),
+        low_score: float | None = typer.Option(None, "--low-score", help="Boxes below this are not tracked."),
+        min_track_score: float | None = typer.Option(
+            None, "--min-track-score", help="With --refine: drop tracks whose mean score is lower."
+        ),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """Give every box a track id across the frames of its sequence (ByteTrack association, Kalman motion)."""
+        from prelabel.errors import OutputExistsError, UnknownNameError
+        from prelabel.labelfile import write_records
+        from prelabel.quality.inputs import load_records
+        from prelabel.refine.presets import PRESETS
+        from prelabel.refine.tracking import track_records
+
+        dest = Path(out)
+        if dest.exists() and not overwrite:
+            raise OutputExistsError(str(dest), hint="pass --overwrite to replace it")
+        if preset not in PRESETS:
+            raise UnknownNameError("tracking preset", preset, PRESETS)
+        tcfg, rcfg = PRESETS[preset]()
+        if class_groups is not None:
+            tcfg.class_groups = rcfg.class_groups = _groups(class_groups)
+        if high_score is not None:
+            tcfg.high_score = high_score
+            tcfg.new_track_score = max(tcfg.new_track_score, high_score)
+        if low_score is not None:
+            tcfg.low_score = low_score
+        if min_track_score is not None:
+            rcfg.min_track_score = min_track_score
+        records = load_records(labels, fmt)
+        tracked = track_records(records, tcfg)
+        n_tracks = len({(r.frame.sequence, lab.track_id) for r in tracked for lab in r.labels})
+        msg = f"tracked {len(tracked)} frames: {n_tracks} tracks"
+        if refine:
+            from prelabel.refine.offline import refine_records
+
+            tracked, rep = refine_records(tracked, rcfg)
+            msg += (
+                f"; refined to {rep.tracks_out} tracks ({rep.stitched} stitched, {rep.dropped_tracks} weak tracks "
+                f"with {rep.dropped_labels} boxes dropped, {rep.filled} boxes filled in gaps, "
+                f"{rep.relabelled} boxes took their track's class)"
+            )
+        write_records(str(dest), tracked)
+        console.print(msg)
+        console.print(f"labels written to {dest}")
+        raise typer.Exit(EXIT_OK)

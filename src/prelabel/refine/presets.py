@@ -1,0 +1,43 @@
+"""Named tracker + refinement settings. ``bdd`` was tuned on the scalabel_eval BDD100K sequence (5 Hz, see
+``benchmarks/bench_tracking.py``); ``default`` is ByteTrack's published defaults with a faster-adapting motion
+model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prelabel.refine.kalman import BoxKalman
+from prelabel.refine.offline import RefineConfig
+from prelabel.refine.tracking import TrackerConfig
+
+BDD_GROUPS = {"pedestrian": "human", "rider": "human", "motorcycle": "bike", "bicycle": "bike"}
+
+
+def default() -> tuple[TrackerConfig, RefineConfig]:
+    return TrackerConfig(kalman=BoxKalman(std_vel=0.1)), RefineConfig()
+
+
+def bdd() -> tuple[TrackerConfig, RefineConfig]:
+    groups = dict(BDD_GROUPS)
+    return (
+        TrackerConfig(
+            high_score=0.5,
+            new_track_score=0.7,
+            match_iou=0.2,
+            low_match_iou=0.5,
+            kalman=BoxKalman(std_vel=0.1),
+            class_groups=groups,
+        ),
+        RefineConfig(
+            class_groups=groups,
+            min_track_score=0.45,
+            min_track_scores={"car": 0.6},
+            stitch_gap=0,
+            max_gap=0,
+            smooth_weight=0.0,
+            track_weight=0.5,
+        ),
+    )
+
+
+PRESETS: dict[str, Callable[[], tuple[TrackerConfig, RefineConfig]]] = {"default": default, "bdd": bdd}
