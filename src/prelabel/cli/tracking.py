@@ -107,7 +107,76 @@ def _groups(spec: str | None) -> dict[str, str]:
     return out
 
 
+def _keyframe_rule(spec: str) -> Any:
+    """``every:N``, ``human`` (frames labelled or reviewed by people) or a file of frame ids."""
+    from prelabel.core.labels import FrameRecord, ReviewState
+    from prelabel.errors import FormatError, InputNotFoundError
+    from prelabel.refine.interpolate import every_nth
+
+    if spec.startswith("every:"):
+        try:
+            return every_nth(int(spec.split(":", 1)[1]))
+        except ValueError as e:
+            raise FormatError(spec, "expected every:N with a whole number N, e.g. every:10") from e
+    if spec == "human":
+        done = (ReviewState.ACCEPTED, ReviewState.ADJUSTED)
+
+        def human(rec: FrameRecord) -> bool:
+            return bool(rec.labels) and all(lab.source.startswith("human:") or lab.review in done for lab in rec.labels)
+
+        return human
+    path = Path(spec)
+    if not path.is_file():
+        raise InputNotFoundError(spec, what="keyframe list (every:N, human, or a file of frame ids)")
+    ids = {ln.split("\t")[0].strip() for ln in path.read_text().splitlines() if ln.strip()}
+    return lambda rec: rec.frame.id in ids
+
+
 def register(app: typer.Typer) -> None:
+    @app.command("interpolate")
+    @friendly_errors
+    def interpolate_cmd(
+        labels: str = typer.Argument(
+            ..., help="Tracked labels whose keyframes people verified (*.jsonl or any format)."
+        ),
+        out: str = typer.Option(..., "--out", "-o", help="Labels file (*.jsonl) with the frames between filled."),
+        keyframes: str = typer.Option(
+            "human", "--keyframes", help="Which frames are keyframes: every:N | human | a file of frame ids."
+        ),
+        mode: str = typer.Option("linear", "--mode", help="linear | guided (snap to --detections where they agree)."),
+        detections: str | None = typer.Option(None, "--detections", help="Tracker/detector labels for --mode guided."),
+        snap_iou: float = typer.Option(0.5, "--snap-iou", help="guided: IoU with the linear box needed to snap."),
+        fmt: str | None = typer.Option(None, "--format", help="Format of LABELS (default: guessed)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """Fill the frames between verified keyframes, per track (marked attributes.interpolated)."""
+        from prelabel.errors import OutputExistsError, PrelabelError
+        from prelabel.labelfile import write_records
+        from prelabel.quality.inputs import load_records
+        from prelabel.refine.interpolate import interpolate_records
+
+        dest = Path(out)
+        if dest.exists() and not overwrite:
+            raise OutputExistsError(str(dest), hint="pass --overwrite to replace it")
+        if mode == "guided" and not detections:
+            raise PrelabelError("--mode guided needs --detections (the tracker's or detector's labels)")
+        rule = _keyframe_rule(keyframes)
+        records = load_records(labels, fmt)
+        dets = load_records(detections) if detections else None
+        result, filled = interpolate_records(records, rule, detections=dets, mode=mode, snap_iou=snap_iou)
+        n_keys = sum(1 for r in records if rule(r))
+        if n_keys == 0:
+            raise PrelabelError(f"no keyframes in {labels} by the rule {keyframes!r}; expected every:N, human or ids")
+        write_records(str(dest), result)
+        snapped = sum(bool(lab.attributes.get("snapped")) for r in result for lab in r.labels)
+        console.print(
+            f"{n_keys} keyframes of {len(records)} frames: filled {filled} boxes ({mode}"
+            + (f", {snapped} snapped to detections" if mode == "guided" else "")
+            + ")"
+        )
+        console.print(f"labels written to {dest}")
+        raise typer.Exit(EXIT_OK)
+
     @app.command("track")
     @friendly_errors
     def track_cmd(

@@ -212,6 +212,7 @@ def _read_tracking(txt: Path, lines: list[str], images: Path | None, calibs: Pat
         fid = f"{seq}/{frame_no:06d}"
         frame = _frame(fid, f"{frame_no:06d}", seq_images, calib, txt.parent)
         frame.meta = {"sequence": seq, "frame_index": frame_no}
+        frame.sequence, frame.index = seq, frame_no
         yield FrameRecord(frame=frame, labels=by_frame[frame_no])
 
 
