@@ -88,3 +88,22 @@ def group_sequences(records: Iterable[FrameRecord]) -> dict[str, list[FrameRecor
         items.sort(key=order)
         out[seq] = [r for _, _, r in items]
     return out
+
+
+class TrackIdError(PrelabelError, ValueError):
+    """One track id on two labels of one frame."""
+
+
+def check_track_ids(records: Iterable[FrameRecord], where: str = "labels") -> None:
+    """Raise :class:`TrackIdError` naming the id and the frame when a frame holds one track id twice."""
+    for rec in records:
+        seen: set[str] = set()
+        for lab in rec.labels:
+            if lab.track_id is None:
+                continue
+            if lab.track_id in seen:
+                raise TrackIdError(
+                    f"{where}: track id {lab.track_id} appears twice in frame {rec.frame.id}; expected each track "
+                    f"at most once per frame (split the track or give one of the boxes a new id)"
+                )
+            seen.add(lab.track_id)

@@ -216,6 +216,10 @@ def record_to_frame(rec: FrameRecord, *, inclusive_pixels: bool = False, summary
     for k in ("videoName", "frameIndex", "timestamp", "attributes", "intrinsics", "extrinsics"):
         if k in f.meta:
             out[k] = f.meta[k]
+    if f.sequence is not None and "videoName" not in out:
+        out["videoName"] = f.sequence
+    if f.index is not None and "frameIndex" not in out:
+        out["frameIndex"] = f.index
     if f.width and f.height:
         out["size"] = {"width": f.width, "height": f.height}
     minus = 1.0 if inclusive_pixels else 0.0
