@@ -8,7 +8,8 @@ Human boxes without interpolation = every box; with it = keyframe boxes + in-bet
 or fixed by hand). Sequences:
 
 - KITTI tracking 0001 (447 frames at 10 Hz, 98 tracks; DontCare regions left out): linear interpolation (there are
-  no detector outputs for these frames);
+  no detector outputs for these frames), keyframes every Nth frame, and the same number of keyframes chosen where
+  tracks are born and die (``prelabel select --keyframes events``);
 - scalabel_eval BDD100K (202 frames at 5 Hz): linear, and detection-guided, snapping to the detector's box
   (``eval/det/bbox_predictions.json``, score >= 0.3) where it overlaps the linear box at IoU >= 0.5.
 """
@@ -26,14 +27,22 @@ KITTI = DATA / "kitti_tracking" / "tracking" / "training" / "label_02" / "0001.t
 BDD = DATA / "scalabel_eval" / "eval"
 
 
-def measure(gts: list[Any], n: int, mode: str, dets: list[Any] | None) -> dict[str, Any]:
+def measure(gts: list[Any], n: int, mode: str, dets: list[Any] | None, pick: str = "every:N") -> dict[str, Any]:
     import numpy as np
 
     from prelabel.core.boxes import iou_matrix
     from prelabel.core.sequences import place
     from prelabel.refine.interpolate import every_nth, interpolate_records
+    from prelabel.refine.keyframes import choose_keyframes
 
     keep = every_nth(n)
+    if pick != "every:N":  # the same number of keyframes, chosen by prelabel select --keyframes
+        budget = sum(1 for g in gts if keep(g))
+        ids = set(choose_keyframes(gts, budget, mode=pick).frames)
+
+        def keep(rec: Any) -> bool:
+            return rec.frame.id in ids
+
     out, filled = interpolate_records(gts, keep, detections=dets, mode=mode)
     total = between = reproduced = keyboxes = snapped = 0
     for g, o in zip(gts, out, strict=True):
@@ -58,6 +67,7 @@ def measure(gts: list[Any], n: int, mode: str, dets: list[Any] | None) -> dict[s
     return {
         "N": n,
         "mode": mode,
+        "pick": pick,
         "frames": len(gts),
         "keyframes": sum(1 for g in gts if keep(g)),
         "boxes": total,
@@ -85,16 +95,17 @@ def main() -> None:
     rows = []
     for n in (5, 10, 20):
         rows.append({"data": "KITTI 0001", **measure(kitti, n, "linear", None)})
+        rows.append({"data": "KITTI 0001", **measure(kitti, n, "linear", None, pick="events")})
     for n in (5, 10, 20):
         for mode in ("linear", "guided"):
             rows.append({"data": "BDD scalabel_eval", **measure(bdd, n, mode, dets if mode == "guided" else None)})
     print(
-        f"{'data':18s} {'N':>3s} {'mode':7s} {'in-between':>10s} {'IoU>=0.7':>9s} {'share':>6s} "
+        f"{'data':18s} {'N':>3s} {'keyframes':9s} {'mode':7s} {'in-between':>10s} {'IoU>=0.7':>9s} {'share':>6s} "
         f"{'human boxes':>11s} {'of':>6s} {'saved':>6s} {'snapped':>7s}"
     )
     for r in rows:
         print(
-            f"{r['data']:18s} {r['N']:3d} {r['mode']:7s} {r['in_between']:10d} {r['reproduced']:9d} "
+            f"{r['data']:18s} {r['N']:3d} {r['pick']:9s} {r['mode']:7s} {r['in_between']:10d} {r['reproduced']:9d} "
             f"{100 * r['reproduced_share']:5.1f}% {r['human_boxes']:11d} {r['boxes']:6d} "
             f"{100 * r['saved_share']:5.1f}% {r['snapped']:7d}"
         )

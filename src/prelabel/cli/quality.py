@@ -412,8 +412,19 @@ def register(app: typer.Typer) -> None:
             None, "--exclude", help="Labels file or id list of frames already labelled by people."
         ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        keyframes: str | None = typer.Option(
+            None,
+            "--keyframes",
+            help="Keyframes per sequence of tracked labels instead: every (evenly spaced) | events (where tracks "
+            "are born, die or disagree); the rest is filled by 'prelabel interpolate'.",
+        ),
     ) -> None:
         """Choose frames for a labeling budget: most uncertain first, near-identical frames counted once."""
+        if keyframes:
+            from prelabel.cli.tracking import run_select_keyframes
+
+            run_select_keyframes(source, budget, keyframes, _check_out(out, overwrite) if out else None)
+            return
         from prelabel.core.labels import Frame, FrameRecord
         from prelabel.labelfile import read_records
         from prelabel.quality.selection import select_frames

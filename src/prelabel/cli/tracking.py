@@ -93,6 +93,26 @@ def run_track_eval(
         console.print(f"wrote {json_out}")
 
 
+def run_select_keyframes(source: str, budget: int, mode: str, dest: Path | None) -> None:
+    """``prelabel select --keyframes every|events``: keyframes per sequence, id<TAB>uri<TAB>reasons."""
+    from prelabel.quality.inputs import load_records
+    from prelabel.refine.keyframes import choose_keyframes
+
+    records = load_records(source)
+    choice = choose_keyframes(records, budget, mode=mode)
+    uri = {r.frame.id: r.frame.uri for r in records}
+    lines = [f"{f}\t{uri[f]}\t{','.join(choice.reasons[f][:4])}" for f in choice.frames]
+    for ln in lines:
+        console.print(ln, highlight=False)
+    console.print(
+        f"chose {len(choice.frames)} keyframes of {len(records)} frames ({mode}) over {len(choice.per_sequence)} "
+        f"sequence(s)"
+    )
+    if dest is not None:
+        dest.write_text("".join(ln + "\n" for ln in lines))
+        console.print(f"wrote {dest}")
+
+
 def _groups(spec: str | None) -> dict[str, str]:
     from prelabel.errors import FormatError
 
