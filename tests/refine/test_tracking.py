@@ -106,3 +106,36 @@ def test_frames_without_order_are_named(tmp_path: Path) -> None:
     src.write_text("".join(r.to_json() + "\n" for r in recs))
     r = subprocess.run([str(EXE), "track", str(src), "-o", str(tmp_path / "o.jsonl")], capture_output=True, text=True)
     assert r.returncode == 2 and "have no order" in r.stderr and "front" in r.stderr
+
+
+def test_camera_turn_from_ego_poses_keeps_ids() -> None:
+    """The ego vehicle yaws 3 degrees a frame: static boxes sweep ~52 px a frame across the image. With poses the
+    tracker follows them; the test checks the homography and that ids hold."""
+    import math
+
+    from prelabel.core.labels import CameraCalibration
+    from prelabel.core.scene import Pose
+    from prelabel.refine.tracking import TrackerConfig, ego_rotation_homography
+
+    k = [[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]]
+    frames = []
+    for i in range(8):
+        yaw = math.radians(3 * i)
+        pose = Pose(rotation=[math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)], translation=[0.0, 0.0, 0.0])
+        # a static point straight ahead at yaw 0 appears at u = 640 + 1000 * tan(yaw) (turning left moves it right)
+        boxes = []
+        for base in (-0.3, 0.0, 0.3):
+            u = 640 + 1000 * math.tan(yaw + base)
+            boxes.append((u - 15, 340, u + 15, 380))
+        rec = _rec(i, boxes)
+        rec.frame.ego_pose = pose
+        rec.frame.calibration = CameraCalibration(K=k)
+        frames.append(rec)
+    h = ego_rotation_homography(frames[0].frame, frames[1].frame)
+    assert h is not None
+    p = h @ np.array([640.0, 360.0, 1.0])
+    assert p[0] / p[2] == pytest.approx(640 + 1000 * math.tan(math.radians(3)), abs=0.5)
+    with_poses = track_records(frames, TrackerConfig(kalman=BoxKalman(std_vel=0.1)))
+    assert len({lab.track_id for r in with_poses for lab in r.labels}) == 3
+    without = track_records(frames, TrackerConfig(kalman=BoxKalman(std_vel=0.1), ego_motion=False))
+    assert len({lab.track_id for r in without for lab in r.labels}) > 3

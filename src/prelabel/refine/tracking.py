@@ -15,6 +15,10 @@ Tracking runs per sequence (:func:`prelabel.core.sequences.group_sequences`) and
 class alone; ``class_groups`` lets classes a detector confuses share tracks (``pedestrian`` and ``rider``). Labels
 no track takes (weak boxes, or boxes of a track that never got confirmed) still get an id of their own so that
 every label carries one; ``attributes["track_hits"]`` says how many frames its track has.
+
+Camera motion: where frames carry ``ego_pose`` and ``calibration.K``, predictions are first moved by the camera's
+rotation between the frames (:func:`ego_rotation_homography`); otherwise new tracks start with the image motion
+fitted to the frame's well-tracked boxes (:func:`fit_image_motion`).
 Written here rather than taken from ``trackers``: the offline refinement (:mod:`prelabel.refine.offline`) needs
 the per-frame association and the Kalman states, and the algorithm is short.
 """
@@ -29,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.core.boxes import iou_matrix
-from prelabel.core.labels import FrameRecord, Label
+from prelabel.core.labels import Frame, FrameRecord, Label
 from prelabel.core.sequences import group_sequences
 from prelabel.refine.kalman import BoxKalman, to_cxcywh, to_xyxy
 
@@ -49,6 +53,7 @@ class TrackerConfig:
     buffer: float = 0.0  # boxes grown by this fraction of their size on each side before IoU (C-BIoU)
     group_scores: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # group -> (high, new track)
     motion_prior: bool = True  # new tracks start with the velocity of the frame's fitted image motion
+    ego_motion: bool = True  # warp predictions by the camera rotation when frames carry ego poses and K
     class_groups: Mapping[str, str] = field(default_factory=dict)  # class -> group tracked together
     kalman: BoxKalman = field(default_factory=BoxKalman)
 
@@ -120,11 +125,14 @@ class _GroupTracker:
             [d for k, d in enumerate(dets) if k not in md],
         )
 
-    def step(self, t: int, boxes: F64, scores: F64, idx: list[int]) -> None:
-        """One frame: ``boxes``/``scores`` of this group; ``idx`` their label positions in the frame."""
+    def step(self, t: int, boxes: F64, scores: F64, idx: list[int], warp: F64 | None = None) -> None:
+        """One frame: ``boxes``/``scores`` of this group; ``idx`` their label positions in the frame; ``warp`` the
+        camera-rotation homography from the previous frame."""
         cfg = self.cfg
         for tr in self.live:
             tr.mean, tr.cov = self.kf.predict(tr.mean, tr.cov)
+            if warp is not None:
+                _warp(tr.mean, warp)
         high = [k for k in range(len(boxes)) if scores[k] >= self.high]
         low = [k for k in range(len(boxes)) if cfg.low_score <= scores[k] < self.high]
         pool = [tr for tr in self.live if tr.confirmed]
@@ -154,6 +162,38 @@ class _GroupTracker:
         return self.done + self.live
 
 
+# ego (x forward, y left, z up) -> camera (x right, y down, z forward): the default mounting of a forward camera
+_CAM_FROM_EGO = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+
+
+def ego_rotation_homography(prev: Frame, cur: Frame) -> F64 | None:
+    """Pixel homography ``K R K^-1`` that the camera's rotation between two frames gives distant points, from
+    ``ego_pose`` (world_from_ego), ``sensor_pose`` (ego_from_camera; default: a forward camera) and
+    ``calibration.K``. None when either frame lacks a pose or intrinsics. Translation is left to the motion model
+    (it needs depth)."""
+    if prev.ego_pose is None or cur.ego_pose is None or cur.calibration is None:
+        return None
+    k = np.asarray(cur.calibration.K, dtype=np.float64)
+
+    def world_from_cam(f: Frame) -> F64:
+        assert f.ego_pose is not None
+        r_we = f.ego_pose.matrix()[:3, :3]
+        r_ec = f.sensor_pose.matrix()[:3, :3] if f.sensor_pose is not None else _CAM_FROM_EGO.T
+        out: F64 = r_we @ r_ec
+        return out
+
+    r = world_from_cam(cur).T @ world_from_cam(prev)  # cam_cur_from_cam_prev
+    h: F64 = k @ r @ np.linalg.inv(k)
+    return h
+
+
+def _warp(mean: F64, h: F64) -> None:
+    """Move a track's predicted centre by a homography (size kept)."""
+    p = h @ np.array([mean[0], mean[1], 1.0])
+    if abs(p[2]) > 1e-9:
+        mean[0], mean[1] = p[0] / p[2], p[1] / p[2]
+
+
 def fit_image_motion(states: list[F64]) -> list[float]:
     """Least-squares image motion ``v = s * (cx, cy, w, h) + (tx, ty, 0, 0)`` from Kalman states of well-tracked
     boxes: the zoom and shift that ego motion gives every box (camera-motion compensation from the detections
@@ -177,6 +217,7 @@ def track_sequence(frames: list[FrameRecord], config: TrackerConfig | None = Non
     motion = [0.0, 0.0, 0.0]
     groups: dict[str, _GroupTracker] = {}
     for t, rec in enumerate(frames):
+        warp = ego_rotation_homography(frames[t - 1].frame, rec.frame) if t and cfg.ego_motion else None
         per: dict[str, list[int]] = defaultdict(list)
         for j, lab in enumerate(rec.labels):
             if lab.box is not None:
@@ -186,7 +227,7 @@ def track_sequence(frames: list[FrameRecord], config: TrackerConfig | None = Non
             idx = per.get(g, [])
             boxes = np.array([rec.labels[j].box.xyxy for j in idx]).reshape(-1, 4)  # type: ignore[union-attr]
             scores = np.array([1.0 if rec.labels[j].score is None else rec.labels[j].score for j in idx])
-            tracker.step(t, boxes, scores, idx)
+            tracker.step(t, boxes, scores, idx, warp)
         steady = [tr.mean for gt in groups.values() for tr in gt.live if tr.last == t and tr.hits >= 3]
         motion[:] = fit_image_motion(steady)
     owner: dict[tuple[int, int], tuple[int, int]] = {}  # (frame, label) -> (track id, hits)
