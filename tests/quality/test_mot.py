@@ -123,3 +123,37 @@ def test_eval_track_cli(tmp_path: Path) -> None:
     assert "MOTA 64.20  IDF1 71.01  MOTP 87.16" in r.stdout and "FP 126  FN 942  IDSw 45" in r.stdout
     data = json.loads(out.read_text())
     assert data["preset"] == "scalabel" and "human" in data["rows"]
+
+
+def test_hota_agrees_with_trackeval() -> None:
+    """Random frames: our HOTA, DetA and AssA equal TrackEval's own ``HOTA.eval_sequence``."""
+    te = pytest.importorskip("trackeval.metrics")
+    from prelabel.quality.hota import hota_sequence
+
+    rng = np.random.default_rng(5)
+    frames, gt_ids, tr_ids, sims = [], [], [], []
+    for _ in range(40):
+        o = sorted(int(x) for x in rng.choice(6, size=rng.integers(0, 5), replace=False))
+        h = sorted(int(x) for x in rng.choice(8, size=rng.integers(0, 6), replace=False))
+        s = rng.uniform(0, 1, size=(len(o), len(h)))
+        s[s < 0.3] = 0
+        frames.append(([str(x) for x in o], [str(x) for x in h], s))
+        gt_ids.append(o)
+        tr_ids.append(h)
+        sims.append(s)
+    gm = {v: i for i, v in enumerate(sorted({x for a in gt_ids for x in a}))}
+    tm = {v: i for i, v in enumerate(sorted({x for a in tr_ids for x in a}))}
+    data = {
+        "num_tracker_dets": sum(map(len, tr_ids)),
+        "num_gt_dets": sum(map(len, gt_ids)),
+        "num_gt_ids": len(gm),
+        "num_tracker_ids": len(tm),
+        "gt_ids": [np.array([gm[x] for x in a], dtype=int) for a in gt_ids],
+        "tracker_ids": [np.array([tm[x] for x in a], dtype=int) for a in tr_ids],
+        "similarity_scores": sims,
+    }
+    theirs = te.HOTA().eval_sequence(data)
+    ours = hota_sequence(frames)
+    assert ours.hota() == pytest.approx(float(np.mean(theirs["HOTA"])))
+    assert ours.deta() == pytest.approx(float(np.mean(theirs["DetA"])))
+    assert ours.assa() == pytest.approx(float(np.mean(theirs["AssA"])))
