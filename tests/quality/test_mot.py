@@ -157,3 +157,12 @@ def test_hota_agrees_with_trackeval() -> None:
     assert ours.hota() == pytest.approx(float(np.mean(theirs["HOTA"])))
     assert ours.deta() == pytest.approx(float(np.mean(theirs["DetA"])))
     assert ours.assa() == pytest.approx(float(np.mean(theirs["AssA"])))
+
+
+def test_kitti_dontcare_is_an_ignore_region() -> None:
+    kitti = SCALABEL.parents[2] / "kitti_tracking" / "tracking" / "training" / "label_02" / "0001.txt"
+    if not kitti.is_file():
+        pytest.skip("kitti_tracking data not present")
+    gts = load_records(kitti, "kitti")
+    res = evaluate_tracking(gts, gts, MOTConfig(inclusive_pixels=False))
+    assert "DontCare" not in res.classes and res.summary()["MOTA"] == 1.0 and res.summary()["GT"] == 3030

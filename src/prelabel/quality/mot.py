@@ -9,7 +9,8 @@ are reproduced exactly; they are written out here because motmetrics 1.4 does no
 - one accumulator per (sequence, class); frames pair by id and run in sequence order;
 - per frame: pairs matched in the previous frame are kept while still close enough, the rest is a min-cost
   assignment; a match that contradicts an object's previous hypothesis is an ID switch;
-- ground truth marked ``crowd`` or ``ignored`` becomes an ignore region for every class; an unmatched prediction
+- ground truth marked ``crowd`` or ``ignored`` (or of a class in ``ignore_categories``, KITTI ``DontCare``) becomes
+  an ignore region for every class; an unmatched prediction
   covering more than ``ignore_iof_threshold`` of its own area with such a region is dropped;
 - IDF1 is the global min-cost id assignment of each accumulator; "overall" sums the accumulators of the leaf
   classes; a super-category (BDD ``human`` = pedestrian + rider, ...) sums those of its members; "average" is the
@@ -56,6 +57,7 @@ class MOTConfig:
     super_classes: Mapping[str, Sequence[str]] = field(default_factory=dict)
     class_map: ClassMapLike | None = None  # prediction category -> evaluated class (None drops)
     gt_class_map: ClassMapLike | None = None
+    ignore_categories: Sequence[str] = ("DontCare",)  # ground-truth classes that are ignore regions (KITTI)
     iou_threshold: float = 0.5
     ignore_iof_threshold: float = 0.5
     inclusive_pixels: bool = True  # Scalabel/BDD: x2/y2 are the last pixel inside the box
@@ -276,7 +278,11 @@ Box = tuple[float, float, float, float]
 
 
 def _split(
-    rec: FrameRecord | None, classes: Sequence[str], cmap: Callable[[str], str | None], unknown: set[str]
+    rec: FrameRecord | None,
+    classes: Sequence[str],
+    cmap: Callable[[str], str | None],
+    unknown: set[str],
+    ignore: Sequence[str] = (),
 ) -> tuple[dict[str, list[tuple[Box, str]]], list[Box]]:
     """Boxes of one frame by class as (box, track id), and the ignore regions (crowd/ignored of any class)."""
     by_class: dict[str, list[tuple[Box, str]]] = defaultdict(list)
@@ -288,6 +294,9 @@ def _split(
             continue
         name = cmap(lab.category)
         if name is None:
+            continue
+        if name in ignore:
+            regions.append(lab.box.xyxy)
             continue
         if name not in classes:
             unknown.add(name)
@@ -323,7 +332,7 @@ def evaluate_tracking(
         per_class = {c: ClearAccumulator() for c in classes}
         hframes: dict[str, list[tuple[list[str], list[str], F64]]] = {c: [] for c in classes}
         for g in frames:
-            gby, regions = _split(g, classes, gmap, unknown_gt)
+            gby, regions = _split(g, classes, gmap, unknown_gt, cfg.ignore_categories)
             pby, _ = _split(pred_of[id(g)], classes, pmap, unknown_pred)
             rbox = xywh(regions, cfg.inclusive_pixels)
             for c in classes:
