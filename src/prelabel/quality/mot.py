@@ -320,7 +320,9 @@ def evaluate_tracking(
     classes = (
         list(cfg.classes)
         if cfg.classes
-        else sorted({n for g in gts for lab in g.labels if (n := gmap(lab.category)) is not None})
+        else sorted(
+            {n for g in gts for lab in g.labels if (n := gmap(lab.category)) is not None} - set(cfg.ignore_categories)
+        )
     )
     seqs = group_sequences(gts)
     accs: dict[str, list[ClearAccumulator]] = {c: [] for c in classes}
