@@ -335,7 +335,7 @@ def evaluate_tracking(
         hframes: dict[str, list[tuple[list[str], list[str], F64]]] = {c: [] for c in classes}
         for g in frames:
             gby, regions = _split(g, classes, gmap, unknown_gt, cfg.ignore_categories)
-            pby, _ = _split(pred_of[id(g)], classes, pmap, unknown_pred)
+            pby, _ = _split(pred_of[id(g)], classes, pmap, unknown_pred, cfg.ignore_categories)
             rbox = xywh(regions, cfg.inclusive_pixels)
             for c in classes:
                 gl, pl = gby.get(c, []), pby.get(c, [])
