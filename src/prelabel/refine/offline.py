@@ -2,12 +2,12 @@
 
 Steps, in order, per sequence (every one optional through :class:`RefineConfig`):
 
-1. **stitch**: a track that ends and a track of the same class group that starts within ``stitch_gap`` frames
+1. **drop weak** tracks: a mean score below ``min_track_score`` (per class group: ``min_track_scores``);
+2. **stitch**: a track that ends and a track of the same class group that starts within ``stitch_gap`` frames
    later, where the first one's motion carries it onto the second (IoU >= ``stitch_iou``), become one track;
-2. **class vote**: a track takes the score-weighted majority class of its boxes (``category_before`` keeps a
-   changed label's old class);
-3. **drop** short weak tracks: fewer than ``min_length`` boxes, or a mean score below ``min_track_score``
-   (counted in :class:`RefineReport`; nothing else is removed);
+3. **class vote**: a track takes the score-weighted majority class of its boxes (``category_before`` keeps a
+   changed label's old class); tracks shorter than ``min_length`` boxes are dropped (dropped tracks and boxes
+   are counted in :class:`RefineReport`; nothing else is removed);
 4. **smooth**: a forward Kalman filter and a backward Rauch-Tung-Striebel pass over each track
    (:meth:`prelabel.refine.kalman.BoxKalman.smooth`) move its boxes ``smooth_weight`` of the way to the smoothed
    estimate;
@@ -208,7 +208,7 @@ def refine_sequence(
                     id=make_label_id("interpolated", tr.key, t),
                     category=category,
                     source=src.source,
-                    score=min(1.0, mean_score * (1 - cfg.track_weight) + cfg.track_weight * mean_score),
+                    score=min(1.0, mean_score),
                     box=Box2D.from_xyxy(to_xyxy(smooth[k])),
                     track_id=tr.key,
                     attributes={"interpolated": True, "track_length": len(tr.items)},

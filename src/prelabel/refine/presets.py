@@ -3,7 +3,8 @@
 ``default``: ByteTrack's published thresholds, a faster-adapting motion model and the image-motion prior.
 ``bdd``: tuned (a random search over 45 settings, then the neighbours of the best) on the scalabel_eval BDD100K
 sequence (5 Hz), the same sequence ``benchmarks/bench_tracking.py`` reports: there is no held-out sequence, so
-its figures there are optimistic. Neighbouring settings give MOTA 64.1-65.2 and IDF1 69.8-71.1.
+its figures there are optimistic. Neighbouring tracker settings give MOTA 64.1-65.2 and IDF1 69.8-71.1
+(without smoothing).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def bdd() -> tuple[TrackerConfig, RefineConfig]:
             stitch_iou=0.1,
             min_length=3,
             max_gap=1,
-            smooth_weight=0.0,
+            smooth_weight=0.5,
             track_weight=0.5,
         ),
     )
