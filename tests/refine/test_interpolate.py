@@ -64,3 +64,18 @@ def test_interpolate_cli(tmp_path: Path) -> None:
     assert any(lab.attributes.get("interpolated") for rec in read_records(out) for lab in rec.labels)
     bad = subprocess.run([*cmd[:-1], "every:x", "--overwrite"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "every:N" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_one_id_twice_in_a_frame_is_refused(tmp_path: Path) -> None:
+    a = _rec(0, "car", 0.0)
+    twice = a.model_copy(update={"labels": [*a.labels, a.labels[0].model_copy(update={"id": "b"})]})
+    src = tmp_path / "dup.jsonl"
+    src.write_text(twice.to_json() + "\n" + _rec(3, "car", 30.0).to_json() + "\n")
+    r = subprocess.run(
+        [str(EXE), "interpolate", str(src), "--keyframes", "every:3", "-o", str(tmp_path / "o.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2 and "track id 7 appears twice in frame f0" in r.stderr
+    assert not (tmp_path / "o.jsonl").exists()

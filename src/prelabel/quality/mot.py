@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.core.labels import FrameRecord
-from prelabel.core.sequences import group_sequences
+from prelabel.core.sequences import check_track_ids, group_sequences
 from prelabel.quality.evaluate import ClassMapLike, mapper, pair_records
 from prelabel.quality.hota import HotaCounts, hota_sequence
 
@@ -314,7 +314,10 @@ def evaluate_tracking(
     """Score tracked predictions against tracked ground truth (see the module doc for the rules)."""
     cfg = config or MOTConfig()
     gts = list(ground_truth)
-    pairs, unmatched = pair_records(predictions, gts)
+    preds = list(predictions)
+    check_track_ids(gts, "ground truth")
+    check_track_ids(preds, "predictions")
+    pairs, unmatched = pair_records(preds, gts)
     pred_of = {id(g): p for p, g in pairs}
     gmap, pmap = mapper(cfg.gt_class_map), mapper(cfg.class_map)
     classes = (

@@ -23,7 +23,7 @@ import numpy as np
 
 from prelabel.core.boxes import iou_matrix
 from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
-from prelabel.core.sequences import group_sequences, place
+from prelabel.core.sequences import check_track_ids, group_sequences, place
 from prelabel.errors import PrelabelError
 
 MODES = ("linear", "guided")
@@ -131,6 +131,7 @@ def interpolate_records(
 ) -> tuple[list[FrameRecord], int]:
     """Interpolate every sequence; the result keeps the input's frame order."""
     recs = list(records)
+    check_track_ids(recs, "keyframe labels")
     dets = {d.frame.id: d for d in detections} if detections is not None else None
     position = {id(r): i for i, r in enumerate(recs)}
     done: dict[int, FrameRecord] = {}

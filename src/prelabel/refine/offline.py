@@ -27,7 +27,7 @@ import numpy as np
 
 from prelabel.core.boxes import iou_matrix
 from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
-from prelabel.core.sequences import group_sequences
+from prelabel.core.sequences import check_track_ids, group_sequences
 from prelabel.refine.kalman import BoxKalman, to_cxcywh, to_xyxy
 
 
@@ -228,6 +228,7 @@ def refine_records(
 ) -> tuple[list[FrameRecord], RefineReport]:
     """Refine every sequence of tracked records; the result keeps the input's frame order."""
     recs = list(records)
+    check_track_ids(recs, "tracked labels")
     position = {id(r): i for i, r in enumerate(recs)}
     done: dict[int, FrameRecord] = {}
     total = RefineReport()
