@@ -79,3 +79,32 @@ def test_one_id_twice_in_a_frame_is_refused(tmp_path: Path) -> None:
     )
     assert r.returncode == 2 and "track id 7 appears twice in frame f0" in r.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_guided_cli_snaps_to_real_detections(tmp_path: Path) -> None:
+    bdd = DATA / "scalabel_eval" / "eval"
+    if not bdd.is_dir():
+        pytest.skip("scalabel_eval data not present")
+    out = tmp_path / "guided.jsonl"
+    r = subprocess.run(
+        [
+            str(EXE),
+            "interpolate",
+            str(bdd / "box_track" / "track_sample_anns.json"),
+            "--keyframes",
+            "every:5",
+            "--mode",
+            "guided",
+            "--detections",
+            str(bdd / "det" / "bbox_predictions.json"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "snapped to detections" in r.stdout
+    recs = read_records(out)
+    assert sum(bool(lab.attributes.get("snapped")) for rec in recs for lab in rec.labels) > 1000

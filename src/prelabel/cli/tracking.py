@@ -166,6 +166,7 @@ def register(app: typer.Typer) -> None:
         mode: str = typer.Option("linear", "--mode", help="linear | guided (snap to --detections where they agree)."),
         detections: str | None = typer.Option(None, "--detections", help="Tracker/detector labels for --mode guided."),
         snap_iou: float = typer.Option(0.5, "--snap-iou", help="guided: IoU with the linear box needed to snap."),
+        snap_score: float = typer.Option(0.3, "--snap-score", help="guided: detections scored lower are ignored."),
         fmt: str | None = typer.Option(None, "--format", help="Format of LABELS (default: guessed)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     ) -> None:
@@ -182,7 +183,14 @@ def register(app: typer.Typer) -> None:
             raise PrelabelError("--mode guided needs --detections (the tracker's or detector's labels)")
         rule = _keyframe_rule(keyframes)
         records = load_records(labels, fmt)
-        dets = load_records(detections) if detections else None
+        dets = None
+        if detections:
+            dets = [
+                r.model_copy(
+                    update={"labels": [lab for lab in r.labels if lab.score is None or lab.score >= snap_score]}
+                )
+                for r in load_records(detections)
+            ]
         result, filled = interpolate_records(records, rule, detections=dets, mode=mode, snap_iou=snap_iou)
         n_keys = sum(1 for r in records if rule(r))
         if n_keys == 0:
