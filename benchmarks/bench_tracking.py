@@ -10,7 +10,8 @@ Input: the detector outputs ``scalabel_eval/eval/det/bbox_predictions.json`` (no
 - ``track`` (default preset): ByteTrack association per class; scored on the boxes of tracks seen in at least
   two frames (``track`` itself keeps every box, weak ones with ids of their own);
 - ``track --preset bdd``: tuned thresholds, pedestrian/rider and motorcycle/bicycle tracked together (same);
-- ``track --preset bdd --refine``: plus the offline refinement (class vote, weak tracks dropped, rescoring).
+- ``track --refine`` (default preset) and ``track --preset bdd --refine``: plus the offline refinement (weak and
+  short tracks dropped, stitching, class vote, smoothing, one-frame gaps filled, rescoring).
 
 Also: detection AP (COCO-style, Scalabel rules) of the boxes before and after refinement, and the boxes a
 reviewer must touch = FP (delete) + FN (draw) + ID switches (re-link), from the CLEAR MOT counts.
@@ -59,7 +60,7 @@ def main() -> None:
 
     score("reference tracker (shipped tracks)", ref)
     score("detections (no tracking)", dets)
-    for preset, refine in (("default", False), ("bdd", False), ("bdd", True)):
+    for preset, refine in (("default", False), ("default", True), ("bdd", False), ("bdd", True)):
         tcfg, rcfg = PRESETS[preset]()
         t0 = time.perf_counter()
         out = track_records(dets, tcfg)

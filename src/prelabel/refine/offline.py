@@ -34,14 +34,14 @@ from prelabel.refine.kalman import BoxKalman, to_cxcywh, to_xyxy
 @dataclass
 class RefineConfig:
     stitch_gap: int = 10
-    stitch_iou: float = 0.3
+    stitch_iou: float = 0.1
     class_vote: bool = True
     class_groups: Mapping[str, str] = field(default_factory=dict)
-    min_length: int = 2
-    min_track_score: float = 0.0
+    min_length: int = 3
+    min_track_score: float = 0.45
     min_track_scores: Mapping[str, float] = field(default_factory=dict)  # per class group, overrides the above
     smooth_weight: float = 0.5
-    max_gap: int = 10
+    max_gap: int = 1
     track_weight: float = 0.5
     kalman: BoxKalman = field(default_factory=lambda: BoxKalman(std_vel=0.1))
 
