@@ -111,9 +111,29 @@ def register(app: typer.Typer) -> None:
         ),
         plots: str | None = typer.Option(None, "--plots", help="Folder for PR curve PNGs (IoU 0.5 and 0.75)."),
         json_out: str | None = typer.Option(None, "--json", help="Write the figures as JSON here."),
+        track: bool = typer.Option(
+            False, "--track", help="Tracking metrics instead: MOTA, IDF1, MOTP, HOTA, FP, FN, ID switches."
+        ),
     ) -> None:
         """COCO-style AP, AP50, AP75 per class against ground truth (101-point, IoU .50:.05:.95, 100 dets)."""
         import warnings
+
+        if track:
+            from prelabel.cli.tracking import run_track_eval
+
+            run_track_eval(
+                labels,
+                gt,
+                gt_format=gt_format,
+                fmt=fmt,
+                preset=preset,
+                class_map=class_map,
+                gt_class_map=gt_class_map,
+                classes=classes,
+                inclusive=inclusive,
+                json_out=json_out,
+            )
+            raise typer.Exit(EXIT_OK)
 
         from prelabel.quality.evaluate import evaluate
         from prelabel.quality.inputs import detect_format, load_records
@@ -392,8 +412,19 @@ def register(app: typer.Typer) -> None:
             None, "--exclude", help="Labels file or id list of frames already labelled by people."
         ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        keyframes: str | None = typer.Option(
+            None,
+            "--keyframes",
+            help="Keyframes per sequence of tracked labels instead: every (evenly spaced) | events (where tracks "
+            "are born, die or disagree); the rest is filled by 'prelabel interpolate'.",
+        ),
     ) -> None:
         """Choose frames for a labeling budget: most uncertain first, near-identical frames counted once."""
+        if keyframes:
+            from prelabel.cli.tracking import run_select_keyframes
+
+            run_select_keyframes(source, budget, keyframes, _check_out(out, overwrite) if out else None)
+            return
         from prelabel.core.labels import Frame, FrameRecord
         from prelabel.labelfile import read_records
         from prelabel.quality.selection import select_frames

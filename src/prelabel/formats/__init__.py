@@ -26,6 +26,9 @@ _MODULES: dict[str, str] = {
     "labelstudio": "labelstudio",
     "cvat": "cvat",
     "nuscenes": "nuscenes",
+    "mot": "mot",
+    "cvat-video": "cvat_video",
+    "groundtruth-video": "groundtruth_video",
 }
 # other spellings people use
 ALIASES: dict[str, str] = {
@@ -40,6 +43,9 @@ ALIASES: dict[str, str] = {
     "label-studio": "labelstudio",
     "label_studio": "labelstudio",
     "cvat-images": "cvat",
+    "motchallenge": "mot",
+    "cvat_video": "cvat-video",
+    "gt-video": "groundtruth-video",
 }
 
 

@@ -212,6 +212,7 @@ def _read_tracking(txt: Path, lines: list[str], images: Path | None, calibs: Pat
         fid = f"{seq}/{frame_no:06d}"
         frame = _frame(fid, f"{frame_no:06d}", seq_images, calib, txt.parent)
         frame.meta = {"sequence": seq, "frame_index": frame_no}
+        frame.sequence, frame.index = seq, frame_no
         yield FrameRecord(frame=frame, labels=by_frame[frame_no])
 
 
@@ -253,9 +254,11 @@ def write(
     *,
     scores: bool | None = None,
     overwrite: bool = False,
+    tracking: bool | None = None,
     **_: Any,
 ) -> WriteSummary:
-    """Write one ``<frame id>.txt`` per frame into ``dst`` (a ``label_2`` style folder).
+    """Write one ``<frame id>.txt`` per frame into ``dst`` (a ``label_2`` style folder), or with ``tracking``
+    (default: when labels carry track ids) one ``<sequence>.txt`` per sequence (a ``label_02`` folder).
 
     ``scores``: append the score column (KITTI results files); default: when any label has a score.
     3D boxes in frames other than ``camera`` cannot be written without calibration and are counted as dropped.
@@ -264,8 +267,15 @@ def write(
         raise FormatError(dst, "KITTI folders are written to local disk")
     out = storage.local_path(dst)
     summary = WriteSummary(format=FORMAT, dst=str(out))
+    recs = list(records)
+    if tracking is None:
+        tracking = any(lb.track_id is not None for r in recs for lb in r.labels)
+    if tracking:
+        from prelabel.formats.kitti_tracking import write_tracking
+
+        return write_tracking(recs, out, summary, scores=scores, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    for rec in records:
+    for rec in recs:
         if rec.status == "failed":
             summary.drop("failed frames")
             continue

@@ -99,12 +99,15 @@ def _frame(fr: dict[str, Any], image_dir: Path | None, image_size_opt: tuple[int
         if fr.get(k) is not None:
             meta[k] = fr[k]
     ts = fr.get("timestamp")
+    video, fidx = fr.get("videoName"), fr.get("frameIndex")
     return Frame(
         id=fid,
         uri=uri,
         width=int(w) if w else None,
         height=int(h) if h else None,
         timestamp_ns=int(ts) * 1_000_000 if isinstance(ts, int) and not isinstance(ts, bool) else None,
+        sequence=str(video) if video is not None else None,
+        index=int(fidx) if isinstance(fidx, int) and not isinstance(fidx, bool) and fidx >= 0 else None,
         meta=meta,
     )
 
@@ -213,6 +216,10 @@ def record_to_frame(rec: FrameRecord, *, inclusive_pixels: bool = False, summary
     for k in ("videoName", "frameIndex", "timestamp", "attributes", "intrinsics", "extrinsics"):
         if k in f.meta:
             out[k] = f.meta[k]
+    if f.sequence is not None and "videoName" not in out:
+        out["videoName"] = f.sequence
+    if f.index is not None and "frameIndex" not in out:
+        out["frameIndex"] = f.index
     if f.width and f.height:
         out["size"] = {"width": f.width, "height": f.height}
     minus = 1.0 if inclusive_pixels else 0.0

@@ -11,7 +11,7 @@ from pathlib import Path
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
 
-FORMATS = ("labels", "scalabel", "bdd", "kitti", "coco", "groundtruth")
+FORMATS = ("labels", "scalabel", "bdd", "kitti", "coco", "groundtruth", "mot", "cvat-video", "groundtruth-video")
 
 
 def detect_format(path: Path) -> str:

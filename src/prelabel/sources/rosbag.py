@@ -371,6 +371,7 @@ def bag_frames(
                 width=width,
                 height=height,
                 sensor=m.topic,
+                sequence=topic_slug(m.topic),
                 timestamp_ns=stamp,
                 calibration=cal,
                 meta=meta,

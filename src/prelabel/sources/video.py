@@ -88,6 +88,8 @@ def video_frames(spec: str, *, fps: float | None = None, every: int | None = Non
             width=width,
             height=height,
             sensor=stem,
+            sequence=stem,
+            index=i,
             timestamp_ns=round(i / vfps * 1e9) if vfps else None,
             meta={"frame_index": i, "video_fps": vfps},
         )

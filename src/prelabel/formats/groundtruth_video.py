@@ -1,0 +1,198 @@
+"""SageMaker Ground Truth video-frame object tracking: manifests of sequence files, read and write.
+
+Manifest: one JSON line per sequence, ``{"source-ref": <sequence file>}``, after a job also
+``"<attr>-ref": <labels file>`` and ``"<attr>-ref-metadata": {"class-map": {"0": "car"}, "type":
+"groundtruth/video-object-tracking", "human-annotated": "yes", ...}``. Sequence file: ``{"seq-no", "prefix",
+"number-of-frames", "frames": [{"frame-no", "unix-timestamp", "frame"}]}``. Labels file: ``{"tracking-annotations":
+[{"frame-no", "frame", "annotations": [{"left", "top", "width", "height", "class-id", "object-id", "object-name",
+"label-category-attributes"}], "frame-attributes"}]}``. ``object-id`` is the track id. Paths in a manifest that are
+not absolute or URIs are relative to the manifest's folder (that is how this writer writes them).
+Frame ids are ``<sequence>/<frame stem>``; the sequence is named by its file (``seq1.json`` -> ``seq1``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from prelabel import storage
+from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
+from prelabel.core.sequences import check_track_ids, group_sequences, place
+from prelabel.errors import FormatError
+from prelabel.formats._common import (
+    WriteSummary,
+    atomic_text_writer,
+    check_dst,
+    clamp_score,
+    import_source,
+    label_id,
+    load_json,
+    num,
+)
+
+FORMAT = "groundtruth-video"
+TYPE = "groundtruth/video-object-tracking"
+
+
+def _resolve(ref: str, base: str) -> str:
+    if "://" in ref or ref.startswith("/"):
+        return ref
+    return str(PurePosixPath(base) / ref) if "://" in base else str(Path(base) / ref)
+
+
+def _label_attr(line: dict[str, Any]) -> str | None:
+    for k in line:
+        if k.endswith("-ref") and k != "source-ref" and not k.endswith("-metadata"):
+            return k[: -len("-ref")]
+    return None
+
+
+def read(src: str, *, label_attribute: str | None = None, **_: Any) -> Iterator[FrameRecord]:
+    """Records from a video object-tracking manifest (every frame of every sequence, labelled or not)."""
+    base = str(PurePosixPath(src).parent) if "://" in src else str(Path(src).parent)
+    for n, raw in enumerate(storage.read_text(src).splitlines()):
+        if not raw.strip():
+            continue
+        where = f"{src}:{n + 1}"
+        try:
+            line = json.loads(raw)
+        except ValueError as e:
+            raise FormatError(where, f"not a JSON line: {e}") from e
+        if not isinstance(line, dict) or "source-ref" not in line:
+            raise FormatError(where, "expected a JSON object with a 'source-ref' to a sequence file")
+        seq_ref = _resolve(str(line["source-ref"]), base)
+        seq_doc = load_json(seq_ref)
+        if not isinstance(seq_doc, dict) or not isinstance(seq_doc.get("frames"), list):
+            raise FormatError(seq_ref, "a sequence file needs a 'frames' list of {frame-no, frame}")
+        seq = PurePosixPath(seq_ref).stem
+        prefix = str(seq_doc.get("prefix") or "")
+        attr = label_attribute or _label_attr(line)
+        labels_by_frame: dict[int, list[Label]] = {}
+        if attr is not None and f"{attr}-ref" in line:
+            meta = line.get(f"{attr}-ref-metadata") or {}
+            cmap = {str(k): str(v) for k, v in (meta.get("class-map") or {}).items()}
+            human = meta.get("human-annotated") == "yes"
+            lab_ref = _resolve(str(line[f"{attr}-ref"]), base)
+            doc = load_json(lab_ref)
+            for fr in doc.get("tracking-annotations") or []:
+                fno = int(fr.get("frame-no"))
+                labs = labels_by_frame.setdefault(fno, [])
+                for a in fr.get("annotations") or []:
+                    try:
+                        left, top, w, h = (float(a[k]) for k in ("left", "top", "width", "height"))
+                    except (KeyError, TypeError, ValueError) as e:
+                        raise FormatError(lab_ref, f"frame {fno}: a box needs left top width height; got {a}") from e
+                    cid = str(a.get("class-id", ""))
+                    attrs: dict[str, Any] = dict(a.get("label-category-attributes") or {})
+                    if a.get("object-name"):
+                        attrs["object-name"] = a["object-name"]
+                    score = clamp_score(a["confidence"]) if "confidence" in a else None
+                    labs.append(
+                        Label(
+                            id=label_id(FORMAT, f"{seq}/{fno}", len(labs), a.get("object-id", "")),
+                            category=cmap.get(cid, cid or "object"),
+                            source="human:groundtruth" if human and score is None else import_source("groundtruth"),
+                            score=score,
+                            box=Box2D(x1=left, y1=top, x2=left + w, y2=top + h),
+                            track_id=str(a["object-id"]) if a.get("object-id") is not None else None,
+                            attributes=attrs,
+                        )
+                    )
+        recs = []
+        for fr in seq_doc["frames"]:
+            fno = int(fr["frame-no"])
+            name = str(fr["frame"])
+            ts = fr.get("unix-timestamp")
+            frame = Frame(
+                id=f"{seq}/{PurePosixPath(name).stem}",
+                uri=prefix + name if prefix else _resolve(name, base),
+                sequence=seq,
+                index=fno,
+                timestamp_ns=int(float(ts) * 1e9) if isinstance(ts, int | float) else None,
+                meta={"frame": name},
+            )
+            recs.append(FrameRecord(frame=frame, labels=labels_by_frame.get(fno, [])))
+        check_track_ids(recs, seq_ref)
+        yield from recs
+
+
+def write(
+    records: Iterable[FrameRecord],
+    dst: str,
+    *,
+    label_attribute: str = "tracking",
+    overwrite: bool = False,
+    **_: Any,
+) -> WriteSummary:
+    """Write ``dst`` (the manifest) and, beside it, ``<sequence>.json`` and ``<sequence>-labels.json`` per sequence."""
+    recs = [r for r in records if r.status != "failed"]
+    summary = WriteSummary(format=FORMAT, dst=dst)
+    check_dst(dst, overwrite)
+    check_track_ids(recs, dst)
+    folder = Path(dst).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    for seq, frames in group_sequences(recs).items():
+        name = seq or "sequence"
+        cats = sorted({lab.category for r in frames for lab in r.labels if lab.box is not None})
+        cid = {c: str(i) for i, c in enumerate(cats)}
+        seq_frames = []
+        tracking = []
+        for rec in frames:
+            fno = place(rec.frame)[1] or 0
+            fname = str(rec.frame.meta.get("frame") or PurePosixPath(rec.frame.uri).name)
+            entry: dict[str, Any] = {"frame-no": fno, "frame": fname}
+            if rec.frame.timestamp_ns is not None:
+                entry["unix-timestamp"] = rec.frame.timestamp_ns / 1e9
+            seq_frames.append(entry)
+            anns = []
+            for lab in rec.labels:
+                if lab.box is None:
+                    summary.drop("labels without a 2D box")
+                    continue
+                x1, y1, x2, y2 = lab.box.xyxy
+                attrs = {k: v for k, v in lab.attributes.items() if k != "object-name"}
+                a: dict[str, Any] = {
+                    "left": num(x1, 3),
+                    "top": num(y1, 3),
+                    "width": num(x2 - x1, 3),
+                    "height": num(y2 - y1, 3),
+                    "class-id": cid[lab.category],
+                    "object-id": lab.track_id if lab.track_id is not None else lab.id,
+                    "object-name": lab.attributes.get("object-name") or f"{lab.category}:{lab.track_id or lab.id}",
+                    "label-category-attributes": attrs,
+                }
+                if lab.score is not None:
+                    a["confidence"] = lab.score
+                anns.append(a)
+                summary.labels += 1
+            tracking.append({"frame-no": fno, "frame": fname, "annotations": anns, "frame-attributes": {}})
+            summary.frames += 1
+        prefix = str(PurePosixPath(frames[0].frame.uri).parent) + "/" if "/" in frames[0].frame.uri else ""
+        seq_doc = {"seq-no": len(lines) + 1, "prefix": prefix, "number-of-frames": len(frames), "frames": seq_frames}
+        for fname_, doc in ((f"{name}.json", seq_doc), (f"{name}-labels.json", {"tracking-annotations": tracking})):
+            target = folder / fname_
+            check_dst(str(target), overwrite)
+            with atomic_text_writer(str(target)) as fh:
+                fh.write(json.dumps(doc))
+            summary.files.append(str(target))
+        human = all(lab.source.startswith("human:") for r in frames for lab in r.labels)
+        lines.append(
+            json.dumps(
+                {
+                    "source-ref": f"{name}.json",
+                    f"{label_attribute}-ref": f"{name}-labels.json",
+                    f"{label_attribute}-ref-metadata": {
+                        "class-map": {v: k for k, v in cid.items()},
+                        "type": TYPE,
+                        "human-annotated": "yes" if human else "no",
+                    },
+                }
+            )
+        )
+    with atomic_text_writer(dst) as fh:
+        fh.write("".join(ln + "\n" for ln in lines))
+    summary.files.insert(0, dst)
+    return summary

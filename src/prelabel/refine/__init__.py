@@ -1,0 +1,1 @@
+"""Refinement of labels across frames: tracking, track-level refinement, keyframe interpolation."""
