@@ -231,7 +231,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         text=True,
         timeout=60,
         cwd=REPO,
-        env={**environ, **(env or {})},
+        env={**environ, "COLUMNS": "200", **(env or {})},  # help text unwrapped
     )
 
 
