@@ -25,7 +25,7 @@ def test_kitti_object_scene_projects_points_into_the_image(shared_data: Path) ->
     (cam,) = frame.cameras or []
     assert (cam.width, cam.height) == (1224, 370)
     pts = load(frame)
-    uv, depth, ok = tf.project_to_camera(cam, pts)
+    _uv, depth, ok = tf.project_to_camera(cam, pts)
     # velodyne_reduced is the camera's field of view: nearly every point in front lands inside the image
     assert ok.sum() / (depth > 0.5).sum() > 0.97
 
