@@ -111,9 +111,21 @@ def register(app: typer.Typer) -> None:
         ),
         plots: str | None = typer.Option(None, "--plots", help="Folder for PR curve PNGs (IoU 0.5 and 0.75)."),
         json_out: str | None = typer.Option(None, "--json", help="Write the figures as JSON here."),
+        three_d: bool = typer.Option(
+            False, "--3d", help="3D boxes: KITTI BEV/3D AP|R40, nuScenes centre-distance AP, box errors."
+        ),
+        difficulty: str = typer.Option("moderate", "--difficulty", help="--3d: KITTI easy | moderate | hard."),
     ) -> None:
-        """COCO-style AP, AP50, AP75 per class against ground truth (101-point, IoU .50:.05:.95, 100 dets)."""
+        """COCO-style AP, AP50, AP75 per class against ground truth (101-point, IoU .50:.05:.95, 100 dets).
+
+        With --3d: KITTI-style BEV and 3D AP (40 recall points), nuScenes-style AP and box errors."""
         import warnings
+
+        if three_d:
+            from prelabel.cli.eval3d import run_eval3d
+
+            run_eval3d(labels, gt, gt_format, fmt, difficulty, json_out)
+            return
 
         from prelabel.quality.evaluate import evaluate
         from prelabel.quality.inputs import detect_format, load_records

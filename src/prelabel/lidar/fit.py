@@ -34,7 +34,7 @@ PRIORS: dict[str, SizePrior] = {
     "car": SizePrior(3.9, 1.6, 1.53, 5.2, 2.0, 1.3, 1.9),
     "truck": SizePrior(6.5, 2.5, 2.8, 12.0, 3.0, 2.0, 4.0),
     "bus": SizePrior(11.0, 2.9, 3.4, 14.0, 3.2, 2.6, 4.2),
-    "pedestrian": SizePrior(0.8, 0.6, 1.75, 1.2, 1.0, 1.0, 2.1),
+    "pedestrian": SizePrior(0.84, 0.66, 1.76, 1.2, 1.0, 1.0, 2.1),
     "cyclist": SizePrior(1.76, 0.6, 1.74, 2.2, 1.0, 1.2, 2.1),
 }
 
@@ -77,6 +77,8 @@ def fit_box(
 ) -> F64:
     """A ``(7,)`` box (x y z l w h yaw, z-up frame) around ``(N, 3)`` points standing on ``ground_z``."""
     p = np.asarray(xyz, dtype=np.float64)[:, :3]
+    if prior is not None and prior.length <= 1.0:
+        return _small_box(p, ground_z, prior, np.asarray(sensor, dtype=np.float64))
     th = lshape_yaw(p[:, :2]) if yaw is None else yaw
     e1 = np.array([np.cos(th), np.sin(th)])
     e2 = np.array([-np.sin(th), np.cos(th)])
@@ -112,6 +114,18 @@ def fit_box(
         heading += np.pi
     heading = (heading + np.pi) % (2 * np.pi) - np.pi
     return np.array([centre[0], centre[1], ground_z + height / 2, length, width, height, heading])
+
+
+def _small_box(p: F64, ground_z: float, prior: SizePrior, sensor: F64) -> F64:
+    """Pedestrian-sized objects: no usable outline, so the prior's footprint is centred behind the visible surface
+    (the points' median, moved half a width away from the sensor), facing along the viewing ray."""
+    c = np.median(p[:, :2], axis=0)
+    ray = c - sensor
+    dist = max(float(np.linalg.norm(ray)), 1e-9)
+    c = c + ray / dist * prior.width / 4
+    height = float(np.clip(max(p[:, 2].max() - ground_z, prior.height), prior.min_height, prior.max_height))
+    yaw = float(np.arctan2(ray[1], ray[0]))
+    return np.array([c[0], c[1], ground_z + height / 2, prior.length, prior.width, height, yaw])
 
 
 def refine_with_image(

@@ -11,7 +11,7 @@ times the fit quality; duplicates from overlapping cameras are removed by bird's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,10 @@ class LiftOptions:
     priors: bool = True  # class size priors (extension away from the sensor)
     refine: bool = True  # search yaw and centre for the box whose projection fills the 2D box (vehicles)
     iou_floor: float = 0.3  # fit quality *= floor + (1 - floor) x IoU(projected box, 2D box) when refined
+    iou_power: float = 3.0  # ... raised to this power
+    stages: tuple[Any, ...] = (
+        ((8.0, 1.0), (0.6, 0.1), (0.3, 0.1)),
+    )  # refine: (yaw deg, along m, across m) spans+steps
     size_search: bool = False  # refine: also try lengths +-0.4 m and widths +-0.1 m around the fit
     point_weight: float = 2.0  # refine: weight of the points' distance to the box outline against the 2D IoU
     classes: dict[str, str] = field(default_factory=lambda: dict(CLASSES))
@@ -110,7 +114,7 @@ def _choose_cluster(
 def lift_frame(
     points: npt.ArrayLike,
     cameras: Sequence[CameraView],
-    detections: dict[str, Sequence[Label]],
+    detections: Mapping[str, Sequence[Label]],
     options: LiftOptions | None = None,
     ground: Ground | None = None,
 ) -> list[Lifted]:
@@ -161,12 +165,20 @@ def lift_frame(
                     ws = np.clip(box[4] + np.array([-0.1, 0.0, 0.1]), prior.width - 0.2, prior.max_width)
                     sizes = tuple((float(a), float(b)) for a in np.unique(ls) for b in np.unique(ws))
                 box, iou2d, _cost = refine_with_image(
-                    box, cp, cam.K, cam_from_lidar, det.box.xyxy, size, point_weight=opt.point_weight, sizes=sizes
+                    box,
+                    cp,
+                    cam.K,
+                    cam_from_lidar,
+                    det.box.xyxy,
+                    size,
+                    point_weight=opt.point_weight,
+                    sizes=sizes,
+                    stages=opt.stages,
                 )
             n = int(chosen.sum())
             quality = float(min(1.0, 0.4 + n / 50.0))
             if iou2d is not None:
-                quality *= opt.iou_floor + (1.0 - opt.iou_floor) * iou2d
+                quality *= opt.iou_floor + (1.0 - opt.iou_floor) * iou2d**opt.iou_power
             out.append(
                 Lifted(
                     box=box,
