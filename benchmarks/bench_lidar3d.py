@@ -48,9 +48,9 @@ def run(scenes: list[Any], dets: dict[str, Any], options: Any) -> tuple[list[Any
     out, seconds = [], 0.0
     for rec in scenes:
         pts = load(rec.frame)
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time of this process: the machine is shared, wall time is not ours
         lifted = lift_frame(pts, rec.frame.cameras, {"image_2": dets[rec.frame.id].labels}, options)
-        seconds += time.perf_counter() - t0
+        seconds += time.process_time() - t0
         out.append(FrameRecord(frame=rec.frame, labels=to_labels(lifted, rec.frame.id)))
     return out, 1000.0 * seconds / max(len(scenes), 1)
 

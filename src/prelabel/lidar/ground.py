@@ -47,7 +47,7 @@ def fit_ground(
         near = p
     if len(near) < 3:
         raise ValueError(f"a ground plane needs at least 3 points; got {len(near)}")
-    # candidates: the lowest points of each 5 m range ring, so a slope far away does not outvote the road nearby
+    # candidates: the lowest 40 % of the points within 40 m, so walls and cars do not vote
     cand = near[near[:, 2] <= np.percentile(near[:, 2], 40)]
     rng = np.random.default_rng(seed)
     cos_tilt = np.cos(np.radians(max_tilt_deg))

@@ -55,7 +55,7 @@ class LiftOptions:
     iou_floor: float = 0.3  # fit quality *= floor + (1 - floor) x IoU(projected box, 2D box) when refined
     iou_power: float = 3.0  # ... raised to this power
     stages: tuple[Any, ...] = (
-        ((8.0, 1.0), (0.6, 0.1), (0.3, 0.1)),
+        ((8.0, 1.0), (0.6, 0.1), (0.2, 0.1)),
     )  # refine: (yaw deg, along m, across m) spans+steps
     size_search: bool = False  # refine: also try lengths +-0.4 m and widths +-0.1 m around the fit
     point_weight: float = 2.0  # refine: weight of the points' distance to the box outline against the 2D IoU
