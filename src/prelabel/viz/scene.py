@@ -107,7 +107,7 @@ def draw_scene(frame: Frame, labels: Sequence[Label], *, min_score: float = 0.0)
     from prelabel.sources.scenes.points import load
 
     boxes = _boxes(labels, min_score)
-    points = load(frame)
+    points: npt.NDArray[np.floating] = load(frame)
     if frame.sensor_pose is not None:  # draw the bird's-eye view in the ego frame (x forward) when it is known
         m = frame.sensor_pose.matrix()
         points = tf.apply(m, points)
