@@ -71,7 +71,12 @@ def main() -> None:
     dets = detections(Path(args.cache) if args.cache else None)
     full = LiftOptions()
     variants = {
+        "simple frustum + L-shape (no pose search, no joint assignment, no depth prior, 2D score)": (
+            dataclasses.replace(full, refine=False, joint=False, depth_prior=False)
+        ),
         "full pipeline": full,
+        "- 2D-consistent pose search (yaw, centre)": dataclasses.replace(full, refine=False),
+        "- score x projected-box IoU^3 (2D score x point count only)": dataclasses.replace(full, iou_floor=1.0),
         "- joint point assignment": dataclasses.replace(full, joint=False),
         "- depth prior for the cluster choice": dataclasses.replace(full, depth_prior=False),
         "- size priors / extension away from the sensor": dataclasses.replace(full, priors=False),

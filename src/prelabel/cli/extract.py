@@ -12,18 +12,28 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def extract(
         bag: str = typer.Argument(
-            ..., help="ROS1 .bag, rosbag2 folder (sqlite3 or mcap) or .mcap file; local or s3://."
+            ...,
+            help="ROS1 .bag, rosbag2 folder (sqlite3 or mcap) or .mcap file; local or s3://. Or a scene source "
+            "(KITTI object/tracking folder, nuScenes info .pkl, Argoverse 2 log, PCD files): writes scenes.jsonl.",
         ),
         out: str = typer.Option(..., "--out", "-o", help="Output folder or s3:// prefix."),
         topics: list[str] | None = typer.Option(
             None, "--topics", "-t", help="Camera / PointCloud2 topics (repeat or comma-separate); default: all."
         ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index."),
+        tolerance_ms: float | None = typer.Option(
+            None, "--tolerance-ms", help="Scenes: largest camera/pose time gap to a sweep (default per dataset)."
+        ),
     ) -> None:
         """Write camera frames as PNGs and point clouds as .bin files, plus index.jsonl (one Frame per file, with
         timestamps, frame ids and CameraInfo calibration). Label them with: prelabel label OUT/index.jsonl"""
         from prelabel import storage
         from prelabel.sources.extract import INDEX, extract_bag
+
+        scene_kind = _scene_kind(bag)
+        if scene_kind is not None:
+            _extract_scenes(bag, scene_kind, out, overwrite, tolerance_ms)
+            return
 
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
         with progress_bar("files") as progress:
@@ -32,3 +42,41 @@ def register(app: typer.Typer) -> None:
         for topic, n in sorted(written.items()):
             console.print(f"{topic}: {n} files", highlight=False)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
+
+
+def _scene_kind(src: str) -> str | None:
+    """The scene reader for ``src``, or None when it is not a scene source (then it is a bag)."""
+    from prelabel.errors import PrelabelError
+    from prelabel.sources.scenes import detect
+
+    if src.endswith((".bag", ".mcap", ".jsonl")):
+        return None
+    try:
+        return detect(src)
+    except PrelabelError:
+        return None
+
+
+def _extract_scenes(src: str, kind: str, out: str, overwrite: bool, tolerance_ms: float | None) -> None:
+    """Write one scene per sample (a pointcloud Frame with its cameras) to OUT/scenes.jsonl (or OUT if *.jsonl)."""
+    from prelabel import storage
+    from prelabel.errors import OutputExistsError
+    from prelabel.labelfile import write_records
+    from prelabel.sources.scenes import read_scenes
+
+    dest = out if out.endswith(".jsonl") else storage.join(out, "scenes.jsonl")
+    if storage.exists(dest) and not overwrite:
+        raise OutputExistsError(dest, "pass --overwrite to replace it")
+    records = list(read_scenes(src, kind=kind, tolerance_ms=tolerance_ms))
+    write_records(dest, records)
+    failed = [r for r in records if r.status == "failed"]
+    unmatched = sum(len(r.frame.meta.get("unmatched", [])) for r in records)
+    console.print(f"{kind}: {len(records)} scenes, {len(failed)} failed, {unmatched} camera images left unmatched")
+    for r in failed[:20]:
+        console.print(f"[red]failed[/] {r.frame.id}: {r.error}", highlight=False)
+    for r in records:
+        for note in r.frame.meta.get("unmatched", [])[:3]:
+            console.print(f"[yellow]unmatched[/] {r.frame.id}: {note}", highlight=False)
+    console.print(
+        f"scenes written to {dest}; label them with: prelabel label {dest} --3d -o labels3d.jsonl", highlight=False
+    )
