@@ -26,6 +26,7 @@ _MODULES: dict[str, str] = {
     "labelstudio": "labelstudio",
     "cvat": "cvat",
     "nuscenes": "nuscenes",
+    "nuscenes-detection": "nuscenes_detection",
 }
 # other spellings people use
 ALIASES: dict[str, str] = {
