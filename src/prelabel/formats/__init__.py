@@ -27,6 +27,7 @@ _MODULES: dict[str, str] = {
     "cvat": "cvat",
     "nuscenes": "nuscenes",
     "nuscenes-detection": "nuscenes_detection",
+    "av2": "av2",
 }
 # other spellings people use
 ALIASES: dict[str, str] = {
