@@ -78,7 +78,10 @@ def register(app: typer.Typer) -> None:
         tta: bool = typer.Option(False, "--tta", help="Horizontal-flip test-time augmentation."),
         masks: str | None = typer.Option(None, "--masks", help="Add an instance mask to every box: sam (MobileSAM)."),
         three_d: bool = typer.Option(
-            False, "--3d", help="INPUT is a scene source (KITTI, nuScenes, AV2, scenes .jsonl): 3D boxes from LiDAR."
+            False,
+            "--3d",
+            help="INPUT is a scene source (KITTI, nuScenes, AV2, scenes .jsonl): 3D boxes from LiDAR. Default model: "
+            "tiled nanodet-m-coco; several models (a,b) have their 2D boxes fused (WBF) before lifting.",
         ),
     ) -> None:
         """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.

@@ -30,18 +30,22 @@ def run_label3d(
     dest = out if out.endswith(".jsonl") else storage.join(out, "labels3d.jsonl")
     if storage.exists(dest) and not overwrite:
         raise OutputExistsError(dest, "pass --overwrite to replace it")
-    if model == "ssd-mobilenet-v2-coco":  # the 2D default; tiled NanoDet is the zoo's best 2D setting for lifting
+    if model == "ssd-mobilenet-v2-coco":  # the 2D default; with --3d it is tiled NanoDet, the best 2D setting here
         model = "nanodet-m-coco"
         tiled = True
     records = []
     per_class: Counter[str] = Counter()
     failures = []
-    # 3D lifting keeps faint 2D boxes (down to 0.05) and scores each 3D box itself; --min-score filters the output
+    # the detector keeps 2D boxes from 0.05 and lifting takes those from min(--min-score, 0.15): a faint 2D box can
+    # still make a well-fitted 3D box, and every 3D box is scored again (2D score x fit quality), so all are written
+    from prelabel.lidar.lift import LiftOptions
+
+    options = LiftOptions(min_score=min(min_score, 0.15))
+    models = [m.strip() for m in model.split(",") if m.strip()]
     for rec in label_scenes(
-        src, model=model, tiled=tiled, masks=masks, threads=threads, cache=cache, min_score=min(min_score, 0.05)
+        src, model=models, tiled=tiled, masks=masks, threads=threads, cache=cache, min_score=0.05, options=options
     ):
         if rec.status == "ok":
-            rec.labels = [lb for lb in rec.labels if (lb.score or 0.0) >= min(min_score, 0.05) or min_score <= 0.05]
             per_class.update(lb.category for lb in rec.labels)
         else:
             failures.append((rec.frame.id, rec.error or ""))

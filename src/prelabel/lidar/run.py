@@ -12,7 +12,7 @@ calibration, a camera image that does not decode) is a failed record with the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prelabel.core.labels import Frame, FrameRecord, Label
@@ -65,7 +65,7 @@ def label_scene(
 def label_scenes(
     src: str | Iterable[FrameRecord],
     *,
-    model: str = "nanodet-m-coco",
+    model: str | Sequence[str] = "nanodet-m-coco",
     tiled: bool = True,
     masks: str | None = None,
     min_score: float = 0.05,
@@ -73,11 +73,28 @@ def label_scenes(
     cache: str | None = None,
     options: LiftOptions | None = None,
 ) -> Iterator[FrameRecord]:
-    """Records with 3D labels for every scene of ``src`` (a scene source or scene records)."""
+    """Records with 3D labels for every scene of ``src`` (a scene source or scene records). Several ``model`` s
+    are run on every camera image and their boxes fused (WBF) before lifting."""
     from prelabel.inference.predictor import Predictor
     from prelabel.sources.scenes import read_scenes
 
     scenes = read_scenes(src) if isinstance(src, str) else src
-    predictor = Predictor(model, tiled=tiled, masks=masks, min_score=min_score, threads=threads, cache=cache)
+    models = [model] if isinstance(model, str) else list(model)
+    predictors = [
+        Predictor(m, tiled=tiled, masks=masks, min_score=min_score, threads=threads, cache=cache) for m in models
+    ]
+    detect = predictors[0].predict_frame if len(predictors) == 1 else _fused(predictors)
     for rec in scenes:
-        yield label_scene(rec, predictor.predict_frame, options)
+        yield label_scene(rec, detect, options)
+
+
+def _fused(predictors: Sequence[Any]) -> Callable[[Frame], FrameRecord]:
+    """Several detectors on one image, merged by weighted box fusion (IoU 0.5, boxes under 0.2 skipped: the
+    setting ``bench_fusion`` chose for tiled NanoDet + CenterNet on held-out KITTI frames)."""
+    from prelabel.labels.fusion import fuse_records
+
+    def detect(frame: Frame) -> FrameRecord:
+        runs = [[p.predict_frame(frame)] for p in predictors]
+        return fuse_records(runs, iou_threshold=0.5, skip_score=0.2)[0]
+
+    return detect
