@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from prelabel.cli._common import console, friendly_errors, progress_bar
@@ -24,6 +26,10 @@ def register(app: typer.Typer) -> None:
         tolerance_ms: float | None = typer.Option(
             None, "--tolerance-ms", help="Scenes: largest camera/pose time gap to a sweep (default per dataset)."
         ),
+        scenes: bool = typer.Option(False, "--scenes", help="Bags: also pair sweeps and images into scenes.jsonl."),
+        extrinsics: str | None = typer.Option(
+            None, "--extrinsics", help="Bags without /tf: JSON {camera topic: 4x4 camera_from_lidar} or KITTI calib."
+        ),
     ) -> None:
         """Write camera frames as PNGs and point clouds as .bin files, plus index.jsonl (one Frame per file, with
         timestamps, frame ids and CameraInfo calibration). Label them with: prelabel label OUT/index.jsonl"""
@@ -42,6 +48,12 @@ def register(app: typer.Typer) -> None:
         for topic, n in sorted(written.items()):
             console.print(f"{topic}: {n} files", highlight=False)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
+        if scenes:
+            from prelabel.sources.scenes.bagindex import TOLERANCE_MS, load_extrinsics, scenes_from_index
+
+            ext = load_extrinsics(extrinsics) if extrinsics else None
+            recs = scenes_from_index(storage.join(out, INDEX), ext, tolerance_ms=tolerance_ms or TOLERANCE_MS)
+            _write_scenes(list(recs), "bag", storage.join(out, "scenes.jsonl"), overwrite)
 
 
 def _scene_kind(src: str) -> str | None:
@@ -60,14 +72,19 @@ def _scene_kind(src: str) -> str | None:
 def _extract_scenes(src: str, kind: str, out: str, overwrite: bool, tolerance_ms: float | None) -> None:
     """Write one scene per sample (a pointcloud Frame with its cameras) to OUT/scenes.jsonl (or OUT if *.jsonl)."""
     from prelabel import storage
-    from prelabel.errors import OutputExistsError
-    from prelabel.labelfile import write_records
     from prelabel.sources.scenes import read_scenes
 
     dest = out if out.endswith(".jsonl") else storage.join(out, "scenes.jsonl")
+    _write_scenes(list(read_scenes(src, kind=kind, tolerance_ms=tolerance_ms)), kind, dest, overwrite)
+
+
+def _write_scenes(records: list[Any], kind: str, dest: str, overwrite: bool) -> None:
+    from prelabel import storage
+    from prelabel.errors import OutputExistsError
+    from prelabel.labelfile import write_records
+
     if storage.exists(dest) and not overwrite:
         raise OutputExistsError(dest, "pass --overwrite to replace it")
-    records = list(read_scenes(src, kind=kind, tolerance_ms=tolerance_ms))
     write_records(dest, records)
     failed = [r for r in records if r.status == "failed"]
     unmatched = sum(len(r.frame.meta.get("unmatched", [])) for r in records)
