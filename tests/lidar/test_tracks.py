@@ -60,3 +60,35 @@ def test_refinement_undoes_noise_flips_and_false_boxes(shared_data: Path) -> Non
     assert before[2] > 0.35 and after[2] < 0.2  # flips: front from the track, not the single fit
     assert after[0] < 0.7 * before[0]  # centres
     assert after[1] < 0.5 * before[1]  # one length per track
+
+
+def test_track3d_cli_on_av2_records(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from prelabel.cli.main import app
+    from prelabel.labelfile import read_records, write_records
+
+    log = shared_data / LOG
+    poses = _table(log / "city_SE3_egovehicle.feather")
+    stamps = np.array([r["timestamp_ns"] for r in poses])
+    recs = list(formats.read("av2", str(log)))[:40]
+    rng = np.random.default_rng(5)
+    truth = {}
+    for r in recs:
+        j = int(np.argmin(np.abs(stamps - int(r.frame.timestamp_ns or 0))))
+        r.frame.ego_pose = _pose(poses[j])
+        r.labels = [lb for lb in r.labels if lb.category == "REGULAR_VEHICLE"]
+        for lb in r.labels:
+            assert lb.box3d is not None
+            truth[lb.id] = lb.box3d.yaw
+            if rng.random() < 0.4:  # front and back swapped, as a single sweep fits them
+                lb.box3d = lb.box3d.model_copy(update={"yaw": lb.box3d.yaw + np.pi})
+    src = tmp_path / "in.jsonl"
+    write_records(src, recs)
+    res = CliRunner().invoke(app, ["track3d", str(src), "-o", str(tmp_path / "out.jsonl")])
+    assert res.exit_code == 0, res.output
+    out = read_records(tmp_path / "out.jsonl")
+    labels = [lb for r in out for lb in r.labels]
+    assert all(lb.track_id for lb in labels)
+    flips = [abs(float(b3.wrap_angle(lb.box3d.yaw - truth[lb.id]))) > np.pi / 2 for lb in labels if lb.box3d]
+    assert np.mean(flips) < 0.15  # from 40 %

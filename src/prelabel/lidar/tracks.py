@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -155,3 +156,55 @@ def refine(
                 yaw += np.pi
             out[i, 6] = wrap_angle(yaw)
     return list(out)
+
+
+def refine_records(records: Sequence[Any], *, dt_default: float = 0.1) -> list[Any]:
+    """Track and refine the 3D labels of scene records, sequence by sequence (``frame.sequence``, then ``index``
+    or time). Boxes in the LiDAR frame go through ``ego_pose · sensor_pose``, boxes in ``ego`` through
+    ``ego_pose``; every frame needs its ego pose. Labels get ``track_id`` ``<sequence>:<n>`` and their refined box
+    (same frame as before); ``attributes.track_refined`` says whether the track was long enough to refine."""
+    from prelabel.core.labels import Box3D
+    from prelabel.errors import PrelabelError
+
+    out = [r.model_copy(deep=True) for r in records]
+    groups: dict[str, list[Any]] = {}
+    for r in out:
+        if r.status == "ok":
+            groups.setdefault(r.frame.sequence or "", []).append(r)
+    for seq, recs in groups.items():
+        recs.sort(key=lambda r: (r.frame.index if r.frame.index is not None else 0, r.frame.timestamp_ns or 0))
+        frames, poses, times, labels = [], [], [], []
+        for k, r in enumerate(recs):
+            if r.frame.ego_pose is None:
+                raise PrelabelError(
+                    f"frame {r.frame.id}: refining 3D tracks needs the ego pose (world_from_ego) "
+                    "of every frame; expected a scene from KITTI tracking, nuScenes or AV2"
+                )
+            ego = r.frame.ego_pose.matrix()
+            lid = ego @ (r.frame.sensor_pose.matrix() if r.frame.sensor_pose is not None else np.eye(4))
+            ls = [lb for lb in r.labels if lb.box3d is not None and lb.box3d.frame in ("lidar", "velodyne", "ego")]
+            rows = []
+            for lb in ls:
+                b = lb.box3d
+                row = np.array([b.x, b.y, b.z, b.length, b.width, b.height, b.yaw])
+                # everything goes to the ego frame first, so one pose per frame serves all labels
+                rows.append(tf.transform_boxes(np.linalg.inv(ego) @ lid, row)[0] if b.frame != "ego" else row)
+            frames.append((np.array(rows).reshape(-1, 7), [lb.category for lb in ls], [lb.score or 1.0 for lb in ls]))
+            poses.append(ego)
+            ts = r.frame.timestamp_ns
+            times.append(
+                ts / 1e9 if ts is not None else (r.frame.index if r.frame.index is not None else k) * dt_default
+            )
+            labels.append((ls, lid, ego))
+        for t in track(frames, poses, times):
+            long_enough = len(t.boxes) >= 3
+            for f, i, box in zip(t.frames, t.index, refine(t, times), strict=True):
+                ls, lid, ego = labels[f]
+                lb = ls[i]
+                assert lb.box3d is not None
+                target = np.linalg.inv(lid) if lb.box3d.frame != "ego" else np.linalg.inv(ego)
+                x, y, z, length, w, h, yaw = (float(v) for v in tf.transform_boxes(target, box)[0])
+                lb.box3d = Box3D(x=x, y=y, z=z, length=length, width=w, height=h, yaw=yaw, frame=lb.box3d.frame)
+                lb.track_id = f"{seq}:{t.id}"
+                lb.attributes["track_refined"] = long_enough
+    return out
