@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-LOG = Path(__file__).resolve().parents[1].parent / "shared/data/av2/sensor/val/7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
+from benchmarks.bench_fusion import DATA
+
+LOG = DATA / "av2" / "sensor" / "val" / "7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
 
 
 def experiment(log: Path = LOG, seed: int = 0) -> dict[str, Any]:
