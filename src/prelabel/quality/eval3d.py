@@ -111,6 +111,11 @@ def frame_boxes(gt: FrameRecord, dt: FrameRecord) -> ap3d.FrameBoxes:
 def pair(gt: Sequence[FrameRecord], dt: Sequence[FrameRecord]) -> list[ap3d.FrameBoxes]:
     """Frames present in both, paired by frame id (ground-truth frames with no detections count with none)."""
     by_id = {r.frame.id: r for r in dt if r.status == "ok"}
+    if gt and not any(g.frame.id in by_id for g in gt):
+        raise PrelabelError(
+            f"no frame of the labels matches the ground truth; expected frame ids like {gt[0].frame.id!r}, "
+            f"got {sorted(by_id)[:3]}"
+        )
     out = []
     for g in gt:
         d = by_id.get(g.frame.id) or FrameRecord(frame=g.frame, labels=[])
