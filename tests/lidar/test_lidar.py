@@ -88,3 +88,22 @@ def test_bad_sweep_is_a_failed_record(shared_data: Path, tmp_path: Path) -> None
     rec = FrameRecord(frame=scene.frame.model_copy(update={"uri": str(bad)}))
     out = label_scene(rec, lambda f: FrameRecord(frame=f, labels=[]))
     assert out.status == "failed" and "000003.bin" in (out.error or "") and "rows of 4" in (out.error or "")
+
+
+def test_a_mask_narrows_the_frustum(shared_data: Path) -> None:
+    from prelabel.core.labels import Mask
+
+    scene = _scene(shared_data, "000003").frame
+    cam = (scene.cameras or [])[0]
+    car = next(lb for lb in _gt(shared_data, "000003").labels if lb.category == "Car")
+    assert car.box is not None and cam.width and cam.height
+    # a mask covering only the left half of the car's box: the lifted points all project into that half
+    m = np.zeros((cam.height, cam.width), dtype=bool)
+    x1, y1, x2, y2 = (int(v) for v in car.box.xyxy)
+    m[y1:y2, x1 : (x1 + x2) // 2] = True
+    det = Label(category="car", source="human:kitti", score=1.0, box=car.box, mask=Mask.from_array(m))
+    pts = load(scene)
+    full = lift_frame(pts, [cam], {cam.name: [det.model_copy(update={"mask": None})]}, LiftOptions(refine=False))
+    half = lift_frame(pts, [cam], {cam.name: [det]}, LiftOptions(refine=False))
+    assert len(full) == len(half) == 1
+    assert 0 < half[0].points < full[0].points
