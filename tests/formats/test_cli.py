@@ -107,7 +107,7 @@ def test_convert_with_class_map_and_export_to_groundtruth_job(shared_data: Path,
 
 def test_bad_names_and_options_give_one_line_errors(tmp_path: Path, kitti: Path) -> None:
     r = runner.invoke(app, ["convert", "--from", "kiti", "--to", "coco", str(kitti), str(tmp_path / "x.json")])
-    assert r.exit_code == 2 and "unknown label format 'kiti'; expected one of: coco, cvat" in r.output
+    assert r.exit_code == 2 and "unknown label format 'kiti'; expected one of: av2, coco, cvat" in r.output
     r = runner.invoke(
         app, ["convert", "--from", "kitti", "--to", "coco", str(kitti), str(tmp_path / "x.json"), "--class-map", "nope"]
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from prelabel.cli._common import console, friendly_errors, progress_bar, set_limit
@@ -12,7 +14,9 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def extract(
         bag: str = typer.Argument(
-            ..., help="ROS1 .bag, rosbag2 folder (sqlite3 or mcap) or .mcap file; local or s3://."
+            ...,
+            help="ROS1 .bag, rosbag2 folder (sqlite3 or mcap) or .mcap file; local or s3://. Or a scene source "
+            "(KITTI object/tracking folder, nuScenes info .pkl, Argoverse 2 log, PCD files): writes scenes.jsonl.",
         ),
         out: str = typer.Option(..., "--out", "-o", help="Output folder or s3:// prefix."),
         topics: list[str] | None = typer.Option(
@@ -26,12 +30,24 @@ def register(app: typer.Typer) -> None:
             help="Skip (as a failed item) images whose header declares more pixels than this "
             "(default 64,000,000; env PRELABEL_MAX_PIXELS).",
         ),
+        tolerance_ms: float | None = typer.Option(
+            None, "--tolerance-ms", help="Scenes: largest camera/pose time gap to a sweep (default per dataset)."
+        ),
+        scenes: bool = typer.Option(False, "--scenes", help="Bags: also pair sweeps and images into scenes.jsonl."),
+        extrinsics: str | None = typer.Option(
+            None, "--extrinsics", help="Bags without /tf: JSON {camera topic: 4x4 camera_from_lidar} or KITTI calib."
+        ),
     ) -> None:
         """Write camera frames as PNGs and point clouds as .bin files, plus index.jsonl (one Frame per file, with
         timestamps, frame ids and CameraInfo calibration). Label them with: prelabel label OUT/index.jsonl"""
         from prelabel import storage
         from prelabel.limits import ENV_MAX_PIXELS
         from prelabel.sources.extract import INDEX, extract_bag
+
+        scene_kind = _scene_kind(bag)
+        if scene_kind is not None:
+            _extract_scenes(bag, scene_kind, out, overwrite, tolerance_ms)
+            return
 
         set_limit(ENV_MAX_PIXELS, max_pixels)
 
@@ -42,5 +58,54 @@ def register(app: typer.Typer) -> None:
         for topic, n in sorted(written.items()):
             console.print(f"{topic}: {n} files", highlight=False)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
+        if scenes:
+            from prelabel.sources.scenes.bagindex import TOLERANCE_MS, load_extrinsics, scenes_from_index
+
+            ext = load_extrinsics(extrinsics) if extrinsics else None
+            recs = scenes_from_index(storage.join(out, INDEX), ext, tolerance_ms=tolerance_ms or TOLERANCE_MS)
+            _write_scenes(list(recs), "bag", storage.join(out, "scenes.jsonl"), overwrite)
         if any(topic.endswith("(failed)") for topic in written):
             raise typer.Exit(1)  # some items failed (named above); the rest were written
+
+
+def _scene_kind(src: str) -> str | None:
+    """The scene reader for ``src``, or None when it is not a scene source (then it is a bag)."""
+    from prelabel.errors import PrelabelError
+    from prelabel.sources.scenes import detect
+
+    if src.endswith((".bag", ".mcap", ".jsonl")):
+        return None
+    try:
+        return detect(src)
+    except PrelabelError:
+        return None
+
+
+def _extract_scenes(src: str, kind: str, out: str, overwrite: bool, tolerance_ms: float | None) -> None:
+    """Write one scene per sample (a pointcloud Frame with its cameras) to OUT/scenes.jsonl (or OUT if *.jsonl)."""
+    from prelabel import storage
+    from prelabel.sources.scenes import read_scenes
+
+    dest = out if out.endswith(".jsonl") else storage.join(out, "scenes.jsonl")
+    _write_scenes(list(read_scenes(src, kind=kind, tolerance_ms=tolerance_ms)), kind, dest, overwrite)
+
+
+def _write_scenes(records: list[Any], kind: str, dest: str, overwrite: bool) -> None:
+    from prelabel import storage
+    from prelabel.errors import OutputExistsError
+    from prelabel.labelfile import write_records
+
+    if storage.exists(dest) and not overwrite:
+        raise OutputExistsError(dest, "pass --overwrite to replace it")
+    write_records(dest, records)
+    failed = [r for r in records if r.status == "failed"]
+    unmatched = sum(len(r.frame.meta.get("unmatched", [])) for r in records)
+    console.print(f"{kind}: {len(records)} scenes, {len(failed)} failed, {unmatched} camera images left unmatched")
+    for r in failed[:20]:
+        console.print(f"[red]failed[/] {r.frame.id}: {r.error}", highlight=False)
+    for r in records:
+        for note in r.frame.meta.get("unmatched", [])[:3]:
+            console.print(f"[yellow]unmatched[/] {r.frame.id}: {note}", highlight=False)
+    console.print(
+        f"scenes written to {dest}; label them with: prelabel label {dest} --3d -o labels3d.jsonl", highlight=False
+    )

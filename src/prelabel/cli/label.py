@@ -84,11 +84,34 @@ def register(app: typer.Typer) -> None:
             help="Refuse (as a per-frame failure) images whose header declares more pixels than this "
             "(default 64,000,000; env PRELABEL_MAX_PIXELS).",
         ),
+        three_d: bool = typer.Option(
+            False,
+            "--3d",
+            help="INPUT is a scene source (KITTI, nuScenes, AV2, scenes .jsonl): 3D boxes from LiDAR. Default model: "
+            "tiled nanodet-m-coco; several models (a,b) have their 2D boxes fused (WBF) before lifting.",
+        ),
     ) -> None:
         """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.
 
         Exit code 0: every frame labelled; 1: some frames failed (recorded with reasons); 2: bad usage or input.
         """
+        if three_d:
+            from prelabel.cli.label3d import run_label3d
+
+            if input is None:
+                raise typer.BadParameter("--3d needs INPUT (a scene source)")
+            failed = run_label3d(
+                input,
+                out,
+                model,
+                tiled=tiled,
+                masks=masks,
+                threads=threads,
+                cache=cache,
+                overwrite=overwrite,
+                min_score=min_score,
+            )
+            raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
         from prelabel.cli.jobs import run_label_job
         from prelabel.limits import ENV_MAX_PIXELS
 

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "prelabel.cli.review",
     "prelabel.cli.convert",
     "prelabel.cli.tracking",
+    "prelabel.cli.track3d",
 ]
 
 

@@ -114,8 +114,14 @@ def register(app: typer.Typer) -> None:
         track: bool = typer.Option(
             False, "--track", help="Tracking metrics instead: MOTA, IDF1, MOTP, HOTA, FP, FN, ID switches."
         ),
+        three_d: bool = typer.Option(
+            False, "--3d", help="3D boxes: KITTI BEV/3D AP|R40, nuScenes centre-distance AP, box errors."
+        ),
+        difficulty: str = typer.Option("moderate", "--difficulty", help="--3d: KITTI easy | moderate | hard."),
     ) -> None:
-        """COCO-style AP, AP50, AP75 per class against ground truth (101-point, IoU .50:.05:.95, 100 dets)."""
+        """COCO-style AP, AP50, AP75 per class against ground truth (101-point, IoU .50:.05:.95, 100 dets).
+
+        With --3d: KITTI-style BEV and 3D AP (40 recall points), nuScenes-style AP and box errors."""
         import warnings
 
         if track:
@@ -134,6 +140,11 @@ def register(app: typer.Typer) -> None:
                 json_out=json_out,
             )
             raise typer.Exit(EXIT_OK)
+        if three_d:
+            from prelabel.cli.eval3d import run_eval3d
+
+            run_eval3d(labels, gt, gt_format, fmt, difficulty, json_out)
+            return
 
         from prelabel.quality.evaluate import evaluate
         from prelabel.quality.inputs import detect_format, load_records

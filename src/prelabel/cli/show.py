@@ -17,7 +17,10 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(..., "--out", "-o", help="PNG file (one frame) or folder (--all)."),
         min_score: float = typer.Option(0.0, "--min-score", help="Hide labels scored below this."),
     ) -> None:
-        """Draw boxes and masks with class and score on the frame (or on every frame with --all)."""
+        """Draw boxes and masks with class and score on the frame (or on every frame with --all).
+
+        Scenes (LiDAR sweeps with cameras, e.g. from label --3d) draw as a bird's-eye view plus every camera with
+        the 3D boxes projected, one PNG per sample."""
         from prelabel import storage
         from prelabel.errors import PrelabelError, UnknownNameError
         from prelabel.labelfile import iter_records
@@ -35,8 +38,12 @@ def register(app: typer.Typer) -> None:
             if rec.status == "failed":
                 console.print(f"[yellow]skipped[/] {rec.frame.id}: the run failed on it ({rec.error})")
                 continue
-            image = load_image(rec.frame)
-            picture = draw_labels(image, rec.labels, min_score=min_score)
+            if rec.frame.kind == "pointcloud":  # a scene: bird's-eye view plus every camera
+                from prelabel.viz.scene import draw_scene
+
+                picture = draw_scene(rec.frame, rec.labels, min_score=min_score)
+            else:
+                picture = draw_labels(load_image(rec.frame), rec.labels, min_score=min_score)
             dest = out if frame is not None else storage.join(out, rec.frame.id.replace("/", "__") + ".png")
             save_png(picture, dest)
             drawn += 1

@@ -29,6 +29,8 @@ _MODULES: dict[str, str] = {
     "mot": "mot",
     "cvat-video": "cvat_video",
     "groundtruth-video": "groundtruth_video",
+    "nuscenes-detection": "nuscenes_detection",
+    "av2": "av2",
 }
 # other spellings people use
 ALIASES: dict[str, str] = {

@@ -1,0 +1,33 @@
+"""``prelabel track3d``: track 3D labels over each sequence in the world frame and refine every track offline."""
+
+from __future__ import annotations
+
+import typer
+
+from prelabel.cli._common import console, friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("track3d")
+    @friendly_errors
+    def track3d(
+        labels: str = typer.Argument(..., help="3D labels of scenes with ego poses (e.g. from label --3d)."),
+        out: str = typer.Option(..., "--out", "-o", help="Labels file (*.jsonl) to write."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    ) -> None:
+        """Track boxes in the world frame (Kalman + Hungarian), then per track: one size, static objects held
+        fixed, smoothed motion, heading from motion. Writes the labels with track ids and refined boxes."""
+        from prelabel import storage
+        from prelabel.errors import OutputExistsError
+        from prelabel.labelfile import read_records, write_records
+        from prelabel.lidar.tracks import refine_records
+
+        if storage.exists(out) and not overwrite:
+            raise OutputExistsError(out, "pass --overwrite to replace it")
+        recs = refine_records(read_records(labels))
+        write_records(out, recs)
+        tracks = {lb.track_id for r in recs for lb in r.labels if lb.track_id}
+        refined = sum(1 for r in recs for lb in r.labels if lb.attributes.get("track_refined"))
+        console.print(
+            f"{len(recs)} frames, {len(tracks)} tracks, {refined} boxes refined; written to {out}", highlight=False
+        )

@@ -1,0 +1,107 @@
+"""Argoverse 2 sensor logs as scenes: ``sensors/lidar/<ns>.feather`` sweeps with ego poses and calibration.
+
+AV2 sweeps are already in the ego-vehicle frame (x forward, y left, z up), so ``sensor_pose`` is the identity and
+the scene's LiDAR frame is the ego frame. ``city_SE3_egovehicle.feather`` gives ``world_from_ego`` (city frame)
+at each pose time; the nearest pose within ``tolerance_ms`` is used, otherwise the sweep fails with the gap named.
+Cameras come from ``calibration/`` (``intrinsics``, ``egovehicle_SE3_sensor``) when their image
+``sensors/cameras/<name>/<ns>.jpg`` lies within the tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prelabel.core.labels import Frame, FrameRecord
+from prelabel.core.scene import CameraView, Pose
+from prelabel.errors import PrelabelError
+
+TOLERANCE_MS = 50.0
+
+
+def is_av2_log(root: Path) -> bool:
+    return (root / "sensors" / "lidar").is_dir() and (root / "city_SE3_egovehicle.feather").is_file()
+
+
+def _table(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.feather as feather
+
+    if not path.is_file():
+        raise PrelabelError(f"{path}: file missing")
+    rows: list[dict[str, Any]] = feather.read_table(path).to_pylist()
+    return rows
+
+
+def _pose(r: dict[str, Any]) -> Pose:
+    return Pose(rotation=[r["qw"], r["qx"], r["qy"], r["qz"]], translation=[r["tx_m"], r["ty_m"], r["tz_m"]])
+
+
+def _cameras(root: Path, ts: int, tolerance_ms: float) -> tuple[list[CameraView], list[str]]:
+    cal = root / "calibration"
+    if not (cal / "intrinsics.feather").is_file():
+        return [], []
+    intr = {r["sensor_name"]: r for r in _table(cal / "intrinsics.feather")}
+    ext = {r["sensor_name"]: r for r in _table(cal / "egovehicle_SE3_sensor.feather")}
+    cams, unmatched = [], []
+    for name, k in intr.items():
+        folder = root / "sensors" / "cameras" / name
+        stamps = sorted(int(p.stem) for p in folder.glob("*.jpg")) if folder.is_dir() else []
+        if not stamps:
+            continue
+        best = min(stamps, key=lambda s: abs(s - ts))
+        off = (best - ts) / 1e6
+        if abs(off) > tolerance_ms:
+            unmatched.append(f"{name}: nearest image {off:+.1f} ms from the sweep; tolerance {tolerance_ms} ms")
+            continue
+        if name not in ext:
+            raise PrelabelError(f"{cal / 'egovehicle_SE3_sensor.feather'}: no extrinsics for camera {name}")
+        ego_from_cam = _pose(ext[name]).matrix()
+        K = [[k["fx_px"], 0.0, k["cx_px"]], [0.0, k["fy_px"], k["cy_px"]], [0.0, 0.0, 1.0]]
+        cams.append(
+            CameraView(
+                name=name,
+                uri=str(folder / f"{best}.jpg"),
+                width=int(k["width_px"]),
+                height=int(k["height_px"]),
+                K=K,
+                timestamp_ns=best,
+                time_offset_ms=off,
+                camera_from_lidar=Pose.from_matrix(np.linalg.inv(ego_from_cam)),
+            )
+        )
+    return cams, unmatched
+
+
+def read_log(root: Path, *, tolerance_ms: float = TOLERANCE_MS) -> Iterator[FrameRecord]:
+    poses = _table(root / "city_SE3_egovehicle.feather")
+    stamps = np.array([r["timestamp_ns"] for r in poses], dtype=np.int64)
+    for idx, sweep in enumerate(sorted((root / "sensors" / "lidar").glob("*.feather"), key=lambda p: int(p.stem))):
+        ts = int(sweep.stem)
+        frame = Frame(
+            id=f"{root.name}/{ts}",
+            uri=str(sweep),
+            kind="pointcloud",
+            point_format="av2_feather",
+            sensor="lidar",
+            timestamp_ns=ts,
+            sequence=root.name,
+            index=idx,
+            sensor_pose=Pose(),
+            meta={"dataset": "av2", "tolerance_ms": tolerance_ms},
+        )
+        try:
+            j = int(np.argmin(np.abs(stamps - ts)))
+            gap = abs(int(stamps[j]) - ts) / 1e6
+            if gap > tolerance_ms:
+                raise PrelabelError(f"{sweep}: nearest ego pose is {gap:.1f} ms away; tolerance {tolerance_ms} ms")
+            frame.ego_pose = _pose(poses[j])
+            frame.cameras, unmatched = _cameras(root, ts, tolerance_ms)
+            if unmatched:
+                frame.meta["unmatched"] = unmatched
+        except (PrelabelError, ValueError, KeyError) as e:
+            yield FrameRecord(frame=frame, status="failed", error=str(e))
+            continue
+        yield FrameRecord(frame=frame)
