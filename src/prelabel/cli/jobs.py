@@ -52,7 +52,7 @@ def run_label_job(
         if executor is not None and (executor != cfg.executor or executor_options):
             get_executor(executor)
             cfg = cfg.model_copy(update={"executor": executor, "executor_options": executor_options or {}})
-            job._set_many({"config": cfg.model_dump_json()})
+            job.set_meta({"config": cfg.model_dump_json()})
         if job.status == "listing":  # killed while listing the input: list again (idempotent by position)
             job.add_frames(iter_frames(cfg.input, topics=cfg.topics, fps=cfg.fps, every=cfg.every))
         if retry_failed:
