@@ -268,23 +268,10 @@ class Job:
             raise PrelabelError(f"job {self.id} still has {counts['pending']} pending frames; resume it first")
         out = self.config.output
         summary = RunSummary()
-        if storage.is_local(out):
-            path = storage.local_path(out)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{self.id}.tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for rec in self.records():
-                    fh.write(rec.to_json() + "\n")
-                    _add(summary, rec)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        else:
-            fs = storage.filesystem(out)
-            with fs.open(out, "wb") as fh:  # multipart upload: the object appears whole when it completes
-                for rec in self.records():
-                    fh.write((rec.to_json() + "\n").encode("utf-8"))
-                    _add(summary, rec)
+        with storage.open(out, "w", newline="\n") as fh:  # streamed; appears whole, or not at all
+            for rec in self.records():
+                fh.write(rec.to_json() + "\n")
+                _add(summary, rec)
         self.set_meta({"status": "completed", "finished_at": str(time.time())})
         return summary
 

@@ -23,11 +23,7 @@ def detect_format(uri: str) -> str:
     """``groundtruth`` when the first line has a ``source-ref``, ``labels`` when it is a frame record."""
     if not storage.exists(uri):
         raise InputNotFoundError(uri, what="labels file or manifest")
-    with (
-        storage.filesystem(uri).open(uri, "rb")
-        if not storage.is_local(uri)
-        else open(storage.local_path(uri), "rb") as fh
-    ):
+    with storage.open(uri, "rb") as fh:
         for raw in fh:
             line = raw.strip()
             if not line:
