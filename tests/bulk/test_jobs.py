@@ -134,6 +134,7 @@ def test_kill_9_twice_then_resume_labels_every_frame_exactly_once(kitti: Path, t
     assert r.returncode == 0 and '"done": 30' in r.stdout
 
 
+@pytest.mark.slow
 def test_bad_job_usage_is_one_clear_line(tmp_path: Path) -> None:
     env = {"PRELABEL_STATE": str(tmp_path / "state")}
     r = prelabel("label", "--resume", "no-such-job", env=env)

@@ -322,6 +322,7 @@ def test_bad_manifest_lines_name_file_and_line(tmp_path: Path, text: str, messag
     assert "bad.manifest:2" in str(e.value)
 
 
+@pytest.mark.slow
 def test_huge_manifest_is_streamed(tmp_path: Path) -> None:
     line = dict(AWS_ADJUSTED)
     p = tmp_path / "output.manifest"

@@ -70,6 +70,11 @@ def prepare_entry(entry: ModelEntry, cache: str | Path | None = None) -> dict[st
 
 
 def load_entry(entry: ModelEntry, cache: str | Path | None = None, **options: Any) -> Detector:
+    if entry.task != "detect":
+        from prelabel.errors import PrelabelError
+
+        hint = "; add masks to a detector's boxes with `prelabel label --masks sam`" if entry.task != "detect" else ""
+        raise PrelabelError(f"model {entry.ref} is a {entry.task} model, not a detector{hint}")
     if entry.runtime not in RUNTIMES:
         raise UnknownNameError("runtime", entry.runtime, RUNTIMES)
     files = prepare_entry(entry, cache)

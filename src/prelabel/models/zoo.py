@@ -65,8 +65,9 @@ def _manifest() -> tuple[ModelEntry, ...]:
     return tuple(ModelEntry.model_validate(m) for m in raw["models"])
 
 
-def list_entries() -> list[ModelEntry]:
-    return list(_manifest())
+def list_entries(task: str | None = None) -> list[ModelEntry]:
+    """Zoo entries, all of them or those of one ``task`` (``detect``, ``segment-from-box``)."""
+    return [e for e in _manifest() if task is None or e.task == task]
 
 
 def get_entry(model: str) -> ModelEntry:

