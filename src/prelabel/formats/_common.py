@@ -76,6 +76,35 @@ def num(v: float, digits: int | None = None) -> float | int:
     return int(r) if r == int(r) and abs(r) < 1e15 else r
 
 
+def head(src: str, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of a file (for a format's ``sniff``); empty when it cannot be read."""
+    try:
+        with storage.open(src, "rb") as fh:
+            data: bytes = fh.read(size)
+    except (OSError, ValueError):
+        return b""
+    return data
+
+
+def first_json_line(src: str) -> Any:
+    """The first non-empty line of a JSON-lines file, parsed; None when missing, empty or not JSON."""
+    for raw in head(src, 1 << 20).splitlines():
+        if raw.strip():
+            try:
+                return json.loads(raw)
+            except ValueError:
+                return None
+    return None
+
+
+def local_dir(src: str) -> Path | None:
+    """``src`` as a local folder, or None (sniffing looks inside local folders only)."""
+    if not storage.is_local(src):
+        return None
+    p = storage.local_path(src)
+    return p if p.is_dir() else None
+
+
 def check_dst(dst: str, overwrite: bool) -> None:
     """Refuse to replace what the user already has, unless told."""
     if not overwrite and storage.exists(dst):

@@ -20,27 +20,31 @@ class LoadedSource:
 
 
 def detect_format(uri: str) -> str:
-    """``groundtruth`` when the first line has a ``source-ref``, ``labels`` when it is a frame record."""
+    """``groundtruth`` or ``labels``, by the formats' own ``sniff``; anything else is an error saying why."""
+    from prelabel import formats
+
     if not storage.exists(uri):
         raise InputNotFoundError(uri, what="labels file or manifest")
+    first = _first_line(uri)
+    try:
+        return formats.sniff(uri, among=("groundtruth", "labels"))
+    except FormatError:
+        keys = ", ".join(sorted(first)[:6]) if isinstance(first, dict) else type(first).__name__
+        raise FormatError(
+            uri, f"line 1 has neither 'frame' (a labels file) nor 'source-ref' (a Ground Truth manifest); got {keys}"
+        ) from None
+
+
+def _first_line(uri: str) -> Any:
     with storage.open(uri, "rb") as fh:
         for raw in fh:
             line = raw.strip()
             if not line:
                 continue
             try:
-                first = json.loads(line)
+                return json.loads(line)
             except ValueError as e:
                 raise FormatError(uri, f"line 1 is not JSON ({e}); expected a labels file or a manifest") from e
-            if isinstance(first, dict) and "source-ref" in first:
-                return "groundtruth"
-            if isinstance(first, dict) and "frame" in first:
-                return "labels"
-            keys = ", ".join(sorted(first)[:6]) if isinstance(first, dict) else type(first).__name__
-            raise FormatError(
-                uri,
-                f"line 1 has neither 'frame' (a labels file) nor 'source-ref' (a Ground Truth manifest); got {keys}",
-            )
     raise FormatError(uri, "empty file; expected a labels file or a Ground Truth manifest")
 
 
