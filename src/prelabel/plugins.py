@@ -7,7 +7,7 @@ A package adds to prelabel by declaring entry points in one of :data:`GROUPS`, f
 
 prelabel's own built-ins are declared the same way (see prelabel's pyproject.toml). Each registry also knows its
 built-ins itself, so a lookup still finds them when the installed metadata is older than the code (a source
-checkout on ``PYTHONPATH``); an installed entry point of the same name wins. A plugin that fails to import is
+checkout on ``PYTHONPATH``); for a built-in's name the code's own table wins. A plugin that fails to import is
 isolated: it is reported by :meth:`Registry.failures` (and ``prelabel plugins``), only a lookup of that very name
 raises, and nothing else breaks.
 """
@@ -15,7 +15,7 @@ raises, and nothing else breaks.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -98,8 +98,9 @@ class Registry(Generic[T]):
         _REGISTRIES.append(self)
 
     def targets(self) -> dict[str, str]:
-        """name -> ``module:attr`` for every built-in and installed plugin (installed ones win)."""
-        return {**self.builtins, **_installed(self.group)}
+        """name -> ``module:attr`` for every installed plugin and built-in (a plugin cannot take a built-in's name:
+        the code's own table wins, so stale installed metadata never points a built-in elsewhere)."""
+        return {**_installed(self.group), **self.builtins}
 
     def names(self) -> list[str]:
         return sorted(self.targets())
@@ -138,3 +139,9 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.targets()
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -171,14 +171,14 @@ def register(app: typer.Typer) -> None:
             extra = f" (also: {', '.join(sorted(aliases[name]))})" if aliases.get(name) else ""
             can = "read/write" if spec.reads and spec.writes else ("read only" if spec.reads else "write only")
             line = f"{name}{extra}  [{can}; {', '.join(spec.geometries)}]"
-            console.print(line, highlight=False)
+            console.print(line, highlight=False, markup=False)
             if verbose:
                 for role, options in (("read", spec.read_options), ("write", spec.write_options)):
                     if options:
                         shown = "; ".join(str(o) for o in options.values())
-                        console.print(f"    {role} options: {shown}", highlight=False)
+                        console.print(f"    {role} options: {shown}", highlight=False, markup=False)
         for failure in failed:
-            console.print(f"plugin failed to load: {failure}", style="yellow", highlight=False)
+            console.print(f"plugin failed to load: {failure}", style="yellow", highlight=False, markup=False)
         console.print("class maps: " + ", ".join(builtin_names()), highlight=False)
 
 

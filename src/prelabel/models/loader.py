@@ -8,7 +8,9 @@ A reference is one of:
 - an inference endpoint URL, ``http(s)://...``: prelabel's own endpoint protocol by default, or the KServe v2
   protocol when the URL holds ``/v2/models/<name>`` or ``protocol="kserve"`` is given.
 
-Runtimes register a factory in :data:`RUNTIMES`; an unknown one lists the valid names.
+Runtimes are factories in :data:`RUNTIMES` (built-ins and ``prelabel.runtimes`` entry points,
+``name = "package.module:factory"`` with ``factory(entry, files, **options) -> Detector``); an unknown one lists
+the valid names.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from prelabel.errors import UnknownNameError
 from prelabel.models.base import Detector
 from prelabel.models.fetch import fetch_entry, model_dir
 from prelabel.models.zoo import ModelEntry, get_entry
+from prelabel.plugins import Registry
 
 Factory = Callable[..., Detector]
 
@@ -54,7 +57,23 @@ def _onnx(entry: ModelEntry, files: dict[str, Path], **options: Any) -> Detector
     )
 
 
-RUNTIMES: dict[str, Factory] = {"opencv-tf": _opencv_tf, "opencv-darknet": _opencv_darknet, "onnx": _onnx}
+def _check_factory(name: str, obj: Any) -> Factory:
+    if not callable(obj):
+        raise TypeError(f"expected a factory(entry, files, **options) -> Detector, got {type(obj).__name__}")
+    return obj
+
+
+#: runtime name -> factory, as pyproject.toml declares them in the ``prelabel.runtimes`` group.
+RUNTIMES: Registry[Factory] = Registry(
+    "prelabel.runtimes",
+    "runtime",
+    {
+        "onnx": "prelabel.models.loader:_onnx",
+        "opencv-darknet": "prelabel.models.loader:_opencv_darknet",
+        "opencv-tf": "prelabel.models.loader:_opencv_tf",
+    },
+    _check_factory,
+)
 
 
 def prepare_entry(entry: ModelEntry, cache: str | Path | None = None) -> dict[str, Path]:
@@ -75,11 +94,10 @@ def load_entry(entry: ModelEntry, cache: str | Path | None = None, **options: An
 
         hint = "; add masks to a detector's boxes with `prelabel label --masks sam`" if entry.task != "detect" else ""
         raise PrelabelError(f"model {entry.ref} is a {entry.task} model, not a detector{hint}")
-    if entry.runtime not in RUNTIMES:
-        raise UnknownNameError("runtime", entry.runtime, RUNTIMES)
+    factory = RUNTIMES.get(entry.runtime)  # an unknown runtime lists the valid ones
     files = prepare_entry(entry, cache)
     merged = {**entry.options, **{k: v for k, v in options.items() if v is not None}}
-    return RUNTIMES[entry.runtime](entry, files, **merged)
+    return factory(entry, files, **merged)
 
 
 def is_url(model: str) -> bool:

@@ -160,14 +160,14 @@ class Registry:
         description: str = "",
         licence: str = "private",
     ) -> ModelEntry:
-        from prelabel.models.decoders import DECODER_NAMES
+        from prelabel.models.decoders import REGISTRY as DECODERS
         from prelabel.models.fetch import sha256_file
 
         name, _ = self.parse(name)
         if not VERSION_RE.match(str(version)):
             raise RegistryError(f"version {version!r} must be letters, digits, '.', '_' or '-'")
-        if decoder not in DECODER_NAMES:
-            raise UnknownNameError("decoder", decoder, DECODER_NAMES)
+        if decoder not in DECODERS:
+            raise UnknownNameError("decoder", decoder, DECODERS.names())
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise InputNotFoundError(str(path), what="ONNX model file")
