@@ -10,31 +10,26 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from prelabel.errors import PrelabelError
 from prelabel.models.base import Detector
 
 
 def model_kind(ref: str) -> str:
-    if ref.startswith(("http://", "https://")):
-        return "endpoint"
-    if ref.startswith("python:"):
-        return "python"
-    if "/" in ref.partition("@")[0]:
-        return "private"
-    return "zoo"
+    """zoo, private, endpoint, python or onnx (the service's names for :mod:`prelabel.models.refs` kinds)."""
+    from prelabel.models.refs import parse_model_ref
+
+    kind = parse_model_ref(ref).kind
+    return {"registry": "private"}.get(kind, kind)
 
 
 def check_model(ref: str, options: dict[str, Any] | None = None) -> str:
-    """The kind of ``ref`` (zoo, private, endpoint, python), checked without loading weights; raises a
+    """The kind of ``ref`` (zoo, private, endpoint, python, onnx), checked without loading weights; raises a
     :class:`PrelabelError` naming what is wrong and the valid choices."""
-    if model_kind(ref) == "python":
-        parts = ref[len("python:") :].split(":")
-        if len(parts) != 2 or not all(parts):
-            raise PrelabelError(f"model reference {ref!r}: expected python:package.module:factory")
-        return "python"
+    from prelabel.models.refs import parse_model_ref
+
+    if parse_model_ref(ref).kind == "python":
+        return "python"  # the module is imported by the worker process, where it must be importable
     from prelabel.models.loader import check_model_ref
 
     kind = check_model_ref(ref, (options or {}).get("registry"))
@@ -43,11 +38,6 @@ def check_model(ref: str, options: dict[str, Any] | None = None) -> str:
 
 def load_model(ref: str, options: dict[str, Any]) -> Detector:
     """Load the detector ``ref`` names (slow: weights are read here, once per worker)."""
-    if model_kind(ref) == "python":
-        module_name, attr = ref[len("python:") :].split(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-        detector: Detector = factory(**options)
-        return detector
     from prelabel.models.loader import load_detector
 
     return load_detector(ref, **options)
