@@ -9,14 +9,6 @@ import typer
 from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors
 
 
-def resolve_out(out: str) -> Path:
-    """``--out`` names a labels file (``*.jsonl``) or a folder that gets ``labels.jsonl``."""
-    p = Path(out)
-    if p.suffix == ".jsonl":
-        return p
-    return p / "labels.jsonl"
-
-
 def print_summary(summary: object, out: Path | str, this_run: object | None = None) -> None:
     from rich.table import Table
 

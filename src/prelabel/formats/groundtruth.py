@@ -1,4 +1,4 @@
-"""SageMaker Ground Truth manifests: adjustment/verification job inputs out, output manifests in (DESIGN §6).
+"""SageMaker Ground Truth manifests: adjustment/verification job inputs out, output manifests in.
 
 A manifest is JSON lines, at most 100,000 characters each. A bounding-box attribute holds
 ``{"image_size": [{"width", "height", "depth"}], "annotations": [{"class_id", "left", "top", "width", "height"}]}``

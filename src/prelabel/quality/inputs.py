@@ -21,13 +21,6 @@ def detect_format(path: Path) -> str:
     return formats.sniff(str(path), among=FORMATS)
 
 
-def read_scalabel(path: str | Path) -> list[FrameRecord]:
-    """Scalabel/BDD JSON through ``prelabel.formats.scalabel`` (crowd attributes and scores kept)."""
-    from prelabel import formats
-
-    return list(formats.read("scalabel", str(path)))
-
-
 def read_kitti(path: str | Path) -> list[FrameRecord]:
     """KITTI ``label_2`` labels through ``prelabel.formats.kitti``."""
     from prelabel import formats

@@ -1,4 +1,4 @@
-"""What a review job is made from: a prelabel labels file, or a Ground Truth input manifest (DESIGN §6)."""
+"""What a review job is made from: a prelabel labels file, or a Ground Truth input manifest."""
 
 from __future__ import annotations
 
