@@ -121,12 +121,12 @@ def test_thread_local_connections_are_one_per_thread(tmp_path: Path) -> None:
 
 
 def test_a_job_file_from_0_1_opens_with_its_items(tmp_path: Path) -> None:
-    from prelabel.inference import jobs
+    from prelabel.inference import job_store
 
     folder = tmp_path / "20260101-000000-abcdef"
     folder.mkdir()
-    old = sqlite3.connect(folder / jobs.DB_NAME)
-    old.executescript(jobs.MIGRATIONS[0])  # type: ignore[arg-type]
+    old = sqlite3.connect(folder / job_store.DB_NAME)
+    old.executescript(job_store.MIGRATIONS[0])  # type: ignore[arg-type]
     frames = [Frame(id=f"f{i}", uri=f"/x/{i}.png", width=4, height=3) for i in range(3)]
     old.executemany(
         "INSERT INTO items (seq, frame_id, frame) VALUES (?, ?, ?)",
@@ -136,8 +136,8 @@ def test_a_job_file_from_0_1_opens_with_its_items(tmp_path: Path) -> None:
     old.commit()
     old.close()
 
-    job = jobs.Job(folder)
-    assert sqlite.user_version(job._db) == len(jobs.MIGRATIONS)
+    job = job_store.Job(folder)
+    assert sqlite.user_version(job._db) == len(job_store.MIGRATIONS)
     assert job.status == "ready"
     assert [f.id for _, f in job.pending()] == ["f0", "f1", "f2"]
     assert job.complete([(0, FrameRecord(frame=frames[0]))]) == 1

@@ -14,7 +14,7 @@ import pytest
 
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import InputNotFoundError, PrelabelError
-from prelabel.inference.jobs import Job, JobConfig, list_jobs
+from prelabel.inference.job_store import Job, JobConfig, list_jobs
 from prelabel.labelfile import read_records
 from tests.bulk.conftest import prelabel
 

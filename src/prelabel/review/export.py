@@ -19,8 +19,8 @@ from prelabel import storage
 from prelabel.core.labels import FrameRecord, ReviewState
 from prelabel.errors import OutputExistsError
 from prelabel.review.db import Database
-from prelabel.review.jobs import Job, get_job
 from prelabel.review.results import FrameOutcome, frame_outcomes
+from prelabel.review.tasks import Job, get_job
 
 
 def manifest_dicts(job: Job, outcomes: Sequence[FrameOutcome]) -> list[dict[str, Any]]:
