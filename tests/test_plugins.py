@@ -23,6 +23,7 @@ PLUGIN = '''
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.formats import FormatSpec
 from prelabel.formats._common import WriteSummary, check_dst
+from prelabel.sources.frames import SourceSpec
 
 
 def read(src, *, width: int = 100, height: int = 100):
@@ -51,6 +52,23 @@ def sniff(src):
     return src.endswith(".tcsv")
 
 
+def _frames(spec):
+    for i in range(int(spec.split("://", 1)[1])):
+        yield Frame(id=f"gray{i}", uri=f"tinyseq://{i}", width=160, height=120)
+
+
+def _image(frame):
+    import numpy as np
+
+    return np.full((120, 160, 3), 40 * int(frame.uri.split("://")[1]), np.uint8)
+
+
+SOURCE = SourceSpec(
+    name="tinyseq", description="gray frames", matches=lambda s: s.startswith("tinyseq://"), frames=_frames,
+    load_image=_image, uri_prefix="tinyseq://",
+)
+
+
 SPEC = FormatSpec(
     name="tinycsv", description="tiny CSV boxes", geometries=("box2d",), reader=read, writer=write, sniff=sniff,
     aliases=("tcsv",),
@@ -69,6 +87,9 @@ version = "0.1"
 [project.entry-points."prelabel.formats"]
 tinycsv = "prelabel_tinycsv:SPEC"
 broken = "prelabel_tinycsv_missing:SPEC"
+
+[project.entry-points."prelabel.sources"]
+tinyseq = "prelabel_tinycsv:SOURCE"
 """
 
 
@@ -97,6 +118,7 @@ def cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow  # builds and pip-installs a package, then runs the CLI several times
 def test_an_installed_format_plugin_works_through_the_cli(plugin_site: Path, tmp_path: Path) -> None:
     r = cli(plugin_site, "formats", "-v")
     assert r.returncode == 0, r.stderr
@@ -138,6 +160,7 @@ def test_an_installed_format_plugin_works_through_the_cli(plugin_site: Path, tmp
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # builds and pip-installs a package, then runs the CLI several times
 def test_a_broken_plugin_is_one_line_and_leaves_the_rest_working(plugin_site: Path, tmp_path: Path) -> None:
     r = cli(plugin_site, "convert", "-f", "broken", "-t", "labels", "x", str(tmp_path / "y.jsonl"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -145,6 +168,17 @@ def test_a_broken_plugin_is_one_line_and_leaves_the_rest_working(plugin_site: Pa
     assert "No module named 'prelabel_tinycsv_missing'" in r.stderr
     r = cli(plugin_site, "models", "list")
     assert r.returncode == 0 and "ssd-mobilenet-v2-coco" in r.stdout
+
+
+@pytest.mark.model
+def test_an_installed_source_plugin_feeds_prelabel_label(plugin_site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.jsonl"
+    r = cli(plugin_site, "label", "tinyseq://3", "--out", str(out), "--state", str(tmp_path / "state"))
+    assert r.returncode == 0, r.stderr
+    records = read_records(out)
+    assert [(rec.frame.id, rec.frame.uri, rec.status) for rec in records] == [
+        (f"gray{i}", f"tinyseq://{i}", "ok") for i in range(3)
+    ]
 
 
 def test_registry_falls_back_to_built_ins_and_names_the_valid_ones() -> None:
@@ -159,12 +193,14 @@ def test_pyproject_declares_every_built_in() -> None:
     import tomllib
 
     from prelabel.models import decoders, loader, zoo
+    from prelabel.sources import frames
 
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
     assert declared["prelabel.formats"] == formats.BUILTINS
     assert declared["prelabel.decoders"] == decoders.BUILTINS
     assert declared["prelabel.runtimes"] == loader.RUNTIMES.builtins
     assert declared["prelabel.models"] == zoo.REGISTRY.builtins
+    assert declared["prelabel.sources"] == frames.REGISTRY.builtins
 
 
 def test_sniff_recognises_each_built_in_and_says_when_it_cannot(tmp_path: Path) -> None:
@@ -176,11 +212,14 @@ def test_sniff_recognises_each_built_in_and_says_when_it_cannot(tmp_path: Path) 
     (tmp_path / "f.xml").write_text("<annotations><version>1.1</version></annotations>")
     (tmp_path / "g.xml").write_text("<annotation><filename>a.png</filename></annotation>")
     (tmp_path / "kitti" / "label_2").mkdir(parents=True)
+    (tmp_path / "yolo").mkdir()
+    (tmp_path / "yolo" / "classes.txt").write_text("car\n")
+    (tmp_path / "yolo" / "000001.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     got = {p: formats.sniff(str(tmp_path / p)) for p in ("a.jsonl", "b.manifest", "c.json", "d.json", "e.json")}
-    got.update({p: formats.sniff(str(tmp_path / p)) for p in ("f.xml", "g.xml", "kitti")})
+    got.update({p: formats.sniff(str(tmp_path / p)) for p in ("f.xml", "g.xml", "kitti", "yolo")})
     assert got == {
         "a.jsonl": "labels", "b.manifest": "groundtruth", "c.json": "coco", "d.json": "scalabel",
-        "e.json": "labelstudio", "f.xml": "cvat", "g.xml": "voc", "kitti": "kitti",
+        "e.json": "labelstudio", "f.xml": "cvat", "g.xml": "voc", "kitti": "kitti", "yolo": "yolo",
     }  # fmt: skip
     assert formats.sniff(str(tmp_path / "e.json"), among=["coco", "scalabel"]) == "scalabel"
     (tmp_path / "h.bin").write_bytes(b"\x00\x01")

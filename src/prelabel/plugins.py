@@ -8,8 +8,8 @@ A package adds to prelabel by declaring entry points in one of :data:`GROUPS`, f
 prelabel's own built-ins are declared the same way (see prelabel's pyproject.toml). Each registry also knows its
 built-ins itself, so a lookup still finds them when the installed metadata is older than the code (a source
 checkout on ``PYTHONPATH``); for a built-in's name the code's own table wins. A plugin that fails to import is
-isolated: it is reported by :meth:`Registry.failures` (and ``prelabel plugins``), only a lookup of that very name
-raises, and nothing else breaks.
+isolated: it is reported by :meth:`Registry.failures` (``prelabel formats``, ``prelabel models list``); only a
+lookup of that very name raises, and nothing else breaks.
 """
 
 from __future__ import annotations

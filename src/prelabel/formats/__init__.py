@@ -55,7 +55,7 @@ ALIASES: dict[str, str] = {
     "cvat-images": "cvat",
 }
 #: The order :func:`sniff` asks formats in: specific signatures before generic ones (COCO takes any other JSON).
-SNIFF_ORDER = ("labels", "groundtruth", "labelstudio", "scalabel", "cvat", "voc", "kitti", "nuscenes", "coco")
+SNIFF_ORDER = ("labels", "groundtruth", "labelstudio", "scalabel", "cvat", "voc", "yolo", "kitti", "nuscenes", "coco")
 
 
 @dataclass(frozen=True)
