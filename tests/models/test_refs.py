@@ -65,15 +65,17 @@ def test_check_without_loading(tmp_path: Path) -> None:
     assert check_model_ref("python:tests.models.conftest:const_model") == "python"  # found, not imported
     with pytest.raises(PrelabelError, match="cannot import no_such_module_here"):
         check_model_ref("python:no_such_module_here:make")
-    with pytest.raises(InputNotFoundError, match="ONNX model file not found"):
+    with pytest.raises(PrelabelError, match="is a file, not a model reference"):
         check_model_ref(str(tmp_path / "missing.onnx"))
+    with pytest.raises(InputNotFoundError, match="ONNX model file not found"):
+        check_model_ref(str(tmp_path / "missing.onnx"), options={"decoder": "yolov8"})
     with pytest.raises(PrelabelError, match="unknown model 'nope'"):
         check_model_ref("nope")
 
 
 def test_a_plain_onnx_file_loads_with_its_decoder_and_classes(tmp_path: Path) -> None:
     path = const_model(tmp_path / "ped.onnx", {"out": HEAD}, [1, 3, 32, 64])
-    with pytest.raises(PrelabelError, match="needs decoder=NAME"):
+    with pytest.raises(PrelabelError, match="is a file, not a model reference: register it first.*decoder=NAME"):
         load_detector(str(path))
     det = load_detector(str(path), decoder="yolov8", classes=["pedestrian", "cyclist"], resize="stretch")
     assert det.model_id == "ped" and len(det.version) == 12 and tuple(det.classes) == ("pedestrian", "cyclist")

@@ -78,7 +78,7 @@ def start_job(
     first = next(frames, None)  # bad input fails here, before a job exists
     if first is None:
         raise PrelabelError(f"no frames in {input}")
-    check_model_ref(model)  # any reference prelabel.models.refs parses
+    check_model_ref(model, options=predictor_options)  # any reference prelabel.models.refs parses
     cfg = JobConfig(
         input=input,
         output=out_uri,

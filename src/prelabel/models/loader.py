@@ -155,12 +155,12 @@ def _load_onnx_file(ref: ModelRef, options: dict[str, Any]) -> Detector:
     from prelabel.models.fetch import sha256_file
     from prelabel.models.registry import onnx_input_info, read_classes
 
+    decoder = options.pop("decoder", None)
+    if not decoder:
+        raise _file_needs_decoder(ref.text, DECODERS.names())
     path = Path(ref.name).expanduser()
     if not path.is_file():
         raise InputNotFoundError(str(path), what="ONNX model file")
-    decoder = options.pop("decoder", None)
-    if not decoder:
-        raise PrelabelError(f"model {path}: a plain .onnx file needs decoder=NAME (one of: {', '.join(DECODERS)})")
     size, layout = onnx_input_info(path)
     size = [int(v) for v in options.pop("input_size", None) or size or []]
     if not size:
@@ -176,9 +176,20 @@ def _load_onnx_file(ref: ModelRef, options: dict[str, Any]) -> Detector:
     return RUNTIMES.get("onnx")(entry, {"model": path}, **{k: v for k, v in options.items() if v is not None})
 
 
-def check_model_ref(model: str, registry: str | None = None) -> str:
+def _file_needs_decoder(text: str, decoders: list[str]) -> PrelabelError:
+    from prelabel.models.registry import RegistryError
+
+    return RegistryError(
+        f"{text!r} is a file, not a model reference: register it first with 'prelabel models register {text} "
+        f"--name team/name --version 1 --decoder DECODER --classes CLASSES', then use team/name@1; or load the file "
+        f"with decoder=NAME (one of: {', '.join(decoders)}) and classes=[...]"
+    )
+
+
+def check_model_ref(model: str, registry: str | None = None, options: dict[str, Any] | None = None) -> str:
     """Check a reference without loading weights: its kind (see :data:`prelabel.models.refs.KINDS`); raises a
-    clear error if it is malformed or names nothing."""
+    clear error if it is malformed or names nothing. ``options``: what it would be loaded with (a plain .onnx
+    file needs ``decoder``)."""
     ref = parse_model_ref(model)
     if ref.kind == "registry":
         from prelabel.models.registry import Registry
@@ -188,8 +199,12 @@ def check_model_ref(model: str, registry: str | None = None) -> str:
         get_entry(model)
     elif ref.kind == "python":
         check_python_ref(ref)
-    elif ref.kind == "onnx" and not Path(ref.name).expanduser().is_file():
+    elif ref.kind == "onnx":
         from prelabel.errors import InputNotFoundError
+        from prelabel.models.decoders import REGISTRY as DECODERS
 
-        raise InputNotFoundError(ref.name, what="ONNX model file")
+        if not (options or {}).get("decoder"):
+            raise _file_needs_decoder(model, DECODERS.names())
+        if not Path(ref.name).expanduser().is_file():
+            raise InputNotFoundError(ref.name, what="ONNX model file")
     return ref.kind

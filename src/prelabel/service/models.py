@@ -32,7 +32,7 @@ def check_model(ref: str, options: dict[str, Any] | None = None) -> str:
         return "python"  # the module is imported by the worker process, where it must be importable
     from prelabel.models.loader import check_model_ref
 
-    kind = check_model_ref(ref, (options or {}).get("registry"))
+    kind = check_model_ref(ref, (options or {}).get("registry"), options)
     return {"registry": "private"}.get(kind, kind)
 
 
