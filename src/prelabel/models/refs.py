@@ -70,6 +70,6 @@ def check_python_ref(ref: ModelRef) -> None:
         found = None
         reason = f"{type(e).__name__}: {e}"
     else:
-        reason = "no such module on the Python path"
+        reason = f"ModuleNotFoundError: No module named {ref.name!r}"
     if found is None:
         raise PrelabelError(f"model {ref.text}: cannot import {ref.name} ({reason})")
