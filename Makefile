@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test venv system labelstudio-venv lint typecheck check bench clean fuzz
+.PHONY: demo test test-fast venv system labelstudio-venv lint typecheck check bench clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: venv system labelstudio-venv
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+## Unit tests that need no shared data, model download, browser or server (under a minute).
+FAST := -m "not slow and not browser and not ray and not s3 and not data and not model and not server"
+test-fast: venv
+	$(BIN)/python -m pytest -q $(FAST)
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

@@ -51,7 +51,7 @@ def run_job(listing: Path, work: Path, name: str, predictor: Any = None) -> tupl
     """A whole local job, as `prelabel label` runs it (model loading excluded when ``predictor`` is given).
     Returns (frames, seconds)."""
     from prelabel.inference.executors.local import run_local
-    from prelabel.inference.jobs import Job, JobConfig
+    from prelabel.inference.job_store import Job, JobConfig
     from prelabel.sources.frames import iter_frames
 
     cfg = JobConfig(

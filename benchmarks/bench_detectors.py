@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     frames = load_frames(args.frames)
     wanted = {m for m in args.models.split(",") if m}
     rows: list[dict[str, Any]] = []
-    for entry in list_entries():
+    for entry in list_entries(task="detect"):
         if args.sam_only or entry.task != "detect" or (wanted and entry.id not in wanted):
             continue
         try:

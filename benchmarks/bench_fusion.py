@@ -52,7 +52,7 @@ def run_detectors(n_frames: int, cache: Path | None = None) -> dict[str, list[An
     except ImportError:
         settings = [("full", False)]
     runs: dict[str, list[Any]] = {}
-    for entry in list_entries():
+    for entry in list_entries(task="detect"):
         if entry.task != "detect":
             continue
         for setting, tiled in settings:

@@ -52,7 +52,7 @@ def bench_conversion() -> list[dict[str, Any]]:
     from prelabel.models.zoo import list_entries
 
     rows = []
-    for entry in list_entries():
+    for entry in list_entries(task="detect"):
         if entry.convert != "tfjs-graph":
             continue
         files = fetch_entry(entry)
@@ -77,7 +77,7 @@ def bench_detectors(threads: int) -> list[dict[str, Any]]:
     images = [load_image(f) for f in frames]
     truth = [ground_truth(Path(f.uri).stem) for f in frames]
     rows = []
-    runs: list[tuple[str, dict[str, Any]]] = [(e.id, {}) for e in list_entries()]
+    runs: list[tuple[str, dict[str, Any]]] = [(e.id, {}) for e in list_entries(task="detect")]
     runs += [(mid, opts) for mid, opts in VARIANTS]
     for model_id, opts in runs:
         entry = next(e for e in list_entries() if e.id == model_id)

@@ -1,4 +1,4 @@
-"""The SageMaker async-inference auto-labeling walk-through, self-hosted with prelabel (DESIGN §5).
+"""The SageMaker async-inference auto-labeling walk-through, self-hosted with prelabel.
 
     python examples/async_walkthrough.py --workdir walkthrough-out            # starts its own service
     python examples/async_walkthrough.py --url http://127.0.0.1:8080 ...      # or uses a running `prelabel serve`

@@ -14,6 +14,23 @@ SHARED_DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", REPO.parent / "shared"
 KITTI = SHARED_DATA / "kitti" / "training"
 
 
+#: Fixtures that tie a test to the shared data, to real model weights or to a server process. Tests using any of
+#: them (directly or through other fixtures) are marked automatically; ``make test-fast`` leaves them out.
+NEEDS = {
+    "data": {"shared_data"},
+    "model": {"ssd", "zoo_detectors", "sam"},
+    "server": {"s3_server", "server", "service", "label_studio", "webhooks"},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in NEEDS.items():
+            if used & fixtures:
+                item.add_marker(marker)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

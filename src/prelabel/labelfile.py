@@ -119,16 +119,9 @@ def iter_records(uri: str | Path, *, strict: bool = True) -> Iterator[FrameRecor
     with a warning.
     """
     uri = resolve_labels_uri(uri)
-    if storage.is_local(uri):
-        p = storage.local_path(uri)
-        if not p.exists():
-            raise InputNotFoundError(str(p), what="labels file")
-        fh = open(p, "rb")
-    else:
-        if not storage.exists(uri):
-            raise InputNotFoundError(uri, what="labels file")
-        fh = storage.filesystem(uri).open(uri, "rb")
-    with fh:
+    if not storage.exists(uri):
+        raise InputNotFoundError(str(storage.local_path(uri)) if storage.is_local(uri) else uri, what="labels file")
+    with storage.open(uri, "rb") as fh:
         lineno = 0
         for raw in fh:
             lineno += 1

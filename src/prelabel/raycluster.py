@@ -1,4 +1,4 @@
-"""Start and stop a local Ray on this machine with settings that are safe on a shared host (DESIGN §7).
+"""Start and stop a local Ray on this machine with settings that are safe on a shared host.
 
 - ``RAY_USAGE_STATS_ENABLED=0``: no usage reporting.
 - ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` and ``127.0.0.1``: bind the loopback interface, not every interface.

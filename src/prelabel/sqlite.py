@@ -100,6 +100,32 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], *, path: 
     return target
 
 
+def adopt_unversioned(
+    conn: sqlite3.Connection, marker_table: str, version: int = 1, *, baseline: Migration | None = None
+) -> bool:
+    """Stamp a file written before schemas were versioned: ``user_version`` 0 but ``marker_table`` exists.
+
+    Such a file holds the schema of version ``version`` (prelabel 0.1's files: version 1), so it is stamped with
+    that version and :func:`migrate` then applies only the later migrations. ``baseline`` (that version's own,
+    idempotent ``CREATE ... IF NOT EXISTS`` script) is run first, completing a schema an old writer left half made.
+    Checked and stamped in one ``BEGIN IMMEDIATE`` transaction, so a process creating the file at the same time is
+    never mistaken for an old file. Returns True when the file was stamped.
+    """
+    with transaction(conn):
+        if user_version(conn) != 0:
+            return False
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (marker_table,))
+        if found.fetchone() is None:
+            return False
+        if isinstance(baseline, str):
+            for statement in _statements(baseline):
+                conn.execute(statement)
+        elif baseline is not None:
+            baseline(conn)
+        conn.execute(f"PRAGMA user_version={int(version)}")
+    return True
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a script into complete statements (``executescript`` would COMMIT the open transaction)."""
     buf = ""

@@ -1,12 +1,19 @@
 """Storage by URI: local paths, ``file://`` and anything fsspec knows (``s3://`` with s3fs). Atomic writes.
 
+The one place that knows local from remote: :func:`open` reads and (atomically) writes any URI, :func:`atomic_path`
+gives a path that tools write to and that takes the target's place only on success, :func:`glob` and
+:func:`remove` list and delete. Callers never branch on ``is_local`` to do I/O.
+
 S3 settings come from the usual AWS variables; ``PRELABEL_S3_ENDPOINT`` (or ``AWS_ENDPOINT_URL``) points at an
 S3-compatible server such as MinIO, rclone or moto.
 """
 
 from __future__ import annotations
 
+import builtins
+import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,10 +75,9 @@ def atomic_local(path: Path, mode: str = "wb", *, exclusive: bool = False, **ope
     ``exclusive``: the file is hard-linked into place instead of renamed, so :class:`FileExistsError` is raised
     (and nothing replaced) when ``path`` already exists; two writers can never both create it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _unique_temp_beside(path)
     try:
-        with os.fdopen(fd, mode, **open_kwargs) as f:
+        with builtins.open(tmp, mode, **open_kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -81,6 +87,140 @@ def atomic_local(path: Path, mode: str = "wb", *, exclusive: bool = False, **ope
             os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _unique_temp_beside(path: Path) -> Path:
+    """An empty, uniquely named file beside ``path`` (two writers never share one); keeps the suffix for tools
+    that choose their encoder by extension."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+@contextmanager
+def atomic_path(uri: str | Path, *, fsync: bool = True) -> Iterator[Path]:
+    """A unique temporary local path to write the file for ``uri`` to; it takes the target's place only when the
+    block ends without error, and is removed otherwise.
+
+    Local targets: the temp file is beside the target (same file system), fsynced, then renamed into place, so
+    readers see the old file or the whole new one. Remote targets: the file is written to a local temp file and
+    uploaded (one PUT or multipart upload, atomic per object) when the block succeeds.
+    """
+    uri = str(uri)
+    local = is_local(uri)
+    if local:
+        tmp = _unique_temp_beside(local_path(uri))
+    else:
+        fd, name = tempfile.mkstemp(prefix=".prelabel-upload.", suffix=Path(uri).suffix)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise FileNotFoundError(f"nothing was written to the temporary file for {uri}")
+        if local:
+            if fsync:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, local_path(uri))
+        else:
+            filesystem(uri).put_file(str(tmp), uri)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def open(
+    uri: str | Path, mode: str = "rb", *, encoding: str | None = None, newline: str | None = None
+) -> Iterator[IO[Any]]:
+    """Open a local path or URI for reading (``r``, ``rb``) or for an atomic write (``w``, ``wb``).
+
+    Reading a missing file or a folder raises :class:`InputNotFoundError`. Writing: the content appears at ``uri``
+    only when the block ends without error (local: temp file beside it, fsynced and renamed; remote: a streamed
+    upload that is aborted on error), so nothing the user had is replaced by half a file. Text modes default to
+    UTF-8.
+    """
+    uri = str(uri)
+    if mode not in ("r", "rb", "w", "wb"):
+        raise ValueError(f"storage.open mode {mode!r}: expected one of r, rb, w, wb")
+    text = "b" not in mode
+    if text and encoding is None:
+        encoding = "utf-8"
+    if mode.startswith("r"):
+        if is_local(uri):
+            p = local_path(uri)
+            if not p.exists():
+                raise InputNotFoundError(str(p))
+            if p.is_dir():
+                raise InputNotFoundError(str(p), what="file (got a folder)")
+            with builtins.open(p, mode, encoding=encoding, newline=newline) as fh:
+                yield fh
+            return
+        fs = filesystem(uri)
+        try:
+            raw = fs.open(uri, "rb")
+        except FileNotFoundError as e:
+            raise InputNotFoundError(uri) from e
+        with raw:
+            yield io.TextIOWrapper(raw, encoding=encoding, newline=newline) if text else raw
+        return
+    if is_local(uri):
+        with atomic_local(local_path(uri), mode, encoding=encoding, newline=newline) as fh:
+            yield fh
+        return
+    upload = filesystem(uri).open(uri, "wb")  # multipart upload: the object appears whole when it completes
+    handle: IO[Any] = io.TextIOWrapper(upload, encoding=encoding, newline=newline) if text else upload
+    try:
+        yield handle
+        if text:
+            handle.flush()
+    except BaseException:
+        if text:
+            handle.detach()  # type: ignore[attr-defined]
+        if hasattr(upload, "discard"):
+            upload.discard()  # abort the multipart upload: nothing appears at uri
+            upload.closed = True  # closing would try to finish the upload
+        raise
+    if text:
+        handle.detach()  # type: ignore[attr-defined]
+    upload.close()
+
+
+def put_file(src: str | Path, uri: str) -> None:
+    """Copy the local file ``src`` to ``uri``, atomically (local: copied beside, then renamed; remote: uploaded)."""
+    if is_local(uri):
+        with atomic_path(uri) as tmp:
+            shutil.copyfile(src, tmp)
+        return
+    filesystem(uri).put_file(str(src), uri)
+
+
+def glob(pattern: str) -> list[str]:
+    """Paths (local) or URIs (remote, with their scheme) matching ``pattern``, sorted."""
+    import glob as globlib
+
+    if is_local(pattern):
+        return sorted(globlib.glob(str(local_path(pattern)), recursive=True))
+    scheme = pattern.split("://", 1)[0]
+    return sorted(f"{scheme}://" + p.split("://")[-1] for p in filesystem(pattern).glob(pattern))
+
+
+def remove(uri: str, *, recursive: bool = False) -> None:
+    """Delete a file, or a folder with everything under it (``recursive``). A missing target is not an error."""
+    if is_local(uri):
+        p = local_path(uri)
+        if p.is_dir() and recursive:
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+        return
+    fs = filesystem(uri)
+    if fs.exists(uri):
+        fs.rm(uri, recursive=recursive)
 
 
 def write_bytes(uri: str, data: bytes, *, exclusive: bool = False) -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import InputNotFoundError, PrelabelError
-from prelabel.inference.jobs import Job, JobConfig, list_jobs
+from prelabel.inference.job_store import Job, JobConfig, list_jobs
 from prelabel.labelfile import read_records
 from tests.bulk.conftest import prelabel
 
@@ -134,6 +134,7 @@ def test_kill_9_twice_then_resume_labels_every_frame_exactly_once(kitti: Path, t
     assert r.returncode == 0 and '"done": 30' in r.stdout
 
 
+@pytest.mark.slow
 def test_bad_job_usage_is_one_clear_line(tmp_path: Path) -> None:
     env = {"PRELABEL_STATE": str(tmp_path / "state")}
     r = prelabel("label", "--resume", "no-such-job", env=env)

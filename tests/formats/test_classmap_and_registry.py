@@ -72,7 +72,7 @@ def test_map_from_file_and_errors(tmp_path: Path) -> None:
 def test_registry_names_aliases_and_unknown() -> None:
     assert {"coco", "kitti", "scalabel", "labels"} <= set(formats.names())
     assert formats.get("bdd") is formats.get("scalabel")
-    assert formats.get("COCO").FORMAT == "coco"  # type: ignore[attr-defined]
+    assert formats.get("COCO").name == "coco"
     with pytest.raises(UnknownNameError) as e:
         formats.get("pascal-xml")
     assert "coco" in str(e.value) and "kitti" in str(e.value)

@@ -30,7 +30,7 @@ def test_adjustment_job_files_golden(tmp_path: Path) -> None:
     check_golden("groundtruth/label-categories.json", Path(job.label_categories).read_text(encoding="utf-8"))
     check_golden("groundtruth/adjust.liquid.html", Path(job.template).read_text(encoding="utf-8"))
     first = _lines(Path(job.manifest))[0]
-    # DESIGN §6 shape: left/top/width/height integers, class ids into the class-map, one confidence per box
+    # Ground Truth shape: left/top/width/height integers, class ids into the class-map, one confidence per box
     assert first["source-ref"] == "/data/images/a.png"
     assert first["prelabel-boxes"]["image_size"] == [{"width": 640, "height": 480, "depth": 3}]
     assert first["prelabel-boxes"]["annotations"][0] == {
@@ -134,7 +134,7 @@ def test_size_read_from_the_real_image(kitti: Path, tmp_path: Path) -> None:
     assert line["prelabel-boxes"]["image_size"] == [{"width": 1242, "height": 375, "depth": 3}]
 
 
-# Output manifests shaped as in the AWS documentation (DESIGN §6): an adjustment job that moved one box,
+# Output manifests shaped as in the AWS documentation: an adjustment job that moved one box,
 # deleted one, added one and relabelled one; a verification job that said "bad" with feedback.
 AWS_ADJUSTED = {
     "source-ref": "s3://bucket/frames/000123.png",
@@ -322,6 +322,7 @@ def test_bad_manifest_lines_name_file_and_line(tmp_path: Path, text: str, messag
     assert "bad.manifest:2" in str(e.value)
 
 
+@pytest.mark.slow
 def test_huge_manifest_is_streamed(tmp_path: Path) -> None:
     line = dict(AWS_ADJUSTED)
     p = tmp_path / "output.manifest"

@@ -125,6 +125,7 @@ def test_bad_files_give_clear_errors(tmp_path: Path, content: str, message: str)
         list(scalabel.read(str(p)))
 
 
+@pytest.mark.slow
 def test_huge_file_is_streamed_not_loaded(tmp_path: Path) -> None:
     frame = {
         "name": "",

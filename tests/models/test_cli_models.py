@@ -105,3 +105,17 @@ def test_convert_tfjs_command(tmp_path: Path) -> None:
     onnx.checker.check_model(onnx.load(str(out)))
     r = prelabel("models", "convert-tfjs", str(src), "-o", str(out))
     assert r.returncode == 2 and "output already exists" in r.stderr
+
+
+def test_mobile_sam_is_zoo_data_listed_but_not_loadable_as_a_detector(tmp_path: Path) -> None:
+    from prelabel.errors import PrelabelError
+    from prelabel.models import get_entry, list_entries, load_detector
+    from prelabel.models.sam.export import ENTRY
+
+    assert get_entry("mobile-sam") == ENTRY and ENTRY.task == "segment-from-box"
+    assert "mobile-sam" not in {e.id for e in list_entries(task="detect")}
+    r = prelabel("models", "list", env={"PRELABEL_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    assert "mobile-sam" in r.stdout and "sam-mask" in r.stdout
+    with pytest.raises(PrelabelError, match="mobile-sam@1.0 is a segment-from-box model, not a detector.*--masks sam"):
+        load_detector("mobile-sam", cache=tmp_path / "cache")

@@ -1,4 +1,4 @@
-"""How the portal's browser tests and benchmark start Debian's Chromium (DESIGN §7): never a downloaded browser."""
+"""How the portal's browser tests and benchmark start Debian's Chromium: never a downloaded browser."""
 
 from __future__ import annotations
 

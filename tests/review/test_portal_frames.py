@@ -17,7 +17,7 @@ from tests.review.conftest import PASSWORDS, Server
 
 from prelabel.labelfile import read_records
 from prelabel.review.db import Database
-from prelabel.review.jobs import assign, create_job
+from prelabel.review.tasks import assign, create_job
 from prelabel.review.throttle import LoginThrottle
 
 

@@ -294,7 +294,7 @@ def test_cli_round_trip(tmp_path: Path, prelabels: Path, monkeypatch: pytest.Mon
 
     from prelabel.cli.main import app
     from prelabel.review.db import Database
-    from prelabel.review.jobs import get_job, submit, worker_queue
+    from prelabel.review.tasks import get_job, submit, worker_queue
 
     state = tmp_path / "st"
     monkeypatch.setenv("PRELABEL_STATE", str(state))

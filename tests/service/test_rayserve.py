@@ -15,6 +15,7 @@ from prelabel.service.rayserve import ray_autoscaling_config
 from tests.conftest import KITTI, REPO
 
 
+@pytest.mark.ray
 def test_policy_maps_one_to_one_onto_ray_serve() -> None:
     p = ScalingPolicy(
         min_instances=0,

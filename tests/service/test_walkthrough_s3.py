@@ -1,4 +1,4 @@
-"""The DESIGN §5 walk-through example, run as a user runs it: frames from a ROS1 bag of real KITTI frames, turned
+"""The async-endpoint walk-through example, run as a user runs it: frames from a ROS1 bag of real KITTI frames, turned
 into PNGs and uploaded to a real S3-protocol server (moto on 127.0.0.1), invoke_async, wait, draw, Ground Truth
 manifest, clean up."""
 

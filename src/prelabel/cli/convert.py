@@ -59,32 +59,14 @@ def _write(fmt: str, records: Iterable[Any], out: str, opts: dict[str, Any], *, 
             f"the {name} writer has no task"
         )
     as_job = name == "groundtruth" and not out.endswith(".manifest")
-    _check_opts(groundtruth.write_job if as_job else formats.get(name).write, opts, f"{name} writer")
-    try:
-        if as_job:
-            job = groundtruth.write_job(records, out, task=task or "adjustment", **opts)  # type: ignore[arg-type]
-            console.print(f"Ground Truth job files: {job.manifest}, {job.label_categories}, {job.template}")
-            return job.summary
-        if task is not None:
-            opts = {**opts, "task": task}
-        return formats.get(name).write(records, out, **opts)
-    except TypeError as e:
-        if "unexpected keyword argument" in str(e):
-            raise PrelabelError(f"the {name} writer does not take that option: {e}") from None
-        raise
-
-
-def _check_opts(fn: Any, opts: dict[str, Any], what: str) -> None:
-    """Refuse options a reader or writer does not name (they would be ignored silently)."""
-    import inspect
-
-    from prelabel.errors import PrelabelError
-
-    params = inspect.signature(fn).parameters
-    known = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
-    unknown = sorted(set(opts) - known - {"overwrite", "categories", "task"})
-    if unknown:
-        raise PrelabelError(f"the {what} does not take option(s) {unknown}; it takes: {', '.join(sorted(known))}")
+    if as_job:
+        formats.check_keywords(groundtruth.write_job, "groundtruth job writer", {**opts, "task": task})
+        job = groundtruth.write_job(records, out, task=task or "adjustment", **opts)  # type: ignore[arg-type]
+        console.print(f"Ground Truth job files: {job.manifest}, {job.label_categories}, {job.template}")
+        return job.summary
+    if task is not None:
+        opts = {**opts, "task": task}
+    return formats.get(name).write(records, out, **opts)  # an option it does not take: a clear error
 
 
 def _run(
@@ -101,9 +83,7 @@ def _run(
     from prelabel import formats
     from prelabel.core.classmap import ClassMap
 
-    reader = formats.get(src_fmt).read
-    _check_opts(reader, read_opts, f"{formats.canonical(src_fmt)} reader")
-    records: Iterable[Any] = reader(src, **read_opts)
+    records: Iterable[Any] = formats.get(src_fmt).read(src, **read_opts)
     if class_map:
         records = ClassMap.load(class_map).apply(records)
     seen = [0]
@@ -175,17 +155,30 @@ def register(app: typer.Typer) -> None:
         console.print(str(summary), highlight=False)
 
     @app.command("formats")
-    def list_formats() -> None:
-        """List the label formats and class maps."""
+    def list_formats(
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list each reader's and writer's options."),
+    ) -> None:
+        """List the label formats (built-in and plugins: what each reads, writes and holds) and class maps."""
         from prelabel import formats
         from prelabel.core.classmap import builtin_names
 
+        loaded, failed = formats.all_formats()
         aliases: dict[str, list[str]] = {}
         for alias, name in formats.ALIASES.items():
             aliases.setdefault(name, []).append(alias)
-        for name in formats.names():
-            extra = f" (also: {', '.join(sorted(aliases[name]))})" if name in aliases else ""
-            console.print(f"{name}{extra}", highlight=False)
+        for name, spec in loaded.items():
+            aliases.setdefault(name, []).extend(a for a in spec.aliases if a not in aliases.get(name, []))
+            extra = f" (also: {', '.join(sorted(aliases[name]))})" if aliases.get(name) else ""
+            can = "read/write" if spec.reads and spec.writes else ("read only" if spec.reads else "write only")
+            line = f"{name}{extra}  [{can}; {', '.join(spec.geometries)}]"
+            console.print(line, highlight=False, markup=False)
+            if verbose:
+                for role, options in (("read", spec.read_options), ("write", spec.write_options)):
+                    if options:
+                        shown = "; ".join(str(o) for o in options.values())
+                        console.print(f"    {role} options: {shown}", highlight=False, markup=False)
+        for failure in failed:
+            console.print(f"plugin failed to load: {failure}", style="yellow", highlight=False, markup=False)
         console.print("class maps: " + ", ".join(builtin_names()), highlight=False)
 
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors, set_limit
-
-
-def resolve_out(out: str) -> Path:
-    """``--out`` names a labels file (``*.jsonl``) or a folder that gets ``labels.jsonl``."""
-    p = Path(out)
-    if p.suffix == ".jsonl":
-        return p
-    return p / "labels.jsonl"
+from prelabel.cli._common import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    console,
+    err_console,
+    friendly_errors,
+    progress_bar,
+    set_limit,
+)
 
 
 def print_summary(summary: object, out: Path | str, this_run: object | None = None) -> None:
@@ -51,7 +51,10 @@ def register(app: typer.Typer) -> None:
             "ROS1 bag, rosbag2 folder or MCAP file; a local path or s3:// URI. Omit with --resume.",
         ),
         model: str = typer.Option(
-            "ssd-mobilenet-v2-coco", "--model", "-m", help="Zoo id, registry team/name@version or endpoint URL."
+            "ssd-mobilenet-v2-coco",
+            "--model",
+            "-m",
+            help="Zoo id, registry team/name@version, endpoint URL or python:module:factory.",
         ),
         out: str | None = typer.Option(
             None, "--out", "-o", help="Labels file (*.jsonl) or folder (gets labels.jsonl); local or s3://."
@@ -112,10 +115,11 @@ def register(app: typer.Typer) -> None:
                 min_score=min_score,
             )
             raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
-        from prelabel.cli.jobs import run_label_job
         from prelabel.limits import ENV_MAX_PIXELS
 
         set_limit(ENV_MAX_PIXELS, max_pixels)
+        from prelabel.errors import PrelabelError
+        from prelabel.inference.labelling import resume_job, run_job, start_job
 
         predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
         if cache:
@@ -127,21 +131,31 @@ def register(app: typer.Typer) -> None:
         predictor_options.update({k: v for k, v in {"tiled": tiled, "tta": tta, "masks": masks}.items() if v})
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
         executor_options: dict[str, object] | None = {"actors": ray_actors} if executor == "ray" else None
-        summary, this_run, out_uri, job_id, fps_run = run_label_job(
-            input=input,
-            out=out,
-            model=model,
-            predictor_options=predictor_options,
-            overwrite=overwrite,
-            topics=topic_list,
-            fps=fps,
-            every=every,
-            resume=resume,
-            executor=executor,
-            executor_options=executor_options,
-            state=state,
-            retry_failed=retry_failed,
-        )
-        print_summary(summary, out_uri, this_run=this_run)
-        console.print(f"job {job_id}: {this_run.frames} frames this run ({fps_run:.2f} frames/s)", highlight=False)
+        if resume:
+            job = resume_job(
+                resume, state=state, executor=executor, executor_options=executor_options, retry_failed=retry_failed
+            )
+            err_console.print(f"resuming job {job.id}: {job.counts()['pending']} frames pending", highlight=False)
+        else:
+            if input is None or out is None:
+                raise PrelabelError("give an INPUT and --out (or --resume JOB to finish an interrupted job)")
+            job = start_job(
+                input, out, model, predictor_options=predictor_options, overwrite=overwrite, topics=topic_list,
+                fps=fps, every=every, executor=executor or "local", executor_options=executor_options, state=state,
+            )  # fmt: skip
+            err_console.print(
+                f"job {job.id} (state in {job.dir}; if interrupted: prelabel label --resume {job.id})", highlight=False
+            )
+        counts = job.counts()
+        try:
+            with progress_bar() as progress:
+                task = progress.add_task(f"labelling with {job.config.model}", total=counts["total"])
+                progress.update(task, completed=counts["done"] + counts["failed"])
+                result = run_job(job, on_progress=lambda n: progress.advance(task, n))
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted; finish it with: prelabel label --resume {job.id}", highlight=False)
+            raise
+        summary, this_run = result.whole, result.this_run
+        print_summary(summary, result.output, this_run=this_run)
+        console.print(f"job {job.id}: {this_run.frames} frames this run ({result.fps:.2f} frames/s)", highlight=False)
         raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)

@@ -90,6 +90,10 @@ def register(app: typer.Typer) -> None:
                 e.licence, _cached(e, cache),
             )  # fmt: skip
         console.print(table)
+        from prelabel.models.zoo import failures
+
+        for failure in failures():
+            console.print(f"model plugin failed to load: {failure}", style="yellow", highlight=False)
 
     @models.command("info")
     @friendly_errors

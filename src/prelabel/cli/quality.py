@@ -25,45 +25,6 @@ def _check_out(path: str, overwrite: bool) -> Path:
     return p
 
 
-def _eval_config(
-    gt_fmt: str,
-    preset: str,
-    pred_categories: set[str],
-    gt_categories: set[str],
-    class_map: str | None,
-    gt_class_map: str | None,
-    classes: str | None,
-    min_height: float | None,
-    inclusive: bool | None,
-) -> Any:
-    from prelabel.core.vocab import COCO80
-    from prelabel.errors import UnknownNameError
-    from prelabel.quality.classmaps import parse_class_map
-    from prelabel.quality.evaluate import EvalConfig, kitti_config
-
-    presets = ("auto", "kitti", "scalabel", "coco")
-    if preset not in presets:
-        raise UnknownNameError("evaluation preset", preset, presets)
-    if preset == "auto":
-        preset = {"kitti": "kitti", "scalabel": "scalabel", "bdd": "scalabel"}.get(gt_fmt, "coco")
-    from prelabel.labels.compose import composite_names
-
-    coco_like = pred_categories - composite_names()  # composed cyclists etc. come with COCO names
-    coco_preds = bool(coco_like) and coco_like <= set(COCO80) and not pred_categories <= gt_categories
-    pmap = parse_class_map(class_map)
-    if pmap is None and coco_preds and preset in ("kitti", "scalabel"):
-        pmap = parse_class_map("coco80-to-kitti" if preset == "kitti" else "coco80-to-bdd")
-    cfg = kitti_config(pmap) if preset == "kitti" else EvalConfig(class_map=pmap, inclusive_pixels=preset == "scalabel")
-    cfg.gt_class_map = parse_class_map(gt_class_map)
-    if classes:
-        cfg.classes = [c.strip() for c in classes.split(",") if c.strip()]
-    if min_height is not None:
-        cfg.min_height = min_height
-    if inclusive is not None:
-        cfg.inclusive_pixels = inclusive
-    return cfg, preset
-
-
 def _print_eval(res: Any, title: str) -> None:
     from rich.table import Table
 
@@ -122,8 +83,6 @@ def register(app: typer.Typer) -> None:
         """COCO-style AP, AP50, AP75 per class against ground truth (101-point, IoU .50:.05:.95, 100 dets).
 
         With --3d: KITTI-style BEV and 3D AP (40 recall points), nuScenes-style AP and box errors."""
-        import warnings
-
         if track:
             from prelabel.cli.tracking import run_track_eval
 
@@ -146,43 +105,17 @@ def register(app: typer.Typer) -> None:
             run_eval3d(labels, gt, gt_format, fmt, difficulty, json_out)
             return
 
-        from prelabel.quality.evaluate import evaluate
-        from prelabel.quality.inputs import detect_format, load_records
+        from prelabel.quality.flows import evaluate_files
 
-        gt_fmt = (gt_format or detect_format(Path(gt))).lower()
-        gts = load_records(gt, gt_fmt)
-        preds = load_records(labels, fmt)
-        if compose:
-            from prelabel.labels.compose import compose_records
-
-            preds = compose_records(preds, compose)
-        cfg, used = _eval_config(
-            gt_fmt,
-            preset,
-            {lab.category for r in preds for lab in r.labels},
-            {lab.category for r in gts for lab in r.labels},
-            class_map,
-            gt_class_map,
-            classes,
-            min_height,
-            inclusive,
-        )
-        from prelabel.errors import FormatError, PrelabelError
-
-        if not gts:
-            raise FormatError(gt, "the ground truth holds no frames")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = evaluate(preds, gts, cfg)
-        if preds and len(res.unmatched_prediction_frames) == len(preds):
-            raise PrelabelError(
-                f"none of the {len(preds)} predicted frames pairs with the {len(gts)} ground-truth frames (by id "
-                f"or file stem); predicted ids look like {[p.frame.id for p in preds[:3]]}, ground truth like "
-                f"{[g.frame.id for g in gts[:3]]}"
-            )
-        for w in caught:
-            console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
-        _print_eval(res, f"{labels} vs {gt} ({used} rules, {res.frames} frames)")
+        run = evaluate_files(
+            labels, gt, fmt=fmt, gt_format=gt_format, preset=preset, class_map=class_map, gt_class_map=gt_class_map,
+            classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+            min_height=min_height, inclusive=inclusive, compose=compose,
+        )  # fmt: skip
+        res = run.result
+        for message in run.warnings:
+            console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        _print_eval(res, f"{labels} vs {gt} ({run.preset} rules, {res.frames} frames)")
         s = res.summary()
         console.print(f"AP {_pct(s['AP'])}  AP50 {_pct(s['AP50'])}  AP75 {_pct(s['AP75'])}")
         if plots:
@@ -199,9 +132,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             from prelabel import storage
 
-            storage.write_text(
-                json_out, json.dumps({"labels": labels, "gt": gt, "preset": used, **res.to_dict()}, indent=2)
-            )
+            storage.write_text(json_out, json.dumps(run.to_dict(labels, gt), indent=2))
             console.print(f"wrote {json_out}")
         raise typer.Exit(EXIT_OK)
 
@@ -335,8 +266,13 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     ) -> None:
         """Per-class score thresholds for a target precision, from a human-verified slice."""
+        from prelabel.quality.flows import calibrate_files
+
         dest = _check_out(out, overwrite)
-        _preds, th, _ = _calibrate(labels, verified, verified_format, target, min_support, iou, preset, class_map)
+        _preds, th, _ = calibrate_files(
+            labels, verified, verified_format=verified_format, target=target, min_support=min_support, iou=iou,
+            preset=preset, class_map=class_map,
+        )  # fmt: skip
         th.save(str(dest))
         _print_thresholds(th)
         console.print(f"thresholds written to {dest}")
@@ -365,45 +301,15 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     ) -> None:
         """Split labels into auto-accepted and to-review; report expected precision/recall and the work left."""
-        from prelabel.errors import PrelabelError
-        from prelabel.labelfile import read_records, write_records
-        from prelabel.quality.calibration import Thresholds
-        from prelabel.quality.routing import route
-        from prelabel.quality.selection import select_frames
+        from prelabel.quality.flows import route_round
 
-        if (thresholds is None) == (verified is None):
-            raise PrelabelError("give exactly one of --thresholds FILE or --verified ANSWERS")
+        done = route_round(
+            labels, out_dir, thresholds=thresholds, verified=verified, verified_format=verified_format,
+            target=target, min_support=min_support, iou=iou, preset=preset, class_map=class_map,
+            drop_below=drop_below, next_batch=next_batch, report=report, overwrite=overwrite,
+        )  # fmt: skip
+        _print_route(done.result, done.human_frames)
         folder = Path(out_dir)
-        outs = {n: folder / n for n in ("auto.jsonl", "review.jsonl", "route.json")}
-        for p in outs.values():
-            _check_out(str(p), overwrite)
-        human: set[str] = set()
-        if verified is not None:
-            preds, th, human = _calibrate(
-                labels, verified, verified_format, target, min_support, iou, preset, class_map
-            )
-        else:
-            preds, th = read_records(labels), Thresholds.load(str(thresholds))
-        rest = [p for p in preds if p.frame.id not in human]
-        res = route(rest, th, drop_below=drop_below)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_records(str(outs["auto.jsonl"]), res.accepted)
-        write_records(str(outs["review.jsonl"]), res.review)
-        summary = {"labels": labels, "human_frames": len(human), **res.summary()}
-        if verified is not None:
-            th.save(str(folder / "thresholds.json"))
-        if next_batch:
-            waiting = {r.frame.id for r in res.review}
-            sel = select_frames([p for p in rest if p.frame.id in waiting], next_batch)
-            (folder / "next_batch.txt").write_text("".join(f + "\n" for f in sel.frames))
-            summary["next_batch"] = sel.frames
-        (outs["route.json"]).write_text(json.dumps(summary, indent=2))
-        if report:
-            from prelabel.viz.report import build_report
-
-            page = build_report(rest, title=f"routing of {labels}", routing=res)
-            (folder / "report.html").write_text(page, encoding="utf-8")
-        _print_route(res, len(human))
         console.print(f"wrote {', '.join(sorted(p.name for p in folder.iterdir()))} to {folder}")
 
     @app.command("select")
@@ -493,18 +399,13 @@ def register(app: typer.Typer) -> None:
         recs = read_records(labels)
         res = None
         if gt:
+            from prelabel.quality.flows import eval_config
+
             gt_fmt = (gt_format or detect_format(Path(gt))).lower()
             gts = load_records(gt, gt_fmt)
-            cfg, _ = _eval_config(
-                gt_fmt,
-                preset,
-                {lab.category for r in recs for lab in r.labels},
-                {lab.category for r in gts for lab in r.labels},
-                class_map,
-                None,
-                None,
-                None,
-                None,
+            cats = {lab.category for r in recs for lab in r.labels}
+            cfg, _ = eval_config(
+                gt_fmt, preset, cats, {lab.category for r in gts for lab in r.labels}, class_map=class_map
             )
             res = evaluate(recs, gts, cfg)
         routed = route(recs, Thresholds.load(thresholds)) if thresholds else None
@@ -512,61 +413,6 @@ def register(app: typer.Typer) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(html, encoding="utf-8")
         console.print(f"wrote {dest} ({len(html) // 1024} KiB)")
-
-
-def _calibrate(
-    labels: str,
-    verified: str,
-    verified_format: str | None,
-    target: float,
-    min_support: int,
-    iou: float,
-    preset: str,
-    class_map: str | None,
-) -> tuple[Any, Any, set[str]]:
-    import warnings
-
-    from prelabel.labelfile import read_records
-    from prelabel.quality.calibration import (
-        answered_frames,
-        calibrate,
-        is_review_answer_set,
-        samples_from_ground_truth,
-        samples_from_review,
-    )
-    from prelabel.quality.inputs import detect_format, load_records
-
-    preds = read_records(labels)
-    vfmt = (verified_format or detect_format(Path(verified))).lower()
-    answers = load_records(verified, vfmt)
-    review_mode = is_review_answer_set(preds, answers)
-    if review_mode:
-        samples = samples_from_review(preds, answers, iou)
-    else:
-        cfg, _ = _eval_config(
-            vfmt,
-            preset,
-            {lab.category for r in preds for lab in r.labels},
-            {lab.category for r in answers for lab in r.labels},
-            class_map,
-            None,
-            None,
-            None,
-            None,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            samples = samples_from_ground_truth(preds, answers, cfg, iou)
-    if not samples:
-        from prelabel.errors import PrelabelError
-
-        raise PrelabelError(
-            f"no machine label in {labels} could be checked against {verified}: frames pair by id (predicted ids "
-            f"look like {[p.frame.id for p in preds[:3]]}, verified like {[a.frame.id for a in answers[:3]]}) and "
-            f"classes must map onto the verified classes (see --preset and --class-map)"
-        )
-    th = calibrate(samples, target_precision=target, min_support=min_support, iou=iou)
-    return preds, th, answered_frames(answers, review_mode)
 
 
 def _print_thresholds(th: Any) -> None:

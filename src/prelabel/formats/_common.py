@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -77,26 +76,44 @@ def num(v: float, digits: int | None = None) -> float | int:
     return int(r) if r == int(r) and abs(r) < 1e15 else r
 
 
+def head(src: str, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of a file (for a format's ``sniff``); empty when it cannot be read."""
+    try:
+        with storage.open(src, "rb") as fh:
+            data: bytes = fh.read(size)
+    except (OSError, ValueError):
+        return b""
+    return data
+
+
+def first_json_line(src: str) -> Any:
+    """The first non-empty line of a JSON-lines file, parsed; None when missing, empty or not JSON."""
+    for raw in head(src, 1 << 20).splitlines():
+        if raw.strip():
+            try:
+                return json.loads(raw)
+            except ValueError:
+                return None
+    return None
+
+
+def local_dir(src: str) -> Path | None:
+    """``src`` as a local folder, or None (sniffing looks inside local folders only)."""
+    if not storage.is_local(src):
+        return None
+    p = storage.local_path(src)
+    return p if p.is_dir() else None
+
+
 def check_dst(dst: str, overwrite: bool) -> None:
     """Refuse to replace what the user already has, unless told."""
     if not overwrite and storage.exists(dst):
         raise OutputExistsError(dst, hint="pass overwrite=True (--overwrite) to replace it")
 
 
-def open_text(src: str) -> IO[str]:
-    """Open a local or remote text file for streaming reads."""
-    if storage.is_local(src):
-        p = storage.local_path(src)
-        if not p.exists():
-            raise InputNotFoundError(str(p))
-        if p.is_dir():
-            raise InputNotFoundError(str(p), what="file (got a folder)")
-        return open(p, encoding="utf-8")
-    if not storage.exists(src):
-        raise InputNotFoundError(src)
-    import io
-
-    return io.TextIOWrapper(storage.filesystem(src).open(src, "rb"), encoding="utf-8")
+def open_text(src: str) -> AbstractContextManager[IO[str]]:
+    """Open a local or remote text file for streaming reads (missing file or folder: InputNotFoundError)."""
+    return storage.open(src, "r")
 
 
 def open_bytes(src: str) -> IO[bytes]:
@@ -224,31 +241,18 @@ def _iter_json_array(src: str, *, key: str | None = None) -> Iterator[Any]:
 def atomic_text_writer(dst: str) -> Iterator[IO[str]]:
     """A text handle whose content appears at ``dst`` only when the block ends without error.
 
-    Local files stream to a temporary file beside ``dst`` and are renamed into place; remote URIs are buffered and
-    written with one PUT (atomic per object).
+    Local files stream to a temporary file beside ``dst`` and are renamed into place; remote URIs stream as one
+    upload that is aborted on error (see :func:`prelabel.storage.open`).
     """
-    if storage.is_local(dst):
-        with storage.atomic_local(storage.local_path(dst), "w", encoding="utf-8", newline="\n") as f:
-            yield f
-        return
-    import io
-
-    buf = io.StringIO()
-    yield buf
-    storage.write_text(dst, buf.getvalue())
+    with storage.open(dst, "w", newline="\n") as f:
+        yield f
 
 
 def write_small_file(path: Path, text: str) -> None:
     """One per-frame file (YOLO, VOC, KITTI): written beside, then renamed into place, so a reader never sees
     half a file. Not fsynced one by one (thousands of fsyncs would dominate an export); the OS flushes them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with storage.atomic_path(path, fsync=False) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 _size_cache: dict[str, tuple[int, int] | None] = {}
@@ -263,13 +267,8 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
     try:
         from PIL import Image
 
-        if storage.is_local(key):
-            if Path(key).is_file():
-                with Image.open(key) as im:
-                    size = (int(im.width), int(im.height))
-        elif storage.exists(key):
-            with storage.filesystem(key).open(key, "rb") as fh, Image.open(fh) as im:
-                size = (int(im.width), int(im.height))
+        with storage.open(key, "rb") as fh, Image.open(fh) as im:
+            size = (int(im.width), int(im.height))
     except Exception:
         size = None
     if len(_size_cache) > 100_000:

@@ -9,8 +9,7 @@ the quaternion; ``num_interior_pts`` goes to attributes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from prelabel import storage
 from prelabel.core.labels import Box3D, Frame, FrameRecord, Label
 from prelabel.core.scene import Pose
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import import_source, label_id
 
 FORMAT = "av2"
@@ -38,7 +38,7 @@ COLUMNS = (
 )
 
 
-def read(src: str, **_: Any) -> Iterator[FrameRecord]:
+def read(src: str) -> Iterator[FrameRecord]:
     """Records from a log folder holding ``annotations.feather`` or the file itself."""
     import pyarrow.feather as feather
 
@@ -105,5 +105,10 @@ def read(src: str, **_: Any) -> Iterator[FrameRecord]:
         yield FrameRecord(frame=frame, labels=labels)
 
 
-def write(records: Iterable[FrameRecord], dst: str, **_: Any) -> None:
-    raise FormatError(dst, "Argoverse 2 annotations are read only; write 'labels' or 'nuscenes-detection' instead")
+SPEC = FormatSpec(
+    name=FORMAT,
+    description="Argoverse 2 annotations.feather (3D cuboids with track ids; read only)",
+    geometries=("box3d", "track"),
+    reader=read,
+    writer=None,
+)

@@ -17,6 +17,7 @@ from typing import Any
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label, Mask, Polygon
 from prelabel.core.vocab import COCO80, COCO91_IDS
 from prelabel.errors import FormatError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
@@ -26,6 +27,7 @@ from prelabel.formats._common import (
     import_source,
     label_id,
     load_json,
+    local_dir,
     num,
 )
 
@@ -106,7 +108,6 @@ def read(
     *,
     images: str | None = None,
     image_root: str | None = None,
-    **_: Any,
 ) -> Iterator[FrameRecord]:
     """Records from a COCO dataset or results file, one per image (images without annotations included).
 
@@ -213,7 +214,6 @@ def write(
     categories: Sequence[str] | None = None,
     results: bool = False,
     overwrite: bool = False,
-    **_: Any,
 ) -> WriteSummary:
     """Write a COCO dataset (or, with ``results=True``, a results list with scores).
 
@@ -269,3 +269,18 @@ def write(
                 ensure_ascii=False,
             )
     return summary
+
+
+def sniff(src: str) -> bool:
+    """Any ``*.json`` file (asked last: the more specific JSON formats answer first)."""
+    return src.lower().endswith(".json") and local_dir(src) is None
+
+
+SPEC = FormatSpec(
+    name="coco",
+    description="COCO detection JSON: datasets and results files",
+    geometries=("box2d", "mask", "polygon", "score", "track"),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

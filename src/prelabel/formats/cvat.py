@@ -22,12 +22,14 @@ import numpy as np
 from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label, Mask, Polygon, ReviewState
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
     check_dst,
     clamp_score,
     frame_id_from_name,
+    head,
     import_source,
     label_id,
     num,
@@ -85,7 +87,7 @@ def encode_mask(mask: Mask) -> tuple[str, int, int, int, int] | None:
     return ", ".join(str(int(r)) for r in runs), left, top, right - left + 1, bottom - top + 1
 
 
-def read(src: str, *, image_dir: str | None = None, worker: str = "cvat", **_: Any) -> Iterator[FrameRecord]:
+def read(src: str, *, image_dir: str | None = None, worker: str = "cvat") -> Iterator[FrameRecord]:
     """Records from a CVAT for images 1.1 ``annotations.xml``, one per ``<image>``, streamed."""
     path = storage.local_path(src)
     if not path.is_file():
@@ -161,7 +163,6 @@ def write(
     *,
     task_name: str = "prelabel",
     overwrite: bool = False,
-    **_: Any,
 ) -> WriteSummary:
     """Write ``annotations.xml`` (CVAT for images 1.1). Boxes, polygons and masks; the label list in ``<meta>``."""
     check_dst(dst, overwrite)
@@ -252,3 +253,18 @@ def write(
         fh.write('<?xml version="1.0" encoding="utf-8"?>\n')
         fh.write(ET.tostring(root, encoding="unicode") + "\n")
     return summary
+
+
+def sniff(src: str) -> bool:
+    """A ``.xml`` file whose root is ``<annotations>``."""
+    return src.lower().endswith(".xml") and b"<annotations" in head(src)
+
+
+SPEC = FormatSpec(
+    name="cvat",
+    description="CVAT for images 1.1 XML",
+    geometries=("box2d", "polygon", "score"),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

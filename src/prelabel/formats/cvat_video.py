@@ -21,6 +21,7 @@ from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.core.sequences import check_track_ids, group_sequences, place
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
@@ -42,7 +43,7 @@ def _float(el: ET.Element, name: str, where: str) -> float:
         raise FormatError(where, f"<box> needs a numeric {name!r}; got {el.attrib.get(name)!r}") from e
 
 
-def read(src: str, *, worker: str = "cvat", **_: Any) -> Iterator[FrameRecord]:
+def read(src: str, *, worker: str = "cvat") -> Iterator[FrameRecord]:
     """Records, one per frame of the task (frames without boxes included when the task gives its size)."""
     if not storage.is_local(src):
         raise FormatError(src, "CVAT XML is read from local disk; copy it down first")
@@ -136,7 +137,7 @@ def _box_el(parent: ET.Element, frame_no: int, lab: Label | None, prev: Label | 
                 ET.SubElement(el, "attribute", name=k).text = str(v)
 
 
-def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, **_: Any) -> WriteSummary:
+def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) -> WriteSummary:
     """Write one sequence as CVAT for video 1.1 XML (several sequences: one ``<sequence>.xml`` each in a folder)."""
     recs = [r for r in records if r.status != "failed"]
     summary = WriteSummary(format=FORMAT, dst=dst)
@@ -200,3 +201,12 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, 
             fh.write('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
         summary.files.append(target)
     return summary
+
+
+SPEC = FormatSpec(
+    name=FORMAT,
+    description="CVAT for video 1.1 XML (tracks with keyframes and outside)",
+    geometries=("box2d", "track"),
+    reader=read,
+    writer=write,
+)

@@ -1,4 +1,4 @@
-"""SageMaker Ground Truth manifests: adjustment/verification job inputs out, output manifests in (DESIGN §6).
+"""SageMaker Ground Truth manifests: adjustment/verification job inputs out, output manifests in.
 
 A manifest is JSON lines, at most 100,000 characters each. A bounding-box attribute holds
 ``{"image_size": [{"width", "height", "depth"}], "annotations": [{"class_id", "left", "top", "width", "height"}]}``
@@ -27,11 +27,13 @@ from typing import Any, Literal
 from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label, ReviewState, make_label_id
 from prelabel.errors import FormatError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
     check_dst,
     clamp_score,
+    first_json_line,
     frame_id_from_name,
     frame_size,
     import_source,
@@ -188,7 +190,6 @@ def write(
     depth: int = 3,
     creation_date: str | None = None,
     overwrite: bool = False,
-    **_: Any,
 ) -> WriteSummary:
     """Write an input manifest for a bounding-box adjustment or verification job from pre-labels.
 
@@ -658,7 +659,6 @@ def read(
     attribute: str | None = None,
     worker: str = "groundtruth",
     image_dir: str | None = None,
-    **_: Any,
 ) -> Iterator[FrameRecord]:
     """Stream records from an input or output manifest (``output.manifest``), one per line.
 
@@ -704,3 +704,21 @@ def iter_manifest_lines(src: str) -> Iterator[tuple[str, dict[str, Any]]]:
             if not isinstance(line, dict):
                 raise FormatError(where, f"expected a JSON object per line; got {type(line).__name__}")
             yield where, line
+
+
+def sniff(src: str) -> bool:
+    """A ``*.manifest`` file, or JSON lines whose first line has a ``source-ref``."""
+    if src.lower().endswith(".manifest"):
+        return True
+    first = first_json_line(src)
+    return isinstance(first, dict) and "source-ref" in first
+
+
+SPEC = FormatSpec(
+    name="groundtruth",
+    description="SageMaker Ground Truth manifests (input and output, bounding boxes)",
+    geometries=("box2d", "score"),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

@@ -21,6 +21,7 @@ from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.core.sequences import check_track_ids, group_sequences, place
 from prelabel.errors import FormatError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
@@ -49,7 +50,7 @@ def _label_attr(line: dict[str, Any]) -> str | None:
     return None
 
 
-def read(src: str, *, label_attribute: str | None = None, **_: Any) -> Iterator[FrameRecord]:
+def read(src: str, *, label_attribute: str | None = None) -> Iterator[FrameRecord]:
     """Records from a video object-tracking manifest (every frame of every sequence, labelled or not)."""
     base = str(PurePosixPath(src).parent) if "://" in src else str(Path(src).parent)
     for n, raw in enumerate(storage.read_text(src).splitlines()):
@@ -124,7 +125,6 @@ def write(
     *,
     label_attribute: str = "tracking",
     overwrite: bool = False,
-    **_: Any,
 ) -> WriteSummary:
     """Write ``dst`` (the manifest) and, beside it, ``<sequence>.json`` and ``<sequence>-labels.json`` per sequence."""
     recs = [r for r in records if r.status != "failed"]
@@ -196,3 +196,12 @@ def write(
         fh.write("".join(ln + "\n" for ln in lines))
     summary.files.insert(0, dst)
     return summary
+
+
+SPEC = FormatSpec(
+    name=FORMAT,
+    description="SageMaker Ground Truth video-frame object-tracking manifests (a line per sequence file)",
+    geometries=("box2d", "track", "score"),
+    reader=read,
+    writer=write,
+)

@@ -18,6 +18,7 @@ from typing import Any
 from prelabel import storage
 from prelabel.core.labels import Box2D, Box3D, CameraCalibration, Frame, FrameRecord, Label
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     check_dst,
@@ -26,6 +27,7 @@ from prelabel.formats._common import (
     image_size,
     import_source,
     label_id,
+    local_dir,
     num,
     write_small_file,
 )
@@ -158,7 +160,6 @@ def read(
     *,
     image_dir: str | None = None,
     calib_dir: str | None = None,
-    **_: Any,
 ) -> Iterator[FrameRecord]:
     """Records from a KITTI ``label_2`` folder, a folder holding ``label_2/``, one label file, or a tracking file.
 
@@ -255,7 +256,6 @@ def write(
     scores: bool | None = None,
     overwrite: bool = False,
     tracking: bool | None = None,
-    **_: Any,
 ) -> WriteSummary:
     """Write one ``<frame id>.txt`` per frame into ``dst`` (a ``label_2`` style folder), or with ``tracking``
     (default: when labels carry track ids) one ``<sequence>.txt`` per sequence (a ``label_02`` folder).
@@ -298,3 +298,19 @@ def write(
         summary.frames += 1
         summary.labels += len(lines)
     return summary
+
+
+def sniff(src: str) -> bool:
+    """A folder holding ``label_2/`` or ``*.txt`` label files."""
+    folder = local_dir(src)
+    return folder is not None and ((folder / "label_2").is_dir() or any(folder.glob("*.txt")))
+
+
+SPEC = FormatSpec(
+    name="kitti",
+    description="KITTI object and tracking labels (2D boxes and 3D boxes in the camera frame)",
+    geometries=("box2d", "box3d", "score", "track"),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

@@ -24,12 +24,14 @@ from typing import Any
 
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label, Polygon, ReviewState
 from prelabel.errors import FormatError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
     check_dst,
     clamp_score,
     frame_id_from_name,
+    head,
     import_source,
     iter_json_array,
     label_id,
@@ -177,7 +179,7 @@ def _same(a: Box2D | None, b: Box2D | None, tol: float = 0.01) -> bool:
     return all(abs(x - y) <= tol for x, y in zip(a.xyxy, b.xyxy, strict=True))
 
 
-def read(src: str, *, image_key: str = "image", **_: Any) -> Iterator[FrameRecord]:
+def read(src: str, *, image_key: str = "image") -> Iterator[FrameRecord]:
     """Records from a Label Studio JSON export (or a tasks file), streamed task by task."""
     skipped: dict[str, int] = {}
     for i, task in enumerate(iter_json_array(src)):
@@ -237,7 +239,6 @@ def write(
     to_name: str = "image",
     url_prefix: str | None = None,
     overwrite: bool = False,
-    **_: Any,
 ) -> WriteSummary:
     """Write a Label Studio tasks file: one task per frame with predictions (and annotations for human labels).
 
@@ -303,3 +304,21 @@ def labeling_config(
         f'  <RectangleLabels name="{from_name}" toName="{to_name}">\n{labels}\n  </RectangleLabels>\n'
         f'  <PolygonLabels name="{from_name}_polygon" toName="{to_name}">\n{labels}\n  </PolygonLabels>\n</View>\n'
     )
+
+
+def sniff(src: str) -> bool:
+    """A ``*.json`` list of tasks: objects with ``data`` and ``annotations`` or ``predictions``."""
+    if not src.lower().endswith(".json"):
+        return False
+    start = head(src).lstrip()
+    return start.startswith(b"[") and b'"data"' in start and (b'"annotations"' in start or b'"predictions"' in start)
+
+
+SPEC = FormatSpec(
+    name="labelstudio",
+    description="Label Studio JSON tasks (predictions and annotations)",
+    geometries=("box2d", "score"),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

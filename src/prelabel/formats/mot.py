@@ -19,6 +19,7 @@ from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.core.sequences import check_track_ids, group_sequences, place
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
@@ -114,7 +115,7 @@ def _read_file(txt: Path, category: str) -> Iterator[FrameRecord]:
         yield FrameRecord(frame=frame, labels=by_frame[frame_no])
 
 
-def read(src: str, *, category: str = "pedestrian", **_: Any) -> Iterator[FrameRecord]:
+def read(src: str, *, category: str = "pedestrian") -> Iterator[FrameRecord]:
     """Records from a MOTChallenge text file or a folder of them (``<seq>.txt`` or ``<seq>/gt/gt.txt``).
 
     ``category``: the class of boxes whose line carries none (detections, results). One id twice in a frame is an
@@ -177,3 +178,12 @@ def write(
                 summary.frames += 1
         summary.files.append(target)
     return summary
+
+
+SPEC = FormatSpec(
+    name=FORMAT,
+    description="MOTChallenge text (tracks: frame, id, box, score)",
+    geometries=("box2d", "track", "score"),
+    reader=read,
+    writer=write,
+)

@@ -23,6 +23,7 @@ from typing import Any
 from prelabel import storage
 from prelabel.core.labels import Box2D, CameraCalibration, Frame, FrameRecord, Label
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import frame_id_from_name, image_size, import_source, label_id
 
 FORMAT = "nuscenes"
@@ -133,7 +134,7 @@ def _vis4d(samples: Iterable[Any], base: Path, image_root: Path | None) -> Itera
             yield FrameRecord(frame=frame, labels=labels)
 
 
-def read(src: str, *, image_root: str | None = None, **_: Any) -> Iterator[FrameRecord]:
+def read(src: str, *, image_root: str | None = None) -> Iterator[FrameRecord]:
     """Records (one per camera image) from an mmdetection3d or vis4d nuScenes info pickle."""
     path = storage.local_path(src)
     if not path.is_file():
@@ -152,5 +153,20 @@ def read(src: str, *, image_root: str | None = None, **_: Any) -> Iterator[Frame
         raise FormatError(str(path), "expected an mmdetection3d info dict (data_list) or a vis4d list of samples")
 
 
-def write(records: Iterable[FrameRecord], dst: str, **_: Any) -> None:
+def write(records: Iterable[FrameRecord], dst: str) -> None:
     raise FormatError(dst, "nuScenes info pickles are read only; write 'labels', 'coco' or 'scalabel' instead")
+
+
+def sniff(src: str) -> bool:
+    """An info pickle (``*.pkl``)."""
+    return src.lower().endswith(".pkl")
+
+
+SPEC = FormatSpec(
+    name="nuscenes",
+    description="nuScenes info files from mmdetection3d (pickle) or vis4d (read only)",
+    geometries=("box3d",),
+    reader=read,
+    writer=None,
+    sniff=sniff,
+)

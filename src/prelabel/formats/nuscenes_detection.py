@@ -23,6 +23,7 @@ from prelabel.core.geometry import transforms as tf
 from prelabel.core.labels import Box3D, Frame, FrameRecord, Label
 from prelabel.core.scene import Pose
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import WriteSummary, check_dst, import_source, label_id
 
 FORMAT = "nuscenes-detection"
@@ -59,7 +60,7 @@ def _yaw_quat(m: np.ndarray, yaw: float) -> list[float]:
     return Pose.from_matrix(m @ rz).rotation
 
 
-def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, **_: Any) -> WriteSummary:
+def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) -> WriteSummary:
     """One results JSON; labels without a 3D box, or of classes nuScenes does not know, are counted as dropped."""
     check_dst(dst, overwrite)
     summary = WriteSummary(format=FORMAT, dst=dst)
@@ -102,7 +103,7 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, 
     return summary
 
 
-def read(src: str, **_: Any) -> Iterator[FrameRecord]:
+def read(src: str) -> Iterator[FrameRecord]:
     """One record per sample token; boxes in the global frame (``Box3D(frame="world")``)."""
     try:
         data = json.loads(storage.read_bytes(src))
@@ -137,3 +138,12 @@ def read(src: str, **_: Any) -> Iterator[FrameRecord]:
                 ) from e
         frame = Frame(id=str(token), uri=f"nuscenes://sample/{token}", kind="pointcloud", sensor="LIDAR_TOP")
         yield FrameRecord(frame=frame, labels=labels)
+
+
+SPEC = FormatSpec(
+    name=FORMAT,
+    description="nuScenes detection results JSON (3D boxes in the global frame)",
+    geometries=("box3d", "score"),
+    reader=read,
+    writer=write,
+)

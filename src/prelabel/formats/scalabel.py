@@ -22,6 +22,7 @@ from typing import Any
 from prelabel import storage
 from prelabel.core.labels import Box2D, Box3D, Frame, FrameRecord, Label, Mask, Polygon
 from prelabel.errors import FormatError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
@@ -29,6 +30,7 @@ from prelabel.formats._common import (
     clamp_score,
     find_image,
     frame_id_from_name,
+    head,
     image_size,
     import_source,
     iter_json_array,
@@ -173,7 +175,6 @@ def read(
     image_dir: str | None = None,
     image_size: tuple[int, int] | None = None,
     inclusive_pixels: bool = False,
-    **_: Any,
 ) -> Iterator[FrameRecord]:
     """Stream records from a Scalabel/BDD100K JSON file (or a folder of them, e.g. BDD100K ``track/labels``).
 
@@ -271,7 +272,6 @@ def write(
     *,
     inclusive_pixels: bool = False,
     overwrite: bool = False,
-    **_: Any,
 ) -> WriteSummary:
     """Write a Scalabel JSON list of frames, streaming one frame at a time. Failed frames are skipped."""
     check_dst(dst, overwrite)
@@ -290,3 +290,21 @@ def write(
             summary.labels += len(rec.labels)
         fh.write("\n]\n")
     return summary
+
+
+def sniff(src: str) -> bool:
+    """A ``*.json`` file holding a list of frames or a ``{"frames": ..., "config": ...}`` dataset."""
+    if not src.lower().endswith(".json"):
+        return False
+    start = head(src).lstrip()
+    return start.startswith(b"[") or b'"frames"' in start or b'"config"' in start
+
+
+SPEC = FormatSpec(
+    name="scalabel",
+    description="Scalabel / BDD100K JSON (boxes, polygons, tracks)",
+    geometries=("box2d", "polygon", "score", "track"),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

@@ -16,13 +16,16 @@ from typing import Any
 from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     check_dst,
     clamp_score,
     find_image,
+    head,
     import_source,
     label_id,
+    local_dir,
     num,
     primary_box,
     write_small_file,
@@ -96,7 +99,7 @@ def read_file(xml: Path, image_dir: Path | None, base: Path | None = None) -> Fr
     )
 
 
-def read(src: str, *, image_dir: str | None = None, **_: Any) -> Iterator[FrameRecord]:
+def read(src: str, *, image_dir: str | None = None) -> Iterator[FrameRecord]:
     """Records from a folder of VOC XML files (or a VOC root with ``Annotations/``), or one XML file."""
     path = storage.local_path(src)
     if not path.exists():
@@ -160,7 +163,7 @@ def to_xml(rec: FrameRecord, summary: WriteSummary) -> str:
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, **_: Any) -> WriteSummary:
+def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) -> WriteSummary:
     """One ``<frame id>.xml`` per frame under ``dst``."""
     out = storage.local_path(dst)
     summary = WriteSummary(format=FORMAT, dst=str(out))
@@ -175,3 +178,21 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, 
         summary.files.append(str(target))
         summary.frames += 1
     return summary
+
+
+def sniff(src: str) -> bool:
+    """A Pascal VOC ``.xml`` file (root ``<annotation>``), or a folder of them (or holding ``Annotations/``)."""
+    folder = local_dir(src)
+    if folder is not None:
+        return (folder / "Annotations").is_dir() or any(folder.glob("*.xml"))
+    return src.lower().endswith(".xml") and b"<annotation>" in head(src)
+
+
+SPEC = FormatSpec(
+    name="voc",
+    description="Pascal VOC XML, one file per image",
+    geometries=("box2d",),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

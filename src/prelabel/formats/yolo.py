@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label, Polygon
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     check_dst,
@@ -24,6 +25,7 @@ from prelabel.formats._common import (
     image_size,
     import_source,
     label_id,
+    local_dir,
     num,
     require_size,
     write_small_file,
@@ -84,7 +86,6 @@ def read(
     classes: str | Sequence[str] | None = None,
     image_dir: str | None = None,
     image_size: tuple[int, int] | None = None,
-    **_: Any,
 ) -> Iterator[FrameRecord]:
     """Records from a YOLO labels folder (or a dataset folder holding ``labels/`` and ``images/``)."""
     path = storage.local_path(src)
@@ -193,7 +194,6 @@ def write(
     categories: Sequence[str] | None = None,
     scores: bool = False,
     overwrite: bool = False,
-    **_: Any,
 ) -> WriteSummary:
     """One ``<frame id>.txt`` per frame under ``dst`` plus ``classes.txt``.
 
@@ -258,3 +258,19 @@ def write(
     storage.write_text(str(out / "classes.txt"), "".join(c + "\n" for c in classes))
     summary.files.append(str(out / "classes.txt"))
     return summary
+
+
+def sniff(src: str) -> bool:
+    """A folder holding a ``data.yaml`` or ``classes.txt`` beside its label files."""
+    folder = local_dir(src)
+    return folder is not None and ((folder / "data.yaml").is_file() or (folder / "classes.txt").is_file())
+
+
+SPEC = FormatSpec(
+    name="yolo",
+    description="YOLO txt labels (detect: normalised cx cy w h; segment: polygons), one file per image",
+    geometries=("box2d", "polygon", "score"),
+    reader=read,
+    writer=write,
+    sniff=sniff,
+)

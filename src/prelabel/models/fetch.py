@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from prelabel import storage
 from prelabel.errors import InputNotFoundError, IntegrityError, PrelabelError
 from prelabel.models.zoo import FileSource, ModelEntry
 
@@ -133,8 +134,6 @@ def _download_to(src: FileSource, dest: Path, cache: Path) -> None:
         with urllib.request.urlopen(s, timeout=120) as r, open(dest, "wb") as out:
             shutil.copyfileobj(r, out, 1 << 20)
     elif s.startswith("s3://"):
-        from prelabel import storage
-
         fs = storage.filesystem(s)
         if not fs.exists(s):
             raise InputNotFoundError(s, what="model file")
@@ -177,16 +176,9 @@ def fetch_entry(
         if dest.exists():
             verify_file(dest, src.sha256, f"cached {item} at {dest}")
         else:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-            os.close(fd)
-            tmp = Path(tmp_name)
-            try:
+            with storage.atomic_path(dest) as tmp:  # a file that fails its hash never takes dest's place
                 _download_to(src, tmp, root)
                 verify_file(tmp, src.sha256, f"{item} from {src.source}")
-                os.replace(tmp, dest)
-            finally:
-                tmp.unlink(missing_ok=True)
         out[role] = dest
         if on_file:
             on_file(role, dest)

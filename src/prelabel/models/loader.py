@@ -1,26 +1,28 @@
 """Resolve a model reference to a loaded detector.
 
-A reference is one of:
+References (parsed once, by :func:`prelabel.models.refs.parse_model_ref`): a zoo id (``id`` or ``id@version``), a
+private registry model ``team/name@version`` (registry from ``registry=`` or ``$PRELABEL_REGISTRY``), an endpoint
+URL (prelabel's protocol, or KServe v2 for ``/v2/models/<name>`` or ``protocol="kserve"``),
+``python:module:factory``, or a plain ``.onnx`` file.
 
-- a zoo id, ``ssd-mobilenet-v2-coco`` or ``id@version``;
-- a private registry model, ``team/name@version`` (or ``team/name`` for its newest version), looked up in the
-  registry given as ``registry=`` or ``$PRELABEL_REGISTRY`` (a folder or an ``s3://`` prefix);
-- an inference endpoint URL, ``http(s)://...``: prelabel's own endpoint protocol by default, or the KServe v2
-  protocol when the URL holds ``/v2/models/<name>`` or ``protocol="kserve"`` is given.
-
-Runtimes register a factory in :data:`RUNTIMES`; an unknown one lists the valid names.
+Runtimes are factories in :data:`RUNTIMES` (built-ins and ``prelabel.runtimes`` entry points,
+``name = "package.module:factory"`` with ``factory(entry, files, **options) -> Detector``); an unknown one lists
+the valid names.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prelabel.errors import UnknownNameError
+from prelabel.errors import PrelabelError, UnknownNameError
 from prelabel.models.base import Detector
 from prelabel.models.fetch import fetch_entry, model_dir
+from prelabel.models.refs import PYTHON, ModelRef, check_python_ref, parse_model_ref
 from prelabel.models.zoo import ModelEntry, get_entry
+from prelabel.plugins import Registry
 
 Factory = Callable[..., Detector]
 
@@ -54,7 +56,23 @@ def _onnx(entry: ModelEntry, files: dict[str, Path], **options: Any) -> Detector
     )
 
 
-RUNTIMES: dict[str, Factory] = {"opencv-tf": _opencv_tf, "opencv-darknet": _opencv_darknet, "onnx": _onnx}
+def _check_factory(name: str, obj: Any) -> Factory:
+    if not callable(obj):
+        raise TypeError(f"expected a factory(entry, files, **options) -> Detector, got {type(obj).__name__}")
+    return obj
+
+
+#: runtime name -> factory, as pyproject.toml declares them in the ``prelabel.runtimes`` group.
+RUNTIMES: Registry[Factory] = Registry(
+    "prelabel.runtimes",
+    "runtime",
+    {
+        "onnx": "prelabel.models.loader:_onnx",
+        "opencv-darknet": "prelabel.models.loader:_opencv_darknet",
+        "opencv-tf": "prelabel.models.loader:_opencv_tf",
+    },
+    _check_factory,
+)
 
 
 def prepare_entry(entry: ModelEntry, cache: str | Path | None = None) -> dict[str, Path]:
@@ -70,11 +88,15 @@ def prepare_entry(entry: ModelEntry, cache: str | Path | None = None) -> dict[st
 
 
 def load_entry(entry: ModelEntry, cache: str | Path | None = None, **options: Any) -> Detector:
-    if entry.runtime not in RUNTIMES:
-        raise UnknownNameError("runtime", entry.runtime, RUNTIMES)
+    if entry.task != "detect":
+        from prelabel.errors import PrelabelError
+
+        hint = "; add masks to a detector's boxes with `prelabel label --masks sam`" if entry.task != "detect" else ""
+        raise PrelabelError(f"model {entry.ref} is a {entry.task} model, not a detector{hint}")
+    factory = RUNTIMES.get(entry.runtime)  # an unknown runtime lists the valid ones
     files = prepare_entry(entry, cache)
     merged = {**entry.options, **{k: v for k, v in options.items() if v is not None}}
-    return RUNTIMES[entry.runtime](entry, files, **merged)
+    return factory(entry, files, **merged)
 
 
 def is_url(model: str) -> bool:
@@ -82,40 +104,107 @@ def is_url(model: str) -> bool:
 
 
 def is_registry_ref(model: str) -> bool:
-    return "/" in model.partition("@")[0] and not is_url(model)
+    """Looks like ``team/name[@version]`` (the kind :func:`parse_model_ref` gives, without validating it)."""
+    if is_url(model) or model.startswith(PYTHON) or model.lower().endswith(".onnx"):
+        return False
+    return "/" in model.partition("@")[0]
 
 
 def load_detector(model: str, cache: str | Path | None = None, **options: Any) -> Detector:
-    """Load ``model`` once; options (``min_score``, ``threads``, ``registry``, ``timeout``...) go to the backend."""
-    if is_url(model):
+    """Load ``model`` once (any reference :mod:`prelabel.models.refs` parses); options (``min_score``,
+    ``threads``, ``registry``, ``timeout``...) go to the backend."""
+    ref = parse_model_ref(model)
+    if ref.kind == "endpoint":
         from prelabel.models.endpoints import load_endpoint
 
         return load_endpoint(model, **options)
+    if ref.kind == "python":
+        return _load_python(ref, options)
     registry = options.pop("registry", None)
-    if is_registry_ref(model):
+    if ref.kind == "onnx":
+        return _load_onnx_file(ref, options)
+    if ref.kind == "registry":
         from prelabel.models.registry import Registry
 
-        Registry.parse(model)  # a malformed reference fails before the registry is even needed
-        entry = Registry.open(registry).resolve(model)
-        return load_entry(entry, cache, **options)
+        return load_entry(Registry.open(registry).resolve(model), cache, **options)
     return load_entry(get_entry(model), cache, **options)
 
 
-def check_model_ref(model: str, registry: str | None = None) -> str:
-    """Check a reference without loading weights: 'zoo', 'registry' or 'endpoint'; raises a clear error if bad."""
-    if is_url(model):
-        from urllib.parse import urlparse
+def _load_python(ref: ModelRef, options: dict[str, Any]) -> Detector:
+    """``python:module:factory``: the factory called with the options."""
+    check_python_ref(ref)
+    try:
+        module = importlib.import_module(ref.name)
+    except Exception as e:
+        raise PrelabelError(f"model {ref.text}: importing {ref.name} failed: {type(e).__name__}: {e}") from e
+    factory = getattr(module, ref.attr or "", None)
+    if not callable(factory):
+        raise PrelabelError(f"model {ref.text}: {ref.name} has no callable {ref.attr!r}")
+    detector = factory(**{k: v for k, v in options.items() if v is not None and k != "registry"})
+    if not callable(getattr(detector, "detect", None)):
+        raise PrelabelError(f"model {ref.text}: the factory returned {type(detector).__name__}, not a Detector")
+    result: Detector = detector
+    return result
 
-        from prelabel.errors import FormatError
 
-        if not urlparse(model).hostname:
-            raise FormatError(model, "endpoint URL has no host")
-        return "endpoint"
-    if is_registry_ref(model):
+def _load_onnx_file(ref: ModelRef, options: dict[str, Any]) -> Detector:
+    """A plain ``.onnx`` file: ``decoder`` (required) and ``classes`` (a list, a file, or a class list name,
+    default ``coco80``) say how to read its outputs; the version is the file's sha256 prefix."""
+    from prelabel.errors import InputNotFoundError
+    from prelabel.models.decoders import REGISTRY as DECODERS
+    from prelabel.models.fetch import sha256_file
+    from prelabel.models.registry import onnx_input_info, read_classes
+
+    decoder = options.pop("decoder", None)
+    if not decoder:
+        raise _file_needs_decoder(ref.text, DECODERS.names())
+    path = Path(ref.name).expanduser()
+    if not path.is_file():
+        raise InputNotFoundError(str(path), what="ONNX model file")
+    size, layout = onnx_input_info(path)
+    size = [int(v) for v in options.pop("input_size", None) or size or []]
+    if not size:
+        raise PrelabelError(f"model {path} has a dynamic input size; pass input_size=[WIDTH, HEIGHT]")
+    classes = read_classes(options.pop("classes", None) or "coco80")
+    if layout:
+        options.setdefault("layout", layout)
+    entry = ModelEntry(
+        id=path.stem, version=sha256_file(path)[:12], task="detect", classes=classes, licence="local file",
+        input_size=size, runtime="onnx", decoder=decoder,
+        files={"model": {"source": str(path), "sha256": sha256_file(path)}},  # type: ignore[dict-item]
+    )  # fmt: skip
+    return RUNTIMES.get("onnx")(entry, {"model": path}, **{k: v for k, v in options.items() if v is not None})
+
+
+def _file_needs_decoder(text: str, decoders: list[str]) -> PrelabelError:
+    from prelabel.models.registry import RegistryError
+
+    return RegistryError(
+        f"{text!r} is a file, not a model reference: register it first with 'prelabel models register {text} "
+        f"--name team/name --version 1 --decoder DECODER --classes CLASSES', then use team/name@1; or load the file "
+        f"with decoder=NAME (one of: {', '.join(decoders)}) and classes=[...]"
+    )
+
+
+def check_model_ref(model: str, registry: str | None = None, options: dict[str, Any] | None = None) -> str:
+    """Check a reference without loading weights: its kind (see :data:`prelabel.models.refs.KINDS`); raises a
+    clear error if it is malformed or names nothing. ``options``: what it would be loaded with (a plain .onnx
+    file needs ``decoder``)."""
+    ref = parse_model_ref(model)
+    if ref.kind == "registry":
         from prelabel.models.registry import Registry
 
-        Registry.parse(model)
         Registry.open(registry).resolve(model)
-        return "registry"
-    get_entry(model)
-    return "zoo"
+    elif ref.kind == "zoo":
+        get_entry(model)
+    elif ref.kind == "python":
+        check_python_ref(ref)
+    elif ref.kind == "onnx":
+        from prelabel.errors import InputNotFoundError
+        from prelabel.models.decoders import REGISTRY as DECODERS
+
+        if not (options or {}).get("decoder"):
+            raise _file_needs_decoder(model, DECODERS.names())
+        if not Path(ref.name).expanduser().is_file():
+            raise InputNotFoundError(ref.name, what="ONNX model file")
+    return ref.kind

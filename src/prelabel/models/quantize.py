@@ -10,7 +10,6 @@ is worth it is measured per model in ``benchmarks/bench_detectors.py``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from prelabel import storage
 from prelabel.errors import PrelabelError
 from prelabel.models.base import Detector
 from prelabel.models.zoo import ModelEntry
@@ -96,16 +96,12 @@ def quantize_entry(
         def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
             return next(self._it, None)
 
-    staged = out.with_name(f".{out.name}.tmp")
-    try:
+    with storage.atomic_path(out) as staged:  # unique temp name: two workers quantising at once never clobber
         quantize_static(
             str(fp32), str(staged), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=list(QUANTIZED_OPS),
         )  # fmt: skip
-        os.replace(staged, out)
-    finally:
-        staged.unlink(missing_ok=True)
     return out
 
 

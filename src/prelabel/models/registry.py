@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,11 +115,7 @@ class Registry:
 
     # reading --------------------------------------------------------------------------------------
     def _manifests(self) -> list[str]:
-        if storage.is_local(self.root):
-            root = storage.local_path(self.root)
-            return sorted(str(p) for p in root.glob(f"*/*/*/{MANIFEST}")) if root.exists() else []
-        fs = storage.filesystem(self.root)
-        return sorted("s3://" + p.split("://")[-1] for p in fs.glob(f"{self.root}/*/*/*/{MANIFEST}"))
+        return storage.glob(storage.join(self.root, "*", "*", "*", MANIFEST))
 
     def _load(self, manifest_uri: str) -> ModelEntry:
         raw = json.loads(storage.read_text(manifest_uri))
@@ -166,14 +160,14 @@ class Registry:
         description: str = "",
         licence: str = "private",
     ) -> ModelEntry:
-        from prelabel.models.decoders import DECODER_NAMES
+        from prelabel.models.decoders import REGISTRY as DECODERS
         from prelabel.models.fetch import sha256_file
 
         name, _ = self.parse(name)
         if not VERSION_RE.match(str(version)):
             raise RegistryError(f"version {version!r} must be letters, digits, '.', '_' or '-'")
-        if decoder not in DECODER_NAMES:
-            raise UnknownNameError("decoder", decoder, DECODER_NAMES)
+        if decoder not in DECODERS:
+            raise UnknownNameError("decoder", decoder, DECODERS.names())
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise InputNotFoundError(str(path), what="ONNX model file")
@@ -204,23 +198,9 @@ class Registry:
             files={"model": {"source": MODEL_FILE, "sha256": sha256_file(path)}},  # type: ignore[dict-item]
             options=opts,
         )
-        self._put_file(path, storage.join(folder, MODEL_FILE))
+        storage.put_file(path, storage.join(folder, MODEL_FILE))
         storage.write_text(manifest_uri, entry.model_dump_json(indent=2, exclude_defaults=True))
         return self.resolve(f"{name}@{version}")
-
-    def _put_file(self, src: Path, dest: str) -> None:
-        if storage.is_local(dest):
-            target = storage.local_path(dest)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-            os.close(fd)
-            try:
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, target)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-        else:
-            storage.filesystem(dest).put_file(str(src), dest)
 
     def remove(self, ref: str) -> ModelEntry:
         name, version = self.parse(ref)
@@ -228,12 +208,6 @@ class Registry:
             raise RegistryError(f"remove needs an exact version: {name}@VERSION (have: {self.versions(name)})")
         entry = self.resolve(ref)
         folder = self._dir(name, version)
-        if storage.is_local(folder):
-            target = storage.local_path(folder)
-            (target / MANIFEST).unlink()  # the version disappears first, then its files
-            shutil.rmtree(target)
-        else:
-            fs = storage.filesystem(folder)
-            fs.rm_file(storage.join(folder, MANIFEST))
-            fs.rm(folder, recursive=True)
+        storage.remove(storage.join(folder, MANIFEST))  # the version disappears first, then its files
+        storage.remove(folder, recursive=True)
         return entry

@@ -1,4 +1,9 @@
-"""The built-in zoo: a data manifest (zoo.json) of models, their files, hashes and how to run them."""
+"""The zoo: data manifests of models, their files, hashes and how to run them.
+
+prelabel's own manifest is ``zoo.json``; a package adds models through the ``prelabel.models`` entry-point group,
+naming a list of :class:`ModelEntry` (or dicts in zoo.json's shape), or a function returning one. A package whose
+entries fail to load is left out and reported (:func:`failures`, ``prelabel models list``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prelabel.core.vocab import COCO80
 from prelabel.errors import UnknownNameError
+from prelabel.plugins import Failure, Registry
 
 CLASS_LISTS: dict[str, tuple[str, ...]] = {"coco80": COCO80}
 
@@ -59,14 +65,41 @@ class ModelEntry(BaseModel):
         return f"{self.id}@{self.version}"
 
 
+def builtin_entries() -> list[ModelEntry]:
+    """prelabel's own models (zoo.json)."""
+    raw = json.loads(resources.files("prelabel.models").joinpath("zoo.json").read_text("utf-8"))
+    return [ModelEntry.model_validate(m) for m in raw["models"]]
+
+
+def _check_entries(name: str, obj: Any) -> tuple[ModelEntry, ...]:
+    if callable(obj):
+        obj = obj()
+    items = [obj] if isinstance(obj, ModelEntry | dict) else list(obj)
+    return tuple(e if isinstance(e, ModelEntry) else ModelEntry.model_validate(e) for e in items)
+
+
+REGISTRY: Registry[tuple[ModelEntry, ...]] = Registry(
+    "prelabel.models", "model collection", {"prelabel": "prelabel.models.zoo:builtin_entries"}, _check_entries
+)
+
+
 @cache
 def _manifest() -> tuple[ModelEntry, ...]:
-    raw = json.loads(resources.files("prelabel.models").joinpath("zoo.json").read_text("utf-8"))
-    return tuple(ModelEntry.model_validate(m) for m in raw["models"])
+    entries = list(REGISTRY.load_all().pop("prelabel", ()))  # prelabel's own first, then plugins by name
+    for collection in REGISTRY.load_all().values():
+        entries += [e for e in collection if e not in entries]
+    return tuple(entries)
 
 
-def list_entries() -> list[ModelEntry]:
-    return list(_manifest())
+def failures() -> list[Failure]:
+    """Model collections (plugins) that failed to load."""
+    _manifest()
+    return REGISTRY.failures()
+
+
+def list_entries(task: str | None = None) -> list[ModelEntry]:
+    """Zoo entries, all of them or those of one ``task`` (``detect``, ``segment-from-box``)."""
+    return [e for e in _manifest() if task is None or e.task == task]
 
 
 def get_entry(model: str) -> ModelEntry:

@@ -9,40 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from prelabel.core.labels import FrameRecord
-from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
+from prelabel.errors import InputNotFoundError, UnknownNameError
 
 FORMATS = ("labels", "scalabel", "bdd", "kitti", "coco", "groundtruth", "mot", "cvat-video", "groundtruth-video")
 
 
 def detect_format(path: Path) -> str:
-    """Guess a label set's format from its path and first bytes."""
-    if path.is_dir():
-        if (path / "labels.jsonl").is_file():  # the folder `prelabel label --out DIR` wrote
-            return "labels"
-        if (path / "label_2").is_dir() or any(path.glob("*.txt")):
-            return "kitti"
-        raise FormatError(str(path), "a folder of labels must be KITTI (label_2/ or *.txt); pass --format")
-    name = path.name.lower()
-    if name.endswith(".jsonl"):
-        return "labels"
-    if name.endswith(".manifest"):
-        return "groundtruth"
-    if name.endswith(".json"):
-        with open(path, "rb") as f:
-            head = f.read(4096).lstrip()
-        if head.startswith(b"["):
-            return "scalabel"
-        if b'"frames"' in head or b'"config"' in head:
-            return "scalabel"
-        return "coco"
-    raise FormatError(str(path), f"cannot tell the label format from the name; pass --format (one of {FORMATS})")
-
-
-def read_scalabel(path: str | Path) -> list[FrameRecord]:
-    """Scalabel/BDD JSON through ``prelabel.formats.scalabel`` (crowd attributes and scores kept)."""
+    """Guess a label set's format among :data:`FORMATS`, by asking each format's ``sniff``."""
     from prelabel import formats
 
-    return list(formats.read("scalabel", str(path)))
+    return formats.sniff(str(path), among=FORMATS)
 
 
 def read_kitti(path: str | Path) -> list[FrameRecord]:

@@ -7,7 +7,6 @@ on it. Expected precision and recall of the auto-accepted labels come from the c
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,12 +108,3 @@ def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below:
         if todo:
             review.append(rec.model_copy(update={"labels": todo}))
     return RouteResult(accepted, review, per_class, frames, len(review), failed)
-
-
-def route_counts(result: RouteResult) -> dict[str, dict[str, float]]:
-    """Per class: auto-accepted and to-review label counts (for plots)."""
-    return {k: {"auto-accepted": v.auto, "to review": v.review} for k, v in sorted(result.per_class.items())}
-
-
-def category_counts(records: Iterable[FrameRecord]) -> Counter[str]:
-    return Counter(lab.category for r in records for lab in r.labels)

@@ -1,6 +1,7 @@
 """The portal's state: one SQLite file under the state folder. A connection per unit of work (thread safe).
 
-Times are UTC ISO-8601 strings. JSON columns hold compact JSON text.
+Opened through :mod:`prelabel.sqlite` (pragmas, versioned migrations, rollback on error). Times are UTC ISO-8601
+strings. JSON columns hold compact JSON text.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prelabel import sqlite
+
 DB_NAME = "review.sqlite3"
 
-SCHEMA = """
+#: Version 1: prelabel 0.1's schema (its files, user_version 0 with a ``jobs`` table, are stamped as version 1).
+_V1 = """
 CREATE TABLE IF NOT EXISTS users (
   name TEXT PRIMARY KEY,
   role TEXT NOT NULL CHECK (role IN ('admin', 'worker')),
@@ -86,6 +90,8 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_job ON audit(job_id);
 """
+#: Migration ``i`` brings the file from schema version ``i`` to ``i + 1``.
+MIGRATIONS: list[sqlite.Migration] = [_V1]
 
 
 def now() -> str:
@@ -100,15 +106,11 @@ class Database:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
         with self.connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
+            sqlite.adopt_unversioned(conn, "jobs", 1, baseline=_V1)
+            sqlite.migrate(conn, MIGRATIONS, path=str(self.path))
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
+        return sqlite.connect(self.path, synchronous="FULL", check_same_thread=False)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -124,12 +126,7 @@ class Database:
         """A connection inside ``BEGIN IMMEDIATE``: committed when the block ends, rolled back on error."""
         conn = self._open()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with sqlite.transaction(conn):
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         finally:
             conn.close()

@@ -1,6 +1,6 @@
 """A job's results out: a Ground Truth output manifest and a prelabel labels file with review state.
 
-The output manifest follows Ground Truth's adjustment and verification jobs (DESIGN §6): each reviewed frame's input
+The output manifest follows Ground Truth's adjustment and verification jobs: each reviewed frame's input
 line (or, for a job made from a labels file, one built from the pre-labels under ``prelabel-boxes``) with the
 job's attribute appended, ``"human-annotated": "yes"``, and ``"adjustment-status"`` ``adjusted`` or
 ``unadjusted``. ``export_job`` writes Ground Truth's layout: ``<out>/<job>/manifests/output/output.manifest``, the
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +19,13 @@ from prelabel import storage
 from prelabel.core.labels import FrameRecord, ReviewState
 from prelabel.errors import OutputExistsError
 from prelabel.review.db import Database
-from prelabel.review.jobs import Job, get_job
 from prelabel.review.results import FrameOutcome, frame_outcomes
-
-MAX_LINE = 100_000  # Ground Truth's limit on one manifest line
-
-
-def _gt_date(iso: str) -> str:
-    return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+from prelabel.review.tasks import Job, get_job
 
 
 def manifest_dicts(job: Job, outcomes: Sequence[FrameOutcome]) -> list[dict[str, Any]]:
     """The output manifest lines (as objects) of the reviewed frames among ``outcomes``."""
-    from prelabel.review.manifests import output_lines
+    from prelabel.review.manifests import gt_date, output_lines
 
     done = [o for o in outcomes if o.reviewed]
     feedback: dict[str, list[str]] = {}
@@ -55,7 +48,7 @@ def manifest_dicts(job: Job, outcomes: Sequence[FrameOutcome]) -> list[dict[str,
         ],
         verdicts=[[{"class-name": f.action, "confidence": f.confidence} for f in o.labels] for o in done],
         feedback=feedback,
-        creation_dates=[_gt_date(max(r.submitted_at for r in o.responses)) for o in done],
+        creation_dates=[gt_date(max(r.submitted_at for r in o.responses)) for o in done],
     )
 
 

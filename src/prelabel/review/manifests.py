@@ -107,13 +107,13 @@ def output_lines(
         elif f"{original_attribute}-metadata" in line:
             # pre-labels from a labels file: their own date and run, not the review's
             orig_meta = line[f"{original_attribute}-metadata"]
-            orig_meta["creation-date"] = _gt_date(originals[i].created_at)
+            orig_meta["creation-date"] = gt_date(originals[i].created_at)
             orig_meta["job-name"] = f"labeling-job/{originals[i].job or 'prelabel'}"
         out.append(line)
     return out
 
 
-def _gt_date(iso: str) -> str:
+def gt_date(iso: str) -> str:
     dt = datetime.fromisoformat(iso)
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)

@@ -1,4 +1,4 @@
-"""What a review job is made from: a prelabel labels file, or a Ground Truth input manifest (DESIGN §6)."""
+"""What a review job is made from: a prelabel labels file, or a Ground Truth input manifest."""
 
 from __future__ import annotations
 
@@ -20,14 +20,23 @@ class LoadedSource:
 
 
 def detect_format(uri: str) -> str:
-    """``groundtruth`` when the first line has a ``source-ref``, ``labels`` when it is a frame record."""
+    """``groundtruth`` or ``labels``, by the formats' own ``sniff``; anything else is an error saying why."""
+    from prelabel import formats
+
     if not storage.exists(uri):
         raise InputNotFoundError(uri, what="labels file or manifest")
-    with (
-        storage.filesystem(uri).open(uri, "rb")
-        if not storage.is_local(uri)
-        else open(storage.local_path(uri), "rb") as fh
-    ):
+    first = _first_line(uri)
+    try:
+        return formats.sniff(uri, among=("groundtruth", "labels"))
+    except FormatError:
+        keys = ", ".join(sorted(first)[:6]) if isinstance(first, dict) else type(first).__name__
+        raise FormatError(
+            uri, f"line 1 has neither 'frame' (a labels file) nor 'source-ref' (a Ground Truth manifest); got {keys}"
+        ) from None
+
+
+def _first_line(uri: str) -> Any:
+    with storage.open(uri, "rb") as fh:
         for raw in fh:
             line = raw.strip()
             if not line:

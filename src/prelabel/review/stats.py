@@ -15,8 +15,8 @@ import numpy as np
 
 from prelabel.core.boxes import iou_matrix
 from prelabel.review.db import Database
-from prelabel.review.jobs import Job, get_job, job_tasks
 from prelabel.review.results import frame_outcomes
+from prelabel.review.tasks import Job, get_job, job_tasks
 
 
 def job_stats(db: Database, job: Job | int | str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prelabel.errors import LimitExceededError, PrelabelError
-from prelabel.review import audit, auth, export, jobs, stats, workforce
+from prelabel.review import audit, auth, export, stats, tasks, workforce
 from prelabel.review import frames as frame_files
 from prelabel.review.audit import entries
 from prelabel.review.db import Database
@@ -125,11 +125,11 @@ class Portal:
         return RedirectResponse(_base(request) + path, status_code=303)
 
 
-def _task_json(portal: Portal, task: jobs.Task, request: Request) -> dict[str, Any]:
-    job = jobs.get_job(portal.db, task.job_id)
-    jf = jobs.job_frame(portal.db, job.id, task.frame_id)
+def _task_json(portal: Portal, task: tasks.Task, request: Request) -> dict[str, Any]:
+    job = tasks.get_job(portal.db, task.job_id)
+    jf = tasks.job_frame(portal.db, job.id, task.frame_id)
     frame = jf.record.frame
-    last = jobs.last_response(portal.db, task.id)
+    last = tasks.last_response(portal.db, task.id)
     previous = last.payload if last is not None else None
     return {
         "task": task.id,
@@ -142,9 +142,9 @@ def _task_json(portal: Portal, task: jobs.Task, request: Request) -> dict[str, A
         },
         "frame": {"id": frame.id, "width": frame.width, "height": frame.height, "certainty": jf.certainty},
         "image": f"{_base(request)}/api/tasks/{task.id}/image",
-        "labels": jobs.review_labels(jf.record),
+        "labels": tasks.review_labels(jf.record),
         "previous": previous,
-        "next_task": jobs.next_task(portal.db, task.worker, after=task.id),
+        "next_task": tasks.next_task(portal.db, task.worker, after=task.id),
     }
 
 
@@ -253,14 +253,14 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.get("/tasks", response_class=HTMLResponse)
     def queue_page(request: Request) -> Response:
         s = portal.session(request, role="worker")
-        items = jobs.worker_queue(portal.db, s.user)
+        items = tasks.worker_queue(portal.db, s.user)
         return portal.render(request, "queue.html", session=s, items=items)
 
     @app.get("/tasks/{task_id}", response_class=HTMLResponse)
     def task_page(request: Request, task_id: int) -> Response:
         s = portal.session(request, role="worker")
-        task = jobs.get_task(portal.db, task_id, s.user)
-        job = jobs.get_job(portal.db, task.job_id)
+        task = tasks.get_task(portal.db, task_id, s.user)
+        job = tasks.get_job(portal.db, task.job_id)
         return portal.render(request, "task.html", session=s, task=task, job=job)
 
     @app.get("/api/me")
@@ -282,23 +282,23 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
                     "certainty": i.certainty,
                     "labels": i.labels,
                 }
-                for i in jobs.worker_queue(portal.db, s.user)
+                for i in tasks.worker_queue(portal.db, s.user)
             ]
         }
 
     @app.get("/api/tasks/{task_id}")
     def task_api(request: Request, task_id: int) -> dict[str, Any]:
         s = portal.session(request, role="worker")
-        task = jobs.get_task(portal.db, task_id, s.user)
-        jobs.mark_opened(portal.db, task)
+        task = tasks.get_task(portal.db, task_id, s.user)
+        tasks.mark_opened(portal.db, task)
         return _task_json(portal, task, request)
 
     @app.get("/api/tasks/{task_id}/image")
     def task_image(request: Request, task_id: int) -> Response:
         s = portal.session(request)
-        task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
-        uri = jobs.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
-        policy = portal.policy.with_roots(jobs.get_job(portal.db, task.job_id).roots)
+        task = tasks.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
+        uri = tasks.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
+        policy = portal.policy.with_roots(tasks.get_job(portal.db, task.job_id).roots)
         data, media = frame_files.image_bytes(uri, policy, f"image of frame {task.frame_id}")
         return Response(
             data,
@@ -309,15 +309,15 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.post("/api/tasks/{task_id}/response")
     async def task_submit(request: Request, task_id: int) -> dict[str, Any]:
         s, body = await portal.changing(request, role="worker")
-        r = jobs.submit(portal.db, task_id, s.user, body)
-        return {"response": r.id, "task": task_id, "next_task": jobs.next_task(portal.db, s.user, after=task_id)}
+        r = tasks.submit(portal.db, task_id, s.user, body)
+        return {"response": r.id, "task": task_id, "next_task": tasks.next_task(portal.db, s.user, after=task_id)}
 
     # --- admins ------------------------------------------------------------------------------------------------
     @app.get("/admin", response_class=HTMLResponse)
     def admin_page(request: Request, error: str = "", notice: str = "") -> Response:
         s = portal.session(request, role="admin")
-        all_jobs = jobs.list_jobs(portal.db)
-        counts = {j.id: len(jobs.job_frames(portal.db, j.id)) for j in all_jobs}
+        all_jobs = tasks.list_jobs(portal.db)
+        counts = {j.id: len(tasks.job_frames(portal.db, j.id)) for j in all_jobs}
         return portal.render(
             request,
             "admin.html",
@@ -369,7 +369,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         source = frame_files.check_allowed(source, portal.policy.roots, "job source")
         loaded = load_job_source(source, attribute=str(body.get("source_attribute") or "") or None)
         frames = _list(body.get("frames")) or None
-        job, summary = jobs.create_job(
+        job, summary = tasks.create_job(
             portal.db,
             str(body.get("name") or ""),
             str(body.get("type") or "adjust"),
@@ -390,7 +390,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.post("/admin/jobs/{job_id}/assign")
     async def admin_assign(request: Request, job_id: int) -> Response:
         s, body = await portal.changing(request, role="admin")
-        n = jobs.assign(
+        n = tasks.assign(
             portal.db, job_id, _list(body.get("workers")), frames=_list(body.get("frames")) or None, actor=s.user
         )
         return _done(request, {"job": job_id, "new_tasks": n}, f"/admin/jobs/{job_id}")
@@ -398,14 +398,14 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.get("/admin/jobs/{job_id}", response_class=HTMLResponse)
     def admin_job(request: Request, job_id: int) -> Response:
         s = portal.session(request, role="admin")
-        job = jobs.get_job(portal.db, job_id)
+        job = tasks.get_job(portal.db, job_id)
         return portal.render(
             request,
             "job.html",
             session=s,
             job=job,
             stats=stats.job_stats(portal.db, job),
-            tasks=jobs.job_tasks(portal.db, job.id),
+            tasks=tasks.job_tasks(portal.db, job.id),
             workers=[u for u in workforce.list_users(portal.db) if u.role == "worker"],
             audit=entries(portal.db, job_id=job.id)[-50:],
         )
@@ -418,7 +418,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.get("/api/admin/jobs/{job_id}/audit")
     def admin_audit(request: Request, job_id: int) -> dict[str, Any]:
         portal.session(request, role="admin")
-        jobs.get_job(portal.db, job_id)
+        tasks.get_job(portal.db, job_id)
         return {"entries": entries(portal.db, job_id=job_id)}
 
     @app.get("/admin/jobs/{job_id}/output.manifest")

@@ -60,14 +60,6 @@ def set_password(db: Database, name: str, password: str, *, actor: str = "cli") 
         audit.record(conn, actor, "user.set_password", detail={"user": name})
 
 
-def get_user(db: Database, name: str) -> User:
-    with db.connect() as conn:
-        row = conn.execute("SELECT name, role, active, created_at FROM users WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        raise NotFoundError("user", name)
-    return User(name=row["name"], role=row["role"], active=bool(row["active"]), created_at=row["created_at"])
-
-
 def list_users(db: Database) -> list[User]:
     with db.connect() as conn:
         rows = conn.execute("SELECT name, role, active, created_at FROM users ORDER BY name").fetchall()

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
@@ -19,26 +18,23 @@ from prelabel.models.base import Detector
 
 
 def model_kind(ref: str) -> str:
-    if ref.startswith(("http://", "https://")):
-        return "endpoint"
-    if ref.startswith("python:"):
-        return "python"
-    if "/" in ref.partition("@")[0]:
-        return "private"
-    return "zoo"
+    """zoo, private, endpoint, python or onnx (the service's names for :mod:`prelabel.models.refs` kinds)."""
+    from prelabel.models.refs import parse_model_ref
+
+    kind = parse_model_ref(ref).kind
+    return {"registry": "private"}.get(kind, kind)
 
 
 def check_model(ref: str, options: dict[str, Any] | None = None) -> str:
-    """The kind of ``ref`` (zoo, private, endpoint, python), checked without loading weights; raises a
+    """The kind of ``ref`` (zoo, private, endpoint, python, onnx), checked without loading weights; raises a
     :class:`PrelabelError` naming what is wrong and the valid choices."""
-    if model_kind(ref) == "python":
-        parts = ref[len("python:") :].split(":")
-        if len(parts) != 2 or not all(parts):
-            raise PrelabelError(f"model reference {ref!r}: expected python:package.module:factory")
-        return "python"
+    from prelabel.models.refs import parse_model_ref
+
+    if parse_model_ref(ref).kind == "python":
+        return "python"  # the module is imported by the worker process, where it must be importable
     from prelabel.models.loader import check_model_ref
 
-    kind = check_model_ref(ref, (options or {}).get("registry"))
+    kind = check_model_ref(ref, (options or {}).get("registry"), options)
     return {"registry": "private"}.get(kind, kind)
 
 
@@ -47,9 +43,9 @@ def load_model(ref: str, options: dict[str, Any]) -> Detector:
     if model_kind(ref) == "python":
         if os.environ.get("PRELABEL_ALLOW_PYTHON_MODELS") != "1":  # set for workers by serve --allow-python-models
             raise PrelabelError(f"model {ref!r}: python: references are disabled; start with --allow-python-models")
-        module_name, attr = ref[len("python:") :].split(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-        detector: Detector = factory(**options)
+        from prelabel.models.loader import load_detector
+
+        detector = load_detector(ref, **options)
         _check_detector(ref, detector)
         return detector
     from prelabel.models.loader import load_detector

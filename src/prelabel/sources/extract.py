@@ -12,11 +12,8 @@ Layout under ``out`` (a local folder or ``s3://`` prefix)::
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
 
 from prelabel import storage
 from prelabel.core.labels import Frame
@@ -59,45 +56,13 @@ def extract_bag(
     image_topics = [t for t in chosen if available[t][0] in IMAGE_TYPES]
     cloud_topics = [t for t in chosen if available[t][0] == POINTCLOUD]
     written: Counter[str] = Counter()
-    with _IndexWriter(index_uri) as index:
-        _extract(bag, out, image_topics, cloud_topics, index.write, written, on_item)
+    with storage.open(index_uri, "w", newline="\n") as index:  # nothing appears unless the extraction finishes
+
+        def add(frame: Frame) -> None:
+            index.write(frame.model_dump_json(exclude_none=True) + "\n")
+
+        _extract(bag, out, image_topics, cloud_topics, add, written, on_item)
     return written
-
-
-class _IndexWriter:
-    """Streams index lines: to a temp file renamed into place (local) or one multipart upload (S3). Nothing
-    appears at ``uri`` unless the extraction finishes."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        self._tmp: Path | None = None
-
-    def __enter__(self) -> _IndexWriter:
-        if storage.is_local(self.uri):
-            path = storage.local_path(self.uri)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = path.with_name(f".{path.name}.tmp")
-            self._fh: Any = open(self._tmp, "wb")
-        else:
-            self._tmp = None
-            self._fh = storage.filesystem(self.uri).open(self.uri, "wb")
-        return self
-
-    def write(self, frame: Frame) -> None:
-        self._fh.write((frame.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._tmp is None:
-            if exc_type is not None and hasattr(self._fh, "discard"):
-                self._fh.discard()  # abort the multipart upload
-            else:
-                self._fh.close()
-            return
-        self._fh.close()
-        if exc_type is None:
-            os.replace(self._tmp, storage.local_path(self.uri))
-        else:
-            self._tmp.unlink(missing_ok=True)
 
 
 def _extract(

@@ -3,13 +3,16 @@
 Inputs: image folders, globs, image files and ``.txt`` lists (:mod:`.images`), frame index files (``.jsonl`` of
 :class:`Frame`, as written by ``prelabel extract``; lines of labels records work too), video files (:mod:`.video`),
 ROS1 bags, rosbag2 folders and MCAP files (:mod:`.rosbag`). Each may be a local path or an ``s3://`` URI.
+More kinds come from ``prelabel.sources`` entry points (a :class:`SourceSpec`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,23 +20,97 @@ import numpy.typing as npt
 from prelabel import storage
 from prelabel.core.labels import Frame
 from prelabel.errors import FormatError, InputNotFoundError, PrelabelError
+from prelabel.plugins import Registry
 from prelabel.sources import uris
 
 Decoded = tuple[Frame, npt.NDArray[np.uint8] | None, str | None]
 
 
-def input_kind(spec: str) -> str:
-    """``bag``, ``video``, ``index`` or ``images``."""
-    from prelabel.sources.rosbag import is_bag
+@dataclass(frozen=True)
+class SourceSpec:
+    """A kind of input: how to recognise it, list its frames and (for frames with its own URIs) decode one.
+
+    ``frames(spec, **options)`` gets only the options the user gave (``topics`` for bags, ``fps``/``every`` for
+    video). ``load_image(frame)`` decodes frames whose ``uri`` starts with ``uri_prefix`` (plugins with their own
+    URI scheme); frames pointing at image files need neither. A plugin is a ``SourceSpec`` named by a
+    ``prelabel.sources`` entry point; plugins are asked before the built-ins.
+    """
+
+    name: str
+    description: str
+    matches: Callable[[str], bool]
+    frames: Callable[..., Iterator[Frame]]
+    load_image: Callable[[Frame], npt.NDArray[np.uint8]] | None = None
+    uri_prefix: str | None = None
+
+
+def _is_index(spec: str) -> bool:
+    return spec.lower().endswith(".jsonl")
+
+
+def _is_video(spec: str) -> bool:
     from prelabel.sources.video import is_video
 
-    if spec.lower().endswith(".jsonl"):
-        return "index"
-    if is_video(spec):
-        return "video"
-    if is_bag(spec):
-        return "bag"
-    return "images"
+    return is_video(spec)
+
+
+def _is_bag(spec: str) -> bool:
+    from prelabel.sources.rosbag import is_bag
+
+    return is_bag(spec)
+
+
+def _video_frames(spec: str, **options: Any) -> Iterator[Frame]:
+    from prelabel.sources.video import video_frames
+
+    return video_frames(spec, **options)
+
+
+def _bag_frames(spec: str, topics: Iterable[str] | None = None) -> Iterator[Frame]:
+    from prelabel.sources.rosbag import bag_frames
+
+    return bag_frames(spec, topics)
+
+
+def _image_frames(spec: str) -> Iterator[Frame]:
+    from prelabel.sources.images import image_frames
+
+    return iter(image_frames(spec))
+
+
+INDEX = SourceSpec("index", "frame index (.jsonl of frames or labels records)", _is_index, lambda s: index_frames(s))
+VIDEO = SourceSpec("video", "video file (sampled with fps/every)", _is_video, _video_frames)
+BAG = SourceSpec("bag", "ROS1 bag, rosbag2 folder or MCAP file", _is_bag, _bag_frames)
+IMAGES = SourceSpec("images", "image folder, glob, image file or .txt list", lambda s: True, _image_frames)
+#: The built-ins, in the order they are asked (images takes whatever is left).
+BUILTIN_ORDER = ("index", "video", "bag", "images")
+
+
+def _check_source(name: str, obj: Any) -> SourceSpec:
+    if not isinstance(obj, SourceSpec):
+        raise TypeError(f"expected a prelabel.sources.frames.SourceSpec, got {type(obj).__name__}")
+    return obj
+
+
+REGISTRY: Registry[SourceSpec] = Registry(
+    "prelabel.sources",
+    "frame source",
+    {n: f"prelabel.sources.frames:{n.upper()}" for n in BUILTIN_ORDER},
+    _check_source,
+)
+
+
+def _plugins() -> list[SourceSpec]:
+    names = [n for n in REGISTRY.names() if n not in REGISTRY.builtins]
+    return [spec for n, spec in REGISTRY.load_all().items() if n in names]
+
+
+def input_kind(spec: str) -> str:
+    """The source that takes ``spec``: a plugin's name, else ``index``, ``video``, ``bag`` or ``images``."""
+    for plugin in _plugins():
+        if plugin.matches(spec):
+            return plugin.name
+    return next(name for name in BUILTIN_ORDER if REGISTRY.get(name).matches(spec))
 
 
 def index_frames(spec: str) -> Iterator[Frame]:
@@ -58,25 +135,14 @@ def iter_frames(
     every: int | None = None,
 ) -> Iterator[Frame]:
     """Every frame of an input, streamed in a stable order (the order a job labels them in)."""
-    kind = input_kind(spec)
-    if kind == "index":
-        yield from index_frames(spec)
-    elif kind == "video":
-        from prelabel.sources.video import video_frames
-
-        yield from video_frames(spec, fps=fps, every=every)
-    elif kind == "bag":
-        from prelabel.sources.rosbag import bag_frames
-
-        yield from bag_frames(spec, topics)
-    else:
-        from prelabel.sources.images import image_frames
-
-        yield from image_frames(spec)
+    source = REGISTRY.get(input_kind(spec))
+    options = {k: v for k, v in {"topics": topics, "fps": fps, "every": every}.items() if v is not None}
+    yield from source.frames(spec, **options)
 
 
 def load_frame_image(frame: Frame) -> npt.NDArray[np.uint8]:
-    """RGB uint8 pixels of any frame: image file, ``bag://`` message or ``video://`` frame (random access)."""
+    """RGB uint8 pixels of any frame: image file, ``bag://`` message, ``video://`` frame (random access), or a
+    plugin source's own URI."""
     if frame.uri.startswith(uris.BAG):
         from prelabel.sources.rosbag import load_bag_image
 
@@ -85,6 +151,10 @@ def load_frame_image(frame: Frame) -> npt.NDArray[np.uint8]:
         from prelabel.sources.video import load_video_image
 
         return load_video_image(frame)
+    if "://" in frame.uri and not storage.is_local(frame.uri) and not frame.uri.startswith("s3://"):
+        for plugin in _plugins():
+            if plugin.load_image is not None and plugin.uri_prefix and frame.uri.startswith(plugin.uri_prefix):
+                return plugin.load_image(frame)
     from prelabel.sources.images import load_image
 
     return load_image(frame)

