@@ -74,7 +74,7 @@ def squeeze_batch(x: Array) -> Array:
 
 
 def _registry() -> dict[str, Decoder]:
-    from prelabel.models.decoders import centernet, detr, gfl, ssd, yolo
+    from prelabel.models.decoders import centernet, detr, gfl, ssd, yolo, yolo_e2e
 
     return {
         "ssd": ssd.decode,
@@ -83,10 +83,11 @@ def _registry() -> dict[str, Decoder]:
         "nanodet-gfl": gfl.decode,
         "centernet": centernet.decode,
         "detr": detr.decode,
+        "yolo-e2e": yolo_e2e.decode,
     }
 
 
-DECODER_NAMES = ("centernet", "detr", "nanodet-gfl", "ssd", "yolov5", "yolov8")
+DECODER_NAMES = ("centernet", "detr", "nanodet-gfl", "ssd", "yolo-e2e", "yolov5", "yolov8")
 
 
 def get_decoder(name: str) -> Decoder:
