@@ -50,13 +50,35 @@ def register(app: typer.Typer) -> None:
             help="Image folder, glob ('frames/*.png'), image file, .txt list, frame index (.jsonl), video file, "
             "ROS1 bag, rosbag2 folder or MCAP file; a local path or s3:// URI. Omit with --resume.",
         ),
-        model: str = typer.Option(
-            "ssd-mobilenet-v2-coco", "--model", "-m", help="Zoo id, registry team/name@version or endpoint URL."
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            "-m",
+            help="Zoo id, registry team/name@version, endpoint URL or your own .onnx file (Ultralytics exports are "
+            "read as-is). Default: the 'best' preset.",
         ),
+        preset: str | None = typer.Option(
+            None, "--preset", help="fast | balanced | best: measured model/tiling/fusion settings (see README)."
+        ),
+        device: str | None = typer.Option(
+            None, "--device", help="cpu (default) | cuda | cuda:N | tensorrt | openvino (ONNX Runtime providers)."
+        ),
+        classes: str | None = typer.Option(
+            None,
+            "--classes",
+            help="Keep only these classes (comma-separated, names after --class-map); for an .onnx file without "
+            "class names: its class names in output order.",
+        ),
+        class_map: str | None = typer.Option(
+            None, "--class-map", help="Label ontology: kitti | bdd | nuscenes | driving | a class-map JSON file."
+        ),
+        decoder: str | None = typer.Option(None, "--decoder", help="Override the decoder of an .onnx file."),
         out: str | None = typer.Option(
             None, "--out", "-o", help="Labels file (*.jsonl) or folder (gets labels.jsonl); local or s3://."
         ),
-        min_score: float = typer.Option(0.25, "--min-score", help="Drop detections scored below this."),
+        min_score: float | None = typer.Option(
+            None, "--min-score", help="Drop detections scored below this (default 0.25; presets: per class)."
+        ),
         threads: int = typer.Option(2, "--threads", help="Inference threads."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing labels file."),
         cache: str | None = typer.Option(None, "--cache", envvar="PRELABEL_CACHE", help="Model cache folder."),
@@ -76,22 +98,34 @@ def register(app: typer.Typer) -> None:
         retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: label failed frames again."),
         tiled: bool = typer.Option(False, "--tiled", help="Also run on overlapping tiles (small, distant objects)."),
         tta: bool = typer.Option(False, "--tta", help="Horizontal-flip test-time augmentation."),
-        masks: str | None = typer.Option(None, "--masks", help="Add an instance mask to every box: sam (MobileSAM)."),
+        masks: str | None = typer.Option(
+            None,
+            "--masks",
+            help="Add an instance mask to every box: sam (MobileSAM) or native (a segmentation model's own masks).",
+        ),
     ) -> None:
         """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.
 
         Exit code 0: every frame labelled; 1: some frames failed (recorded with reasons); 2: bad usage or input.
         """
         from prelabel.cli.jobs import run_label_job
+        from prelabel.inference.presets import label_settings
 
-        predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
+        model, predictor_options = label_settings(
+            model=model,
+            preset=preset,
+            min_score=min_score,
+            threads=threads,
+            device=device,
+            classes=classes,
+            class_map=class_map,
+            decoder=decoder,
+            tiled=tiled,
+            tta=tta,
+            masks=masks,
+        )
         if cache:
             predictor_options["cache"] = cache
-        if masks:
-            from prelabel.models.sam import check_masker
-
-            check_masker(masks)  # an unknown mask model fails before a job exists
-        predictor_options.update({k: v for k, v in {"tiled": tiled, "tta": tta, "masks": masks}.items() if v})
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
         executor_options: dict[str, object] | None = {"actors": ray_actors} if executor == "ray" else None
         summary, this_run, out_uri, job_id, fps_run = run_label_job(

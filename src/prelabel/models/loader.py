@@ -85,8 +85,17 @@ def is_registry_ref(model: str) -> bool:
     return "/" in model.partition("@")[0] and not is_url(model)
 
 
+def is_onnx_file(model: str) -> bool:
+    return model.lower().endswith(".onnx") and not is_url(model)
+
+
 def load_detector(model: str, cache: str | Path | None = None, **options: Any) -> Detector:
     """Load ``model`` once; options (``min_score``, ``threads``, ``registry``, ``timeout``...) go to the backend."""
+    if is_onnx_file(model):  # your own ONNX file, described by its metadata (prelabel.models.onnx_file)
+        from prelabel.models.onnx_file import load_onnx_file
+
+        options.pop("registry", None)
+        return load_onnx_file(model, **options)
     if is_url(model):
         from prelabel.models.endpoints import load_endpoint
 
@@ -102,7 +111,12 @@ def load_detector(model: str, cache: str | Path | None = None, **options: Any) -
 
 
 def check_model_ref(model: str, registry: str | None = None) -> str:
-    """Check a reference without loading weights: 'zoo', 'registry' or 'endpoint'; raises a clear error if bad."""
+    """Check a reference without loading weights: 'zoo', 'registry', 'endpoint' or 'file'; raises if bad."""
+    if is_onnx_file(model):
+        from prelabel.models.onnx_file import inspect
+
+        inspect(model)
+        return "file"
     if is_url(model):
         from urllib.parse import urlparse
 

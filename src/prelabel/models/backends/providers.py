@@ -24,10 +24,10 @@ PROVIDER = {
     "tensorrt": "TensorrtExecutionProvider",
     "openvino": "OpenVINOExecutionProvider",
 }
-PACKAGE = {
-    "cuda": "onnxruntime-gpu (pip install 'prelabel[gpu]')",
-    "tensorrt": "onnxruntime-gpu with TensorRT libraries (pip install 'prelabel[gpu]' plus TensorRT)",
-    "openvino": "onnxruntime-openvino (pip install 'prelabel[openvino]')",
+PACKAGE = {  # no square brackets: the CLI prints errors through rich, which would read them as markup
+    "cuda": "onnxruntime-gpu (prelabel's gpu extra)",
+    "tensorrt": "onnxruntime-gpu with the TensorRT libraries (prelabel's gpu extra plus TensorRT)",
+    "openvino": "onnxruntime-openvino (prelabel's openvino extra)",
 }
 
 
@@ -85,4 +85,13 @@ def check_session(session: Any, device: str | None, what: str) -> None:
         raise DeviceUnavailableError(
             f"{what}: ONNX Runtime could not start {PROVIDER[kind]} for device {device!r} (the session got "
             f"{', '.join(got)}); check the GPU driver and CUDA/cuDNN libraries, or pass --device cpu"
+        )
+
+
+def require_cpu(device: str | None, model: str, runtime: str) -> None:
+    """Backends that run on CPU only (OpenCV DNN) refuse any other device instead of ignoring it."""
+    if parse_device(device)[0] != "cpu":
+        raise DeviceUnavailableError(
+            f"model {model} runs on {runtime}, which prelabel runs on CPU only; got --device {device}; "
+            "use --device cpu or an ONNX model (e.g. yolo11n-coco)"
         )
