@@ -31,7 +31,7 @@ RECALL_FLOOR = {
 
 
 def test_every_zoo_model_has_a_recall_floor() -> None:
-    assert {e.id for e in list_entries()} == set(RECALL_FLOOR)
+    assert {e.id for e in list_entries() if e.task in ("detect", "segment")} == set(RECALL_FLOOR)
 
 
 @pytest.mark.parametrize("model_id", sorted(RECALL_FLOOR))

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "prelabel.cli.serve",
     "prelabel.cli.review",
     "prelabel.cli.convert",
+    "prelabel.cli.anonymise",
 ]
 
 

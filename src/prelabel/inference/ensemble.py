@@ -43,7 +43,8 @@ class EnsembleDetector:
                 )
         self.members = list(members)
         self.model_id = name
-        self.version = "+".join(f"{m.model_id}@{m.version}" for m in members)
+        # labels say model:<name>@<members> (a label source holds one '@'); each member's version is in the zoo
+        self.version = "+".join(m.model_id for m in members)
         self.classes = classes
         self._index = {c: i for i, c in enumerate(classes)}
         self.fusion: dict[str, Any] = {
@@ -56,7 +57,7 @@ class EnsembleDetector:
 
     @property
     def source(self) -> str:
-        return f"model:{self.model_id}"
+        return f"model:{self.model_id}@{self.version}"
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         from prelabel.labels.fusion import fuse_records
