@@ -4,8 +4,9 @@
     nice -n 10 python -m benchmarks.bench_presets [--write src/prelabel/inference/presets.json] [--speed]
 
 Candidates: every cached run (zoo model x full / tiled / flip TTA / tiled + TTA, detections from score 0.05) and
-weighted box fusion (``prelabel.labels.fusion``) of 2 or 3 of the six best runs, IoU 0.55 or 0.6, skipping boxes
-under 0.0 or 0.2. Every candidate's labels go through the presets' ontology (the ``driving`` class map, same-class
+weighted box fusion (``prelabel.labels.fusion``) of 2 or 3 of the five best runs, IoU 0.55, skipping boxes
+under 0.0 or 0.2 (the runs' car, truck, bus and person boxes: the classes scored; fusion is per class). Every
+candidate's labels go through the presets' ontology (the ``driving`` class map, same-class
 duplicates at IoU >= 0.7 removed). Score: the mean of vehicle and pedestrian AP50 (COCO-style 101-point, groups
 and ignore rules of ``bench_detectors``). Cost: the process CPU time per frame of the member runs (both threads),
 summed; tiers: fast <= 100 ms (20 frames/s on 2 free cores), balanced <= 1000 ms, best: any.
@@ -33,7 +34,8 @@ from benchmarks.reviewer_effort import choose_thresholds, effort
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 KITTI = DATA / "kitti" / "training"
 TIERS = {"fast": 0.100, "balanced": 1.000, "best": 1e9}
-TUNED = ("car", "truck", "bus", "pedestrian")  # the driving classes with KITTI ground truth
+TUNED = ("car", "truck", "bus", "pedestrian")
+SCORED = {"car", "truck", "bus", "person"}  # COCO classes behind TUNED  # the driving classes with KITTI ground truth
 UNTUNED_MIN_SCORE = 0.5  # classes KITTI does not label (bicycle, motorcycle, train, traffic light, stop sign)
 GT_MAP = {"Car": "vehicle", "Van": "vehicle", "Truck": "vehicle", "Pedestrian": "pedestrian"}
 GT_MAP.update({"Person_sitting": "pedestrian", "Cyclist": "rider", "Tram": "other-vehicle", "Misc": "other-vehicle"})
@@ -102,11 +104,11 @@ def candidates(runs: dict[str, tuple[list[Any], float]], gt: list[Any]) -> dict[
         model, setting = name.split("__")
         member = {"model": model, **SETTINGS[setting]}
         out[name] = {"members": [member], "records": ontology(recs), "cpu": cpu}
-    pool = sorted(runs, key=lambda n: -ap50(out[n]["records"], gt)["mean"])[:6]
-    print("fusion pool (six best runs):", ", ".join(pool), flush=True)
+    pool = sorted(runs, key=lambda n: -ap50(out[n]["records"], gt)["mean"])[:5]
+    print("fusion pool (five best runs):", ", ".join(pool), flush=True)
     for k in (2, 3):
         for combo in itertools.combinations(pool, k):
-            for iou, skip in itertools.product((0.55, 0.6), (0.0, 0.2)):
+            for iou, skip in itertools.product((0.55,), (0.0, 0.2)):
                 fused = fuse_records([runs[n][0] for n in combo], iou_threshold=iou, skip_score=skip, names=combo)
                 members = [out[n]["members"][0] for n in combo]
                 out[f"wbf({' + '.join(combo)}; iou {iou}, skip {skip})"] = {
@@ -123,7 +125,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--write", default="", help="write the chosen presets (presets.json) here")
     ap.add_argument("--json", default="", help="write the report rows here")
     ap.add_argument("--speed", action="store_true", help="time each shipped preset end to end")
+    ap.add_argument("--shipped", action="store_true", help="only BDD100K AP50 and speed of the shipped presets")
     args = ap.parse_args(argv)
+    if args.shipped:
+        from prelabel.inference.presets import presets
+
+        shipped_rows = [{"preset": name} for name in presets()]
+        for r in shipped_rows:
+            ap_bdd = bdd_ap(presets()[r["preset"]])
+            if ap_bdd is not None:
+                cells = ", ".join(f"{c} {100 * v:.1f} ({ap_bdd[f'n_{c}']:.0f})" for c, v in ap_bdd.items()
+                                  if not c.startswith("n_") and v is not None)  # fmt: skip
+                print(f"BDD100K AP50 (ground-truth boxes) {r['preset']}: {cells}", flush=True)
+        if args.speed:
+            speed(shipped_rows)
+        return
 
     from prelabel.quality.inputs import read_kitti
 
@@ -133,7 +149,9 @@ def main(argv: list[str] | None = None) -> None:
             got = load_run("kitti", model, setting, CACHE)
             if got is not None:
                 cpu = json.loads((CACHE / "kitti" / f"{model}__{setting}.json").read_text())["cpu_per_frame"]
-                runs[f"{model}__{setting}"] = (got[0], float(cpu))
+                scored = [r.model_copy(update={"labels": [lab for lab in r.labels if lab.category in SCORED]})
+                          for r in got[0]]  # fmt: skip
+                runs[f"{model}__{setting}"] = (scored, float(cpu))
     if not runs:
         raise SystemExit("no cached runs; run python -m benchmarks.preset_runs --dataset kitti first")
     ids = sorted({r.frame.id for recs, _ in runs.values() for r in recs})
@@ -191,6 +209,12 @@ def main(argv: list[str] | None = None) -> None:
         }
         shipped.append(preset)
     report(rows)
+    for r, p in zip(rows, shipped, strict=True):
+        r["bdd_ap50"] = bdd_ap(p)
+        if r["bdd_ap50"] is not None:
+            cells = ", ".join(f"{c} {100 * v:.1f} ({r['bdd_ap50'][f'n_{c}']:.0f})" for c, v in r["bdd_ap50"].items()
+                              if not c.startswith("n_") and v is not None)  # fmt: skip
+            print(f"BDD100K AP50 {r['preset']}: {cells}")
     if args.write:
         Path(args.write).write_text(json.dumps({"schema": 1, "presets": shipped}, indent=2) + "\n")
         print(f"presets written to {args.write}")
@@ -198,6 +222,40 @@ def main(argv: list[str] | None = None) -> None:
         speed(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2, default=str))
+
+
+def bdd_ap(preset: dict[str, Any]) -> dict[str, float | None] | None:
+    """AP50 per class of a shipped preset on the 13 labelled BDD100K frames (cached member runs), or None."""
+    from prelabel.labels.fusion import fuse_records
+    from prelabel.quality.evaluate import EvalConfig, evaluate
+    from prelabel.quality.inputs import read_scalabel
+
+    member_runs = []
+    for m in preset["members"]:
+        setting = "+".join(k for k in ("tiled", "tta") if m.get(k)) or "full"
+        got = load_run("bdd", m["model"], setting, CACHE)
+        if got is None:
+            print(f"no cached BDD run of {m['model']} {setting}: run benchmarks.preset_runs --dataset bdd")
+            return None
+        member_runs.append(got[0])
+    recs = member_runs[0] if len(member_runs) == 1 else fuse_records(member_runs, **preset.get("fusion", {}))
+    recs = ontology([r.model_copy(update={"frame": r.frame.model_copy(update={"id": Path(r.frame.uri).stem})})
+                     for r in recs])  # fmt: skip
+    bdd = DATA / "bdd100k"
+    gt = [g for f in sorted((bdd / "track" / "labels").glob("*.json")) for g in read_scalabel(f)]
+    gt += read_scalabel(bdd / "detect" / "labels" / "annotation.json")
+    gt = [g.model_copy(update={"frame": g.frame.model_copy(update={"id": Path(g.frame.id).stem})}) for g in gt]
+    ids = {r.frame.id for r in recs}
+    gt = [g for g in gt if g.frame.id in ids]
+    classes = ("car", "truck", "bus", "pedestrian", "motorcycle", "bicycle")
+    cfg = EvalConfig(classes=classes, class_map=lambda n: n if n in classes else None,
+                     gt_class_map=lambda n: n if n in classes else None, inclusive_pixels=True)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = evaluate(recs, gt, cfg)
+    return {c: res.ap(c, iou=0.5) if res.curves[c].n_gt else None for c in classes} | {
+        f"n_{c}": float(res.curves[c].n_gt) for c in classes
+    }
 
 
 def ontology_thresholded(records: list[Any], th: dict[str, float]) -> list[Any]:

@@ -34,8 +34,9 @@ def dataset_frames(name: str) -> list[Any]:
 
     if name == "kitti":
         return image_frames(str(DATA / "kitti" / "training" / "image_2"))
-    if name == "bdd":
-        return sorted(image_frames(str(DATA / "bdd100k") + "/**/*.jpg"), key=lambda f: f.uri)
+    if name == "bdd":  # the 12 tracking frames and the detection frame: the BDD images with box labels
+        bdd = DATA / "bdd100k"
+        return image_frames(str(bdd / "track" / "images") + "/**/*.jpg") + image_frames(str(bdd / "detect" / "images"))
     if name == "nuscenes":
         return sorted(image_frames(str(DATA / "nuscenes") + "/**/samples/CAM_*/*.jpg"), key=lambda f: f.uri)
     raise SystemExit(f"unknown dataset {name!r}; expected kitti, bdd or nuscenes")
