@@ -101,3 +101,22 @@ def test_file_it_cannot_understand_says_what_it_found(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PrelabelError, match="ONNX model file not found"):
         check_model_ref(str(tmp_path / "nope.onnx"))
+
+
+def test_register_an_ultralytics_export_without_flags(yolo_files: dict[str, Path], tmp_path: Path, kitti: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("prelabel")
+    reg = tmp_path / "registry"
+    r = subprocess.run(
+        [str(exe), "models", "register", str(yolo_files["yolo11n-coco"]), "--name", "team/y11", "--version", "1",
+         "--registry", str(reg)], capture_output=True, text=True, env=dict(os.environ), timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "registered team/y11@1 (80 classes, decoder yolo-e2e)" in r.stdout
+    det = load_detector("team/y11@1", registry=str(reg), threads=2)
+    zoo = load_detector("yolo11n-coco", threads=2)
+    image = load_image_file(kitti / "image_2" / "000008.png")
+    assert np.allclose(det.detect(image).xyxy, zoo.detect(image).xyxy)

@@ -172,3 +172,17 @@ def load_onnx_file(
         decoder=dec,
         **merged,
     )
+
+
+def registry_settings(path: str | Path, decoder: str | None = None, classes: list[str] | None = None) -> dict[str, Any]:
+    """What ``prelabel models register`` needs (decoder, classes, input size, options) from the file itself, for
+    the flags not given; the same rules as :func:`load_onnx_file`."""
+    info = inspect(path)
+    names = classes or info.names
+    if names is None:
+        raise PrelabelError(
+            f"{info.path}: no class names in the file (found {info.found()}); pass --classes (a file or coco80)"
+        )
+    dec = decoder or choose_decoder(info, len(names))
+    options = {**ULTRALYTICS_OPTIONS, **({"nms": "none"} if dec == "yolo-e2e" else {"iou": 0.6})}
+    return {"decoder": dec, "classes": list(names), "input_size": _input_size(info), "options": options}
