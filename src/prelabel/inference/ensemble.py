@@ -65,9 +65,9 @@ class EnsembleDetector:
         h, w = image.shape[:2]
         frame = Frame(id="frame", uri="memory://frame", width=w, height=h)
         sets = []
-        for k, m in enumerate(self.members):
+        for m in self.members:
             dets = m.detect(image)
-            sets.append([FrameRecord(frame=frame, labels=dets.to_labels("frame", f"m{k}", self.classes))])
+            sets.append([FrameRecord(frame=frame, labels=dets.to_labels("frame", m.source, self.classes))])
         names = [f"m{k}" for k in range(len(self.members))]
         fused = fuse_records(sets, names=names, **self.fusion)[0].labels
         if not fused:
