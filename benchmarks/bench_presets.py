@@ -132,11 +132,12 @@ def main(argv: list[str] | None = None) -> None:
 
         shipped_rows = [{"preset": name} for name in presets()]
         for r in shipped_rows:
-            ap_bdd = bdd_ap(presets()[r["preset"]])
-            if ap_bdd is not None:
-                cells = ", ".join(f"{c} {100 * v:.1f} ({ap_bdd[f'n_{c}']:.0f})" for c, v in ap_bdd.items()
-                                  if not c.startswith("n_") and v is not None)  # fmt: skip
-                print(f"BDD100K AP50 (ground-truth boxes) {r['preset']}: {cells}", flush=True)
+            for dataset in ("bdd", "nuscenes"):
+                ap_other = bdd_ap(presets()[r["preset"]], dataset)
+                if ap_other is not None:
+                    cells = ", ".join(f"{c} {100 * v:.1f} ({ap_other[f'n_{c}']:.0f})" for c, v in ap_other.items()
+                                      if not c.startswith("n_") and v is not None)  # fmt: skip
+                    print(f"{dataset} AP50 (ground-truth boxes) {r['preset']}: {cells}", flush=True)
         if args.speed:
             speed(shipped_rows)
         return
@@ -224,8 +225,33 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=2, default=str))
 
 
-def bdd_ap(preset: dict[str, Any]) -> dict[str, float | None] | None:
-    """AP50 per class of a shipped preset on the 13 labelled BDD100K frames (cached member runs), or None."""
+def nuscenes_gt() -> list[Any]:
+    """2D boxes of the six camera images of the nuScenes keyframe in mmdet3d_demo (its info pickle)."""
+    import pickle
+
+    from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
+
+    folder = DATA / "nuscenes" / "mmdet3d_demo"
+    with open(next(folder.glob("*.pkl")), "rb") as f:
+        info = pickle.load(f)
+    names = {v: k for k, v in info["metainfo"]["categories"].items()}
+    out = []
+    for sample in info["data_list"]:
+        for cam, instances in sample["cam_instances"].items():
+            stem = Path(sample["images"][cam]["img_path"]).stem
+            labels = [
+                Label(id=f"{stem}-{i}", category=names[int(inst["bbox_label"])], source="import:nuscenes",
+                      box=Box2D(x1=float(inst["bbox"][0]), y1=float(inst["bbox"][1]), x2=float(inst["bbox"][2]),
+                                y2=float(inst["bbox"][3])))
+                for i, inst in enumerate(instances)
+            ]  # fmt: skip
+            out.append(FrameRecord(frame=Frame(id=stem, uri=f"{stem}.jpg"), labels=labels))
+    return out
+
+
+def bdd_ap(preset: dict[str, Any], dataset: str = "bdd") -> dict[str, float | None] | None:
+    """AP50 per class of a shipped preset on the labelled BDD100K frames or nuScenes camera images (cached member
+    runs), or None when a member's run is not cached."""
     from prelabel.labels.fusion import fuse_records
     from prelabel.quality.evaluate import EvalConfig, evaluate
     from prelabel.quality.inputs import read_scalabel
@@ -233,23 +259,26 @@ def bdd_ap(preset: dict[str, Any]) -> dict[str, float | None] | None:
     member_runs = []
     for m in preset["members"]:
         setting = "+".join(k for k in ("tiled", "tta") if m.get(k)) or "full"
-        got = load_run("bdd", m["model"], setting, CACHE)
+        got = load_run(dataset, m["model"], setting, CACHE)
         if got is None:
-            print(f"no cached BDD run of {m['model']} {setting}: run benchmarks.preset_runs --dataset bdd")
+            print(f"no cached {dataset} run of {m['model']} {setting}: run benchmarks.preset_runs --dataset {dataset}")
             return None
         member_runs.append(got[0])
     recs = member_runs[0] if len(member_runs) == 1 else fuse_records(member_runs, **preset.get("fusion", {}))
     recs = ontology([r.model_copy(update={"frame": r.frame.model_copy(update={"id": Path(r.frame.uri).stem})})
                      for r in recs])  # fmt: skip
-    bdd = DATA / "bdd100k"
-    gt = [g for f in sorted((bdd / "track" / "labels").glob("*.json")) for g in read_scalabel(f)]
-    gt += read_scalabel(bdd / "detect" / "labels" / "annotation.json")
-    gt = [g.model_copy(update={"frame": g.frame.model_copy(update={"id": Path(g.frame.id).stem})}) for g in gt]
+    if dataset == "nuscenes":
+        gt = nuscenes_gt()
+    else:
+        bdd = DATA / "bdd100k"
+        gt = [g for f in sorted((bdd / "track" / "labels").glob("*.json")) for g in read_scalabel(f)]
+        gt += read_scalabel(bdd / "detect" / "labels" / "annotation.json")
+        gt = [g.model_copy(update={"frame": g.frame.model_copy(update={"id": Path(g.frame.id).stem})}) for g in gt]
     ids = {r.frame.id for r in recs}
     gt = [g for g in gt if g.frame.id in ids]
     classes = ("car", "truck", "bus", "pedestrian", "motorcycle", "bicycle")
     cfg = EvalConfig(classes=classes, class_map=lambda n: n if n in classes else None,
-                     gt_class_map=lambda n: n if n in classes else None, inclusive_pixels=True)  # fmt: skip
+                     gt_class_map=lambda n: n if n in classes else None, inclusive_pixels=dataset == "bdd")  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = evaluate(recs, gt, cfg)

@@ -37,8 +37,8 @@ def dataset_frames(name: str) -> list[Any]:
     if name == "bdd":  # the 12 tracking frames and the detection frame: the BDD images with box labels
         bdd = DATA / "bdd100k"
         return image_frames(str(bdd / "track" / "images") + "/**/*.jpg") + image_frames(str(bdd / "detect" / "images"))
-    if name == "nuscenes":
-        return sorted(image_frames(str(DATA / "nuscenes") + "/**/samples/CAM_*/*.jpg"), key=lambda f: f.uri)
+    if name == "nuscenes":  # the keyframe whose info pickle holds 2D boxes for its six cameras
+        return image_frames(str(DATA / "nuscenes" / "mmdet3d_demo") + "/*.jpg")
     raise SystemExit(f"unknown dataset {name!r}; expected kitti, bdd or nuscenes")
 
 
