@@ -76,6 +76,7 @@ def test_bad_options_fail_before_a_job_exists(frames: Path, tmp_path: Path) -> N
         (["--preset", "fastest"], "unknown preset 'fastest'"),
         (["--model", "yolo11n-coco", "--preset", "fast"], "give --model or --preset, not both"),
         (["--model", str(tmp_path / "none.onnx")], "ONNX model file not found"),
+        (["--model", "centerface"], "centerface is a faces model (for prelabel anonymise), not a labeller"),
     ]
     for args, message in cases:
         r = prelabel("label", str(frames), *args, "--out", out, env=env)

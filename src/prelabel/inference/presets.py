@@ -169,6 +169,11 @@ def _check_zoo_model(model: str, keep: list[str] | None, class_map: str | None, 
     from prelabel.models.zoo import get_entry
 
     entry = get_entry(model)
+    if entry.task not in ("detect", "segment"):
+        raise PrelabelError(
+            f"{model} is a {entry.task} model (for prelabel anonymise), not a labeller; pick a detect or segment model "
+            "(prelabel models list)"
+        )
     if keep:
         vocabulary(entry.class_names, load_class_map(class_map) if class_map else None, keep)
     if masks == "native" and entry.task != "segment":
