@@ -46,7 +46,7 @@ def member_detector(member: dict[str, Any], cache_dir: str | Path | None, **opti
     if member.get("tiled"):
         from prelabel.labels.tiling import TiledDetector
 
-        det = TiledDetector(det)
+        det = TiledDetector(det, tile=member.get("tile"))  # tile: square side in pixels (default: the short side)
     return det
 
 
