@@ -23,9 +23,8 @@ system:
 
 ## Set up, fetch the default model, pre-label the bundled sample frames, draw overlays.
 demo: venv
-	$(BIN)/prelabel models pull ssd-mobilenet-v2-coco
 	rm -rf demo-out
-	$(BIN)/prelabel label examples/sample_frames --model ssd-mobilenet-v2-coco --out demo-out/labels.jsonl
+	$(BIN)/prelabel label examples/sample_frames --out demo-out/labels.jsonl   # no --model: the best preset
 	$(BIN)/prelabel show demo-out/labels.jsonl --all -o demo-out/overlays
 	@echo "labels:   $(CURDIR)/demo-out/labels.jsonl"
 	@echo "overlays: $(CURDIR)/demo-out/overlays/"

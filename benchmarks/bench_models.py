@@ -77,7 +77,7 @@ def bench_detectors(threads: int) -> list[dict[str, Any]]:
     images = [load_image(f) for f in frames]
     truth = [ground_truth(Path(f.uri).stem) for f in frames]
     rows = []
-    runs: list[tuple[str, dict[str, Any]]] = [(e.id, {}) for e in list_entries(task="detect")]
+    runs: list[tuple[str, dict[str, Any]]] = [(e.id, {}) for e in list_entries() if e.task in ("detect", "segment")]
     runs += [(mid, opts) for mid, opts in VARIANTS]
     for model_id, opts in runs:
         entry = next(e for e in list_entries() if e.id == model_id)

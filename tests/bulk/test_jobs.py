@@ -95,7 +95,17 @@ def test_kill_9_twice_then_resume_labels_every_frame_exactly_once(kitti: Path, t
     frames = sorted(p.stem for p in (kitti / "image_2").glob("*.png"))
     assert len(frames) == 30
 
-    cmd = [exe, "label", str(kitti / "image_2"), "--out", str(out), "--threads", "1"]
+    cmd = [
+        exe,
+        "label",
+        str(kitti / "image_2"),
+        "--model",
+        "ssd-mobilenet-v2-coco",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     job_id, done1 = _kill_when(proc, state, 0)
     assert proc.returncode == -signal.SIGKILL

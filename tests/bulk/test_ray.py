@@ -21,12 +21,24 @@ def test_ray_executor_labels_like_the_local_one(kitti: Path, tmp_path: Path) -> 
     (frames / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     env = {"PRELABEL_STATE": str(tmp_path / "state")}
 
-    r = prelabel("label", str(frames), "--out", str(tmp_path / "ray.jsonl"), "--executor", "ray", env=env)
+    r = prelabel(
+        "label",
+        str(frames),
+        "--model",
+        "ssd-mobilenet-v2-coco",
+        "--out",
+        str(tmp_path / "ray.jsonl"),
+        "--executor",
+        "ray",
+        env=env,
+    )
     assert r.returncode == 1, r.stderr  # one frame failed, recorded; the job went on
     assert "frames: 7  labelled: 6  failed: 1" in r.stdout
     on_ray = read_records(tmp_path / "ray.jsonl")
 
-    r = prelabel("label", str(frames), "--out", str(tmp_path / "local.jsonl"), env=env)
+    r = prelabel(
+        "label", str(frames), "--model", "ssd-mobilenet-v2-coco", "--out", str(tmp_path / "local.jsonl"), env=env
+    )
     assert r.returncode == 1, r.stderr
     local = read_records(tmp_path / "local.jsonl")
 

@@ -50,9 +50,12 @@ def test_bag_in_a_bucket_decodes_like_the_local_one(
     storage.write_bytes(f"{bucket}/bags/kitti_3f/metadata.yaml", meta)
 
 
+SSD = "ssd-mobilenet-v2-coco"  # the job mechanics under test, with the fastest model (no --model: the best preset)
+
+
 def test_label_from_s3_to_s3(bucket: str, tmp_path: Path) -> None:
     env = {"PRELABEL_STATE": str(tmp_path / "state"), "PRELABEL_INPUT_CACHE": str(tmp_path / "inputs")}
-    r = prelabel("label", f"{bucket}/frames", "--out", f"{bucket}/labels/run1", env=env)
+    r = prelabel("label", f"{bucket}/frames", "--model", SSD, "--out", f"{bucket}/labels/run1", env=env)
     assert r.returncode == 0, r.stderr
     assert "frames: 3  labelled: 3  failed: 0" in r.stdout
     records = read_records(f"{bucket}/labels/run1/labels.jsonl")
@@ -60,11 +63,11 @@ def test_label_from_s3_to_s3(bucket: str, tmp_path: Path) -> None:
     assert records[0].frame.uri == f"{bucket}/frames/000001.png"
     assert sum(1 for rec in records for lab in rec.labels if lab.category == "car") >= 3
 
-    r = prelabel("label", f"{bucket}/frames", "--out", f"{bucket}/labels/run1", env=env)
+    r = prelabel("label", f"{bucket}/frames", "--model", SSD, "--out", f"{bucket}/labels/run1", env=env)
     assert r.returncode == 2 and "output already exists: s3://drive-logs/labels/run1/labels.jsonl" in r.stderr
 
     r = prelabel(
-        "label", f"{bucket}/bags/kitti.bag", "--topics", "/kitti/camera_color_left/image_raw",
+        "label", f"{bucket}/bags/kitti.bag", "--topics", "/kitti/camera_color_left/image_raw", "--model", SSD,
         "--out", f"{bucket}/labels/bag.jsonl", env=env,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prelabel.errors import IntegrityError, OutputExistsError, UnknownNameError
+from prelabel.errors import InputNotFoundError, IntegrityError, OutputExistsError, UnknownNameError
 from prelabel.models import load_detector
 from prelabel.models.fetch import file_path
 from prelabel.models.registry import Registry, RegistryError
@@ -109,7 +109,8 @@ def test_s3_registry(s3_server: str, tmp_path: Path, onnx_file: Path, classes_tx
     assert reg.entries() == []
 
 
-def test_a_file_path_is_not_a_model_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_onnx_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an .onnx path is a model reference of its own (prelabel.models.onnx_file), no registry involved
     monkeypatch.delenv("PRELABEL_REGISTRY", raising=False)
-    with pytest.raises(RegistryError, match=r"'./ped.onnx' is a file, not a model reference: register it first"):
+    with pytest.raises(InputNotFoundError, match=r"ONNX model file not found: ped.onnx"):
         load_detector("./ped.onnx")

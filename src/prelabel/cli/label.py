@@ -50,16 +50,35 @@ def register(app: typer.Typer) -> None:
             help="Image folder, glob ('frames/*.png'), image file, .txt list, frame index (.jsonl), video file, "
             "ROS1 bag, rosbag2 folder or MCAP file; a local path or s3:// URI. Omit with --resume.",
         ),
-        model: str = typer.Option(
-            "ssd-mobilenet-v2-coco",
+        model: str | None = typer.Option(
+            None,
             "--model",
             "-m",
-            help="Zoo id, registry team/name@version, endpoint URL or python:module:factory.",
+            help="Zoo id, registry team/name@version, endpoint URL or your own .onnx file (Ultralytics exports are "
+            "read as-is). Default: the 'best' preset.",
         ),
+        preset: str | None = typer.Option(
+            None, "--preset", help="fast | balanced | best: measured model/tiling/fusion settings (see README)."
+        ),
+        device: str | None = typer.Option(
+            None, "--device", help="cpu (default) | cuda | cuda:N | tensorrt | openvino (ONNX Runtime providers)."
+        ),
+        classes: str | None = typer.Option(
+            None,
+            "--classes",
+            help="Keep only these classes (comma-separated, names after --class-map); for an .onnx file without "
+            "class names: its class names in output order.",
+        ),
+        class_map: str | None = typer.Option(
+            None, "--class-map", help="Label ontology: kitti | bdd | nuscenes | driving | a class-map JSON file."
+        ),
+        decoder: str | None = typer.Option(None, "--decoder", help="Override the decoder of an .onnx file."),
         out: str | None = typer.Option(
             None, "--out", "-o", help="Labels file (*.jsonl) or folder (gets labels.jsonl); local or s3://."
         ),
-        min_score: float = typer.Option(0.25, "--min-score", help="Drop detections scored below this."),
+        min_score: float | None = typer.Option(
+            None, "--min-score", help="Drop detections scored below this (default 0.25; presets: per class)."
+        ),
         threads: int = typer.Option(2, "--threads", help="Inference threads."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing labels file."),
         cache: str | None = typer.Option(None, "--cache", envvar="PRELABEL_CACHE", help="Model cache folder."),
@@ -79,7 +98,11 @@ def register(app: typer.Typer) -> None:
         retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: label failed frames again."),
         tiled: bool = typer.Option(False, "--tiled", help="Also run on overlapping tiles (small, distant objects)."),
         tta: bool = typer.Option(False, "--tta", help="Horizontal-flip test-time augmentation."),
-        masks: str | None = typer.Option(None, "--masks", help="Add an instance mask to every box: sam (MobileSAM)."),
+        masks: str | None = typer.Option(
+            None,
+            "--masks",
+            help="Add an instance mask to every box: sam (MobileSAM) or native (a segmentation model's own masks).",
+        ),
         max_pixels: int | None = typer.Option(
             None,
             "--max-pixels",
@@ -106,13 +129,13 @@ def register(app: typer.Typer) -> None:
             failed = run_label3d(
                 input,
                 out,
-                model,
+                model or "nanodet-m-coco",
                 tiled=tiled,
                 masks=masks,
                 threads=threads,
                 cache=cache,
                 overwrite=overwrite,
-                min_score=min_score,
+                min_score=0.25 if min_score is None else min_score,
             )
             raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
         from prelabel.limits import ENV_MAX_PIXELS
@@ -120,15 +143,23 @@ def register(app: typer.Typer) -> None:
         set_limit(ENV_MAX_PIXELS, max_pixels)
         from prelabel.errors import PrelabelError
         from prelabel.inference.labelling import resume_job, run_job, start_job
+        from prelabel.inference.presets import label_settings
 
-        predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
+        model, predictor_options = label_settings(
+            model=model,
+            preset=preset,
+            min_score=min_score,
+            threads=threads,
+            device=device,
+            classes=classes,
+            class_map=class_map,
+            decoder=decoder,
+            tiled=tiled,
+            tta=tta,
+            masks=masks,
+        )
         if cache:
             predictor_options["cache"] = cache
-        if masks:
-            from prelabel.models.sam import check_masker
-
-            check_masker(masks)  # an unknown mask model fails before a job exists
-        predictor_options.update({k: v for k, v in {"tiled": tiled, "tta": tta, "masks": masks}.items() if v})
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
         executor_options: dict[str, object] | None = {"actors": ray_actors} if executor == "ray" else None
         if resume:

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "prelabel.cli.convert",
     "prelabel.cli.tracking",
     "prelabel.cli.track3d",
+    "prelabel.cli.anonymise",
 ]
 
 

@@ -152,10 +152,15 @@ def register(app: typer.Typer) -> None:
         model_file: str = typer.Argument(..., help="The ONNX model file."),
         name: str = typer.Option(..., "--name", help="team/name, e.g. team/ped-detector."),
         version: str = typer.Option(..., "--version", help="Version label; versions are immutable."),
-        decoder: str = typer.Option(
-            ..., "--decoder", help="Output decoder: ssd, yolov5, yolov8, nanodet-gfl, centernet, detr."
+        decoder: str | None = typer.Option(
+            None,
+            "--decoder",
+            help="Output decoder: ssd, yolov5, yolov8, yolo-e2e, nanodet-gfl, centernet, detr "
+            "(default: read from an Ultralytics export's metadata and outputs).",
         ),
-        classes: str = typer.Option(..., "--classes", help="Class list file (one name per line) or 'coco80'."),
+        classes: str | None = typer.Option(
+            None, "--classes", help="Class list file (one name per line) or 'coco80' (default: the file's names)."
+        ),
         input_size: str | None = typer.Option(None, "--input-size", help="WIDTHxHEIGHT when the input is dynamic."),
         option: list[str] = typer.Option(
             [], "--option", "-O", help="Backend option KEY=VALUE (JSON value), e.g. -O channels=bgr -O scale=0.00392"
@@ -167,10 +172,24 @@ def register(app: typer.Typer) -> None:
         """Register an ONNX detector in the team registry as name@version."""
         from prelabel.models.registry import Registry
 
+        size = _parse_size(input_size)
+        opts = _parse_options(option)
+        class_spec: Any = classes
+        if decoder is None or classes is None:  # read what the file says about itself (an Ultralytics export)
+            from prelabel.models.onnx_file import registry_settings
+            from prelabel.models.registry import read_classes
+            from prelabel.models.zoo import CLASS_LISTS
+
+            given = read_classes(classes) if classes else None
+            names = list(CLASS_LISTS[given]) if isinstance(given, str) else given
+            found = registry_settings(model_file, decoder, names)
+            decoder = decoder or found["decoder"]
+            class_spec = classes or found["classes"]
+            size = size or found["input_size"]
+            opts = {**found["options"], **opts}
         entry = Registry.open(registry).register(
-            model_file, name=name, version=version, decoder=decoder, classes=classes,
-            input_size=_parse_size(input_size), options=_parse_options(option), description=description,
-            licence=licence,
+            model_file, name=name, version=version, decoder=str(decoder), classes=class_spec,
+            input_size=size, options=opts, description=description, licence=licence,
         )  # fmt: skip
         console.print(f"registered {entry.ref} ({len(entry.class_names)} classes, decoder {entry.decoder})")
 

@@ -28,13 +28,41 @@ class Predictor:
         tiled: bool = False,
         tta: bool = False,
         masks: str | None = None,
+        classes: Sequence[str] | str | None = None,
+        class_map: str | None = None,
+        dedupe: str = "same-class",
+        preset: str | None = None,
         **options: Any,
     ) -> None:
         """``tta``: horizontal-flip test-time augmentation; ``tiled``: overlapping tiles plus the full frame
-        (``prelabel.labels``); ``masks="sam"``: a MobileSAM mask for every box (``prelabel.models.sam``)."""
-        if isinstance(model, str):
+        (``prelabel.labels``); ``masks="sam"``: a MobileSAM mask for every box (``prelabel.models.sam``);
+        ``masks="native"``: the model's own instance masks (segmentation models). ``class_map`` (``kitti``, ``bdd``,
+        ``nuscenes``, ``driving`` or a JSON file) and ``classes`` (names to keep) set the labels' ontology
+        (``prelabel.inference.ontology``); for an ONNX file without class names, ``classes`` names its outputs.
+        ``device``: ``cpu`` | ``cuda[:N]`` | ``tensorrt`` | ``openvino`` (ONNX models and MobileSAM).
+        ``preset``: ``fast`` | ``balanced`` | ``best`` (``prelabel.inference.presets``); ``model`` is then only
+        the name a job shows, and ``min_score`` replaces the preset's per-class thresholds."""
+        from prelabel.inference.ontology import parse_classes
+
+        keep = parse_classes(classes)
+        native = masks == "native"
+        if native and (tiled or tta):
+            raise PrelabelError(
+                "--masks native takes the masks of one full-frame pass; with --tiled or --tta use --masks sam"
+            )
+        if preset:
+            from prelabel.inference.presets import build_preset
+
+            ms = options.pop("min_score", None)
+            model = build_preset(preset, cache, classes=keep, class_map=class_map, min_score=ms, **options)
+            class_map, keep = None, None  # the preset's ontology already applied them
+        elif isinstance(model, str):
             from prelabel.models.loader import load_detector
 
+            if native:
+                options["native_masks"] = True
+            if keep and model.endswith(".onnx"):
+                options["classes"] = keep  # names for a file without them; a filter when the file has names
             model = load_detector(model, cache, **options)
         if tta:
             from prelabel.labels.tta import FlipTTADetector
@@ -44,18 +72,30 @@ class Predictor:
             from prelabel.labels.tiling import TiledDetector
 
             model = TiledDetector(model)
+        if class_map or (keep and tuple(keep) != tuple(model.classes)):
+            from prelabel.inference.ontology import OntologyDetector
+
+            model = OntologyDetector(model, class_map=class_map, keep=keep, dedupe_mode=dedupe)
         self.masker = None
-        if masks:
+        if masks and not native:
             from prelabel.models.sam import load_masker
 
-            self.masker = load_masker(masks, cache, threads=options.get("threads"))
+            self.masker = load_masker(masks, cache, threads=options.get("threads"), device=options.get("device"))
         self.detector = model
         self.job = job
         self.loader = loader
         # how the labels were made beyond the model itself, recorded on every label (attributes.inference)
         self.settings = "+".join(
-            name for name, on in (("tiled", tiled), ("tta", tta), (f"masks:{masks}", bool(masks))) if on
+            name
+            for name, on in (
+                (f"preset:{preset}", bool(preset)),
+                ("tiled", tiled),
+                ("tta", tta),
+                (f"masks:{masks}", bool(masks)),
+            )
+            if on
         )
+        self.device = str(options.get("device") or "cpu")
 
     def predict_image(self, frame: Frame, image: npt.NDArray[np.uint8]) -> FrameRecord:
         h, w = image.shape[:2]

@@ -170,6 +170,8 @@ def fetch_entry(
     """Make every file of ``entry`` present and verified in the cache; return role -> path."""
     root = cache_dir(cache)
     out: dict[str, Path] = {}
+    if entry.notice and not all(file_path(entry, role, root).exists() for role in entry.files):
+        print(f"note: {entry.ref}: {entry.notice}", file=sys.stderr)
     for role, src in entry.files.items():
         dest = file_path(entry, role, root)
         item = f"{entry.ref} {role} ({dest.name})"

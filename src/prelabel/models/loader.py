@@ -110,10 +110,19 @@ def is_registry_ref(model: str) -> bool:
     return "/" in model.partition("@")[0]
 
 
+def is_onnx_file(model: str) -> bool:
+    return model.lower().endswith(".onnx") and not is_url(model)
+
+
 def load_detector(model: str, cache: str | Path | None = None, **options: Any) -> Detector:
     """Load ``model`` once (any reference :mod:`prelabel.models.refs` parses); options (``min_score``,
-    ``threads``, ``registry``, ``timeout``...) go to the backend."""
+    ``threads``, ``registry``, ``decoder``, ``classes``...) go to the backend."""
     ref = parse_model_ref(model)
+    if ref.kind == "onnx":  # your own ONNX file, described by its metadata (prelabel.models.onnx_file)
+        from prelabel.models.onnx_file import load_onnx_file
+
+        options.pop("registry", None)
+        return load_onnx_file(ref.name, **options)
     if ref.kind == "endpoint":
         from prelabel.models.endpoints import load_endpoint
 
@@ -121,8 +130,6 @@ def load_detector(model: str, cache: str | Path | None = None, **options: Any) -
     if ref.kind == "python":
         return _load_python(ref, options)
     registry = options.pop("registry", None)
-    if ref.kind == "onnx":
-        return _load_onnx_file(ref, options)
     if ref.kind == "registry":
         from prelabel.models.registry import Registry
 
@@ -147,45 +154,6 @@ def _load_python(ref: ModelRef, options: dict[str, Any]) -> Detector:
     return result
 
 
-def _load_onnx_file(ref: ModelRef, options: dict[str, Any]) -> Detector:
-    """A plain ``.onnx`` file: ``decoder`` (required) and ``classes`` (a list, a file, or a class list name,
-    default ``coco80``) say how to read its outputs; the version is the file's sha256 prefix."""
-    from prelabel.errors import InputNotFoundError
-    from prelabel.models.decoders import REGISTRY as DECODERS
-    from prelabel.models.fetch import sha256_file
-    from prelabel.models.registry import onnx_input_info, read_classes
-
-    decoder = options.pop("decoder", None)
-    if not decoder:
-        raise _file_needs_decoder(ref.text, DECODERS.names())
-    path = Path(ref.name).expanduser()
-    if not path.is_file():
-        raise InputNotFoundError(str(path), what="ONNX model file")
-    size, layout = onnx_input_info(path)
-    size = [int(v) for v in options.pop("input_size", None) or size or []]
-    if not size:
-        raise PrelabelError(f"model {path} has a dynamic input size; pass input_size=[WIDTH, HEIGHT]")
-    classes = read_classes(options.pop("classes", None) or "coco80")
-    if layout:
-        options.setdefault("layout", layout)
-    entry = ModelEntry(
-        id=path.stem, version=sha256_file(path)[:12], task="detect", classes=classes, licence="local file",
-        input_size=size, runtime="onnx", decoder=decoder,
-        files={"model": {"source": str(path), "sha256": sha256_file(path)}},  # type: ignore[dict-item]
-    )  # fmt: skip
-    return RUNTIMES.get("onnx")(entry, {"model": path}, **{k: v for k, v in options.items() if v is not None})
-
-
-def _file_needs_decoder(text: str, decoders: list[str]) -> PrelabelError:
-    from prelabel.models.registry import RegistryError
-
-    return RegistryError(
-        f"{text!r} is a file, not a model reference: register it first with 'prelabel models register {text} "
-        f"--name team/name --version 1 --decoder DECODER --classes CLASSES', then use team/name@1; or load the file "
-        f"with decoder=NAME (one of: {', '.join(decoders)}) and classes=[...]"
-    )
-
-
 def check_model_ref(model: str, registry: str | None = None, options: dict[str, Any] | None = None) -> str:
     """Check a reference without loading weights: its kind (see :data:`prelabel.models.refs.KINDS`); raises a
     clear error if it is malformed or names nothing. ``options``: what it would be loaded with (a plain .onnx
@@ -201,10 +169,9 @@ def check_model_ref(model: str, registry: str | None = None, options: dict[str, 
         check_python_ref(ref)
     elif ref.kind == "onnx":
         from prelabel.errors import InputNotFoundError
-        from prelabel.models.decoders import REGISTRY as DECODERS
+        from prelabel.models.onnx_file import inspect
 
-        if not (options or {}).get("decoder"):
-            raise _file_needs_decoder(model, DECODERS.names())
         if not Path(ref.name).expanduser().is_file():
             raise InputNotFoundError(ref.name, what="ONNX model file")
+        inspect(ref.name)  # metadata or output shapes must say how to read it, unless options override
     return ref.kind

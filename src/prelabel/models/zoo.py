@@ -51,6 +51,7 @@ class ModelEntry(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     convert: str | None = None  # a converter in prelabel.models.convert (e.g. "tfjs-graph"), run after fetching
     homepage: str = ""
+    notice: str = ""  # one line printed when the files are first fetched (e.g. a copyleft licence on the weights)
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -46,6 +46,10 @@ def run_ray(job: Job, on_records: Any = None) -> RunSummary:
     cpus = float(opts.get("cpus_per_actor", 0.5))
     batch_size = int(opts.get("batch_size", 4))
     window = int(opts.get("window", 2048))
+    from prelabel.models.backends.providers import is_gpu
+
+    # a CUDA/TensorRT job's actors each ask Ray for a GPU (fractional with gpus_per_actor), so they land on GPU nodes
+    gpus = float(opts.get("gpus_per_actor", 1.0)) if is_gpu(cfg.predictor.get("device")) else 0.0
     started = False
     if not ray.is_initialized():
         start_local_ray(num_cpus=int(opts.get("num_cpus", 2)))
@@ -72,6 +76,7 @@ def run_ray(job: Job, on_records: Any = None) -> RunSummary:
                 batch_size=batch_size,
                 compute=ActorPoolStrategy(size=actors),
                 num_cpus=cpus,
+                num_gpus=gpus,
                 batch_format="numpy",
             )
             finished = 0

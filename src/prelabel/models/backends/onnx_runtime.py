@@ -3,8 +3,10 @@
 
 Options: ``min_score`` (default 0.25), ``threads`` (intra-op threads, default 2), ``nms`` ``class`` (default) |
 ``agnostic`` | ``none``, ``iou`` (NMS threshold, default 0.5), ``max_detections`` (default 100), ``class_map``
-(``{"<model class id>": <index into the classes>}``, to drop or remap a model's classes), plus the preprocessing
-and decoder options documented in those modules.
+(``{"<model class id>": <index into the classes>}``, to drop or remap a model's classes), ``device`` (``cpu``,
+``cuda[:N]``, ``tensorrt``, ``openvino``; see ``prelabel.models.backends.providers``), ``native_masks`` (attach
+the model's own instance masks, for segmentation decoders such as ``yolo-e2e`` on a ``-seg`` export), plus the
+preprocessing and decoder options documented in those modules.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy.typing as npt
 
 from prelabel.core.boxes import nms
 from prelabel.core.detections import Detections
-from prelabel.errors import UnknownNameError, UnreadableInputError
+from prelabel.errors import PrelabelError, UnknownNameError, UnreadableInputError
 from prelabel.models.decoders import DecodeContext, get_decoder
 from prelabel.models.preprocess import Preprocess
 
@@ -26,8 +28,12 @@ NMS_MODES = ("class", "agnostic", "none")
 MAX_CANDIDATES = 2000
 
 
-def onnx_session(path: Path, threads: int | None = None) -> Any:
+def onnx_session(path: Path, threads: int | None = None, device: str | None = None) -> Any:
     import onnxruntime as ort
+
+    from prelabel.models.backends.providers import check_session, providers_for
+
+    providers = providers_for(device)  # an unavailable device fails here, before the model is read
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(threads or 2)
@@ -38,9 +44,11 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
     # 2 threads: 48.8 ms per frame without spinning, 55.1 ms with it, on a shared 2-core machine)
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for a bad file
         raise UnreadableInputError(f"ONNX model {path}", f"{type(e).__name__}: {e}") from e
+    check_session(session, device, f"ONNX model {path}")
+    return session
 
 
 class TensorDetector:
@@ -60,6 +68,7 @@ class TensorDetector:
         iou: float = 0.5,
         max_detections: int = 100,
         class_map: dict[str, int] | None = None,
+        native_masks: bool = False,
         **options: Any,
     ) -> None:
         if nms not in NMS_MODES:
@@ -74,7 +83,10 @@ class TensorDetector:
         self.class_map = {int(k): int(v) for k, v in (class_map or {}).items()}
         self.decoder_name = decoder
         self._decode = get_decoder(decoder)
+        self.native_masks = bool(native_masks)
+        self.mask_threshold = float(options.pop("mask_threshold", 0.5))
         options.pop("threads", None)
+        options.pop("device", None)
         wanted = options.pop("outputs", None)
         if wanted and output_names:
             missing = [w for w in wanted if w not in output_names]
@@ -107,32 +119,65 @@ class TensorDetector:
         d = self._decode(list(outputs), ctx)
         if len(d.scores) == 0:
             return Detections.empty()
+        rows = np.arange(len(d.scores))
         class_ids = d.class_ids
         if self.class_map:
             mapped = np.array([self.class_map.get(int(c), -1) for c in class_ids], dtype=np.int64)
-            d = d.keep(mapped >= 0)
-            class_ids = mapped[mapped >= 0]
+            rows, class_ids = rows[mapped >= 0], mapped[mapped >= 0]
         valid = (class_ids >= 0) & (class_ids < len(self.classes))
-        xyxy, scores, class_ids = d.xyxy[valid], d.scores[valid], class_ids[valid]
+        rows, class_ids = rows[valid], class_ids[valid]
+        xyxy, scores = d.xyxy[rows], d.scores[rows]
         if len(scores) > MAX_CANDIDATES:  # bound the NMS cost on a flat, low-threshold score map
             top = np.argsort(-scores, kind="stable")[:MAX_CANDIDATES]
-            xyxy, scores, class_ids = xyxy[top], scores[top], class_ids[top]
+            rows, xyxy, scores, class_ids = rows[top], xyxy[top], scores[top], class_ids[top]
         if self.nms != "none" and len(scores):
             keep = nms(xyxy, scores, self.iou, class_ids if self.nms == "class" else None)
         else:
             keep = np.argsort(-scores, kind="stable")
         keep = keep[: self.max_detections]
         boxes = tf.to_image(xyxy[keep])
-        return Detections(boxes, scores[keep], class_ids[keep]).clip(tf.width, tf.height)
+        dets = Detections(boxes, scores[keep], class_ids[keep]).clip(tf.width, tf.height)
+        if self.native_masks:
+            dets.masks = self._masks(d, rows[keep], dets.xyxy, tf)
+        return dets
+
+    def _masks(self, d: Any, rows: npt.NDArray[np.int64], boxes: npt.NDArray[np.float32], tf: Any) -> Any:
+        from prelabel.models.decoders.yolo_e2e import InstanceDecoded, instance_masks
+
+        if not isinstance(d, InstanceDecoded) or d.coefficients is None or d.prototypes is None:
+            raise PrelabelError(
+                f"--masks native: model {self.model_id} gave no mask coefficients and prototypes; use a segmentation "
+                "model (yolo11n-seg-coco) or --masks sam"
+            )
+        content = (max(1, round(tf.width * tf.sx)), max(1, round(tf.height * tf.sy)))
+        return instance_masks(
+            d.coefficients[rows],
+            d.prototypes,
+            boxes,
+            content=content,
+            input_size=(self.preprocess.width, self.preprocess.height),
+            frame_size=(tf.width, tf.height),
+            threshold=self.mask_threshold,
+        )
 
 
 class OnnxDetector(TensorDetector):
     """A local ONNX file through ONNX Runtime (``threads`` intra-op threads)."""
 
-    def __init__(self, *, onnx_path: Path, threads: int | None = None, **kwargs: Any) -> None:
-        self._session = onnx_session(onnx_path, threads)
+    def __init__(
+        self, *, onnx_path: Path, threads: int | None = None, device: str | None = None, **kwargs: Any
+    ) -> None:
+        self.device = device or "cpu"
+        self._session = onnx_session(onnx_path, threads, device)
         self._input = self._session.get_inputs()[0].name
-        names = [o.name for o in self._session.get_outputs()]
+        outs = self._session.get_outputs()
+        names = [o.name for o in outs]
+        if kwargs.get("native_masks") and not any(len(o.shape) == 4 for o in outs):
+            shapes = ", ".join(f"{o.name} {o.shape}" for o in outs)
+            raise PrelabelError(
+                f"--masks native needs a segmentation model with mask prototypes (an output of rank 4); "
+                f"{kwargs.get('model_id')} has outputs {shapes}; use yolo11n-seg-coco or --masks sam"
+            )
         super().__init__(output_names=names, **kwargs)
 
     def _infer(self, x: npt.NDArray[np.float32]) -> list[npt.NDArray[Any]]:

@@ -30,12 +30,24 @@ class OpenCVDarknetDetector:
         *,
         min_score: float = 0.25,
         threads: int | None = None,
+        device: str | None = None,
+        native_masks: bool = False,
         iou: float = 0.45,
         max_detections: int = 100,
         resize: str = "stretch",
         **_: Any,
     ) -> None:
         import cv2
+
+        from prelabel.models.backends.providers import require_cpu
+
+        require_cpu(device, entry.id, "OpenCV DNN (Darknet)")
+        if native_masks:
+            from prelabel.errors import PrelabelError
+
+            raise PrelabelError(
+                f"--masks native: model {entry.id} has no mask output; use yolo11n-seg-coco or --masks sam"
+            )
 
         if not hasattr(cv2.dnn, "readNetFromDarknet"):
             raise UnreadableInputError(f"{entry.ref}", f"OpenCV {cv2.__version__} has no Darknet reader (4.x has)")

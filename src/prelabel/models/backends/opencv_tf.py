@@ -24,9 +24,21 @@ class OpenCVTFDetector:
         *,
         min_score: float = 0.25,
         threads: int | None = None,
+        device: str | None = None,
+        native_masks: bool = False,
         **_: Any,
     ) -> None:
         import cv2
+
+        from prelabel.models.backends.providers import require_cpu
+
+        require_cpu(device, entry.id, "OpenCV DNN (TensorFlow graph)")
+        if native_masks:
+            from prelabel.errors import PrelabelError
+
+            raise PrelabelError(
+                f"--masks native: model {entry.id} has no mask output; use yolo11n-seg-coco or --masks sam"
+            )
 
         if threads:
             cv2.setNumThreads(int(threads))

@@ -88,6 +88,7 @@ BUILTINS = {
     "ssd": "prelabel.models.decoders.ssd:decode",
     "yolov5": "prelabel.models.decoders.yolo:decode_v5",
     "yolov8": "prelabel.models.decoders.yolo:decode_v8",
+    "yolo-e2e": "prelabel.models.decoders.yolo_e2e:decode",
 }
 REGISTRY: Registry[Decoder] = Registry("prelabel.decoders", "decoder", BUILTINS, _check_decoder)
 

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from prelabel.errors import UnknownNameError
 
-MASKERS = ("sam",)
+MASKERS = ("sam", "native")  # native: the detector's own masks (segmentation models; see the Predictor)
 
 
 class Masker(Protocol):
@@ -28,8 +28,10 @@ def check_masker(name: str) -> None:
 
 
 def load_masker(name: str, cache: str | Path | None = None, **options: Any) -> Masker:
-    """Load a box-to-mask model by name (``sam``: MobileSAM); options: ``threads``."""
+    """Load a box-to-mask model by name (``sam``: MobileSAM); options: ``threads``, ``device``."""
     check_masker(name)
+    if name != "sam":
+        raise UnknownNameError("box-to-mask model", name, ["sam"])
     from prelabel.models.sam.masker import SamMasker
 
-    return SamMasker(cache, threads=options.get("threads") or 2)
+    return SamMasker(cache, threads=options.get("threads") or 2, device=options.get("device"))

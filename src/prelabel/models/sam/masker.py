@@ -57,8 +57,12 @@ class SamMasker:
 
     name = "sam"
 
-    def __init__(self, cache: str | Path | None = None, *, threads: int | None = 2, batch: int = 16) -> None:
+    def __init__(
+        self, cache: str | Path | None = None, *, threads: int | None = 2, batch: int = 16, device: str | None = None
+    ) -> None:
         import onnxruntime as ort
+
+        from prelabel.models.backends.providers import check_session, providers_for
 
         paths = export(cache)
         opts = ort.SessionOptions()
@@ -66,9 +70,10 @@ class SamMasker:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # workers share machines
-        providers = ["CPUExecutionProvider"]
+        providers = providers_for(device)
         self.encoder = ort.InferenceSession(str(paths["encoder"]), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(paths["decoder"]), opts, providers=providers)
+        check_session(self.encoder, device, "MobileSAM encoder")
         self.batch = max(1, int(batch))
         self.model_id = ENTRY.id
         self.version = ENTRY.version

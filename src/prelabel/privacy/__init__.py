@@ -1,0 +1,1 @@
+"""Privacy: finding and blurring faces before data is shared (``prelabel anonymise``)."""
