@@ -10,7 +10,7 @@ way. Every detector in the zoo (``list_entries()``, task ``detect``) runs on 2 t
 score 0.05, full frame and tiled (``Predictor(..., tiled=True)``) when tiling exists. A detector that fails to load
 is reported and skipped.
 
-Fusion (``prelabel.labels.fusion``, equal weights) is measured two ways:
+Fusion (``prelabel.refine.fusion``, equal weights) is measured two ways:
 
 - fixed settings (WBF/NMS/vote, IoU 0.55): the tiled runs of all detectors, and all runs (full + tiled);
 - configured on held-out frames (2-fold): for each half of the frames, the runs are ranked by AP50 on the *other*
@@ -46,7 +46,7 @@ def run_detectors(n_frames: int, cache: Path | None = None) -> dict[str, list[An
 
     frames = image_frames(str(KITTI / "image_2"))[:n_frames]
     try:
-        import prelabel.labels.tiling  # noqa: F401
+        import prelabel.refine.tiling  # noqa: F401
 
         settings = [("full", False), ("tiled", True)]
     except ImportError:
@@ -99,7 +99,7 @@ def score(records: list[Any], gt: list[Any], ids: set[str] | None = None) -> dic
 
 def cross_fitted(runs: dict[str, list[Any]], gt: list[Any]) -> tuple[str, dict[str, float | None]]:
     """Fusion configured on the other half of the frames (see the module docstring)."""
-    from prelabel.labels.fusion import fuse_records
+    from prelabel.refine.fusion import fuse_records
 
     ids = sorted(g.frame.id for g in gt)
     halves = [set(ids[: len(ids) // 2]), set(ids[len(ids) // 2 :])]
@@ -136,8 +136,8 @@ def main() -> None:
     ap.add_argument("--cache", type=str, default=None, help="Keep/reuse each run's labels in this folder.")
     args = ap.parse_args()
 
-    from prelabel.labels.fusion import fuse_records
     from prelabel.quality.inputs import load_records
+    from prelabel.refine.fusion import fuse_records
 
     gt = [g for g in load_records(KITTI) if g.frame.id in {f"{i:06d}" for i in range(args.frames)}]
     runs = run_detectors(args.frames, Path(args.cache) if args.cache else None)

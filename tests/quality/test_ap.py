@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
-from prelabel.quality.ap import accumulate, match_image, overlap_matrix
+from prelabel.quality.ap import accumulate, match_image
 from prelabel.quality.evaluate import EvalConfig, evaluate
 from prelabel.quality.inputs import load_records
 
@@ -105,7 +106,7 @@ def test_class_without_ground_truth_is_none_and_missing_frames_count() -> None:
 
 def test_engine_arrays_directly() -> None:
     crowd = np.array([False, True])
-    ov = overlap_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 20, 10], [0, 0, 100, 100]]), crowd)
+    ov = overlap(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 20, 10], [0, 0, 100, 100]]), "crowd", crowd=crowd)
     assert ov[0, 0] == pytest.approx(0.5) and ov[0, 1] == pytest.approx(1.0)
     m = match_image(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [1, 1, 10, 10]]), np.array([0.2, 0.9]))
     # the better-scored detection takes the box; the other is a false positive

@@ -46,7 +46,7 @@ def _eval_config(
         raise UnknownNameError("evaluation preset", preset, presets)
     if preset == "auto":
         preset = {"kitti": "kitti", "scalabel": "scalabel", "bdd": "scalabel"}.get(gt_fmt, "coco")
-    from prelabel.labels.compose import composite_names
+    from prelabel.refine.compose import composite_names
 
     coco_like = pred_categories - composite_names()  # composed cyclists etc. come with COCO names
     coco_preds = bool(coco_like) and coco_like <= set(COCO80) and not pred_categories <= gt_categories
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
         gts = load_records(gt, gt_fmt)
         preds = load_records(labels, fmt)
         if compose:
-            from prelabel.labels.compose import compose_records
+            from prelabel.refine.compose import compose_records
 
             preds = compose_records(preds, compose)
         cfg, used = _eval_config(
@@ -207,9 +207,9 @@ def register(app: typer.Typer) -> None:
 
         from prelabel.errors import PrelabelError
         from prelabel.labelfile import write_records
-        from prelabel.labels.fusion import fuse_records
         from prelabel.quality.classmaps import parse_class_map
         from prelabel.quality.inputs import load_records
+        from prelabel.refine.fusion import fuse_records
 
         dest = _check_out(out, overwrite)
         if len(inputs) < 2:
@@ -240,7 +240,7 @@ def register(app: typer.Typer) -> None:
             score_mode=score_mode,
         )
         if compose:
-            from prelabel.labels.compose import compose_records
+            from prelabel.refine.compose import compose_records
 
             fused = compose_records(fused, compose)
         write_records(str(dest), fused)
@@ -269,8 +269,8 @@ def register(app: typer.Typer) -> None:
         from collections import Counter
 
         from prelabel.labelfile import write_records
-        from prelabel.labels.compose import compose_records, load_rules
         from prelabel.quality.inputs import load_records
+        from prelabel.refine.compose import compose_records, load_rules
 
         dest = _check_out(out, overwrite)
         rule_list = load_rules(rules)

@@ -31,17 +31,17 @@ class Predictor:
         **options: Any,
     ) -> None:
         """``tta``: horizontal-flip test-time augmentation; ``tiled``: overlapping tiles plus the full frame
-        (``prelabel.labels``); ``masks="sam"``: a MobileSAM mask for every box (``prelabel.models.sam``)."""
+        (``prelabel.refine``); ``masks="sam"``: a MobileSAM mask for every box (``prelabel.models.sam``)."""
         if isinstance(model, str):
             from prelabel.models.loader import load_detector
 
             model = load_detector(model, cache, **options)
         if tta:
-            from prelabel.labels.tta import FlipTTADetector
+            from prelabel.refine.tta import FlipTTADetector
 
             model = FlipTTADetector(model)
         if tiled:
-            from prelabel.labels.tiling import TiledDetector
+            from prelabel.refine.tiling import TiledDetector
 
             model = TiledDetector(model)
         self.masker = None

@@ -8,6 +8,7 @@ y, width, height). Areas use widths and heights clipped at 0, so an inverted box
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,8 +36,7 @@ def as_boxes(boxes: ArrayLike, name: str = "boxes") -> F64:
 
 def area(xyxy: ArrayLike) -> F64:
     """Area of each box, ``(N,)``."""
-    b = as_boxes(xyxy)
-    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    return _area(as_boxes(xyxy))
 
 
 def xyxy_to_xywh(xyxy: ArrayLike) -> F64:
@@ -65,10 +65,29 @@ def cxcywh_to_xyxy(cxcywh: ArrayLike) -> F64:
 
 def intersection(a: ArrayLike, b: ArrayLike) -> F64:
     """Pairwise intersection areas, ``(len(a), len(b))``."""
-    a, b = as_boxes(a), as_boxes(b)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    return np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    return _intersection(as_boxes(a), as_boxes(b))
+
+
+def _intersection(a: F64, b: F64) -> F64:
+    iw = np.minimum(a[..., :, None, 2], b[..., None, :, 2]) - np.maximum(a[..., :, None, 0], b[..., None, :, 0])
+    ih = np.minimum(a[..., :, None, 3], b[..., None, :, 3]) - np.maximum(a[..., :, None, 1], b[..., None, :, 1])
+    return np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
+
+
+def _area(b: F64) -> F64:
+    return np.maximum(b[..., 2] - b[..., 0], 0.0) * np.maximum(b[..., 3] - b[..., 1], 0.0)
+
+
+def iou_pair(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two single ``xyxy`` boxes as Python floats: :func:`overlap` for one pair, without array overhead
+    (per-record readers call it a few times per line)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = max(a[2] - a[0], 0.0) * max(a[3] - a[1], 0.0) + max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def overlap(a: ArrayLike, b: ArrayLike, metric: Metric | str = "iou", *, crowd: ArrayLike | None = None) -> F64:
@@ -81,24 +100,38 @@ def overlap(a: ArrayLike, b: ArrayLike, metric: Metric | str = "iou", *, crowd: 
 
     A zero denominator (empty boxes) gives 0.
     """
+    a, b = as_boxes(a, "a"), as_boxes(b, "b")
+    if metric == "crowd" and crowd is not None:
+        c = np.asarray(crowd, dtype=bool).reshape(-1)
+        if c.shape != (len(b),):
+            raise ValueError(f"crowd: expected one flag per box of b, shape ({len(b)},); got {c.shape}")
+        crowd = c
+    if len(a) == 0 or len(b) == 0:
+        _check_metric(metric)
+        return np.zeros((len(a), len(b)))
+    return overlap_stacked(a, b, metric, crowd=crowd)
+
+
+def _check_metric(metric: str) -> None:
     if metric not in METRICS:
         from prelabel.errors import UnknownNameError
 
         raise UnknownNameError("overlap metric", str(metric), METRICS)
-    a, b = as_boxes(a, "a"), as_boxes(b, "b")
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    inter = intersection(a, b)
-    area_a = area(a)[:, None]
+
+
+def overlap_stacked(a: F64, b: F64, metric: Metric | str = "iou", *, crowd: ArrayLike | None = None) -> F64:
+    """:func:`overlap` over stacks of box sets: ``a`` (..., N, 4) and ``b`` (..., M, 4) give (..., N, M);
+    ``crowd`` (..., M). Used to match many images at once (padded)."""
+    _check_metric(metric)
+    inter = _intersection(a, b)
+    area_a = _area(a)[..., :, None]
     if metric == "ioa":
         denom = np.broadcast_to(area_a, inter.shape)
     else:
-        denom = area_a + area(b)[None, :] - inter
+        denom = area_a + _area(b)[..., None, :] - inter
         if metric == "crowd":
-            is_crowd = np.ones(len(b), bool) if crowd is None else np.asarray(crowd, dtype=bool).reshape(-1)
-            if is_crowd.shape != (len(b),):
-                raise ValueError(f"crowd: expected one flag per box of b, shape ({len(b)},); got {is_crowd.shape}")
-            denom = np.where(is_crowd[None, :], area_a, denom)
+            is_crowd = np.ones(b.shape[:-1], bool) if crowd is None else np.asarray(crowd, dtype=bool)
+            denom = np.where(is_crowd[..., None, :], area_a, denom)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denom > 0, inter / denom, 0.0)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import greedy_cluster
 from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
 from prelabel.errors import PrelabelError, UnknownNameError
 
@@ -65,25 +65,8 @@ def cluster_boxes(
         raise UnknownNameError("fusion score mode", score_mode, SCORE_MODES)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    order = np.argsort(-scores, kind="stable")
-    members: list[list[int]] = []
-    ref = np.zeros((0, 4))  # the box each cluster is compared against (fused box or leader)
-    for i in order:
-        j = -1
-        if len(ref):
-            ious = iou_matrix(boxes[i : i + 1], ref)[0]
-            best = int(np.argmax(ious))
-            if ious[best] > iou_threshold:
-                j = best
-        if j < 0:
-            members.append([int(i)])
-            ref = np.vstack([ref, boxes[i]])
-            continue
-        members[j].append(int(i))
-        if method != "nms":
-            idx = members[j]
-            w = scores[idx]
-            ref[j] = (boxes[idx] * w[:, None]).sum(axis=0) / max(w.sum(), 1e-12)
+    cl = greedy_cluster(boxes, scores, iou_threshold=iou_threshold, reference="leader" if method == "nms" else "mean")
+    members, ref = cl.members, cl.boxes
     total_w = float(sum(weights)) or 1.0
     out: list[Cluster] = []
     for j, idx in enumerate(members):
