@@ -250,17 +250,7 @@ def greedy_cluster(
         return v >= iou_threshold if inclusive else v > iou_threshold
 
     if batches is None:
-        for i in np.argsort(-s, kind="stable").tolist():
-            k_n = len(members)
-            if k_n:
-                ious = overlap(boxes[i : i + 1], refs[:k_n])[0]
-                ious[ref_group[:k_n] != g[i]] = -1.0
-                best = int(np.argmax(ious))
-                if passes(float(ious[best])):
-                    join(best, i)
-                    refresh(best)
-                    continue
-            start(i)
+        return _cluster_one_by_one(boxes, s, w, g, iou_threshold, reference, inclusive)
     else:
         b = np.asarray(batches).reshape(-1)
         if b.shape != (n,):
@@ -291,6 +281,58 @@ def greedy_cluster(
         out = np.asarray([boxes[m[0]] for m in members], dtype=np.float64).reshape(-1, 4)
     else:
         out = refs[:k_n].copy()
+    return Clusters(members=members, boxes=out)
+
+
+def _cluster_one_by_one(
+    boxes: F64, s: F64, w: F64, g: I64, iou_threshold: float, reference: str, inclusive: bool
+) -> Clusters:
+    """:func:`greedy_cluster` without batches, in plain Python floats: boxes per frame are few, and a cluster's
+    IoU with a box is looked up in the pairwise matrix while the cluster still holds one box."""
+    pair = overlap(boxes, boxes).tolist()
+    bl = boxes.tolist()
+    wl = w.tolist()
+    gl = g.tolist()
+    mean = reference == "mean"
+    members: list[list[int]] = []
+    refs: list[list[float]] = []
+    wsum: list[float] = []
+    wbox: list[list[float]] = []
+    by_group: dict[int, list[int]] = {}
+    for i in np.argsort(-s, kind="stable").tolist():
+        best, best_v = -1, -1.0
+        row = pair[i]
+        bx1, by1, bx2, by2 = bl[i]
+        area_i = max(bx2 - bx1, 0.0) * max(by2 - by1, 0.0)
+        for k in by_group.get(gl[i], ()):
+            rx1, ry1, rx2, ry2 = refs[k]
+            if rx1 >= bx2 or bx1 >= rx2 or ry1 >= by2 or by1 >= ry2:
+                v = 0.0  # disjoint
+            elif not mean or len(members[k]) == 1:
+                v = row[members[k][0]]
+            else:
+                inter = (min(bx2, rx2) - max(bx1, rx1)) * (min(by2, ry2) - max(by1, ry1))
+                denom = area_i + (rx2 - rx1) * (ry2 - ry1) - inter
+                v = inter / denom if denom > 0 else 0.0
+            if v > best_v:
+                best, best_v = k, v
+        if best >= 0 and (best_v >= iou_threshold if inclusive else best_v > iou_threshold):
+            members[best].append(i)
+            if mean:
+                wi = wl[i]
+                wsum[best] += wi
+                acc = wbox[best]
+                for c in range(4):
+                    acc[c] += bl[i][c] * wi
+                d = max(wsum[best], 1e-12)
+                refs[best] = [acc[0] / d, acc[1] / d, acc[2] / d, acc[3] / d]
+            continue
+        by_group.setdefault(gl[i], []).append(len(members))
+        members.append([i])
+        refs.append(bl[i])
+        wsum.append(wl[i])
+        wbox.append([v * wl[i] for v in bl[i]])
+    out = np.asarray(refs if mean else [bl[m[0]] for m in members], dtype=np.float64).reshape(-1, 4)
     return Clusters(members=members, boxes=out)
 
 
