@@ -68,9 +68,20 @@ def intersection(a: ArrayLike, b: ArrayLike) -> F64:
     return _intersection(as_boxes(a), as_boxes(b))
 
 
-def _intersection(a: F64, b: F64) -> F64:
+def intersection_extent(a: ArrayLike, b: ArrayLike) -> tuple[F64, F64]:
+    """Pairwise width and height of the overlap of ``a`` and ``b``, each ``(len(a), len(b))``; negative where the
+    boxes are apart (by that gap)."""
+    return _extent(as_boxes(a), as_boxes(b))
+
+
+def _extent(a: F64, b: F64) -> tuple[F64, F64]:
     iw = np.minimum(a[..., :, None, 2], b[..., None, :, 2]) - np.maximum(a[..., :, None, 0], b[..., None, :, 0])
     ih = np.minimum(a[..., :, None, 3], b[..., None, :, 3]) - np.maximum(a[..., :, None, 1], b[..., None, :, 1])
+    return iw, ih
+
+
+def _intersection(a: F64, b: F64) -> F64:
+    iw, ih = _extent(a, b)
     return np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
 
 
