@@ -231,7 +231,6 @@ class _Rows:
     box: list[npt.NDArray[np.float64]] = field(default_factory=list)
     extra: list[npt.NDArray[np.float64]] = field(default_factory=list)  # GT: crowd flag; DT: score
     region: list[npt.NDArray[np.bool_]] = field(default_factory=list)
-    row: list[npt.NDArray[np.int64]] = field(default_factory=list)  # index of the label in its frame
 
     def cat(self) -> tuple[Any, ...]:
         def c(parts: list[Any], dtype: Any, shape: tuple[int, ...] = ()) -> Any:
@@ -243,7 +242,6 @@ class _Rows:
             c(self.box, np.float64, (4,)),
             c(self.extra, np.float64),
             c(self.region, bool),
-            c(self.row, np.int64),
         )
 
 
@@ -254,6 +252,7 @@ def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None)
     ignore_cats = set(cfg.ignore_categories)
     vocab: dict[str, int] = {}
     gt_rows, dt_rows = _Rows(), _Rows()
+    dt_ids: list[npt.NDArray[np.object_]] = []
     for f, fp in enumerate(frames):
         g = fp.ground_truth
         if len(g):
@@ -271,7 +270,6 @@ def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None)
             gt_rows.box.append(g.xyxy[idx])
             gt_rows.extra.append(_crowd_flags(g)[idx].astype(np.float64))
             gt_rows.region.append(reg[idx])
-            gt_rows.row.append(idx)
         p = fp.prediction
         if p is not None and len(p):
             mapped = [pmap(c) for c in p.categories]
@@ -282,9 +280,9 @@ def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None)
             dt_rows.box.append(p.xyxy[idx])
             dt_rows.extra.append(p.scores_or(1.0)[idx])
             dt_rows.region.append(np.zeros(len(idx), bool))
-            dt_rows.row.append(idx)
-    g_frame, g_name, g_box, g_crowd, g_region, _ = gt_rows.cat()
-    d_frame, d_name, d_box, d_score, _, d_row = dt_rows.cat()
+            dt_ids.append(p.ids[idx])
+    g_frame, g_name, g_box, g_crowd, g_region = gt_rows.cat()
+    d_frame, d_name, d_box, d_score, _ = dt_rows.cat()
     g_crowd = g_crowd.astype(bool)
     names = list(vocab)
     if cfg.classes is not None:
@@ -367,13 +365,12 @@ def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None)
         k = m_cls == ci
         curves[c] = accumulate_arrays(c, m.scores[k], m.matched[:, k], m.ignored[:, k], int(n_gt_cls[ci]), thr)
     t50 = int(np.argmin(np.abs(thr - 0.5)))
-    outcomes: dict[tuple[str, str], bool | None] = {}
     src = dsel[m.det_index]
-    ign50, hit50 = m.ignored[t50].tolist(), m.matched[t50].tolist()
-    for j, (f, r) in enumerate(zip(d_frame[src].tolist(), d_row[src].tolist(), strict=True)):
-        pred = frames[f].prediction
-        assert pred is not None
-        outcomes[(frames[f].frame_id, str(pred.ids[r]))] = None if ign50[j] else bool(hit50[j])
+    frame_ids = [fp.frame_id for fp in frames]
+    ids = np.concatenate(dt_ids)[src].tolist() if dt_ids else []
+    keys = zip([frame_ids[f] for f in d_frame[src].tolist()], ids, strict=True)
+    vals = [None if ig else hit for ig, hit in zip(m.ignored[t50].tolist(), m.matched[t50].tolist(), strict=True)]
+    outcomes = dict(zip(keys, vals, strict=True))
     return EvalResult(
         curves=curves,
         frames=f_n,
