@@ -114,25 +114,32 @@ class LabelSet:
         first appearance."""
         n = len(labels)
         cats: dict[str, int] = {c: i for i, c in enumerate(categories)}
-        xyxy = np.full((n, 4), np.nan)
-        scores = np.full(n, np.nan)
-        codes = np.empty(n, np.int32)
-        review = np.empty(n, np.int8)
-        has_box = np.zeros(n, bool)
-        for i, lab in enumerate(labels):
+        nan = float("nan")
+        none4 = (nan, nan, nan, nan)
+        boxes: list[tuple[float, float, float, float]] = []
+        has: list[bool] = []
+        score_list: list[float] = []
+        code_list: list[int] = []
+        review_list: list[int] = []
+        for lab in labels:
             box = lab.box
             if box is not None:
-                xyxy[i] = (box.x1, box.y1, box.x2, box.y2)
-                has_box[i] = True
-            elif lab.polygon is not None:
-                xyxy[i] = lab.polygon.bounds().xyxy
-            if lab.score is not None:
-                scores[i] = lab.score
+                boxes.append((box.x1, box.y1, box.x2, box.y2))
+                has.append(True)
+            else:
+                boxes.append(lab.polygon.bounds().xyxy if lab.polygon is not None else none4)
+                has.append(False)
+            score_list.append(nan if lab.score is None else lab.score)
             code = cats.get(lab.category)
             if code is None:
                 code = cats[lab.category] = len(cats)
-            codes[i] = code
-            review[i] = _REVIEW_CODE[lab.review]
+            code_list.append(code)
+            review_list.append(_REVIEW_CODE[lab.review])
+        xyxy = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
+        scores = np.asarray(score_list, dtype=np.float64)
+        codes = np.asarray(code_list, dtype=np.int32)
+        review = np.asarray(review_list, dtype=np.int8)
+        has_box = np.asarray(has, dtype=bool)
         return cls(
             xyxy=xyxy,
             scores=scores,

@@ -217,35 +217,43 @@ def fuse_sets(
     w = [1.0] * n if weights is None else [float(x) for x in weights]
     set_names = list(names) if names is not None else [f"set{k}" for k in range(n)]
     n_votes = votes if votes is not None else n // 2 + 1
-    parts: list[LabelSet] = []
-    model: list[npt.NDArray[np.int64]] = []
+    vocab: dict[str, int] = {}
+    part_boxes, part_scores, part_codes, part_models, part_ids = [], [], [], [], []
     for k, ls in enumerate(sets):
         if ls is None or not len(ls):
             continue
-        if maps is not None:
-            ls = ls.map_categories(maps[k])
-        ls = ls[ls.has_box & (ls.scores_or(1.0) >= skip_score)]
-        parts.append(ls)
-        model.append(np.full(len(ls), k, np.int64))
-    pool = LabelSet.concat(parts)
-    if not len(pool):
+        # class maps run once per category; rows mapped to None, without a box or under skip_score are left out
+        mapped = [maps[k](c) for c in ls.categories] if maps is not None else list(ls.categories)
+        remap = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
+        code = remap[ls.class_codes]
+        raw = ls.scores_or(1.0)
+        idx = np.flatnonzero(ls.has_box & (code >= 0) & (raw >= skip_score))
+        part_boxes.append(ls.xyxy[idx])
+        part_scores.append(raw[idx] * w[k])
+        part_codes.append(code[idx])
+        part_models.append(np.full(len(idx), k, np.int64))
+        part_ids.append(ls.ids[idx])
+    if not part_boxes or not sum(len(b) for b in part_boxes):
         return LabelSet.empty()
-    models = np.concatenate(model)
-    scores = pool.scores_or(1.0) * np.asarray(w)[models]
-    codes = pool.class_codes
+    xyxy = np.concatenate(part_boxes)
+    scores = np.concatenate(part_scores)
+    codes = np.concatenate(part_codes)
+    models = np.concatenate(part_models)
+    pool_ids = np.concatenate(part_ids).tolist()
+    categories = list(vocab)
     # categories in order of first appearance among the pooled boxes (model by model)
     _, first = np.unique(codes, return_index=True)
-    cat_rank = np.empty(len(pool.categories), np.int64)
+    cat_rank = np.empty(len(categories), np.int64)
     cat_rank[codes[np.sort(first)]] = np.arange(len(first))
     cl = greedy_cluster(
-        pool.xyxy,
+        xyxy,
         scores,
         iou_threshold=iou_threshold,
         groups=codes,
         reference="leader" if method == "nms" else "mean",
     )
     k_n = len(cl)
-    lab = np.empty(len(pool), np.int64)
+    lab = np.empty(len(xyxy), np.int64)
     for j, members in enumerate(cl.members):
         lab[members] = j
     leaders = np.asarray([m[0] for m in cl.members], np.int64)
@@ -272,16 +280,17 @@ def fuse_sets(
     boxes = np.asarray([[round(v, 2) for v in row] for row in cl.boxes[order].tolist()]).reshape(-1, 4)
     boxes[:, 2] = np.maximum(boxes[:, 0], boxes[:, 2])
     boxes[:, 3] = np.maximum(boxes[:, 1], boxes[:, 3])
-    cats = [pool.categories[int(c)] for c in cluster_cat[order]]
+    cats = [categories[c] for c in cluster_cat[order].tolist()]
     ids = [make_label_id(frame_id, "fused", method, rank, cat) for rank, cat in enumerate(cats)]
+    present_rows = present.tolist()
     attributes = []
     for j in order.tolist():
-        member_models = np.flatnonzero(present[j]).tolist()
+        member_models = [m for m, here in enumerate(present_rows[j]) if here]
         attributes.append(
             {
                 "fused_from": [set_names[m] for m in member_models],
                 "agreement": len(member_models),
-                "members": [str(pool.ids[i]) for i in cl.members[j]],
+                "members": [str(pool_ids[i]) for i in cl.members[j]],
                 "method": method,
             }
         )

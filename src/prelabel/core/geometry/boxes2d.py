@@ -298,9 +298,8 @@ def greedy_cluster(
 def _cluster_one_by_one(
     boxes: F64, s: F64, w: F64, g: I64, iou_threshold: float, reference: str, inclusive: bool
 ) -> Clusters:
-    """:func:`greedy_cluster` without batches, in plain Python floats: boxes per frame are few, and a cluster's
-    IoU with a box is looked up in the pairwise matrix while the cluster still holds one box."""
-    pair = overlap(boxes, boxes).tolist()
+    """:func:`greedy_cluster` without batches, in plain Python floats (boxes per frame are few; each IoU is the
+    same IEEE arithmetic as :func:`overlap`)."""
     bl = boxes.tolist()
     wl = w.tolist()
     gl = g.tolist()
@@ -312,18 +311,17 @@ def _cluster_one_by_one(
     by_group: dict[int, list[int]] = {}
     for i in np.argsort(-s, kind="stable").tolist():
         best, best_v = -1, -1.0
-        row = pair[i]
         bx1, by1, bx2, by2 = bl[i]
         area_i = max(bx2 - bx1, 0.0) * max(by2 - by1, 0.0)
         for k in by_group.get(gl[i], ()):
             rx1, ry1, rx2, ry2 = refs[k]
             if rx1 >= bx2 or bx1 >= rx2 or ry1 >= by2 or by1 >= ry2:
                 v = 0.0  # disjoint
-            elif not mean or len(members[k]) == 1:
-                v = row[members[k][0]]
             else:
-                inter = (min(bx2, rx2) - max(bx1, rx1)) * (min(by2, ry2) - max(by1, ry1))
-                denom = area_i + (rx2 - rx1) * (ry2 - ry1) - inter
+                iw, ih = min(bx2, rx2) - max(bx1, rx1), min(by2, ry2) - max(by1, ry1)
+                inter = (iw if iw > 0.0 else 0.0) * (ih if ih > 0.0 else 0.0)
+                rw, rh = rx2 - rx1, ry2 - ry1
+                denom = area_i + (rw if rw > 0.0 else 0.0) * (rh if rh > 0.0 else 0.0) - inter
                 v = inter / denom if denom > 0 else 0.0
             if v > best_v:
                 best, best_v = k, v
