@@ -318,7 +318,8 @@ def _cluster_one_by_one(
             if rx1 >= bx2 or bx1 >= rx2 or ry1 >= by2 or by1 >= ry2:
                 v = 0.0  # disjoint
             else:
-                iw, ih = min(bx2, rx2) - max(bx1, rx1), min(by2, ry2) - max(by1, ry1)
+                iw = (bx2 if bx2 < rx2 else rx2) - (bx1 if bx1 > rx1 else rx1)
+                ih = (by2 if by2 < ry2 else ry2) - (by1 if by1 > ry1 else ry1)
                 inter = (iw if iw > 0.0 else 0.0) * (ih if ih > 0.0 else 0.0)
                 rw, rh = rx2 - rx1, ry2 - ry1
                 denom = area_i + (rw if rw > 0.0 else 0.0) * (rh if rh > 0.0 else 0.0) - inter
