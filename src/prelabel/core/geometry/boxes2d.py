@@ -134,15 +134,23 @@ def overlap_stacked(a: F64, b: F64, metric: Metric | str = "iou", *, crowd: Arra
     """:func:`overlap` over stacks of box sets: ``a`` (..., N, 4) and ``b`` (..., M, 4) give (..., N, M);
     ``crowd`` (..., M). Used to match many images at once (padded)."""
     _check_metric(metric)
-    inter = _intersection(a, b)
-    area_a = _area(a)[..., :, None]
+    return overlap_from_areas(_intersection(a, b), _area(a), _area(b), metric, crowd=crowd)
+
+
+def overlap_from_areas(
+    inter: F64, area_a: F64, area_b: F64, metric: Metric | str = "iou", *, crowd: ArrayLike | None = None
+) -> F64:
+    """The overlap metric from pairwise intersections ``(..., N, M)`` and the areas of ``a`` ``(..., N)`` and ``b``
+    ``(..., M)`` (boxes or masks alike); see :func:`overlap`."""
+    _check_metric(metric)
+    aa = area_a[..., :, None]
     if metric == "ioa":
-        denom = np.broadcast_to(area_a, inter.shape)
+        denom = np.broadcast_to(aa, inter.shape)
     else:
-        denom = area_a + _area(b)[..., None, :] - inter
+        denom = aa + area_b[..., None, :] - inter
         if metric == "crowd":
-            is_crowd = np.ones(b.shape[:-1], bool) if crowd is None else np.asarray(crowd, dtype=bool)
-            denom = np.where(is_crowd[..., None, :], area_a, denom)
+            is_crowd = np.ones(area_b.shape, bool) if crowd is None else np.asarray(crowd, dtype=bool)
+            denom = np.where(is_crowd[..., None, :], aa, denom)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denom > 0, inter / denom, 0.0)
 

@@ -12,10 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.core import rle
+from prelabel.core.geometry.boxes2d import METRICS, overlap_from_areas
 from prelabel.core.labels import Mask
 
 F64 = npt.NDArray[np.float64]
-METRICS: tuple[str, ...] = ("iou", "ioa", "crowd")
 
 
 def _packed(masks: Sequence[Mask], size: tuple[int, int] | None) -> tuple[npt.NDArray[np.uint8], F64]:
@@ -49,14 +49,9 @@ def mask_overlap(
     inter = np.empty((len(a), len(b)))
     for i in range(len(a)):
         inter[i] = np.bitwise_count(pa[i][None, :] & pb).sum(axis=1, dtype=np.int64)
-    if metric == "ioa":
-        denom = np.broadcast_to(area_a[:, None], inter.shape)
-    else:
-        denom = area_a[:, None] + area_b[None, :] - inter
-        if metric == "crowd":
-            is_crowd = np.ones(len(b), bool) if crowd is None else np.asarray(crowd, dtype=bool).reshape(-1)
-            if is_crowd.shape != (len(b),):
-                raise ValueError(f"crowd: expected one flag per mask of b, shape ({len(b)},); got {is_crowd.shape}")
-            denom = np.where(is_crowd[None, :], area_a[:, None], denom)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, inter / denom, 0.0)
+    c = None
+    if metric == "crowd" and crowd is not None:
+        c = np.asarray(crowd, dtype=bool).reshape(-1)
+        if c.shape != (len(b),):
+            raise ValueError(f"crowd: expected one flag per mask of b, shape ({len(b)},); got {c.shape}")
+    return overlap_from_areas(inter, area_a, area_b, metric, crowd=c)
