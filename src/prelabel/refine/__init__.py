@@ -1,1 +1,2 @@
-"""Label refinement: tiled inference and test-time augmentation wrappers around any detector."""
+"""Label refinement: tiled inference and flip TTA around any detector, fusion of several models' labels, composing
+parts into one object."""
