@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import FrameRecord, Label
+from prelabel.core.labels import FrameRecord
 from prelabel.core.labelset import LabelSet
 from prelabel.quality.ap import IOU_THRESHOLDS, MAX_DETS, ClassCurve, accumulate_arrays, match_batch, mean_ap
 
@@ -169,14 +169,6 @@ def pair_records(
             raise ValueError(f"frame {gts[i].frame.id}: more than one prediction record pairs with it")
         paired[i] = p
     return list(zip(paired, gts, strict=True)), unmatched
-
-
-def label_box(label: Label) -> tuple[float, float, float, float] | None:
-    if label.box is not None:
-        return label.box.xyxy
-    if label.polygon is not None:
-        return label.polygon.bounds().xyxy
-    return None
 
 
 def _crowd_flags(ls: LabelSet) -> npt.NDArray[np.bool_]:
