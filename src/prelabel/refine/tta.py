@@ -2,8 +2,8 @@
 
 :class:`FlipTTADetector` runs its detector on the frame and on the mirrored frame, maps the mirrored boxes back,
 and merges the two passes class by class with :func:`weighted_merge`: boxes that overlap (IoU above a threshold)
-are averaged, weighted by score, and the merged score is each view's best score, summed, divided by the number of
-passes, so a box seen in only one view is down-weighted rather than kept at full confidence.
+are averaged, weighted by score, and the merged score is the summed score divided by the number of passes (at most
+1), so a box seen in only one view is down-weighted rather than kept at full confidence.
 """
 
 from __future__ import annotations
@@ -21,30 +21,21 @@ from prelabel.models.base import Detector
 def weighted_merge(parts: Sequence[Detections], iou_threshold: float = 0.55, passes: int | None = None) -> Detections:
     """Class-aware weighted box fusion of detections from ``passes`` views of one frame (default: ``len(parts)``).
 
-    ``parts[k]`` holds view ``k``'s boxes. Clusters are formed greedily from the best-scored box down
+    Clusters are formed greedily from the best-scored box down
     (:func:`~prelabel.core.geometry.boxes2d.greedy_cluster`); a box joins the cluster of its class whose fused
     box it overlaps most, if by more than ``iou_threshold``. Each cluster gives one box: the score-weighted mean
-    of its members' coordinates, scored as the sum over views of each view's best member score, divided by
-    ``passes``. A view counts once per cluster, so the score never exceeds 1 (nor the best member's score when
-    ``passes`` is 1), and a box seen in one view of two keeps half its score.
+    of its members' coordinates, scored ``sum(member scores) / passes``, capped at 1 (one view may put two boxes
+    in a cluster, so the sum can exceed the number of passes). A box seen in one view of two keeps half its score.
     """
     n_passes = passes or max(len(parts), 1)
     dets = Detections.merge(parts)
     if len(dets) == 0:
         return Detections.empty()
-    view = np.concatenate([np.full(len(p), k, dtype=np.int64) for k, p in enumerate(parts)])
-    scores = dets.scores.astype(np.float64)
-    cl = greedy_cluster(dets.xyxy, scores, iou_threshold=iou_threshold, groups=dets.class_ids)
-    fused = np.empty(len(cl), dtype=np.float64)
-    for k, members in enumerate(cl.members):
-        best_per_view: dict[int, float] = {}
-        for i in members:
-            v = int(view[i])
-            best_per_view[v] = max(best_per_view.get(v, 0.0), float(scores[i]))
-        fused[k] = min(sum(best_per_view.values()) / n_passes, 1.0)
+    cl = greedy_cluster(dets.xyxy, dets.scores.astype(np.float64), iou_threshold=iou_threshold, groups=dets.class_ids)
+    fused = [min(float(dets.scores[np.asarray(m)].sum()) / n_passes, 1.0) for m in cl.members]
     return Detections(
         xyxy=cl.boxes.astype(np.float32),
-        scores=fused.astype(np.float32),
+        scores=np.asarray(fused, dtype=np.float32),
         class_ids=np.asarray([int(dets.class_ids[m[0]]) for m in cl.members], dtype=np.int64),
         data={"support": np.asarray([len(m) for m in cl.members], dtype=np.int64)},
     )
