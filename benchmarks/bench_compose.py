@@ -5,7 +5,7 @@
 The runs are those of ``benchmarks.bench_fusion`` (30 KITTI object frames, detections from score 0.05, 2 threads),
 made the same way and shared through ``--cache``: tiled NanoDet and tiled CenterNet (the two strongest zoo models),
 and their WBF fusion with the setting the fusion benchmark chose on held-out frames (IoU 0.5, skip 0.2). Each is
-scored with the KITTI preset of ``prelabel eval`` as it is, and after ``prelabel.labels.compose`` with the shipped
+scored with the KITTI preset of ``prelabel eval`` as it is, and after ``prelabel.refine.compose`` with the shipped
 ``cyclists`` rules (parts discounted) and with the same rules removing the parts instead. For the fusion, composing
 runs on the fused labels (``prelabel fuse --compose``). The KITTI sample holds 5 Cyclist and 12 Pedestrian
 objects: one found cyclist moves Cyclist AP50 by about 20 points.
@@ -52,9 +52,9 @@ def main() -> None:
     ap.add_argument("--cache", type=str, default=None, help="Keep/reuse each run's labels in this folder.")
     args = ap.parse_args()
 
-    from prelabel.labels.compose import RULE_SETS, compose_records, load_rules
-    from prelabel.labels.fusion import fuse_records
     from prelabel.quality.inputs import load_records
+    from prelabel.refine.compose import RULE_SETS, compose_records, load_rules
+    from prelabel.refine.fusion import fuse_records
 
     gt = [g for g in load_records(KITTI) if g.frame.id in {f"{i:06d}" for i in range(30)}]
     runs = run_tiled(Path(args.cache) if args.cache else None)

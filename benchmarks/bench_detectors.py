@@ -108,8 +108,8 @@ def run_setting(detector: Any, frames: list[tuple[str, npt.NDArray[np.uint8]]]) 
 
 
 def settings(base: Any, extra: dict[str, Any]) -> dict[str, Callable[[], Any]]:
-    from prelabel.labels.tiling import TiledDetector
-    from prelabel.labels.tta import FlipTTADetector
+    from prelabel.refine.tiling import TiledDetector
+    from prelabel.refine.tta import FlipTTADetector
 
     out: dict[str, Callable[[], Any]] = {
         "full frame": lambda: base,

@@ -10,7 +10,7 @@ way. Every detector in the zoo (``list_entries()``, task ``detect``) runs on 2 t
 score 0.05, full frame and tiled (``Predictor(..., tiled=True)``) when tiling exists. A detector that fails to load
 is reported and skipped.
 
-Fusion (``prelabel.labels.fusion``, equal weights) is measured two ways:
+Fusion (``prelabel.refine.fusion``, equal weights) is measured two ways:
 
 - fixed settings (WBF/NMS/vote, IoU 0.55): the tiled runs of all detectors, and all runs (full + tiled);
 - configured on held-out frames (2-fold): for each half of the frames, the runs are ranked by AP50 on the *other*
@@ -19,6 +19,12 @@ Fusion (``prelabel.labels.fusion``, equal weights) is measured two ways:
   fused labels were tuned on that frame's ground truth.
 
 ``--cache DIR`` keeps each run's labels (``DIR/<run>.jsonl``) and reuses them on the next call.
+
+``--speed`` measures only the time fusion takes per frame, without running detectors: four label sets made from a
+real detector's output on the 202 BDD100K frames of ``../shared/data/scalabel_eval`` (``det/bbox_predictions.json``,
+~27 boxes per frame), each a copy with its boxes moved by N(0, 2 px) per coordinate, scores scaled by U(0.8, 1) and
+one box in ten dropped (seeded), so ~100 boxes per frame go into WBF. Timed: ``fuse_records`` (records in and out)
+and ``fuse_sets`` (columnar label sets, read once), best of ``--repeat``, in process CPU time.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ def run_detectors(n_frames: int, cache: Path | None = None) -> dict[str, list[An
 
     frames = image_frames(str(KITTI / "image_2"))[:n_frames]
     try:
-        import prelabel.labels.tiling  # noqa: F401
+        import prelabel.refine.tiling  # noqa: F401
 
         settings = [("full", False), ("tiled", True)]
     except ImportError:
@@ -99,7 +105,7 @@ def score(records: list[Any], gt: list[Any], ids: set[str] | None = None) -> dic
 
 def cross_fitted(runs: dict[str, list[Any]], gt: list[Any]) -> tuple[str, dict[str, float | None]]:
     """Fusion configured on the other half of the frames (see the module docstring)."""
-    from prelabel.labels.fusion import fuse_records
+    fuse_records = _fusion_module().fuse_records
 
     ids = sorted(g.frame.id for g in gt)
     halves = [set(ids[: len(ids) // 2]), set(ids[len(ids) // 2 :])]
@@ -129,15 +135,84 @@ def cross_fitted(runs: dict[str, list[Any]], gt: list[Any]) -> tuple[str, dict[s
     return label, score(fused, gt)
 
 
+def _fusion_module() -> Any:
+    try:
+        import prelabel.refine.fusion as fusion
+    except ImportError:  # prelabel 0.1 (before the rename): the same command measures the old code
+        import prelabel.refine.fusion as fusion  # type: ignore[no-redef]
+    return fusion
+
+
+def jittered_sets(n_sets: int = 4, seed: int = 0) -> list[list[Any]]:
+    """``n_sets`` label sets from the BDD100K detector output (see the module docstring)."""
+    import numpy as np
+
+    from prelabel.core.labels import Box2D
+    from prelabel.quality.inputs import load_records
+
+    base = load_records(DATA / "scalabel_eval" / "eval" / "det" / "bbox_predictions.json")
+    rng = np.random.default_rng(seed)
+    sets: list[list[Any]] = []
+    for k in range(n_sets):
+        records = []
+        for r in base:
+            labels = []
+            for lab in r.labels:
+                if lab.box is None or rng.random() < 0.1:
+                    continue
+                x1, y1, x2, y2 = (np.asarray(lab.box.xyxy) + rng.normal(0, 2, 4)).tolist()
+                box = Box2D(x1=min(x1, x2), y1=min(y1, y2), x2=max(x1, x2), y2=max(y1, y2))
+                score = float(np.clip((lab.score or 1.0) * rng.uniform(0.8, 1.0), 0, 1))
+                labels.append(lab.model_copy(update={"box": box, "score": score, "source": f"model:m{k}@1"}))
+            records.append(r.model_copy(update={"labels": labels}))
+        sets.append(records)
+    return sets
+
+
+def speed(repeat: int) -> None:
+    fusion = _fusion_module()
+    sets = jittered_sets()
+    n_frames = len(sets[0])
+    n_boxes = sum(len(r.labels) for s in sets for r in s)
+    print(f"{len(sets)} label sets x {n_frames} frames, {n_boxes / n_frames:.0f} boxes per frame into fusion")
+    for method in ("wbf", "nms", "vote"):
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.process_time()
+            out = fusion.fuse_records(sets, method=method, iou_threshold=0.55)
+            best = min(best, time.process_time() - t0)
+        n_out = sum(len(r.labels) for r in out)
+        print(f"fuse_records {method}: {best * 1000 / n_frames:.3f} ms per frame ({n_out} fused labels)")
+    if not hasattr(fusion, "fuse_sets"):
+        return
+    from prelabel.core.labelset import LabelSet
+
+    columns = [[LabelSet.from_labels(r.labels) for r in s] for s in sets]
+    for method in ("wbf", "nms", "vote"):
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.process_time()
+            for f in range(n_frames):
+                fusion.fuse_sets(str(f), [c[f] for c in columns], method=method, iou_threshold=0.55)
+            best = min(best, time.process_time() - t0)
+        print(f"fuse_sets {method}: {best * 1000 / n_frames:.3f} ms per frame")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--speed", action="store_true", help="Only time fusion per frame (no detectors, see above).")
+    ap.add_argument("--repeat", type=int, default=3, help="With --speed: best of this many runs.")
     ap.add_argument("--json", type=str, default=None, help="Also write the table as JSON here.")
     ap.add_argument("--cache", type=str, default=None, help="Keep/reuse each run's labels in this folder.")
     args = ap.parse_args()
+    if args.speed:
+        speed(args.repeat)
+        return
 
-    from prelabel.labels.fusion import fuse_records
     from prelabel.quality.inputs import load_records
+
+    fuse_records = _fusion_module().fuse_records
 
     gt = [g for g in load_records(KITTI) if g.frame.id in {f"{i:06d}" for i in range(args.frames)}]
     runs = run_detectors(args.frames, Path(args.cache) if args.cache else None)

@@ -98,7 +98,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ms:.0f} |", flush=True)
         if name == "full pipeline":
             full_res = res
-    from prelabel.labels.fusion import fuse_records
+    from prelabel.refine.fusion import fuse_records
 
     # better 2D boxes: tiled NanoDet and tiled CenterNet fused by WBF (IoU 0.5, skip 0.2, bench_fusion's choice)
     second = detections(Path(args.cache) if args.cache else None, "centernet-mobilenetv3-coco")

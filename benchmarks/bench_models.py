@@ -69,7 +69,7 @@ def bench_conversion() -> list[dict[str, Any]]:
 
 
 def bench_detectors(threads: int) -> list[dict[str, Any]]:
-    from prelabel.core.boxes import iou_matrix
+    from prelabel.core.geometry.boxes2d import overlap
     from prelabel.models import list_entries, load_detector
     from prelabel.sources.images import image_frames, load_image
 
@@ -95,7 +95,7 @@ def bench_detectors(threads: int) -> list[dict[str, Any]]:
             total += len(gt)
             if not gt or not len(dets):
                 continue
-            ious = iou_matrix(np.array([b for _, b in gt]), dets.xyxy)
+            ious = overlap(np.array([b for _, b in gt]), dets.xyxy)
             for j, (want, _) in enumerate(gt):
                 k = int(ious[j].argmax())
                 if ious[j, k] >= 0.5:

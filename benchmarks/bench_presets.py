@@ -4,7 +4,7 @@
     nice -n 10 python -m benchmarks.bench_presets [--write src/prelabel/inference/presets.json] [--speed]
 
 Candidates: every cached run (zoo model x full / tiled / flip TTA / tiled + TTA, detections from score 0.05) and
-weighted box fusion (``prelabel.labels.fusion``) of 2 or 3 of the five best runs, IoU 0.55, skipping boxes
+weighted box fusion (``prelabel.refine.fusion``) of 2 or 3 of the five best runs, IoU 0.55, skipping boxes
 under 0.0 or 0.2 (the runs' car, truck, bus and person boxes: the classes scored; fusion is per class). Every
 candidate's labels go through the presets' ontology (the ``driving`` class map, same-class
 duplicates at IoU >= 0.7 removed). Score: the mean of vehicle and pedestrian AP50 (COCO-style 101-point, groups
@@ -97,7 +97,7 @@ def ontology(records: list[Any], thresholds: dict[str, float] | None = None) -> 
 
 def candidates(runs: dict[str, tuple[list[Any], float]], gt: list[Any]) -> dict[str, dict[str, Any]]:
     """name -> {config, records (after the ontology), cpu seconds per frame}."""
-    from prelabel.labels.fusion import fuse_records
+    from prelabel.refine.fusion import fuse_records
 
     out: dict[str, dict[str, Any]] = {}
     for name, (recs, cpu) in runs.items():
@@ -252,9 +252,9 @@ def nuscenes_gt() -> list[Any]:
 def bdd_ap(preset: dict[str, Any], dataset: str = "bdd") -> dict[str, float | None] | None:
     """AP50 per class of a shipped preset on the labelled BDD100K frames or nuScenes camera images (cached member
     runs), or None when a member's run is not cached."""
-    from prelabel.labels.fusion import fuse_records
     from prelabel.quality.evaluate import EvalConfig, evaluate
     from prelabel.quality.inputs import read_scalabel
+    from prelabel.refine.fusion import fuse_records
 
     member_runs = []
     for m in preset["members"]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap as iou_matrix
 from prelabel.formats import kitti as kitti_format
 from prelabel.sources.images import image_frames, load_image
 

@@ -9,7 +9,7 @@ from prelabel import formats
 from prelabel.core.classmap import ClassMap, builtin_names
 from prelabel.core.vocab import COCO80
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
-from prelabel.labels.compose import composite_names
+from prelabel.refine.compose import composite_names
 
 from .samples import sample_records
 

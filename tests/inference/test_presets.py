@@ -43,8 +43,8 @@ def test_preset_labels_kitti_in_the_driving_ontology(name: str, kitti: Path) -> 
 def test_ensemble_is_the_fusion_of_its_members(kitti: Path) -> None:
     from prelabel.core.labels import Frame, FrameRecord
     from prelabel.inference.ensemble import EnsembleDetector
-    from prelabel.labels.fusion import fuse_records
     from prelabel.models import load_detector
+    from prelabel.refine.fusion import fuse_records
     from prelabel.sources.images import load_image
 
     a = load_detector("yolo11n-coco", threads=2, min_score=0.1)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.vocab import COCO80
 from prelabel.models import list_entries
 from prelabel.models.base import Detector
@@ -54,7 +54,7 @@ def test_zoo_detector_on_kitti(model_id: str, zoo_detectors: dict[str, Any], kit
         total += len(gt)
         if not gt or not len(dets):
             continue
-        ious = iou_matrix(np.array([b for _, b in gt]), dets.xyxy)
+        ious = overlap(np.array([b for _, b in gt]), dets.xyxy)
         for j, (kitti_class, _) in enumerate(gt):
             best = int(ious[j].argmax())
             if ious[j, best] >= 0.5:

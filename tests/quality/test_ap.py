@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
-from prelabel.quality.ap import accumulate, match_image, overlap_matrix
+from prelabel.quality.ap import accumulate, match_image
 from prelabel.quality.evaluate import EvalConfig, evaluate
 from prelabel.quality.inputs import load_records
 
@@ -105,7 +106,7 @@ def test_class_without_ground_truth_is_none_and_missing_frames_count() -> None:
 
 def test_engine_arrays_directly() -> None:
     crowd = np.array([False, True])
-    ov = overlap_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 20, 10], [0, 0, 100, 100]]), crowd)
+    ov = overlap(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 20, 10], [0, 0, 100, 100]]), "crowd", crowd=crowd)
     assert ov[0, 0] == pytest.approx(0.5) and ov[0, 1] == pytest.approx(1.0)
     m = match_image(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [1, 1, 10, 10]]), np.array([0.2, 0.9]))
     # the better-scored detection takes the box; the other is a false positive
@@ -148,3 +149,21 @@ def test_ground_truth_in_other_formats_scores_the_same(
     want = evaluate(ssd_kitti, kitti_gt, kitti_config()).ap(iou=0.5)
     got = evaluate(ssd_kitti, again, kitti_config()).ap(iou=0.5)
     assert want is not None and got == pytest.approx(want, abs=0.005)
+
+
+def test_evaluate_sets_on_label_sets_matches_scalabel(shared_data: Path) -> None:
+    from prelabel.core.labelset import LabelSet
+    from prelabel.quality.evaluate import FramePair, evaluate_sets, pair_records
+
+    root = shared_data / "scalabel_eval" / "eval"
+    pairs, _ = pair_records(
+        load_records(root / "det" / "bbox_predictions.json"),
+        load_records(root / "box_track" / "track_sample_anns.json"),
+    )
+    frames = [
+        FramePair(g.frame.id, None if p is None else LabelSet.from_labels(p.labels), LabelSet.from_labels(g.labels))
+        for p, g in pairs
+    ]
+    res = evaluate_sets(frames, EvalConfig(classes=SCALABEL_CLASSES, inclusive_pixels=True))
+    got = {k: round(100 * v, 2) for k, v in res.summary().items() if v is not None}
+    assert got == {"AP": 34.03, "AP50": 55.32, "AP75": 34.94}

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap as iou_matrix
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.errors import FormatError, UnknownNameError
-from prelabel.labels.compose import compose_labels, compose_records, load_rules
+from prelabel.refine.compose import compose_labels, compose_records, load_rules
 
 SRC = "model:nanodet-m-coco@1"
 
@@ -177,8 +177,8 @@ def test_the_pairing_rule_on_bdd_ground_truth(shared_data: Path) -> None:
     """BDD100K labels a rider and its bike as two boxes: exactly the parts a COCO detector gives. On the
     202-frame Scalabel reference sequence the rule pairs almost every labelled rider with a labelled bike, and no
     labelled pedestrian with any."""
-    from prelabel.labels.compose import pairs_with
     from prelabel.quality.inputs import load_records
+    from prelabel.refine.compose import pairs_with
 
     rule = load_rules("cyclists")[0]
     records = load_records(shared_data / "scalabel_eval" / "eval" / "box_track" / "track_sample_anns.json")

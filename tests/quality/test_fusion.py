@@ -7,8 +7,8 @@ import pytest
 
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.errors import PrelabelError, UnknownNameError
-from prelabel.labels.fusion import cluster_boxes, fuse_records
 from prelabel.quality.evaluate import evaluate, kitti_config
+from prelabel.refine.fusion import cluster_boxes, fuse_records
 
 
 def _set(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tests.review.conftest import FRAMES, Server
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap as iou_matrix
 from prelabel.labelfile import read_records
 
 

@@ -169,9 +169,9 @@ def register(app: typer.Typer) -> None:
 
         from prelabel.errors import PrelabelError
         from prelabel.labelfile import write_records
-        from prelabel.labels.fusion import fuse_records
         from prelabel.quality.classmaps import parse_class_map
         from prelabel.quality.inputs import load_records
+        from prelabel.refine.fusion import fuse_records
 
         dest = _check_out(out, overwrite)
         if len(inputs) < 2:
@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
             score_mode=score_mode,
         )
         if compose:
-            from prelabel.labels.compose import compose_records
+            from prelabel.refine.compose import compose_records
 
             fused = compose_records(fused, compose)
         write_records(str(dest), fused)
@@ -231,8 +231,8 @@ def register(app: typer.Typer) -> None:
         from collections import Counter
 
         from prelabel.labelfile import write_records
-        from prelabel.labels.compose import compose_records, load_rules
         from prelabel.quality.inputs import load_records
+        from prelabel.refine.compose import compose_records, load_rules
 
         dest = _check_out(out, overwrite)
         rule_list = load_rules(rules)

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from prelabel import storage
+from prelabel.core.geometry.boxes2d import iou_pair
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label, ReviewState, make_label_id
 from prelabel.errors import FormatError
 from prelabel.formats import FormatSpec
@@ -404,16 +405,6 @@ def _added_by_review(lb: Label) -> bool:
 # ---------------------------------------------------------------- reading
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 @dataclass
 class _Parsed:
     attribute: str
@@ -572,7 +563,8 @@ def _merge_adjusted(
     human_source: str,
     where: str,
 ) -> list[Label]:
-    """Ground Truth's adjusted boxes matched to the original pre-labels (same class, best IoU >= 0.5).
+    """Ground Truth's adjusted boxes matched to the original pre-labels: first the boxes left exactly as they were
+    (same class and box), then best IoU >= 0.5 first, whatever the class (a relabelled box is the same object).
 
     Matched and unchanged: the original label, accepted. Matched and moved or relabelled: adjusted, by a person.
     Unmatched new boxes: added by a person. Unmatched originals: rejected (the worker deleted them).
@@ -590,7 +582,7 @@ def _merge_adjusted(
     unadjusted = newest.meta.get("adjustment-status") == "unadjusted"
     pairs = sorted(
         (
-            (_iou(nb.xyxy, ob.xyxy), ni, oi)
+            (iou_pair(nb.xyxy, ob.xyxy), ni, oi)
             for ni, (_, nb, _) in enumerate(newest.boxes)
             for oi, (_, ob, _) in enumerate(orig.boxes)
         ),

@@ -1,7 +1,7 @@
 """Several detectors on one frame, fused into one set of boxes (the presets' "fusion of several models").
 
 :class:`EnsembleDetector` runs each member detector on the frame and fuses their boxes with
-:func:`prelabel.labels.fusion.fuse_records` (weighted box fusion by default), class by class. Members must share
+:func:`prelabel.refine.fusion.fuse_records` (weighted box fusion by default), class by class. Members must share
 one class list (the zoo's COCO-80 detectors do). It is itself a Detector, so tiling, the ontology and masks wrap it
 like any other.
 """
@@ -60,7 +60,7 @@ class EnsembleDetector:
         return f"model:{self.model_id}@{self.version}"
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
-        from prelabel.labels.fusion import fuse_records
+        from prelabel.refine.fusion import fuse_records
 
         h, w = image.shape[:2]
         frame = Frame(id="frame", uri="memory://frame", width=w, height=h)

@@ -35,7 +35,7 @@ class Predictor:
         **options: Any,
     ) -> None:
         """``tta``: horizontal-flip test-time augmentation; ``tiled``: overlapping tiles plus the full frame
-        (``prelabel.labels``); ``masks="sam"``: a MobileSAM mask for every box (``prelabel.models.sam``);
+        (``prelabel.refine``); ``masks="sam"``: a MobileSAM mask for every box (``prelabel.models.sam``);
         ``masks="native"``: the model's own instance masks (segmentation models). ``class_map`` (``kitti``, ``bdd``,
         ``nuscenes``, ``driving`` or a JSON file) and ``classes`` (names to keep) set the labels' ontology
         (``prelabel.inference.ontology``); for an ONNX file without class names, ``classes`` names its outputs.
@@ -65,11 +65,11 @@ class Predictor:
                 options["classes"] = keep  # names for a file without them; a filter when the file has names
             model = load_detector(model, cache, **options)
         if tta:
-            from prelabel.labels.tta import FlipTTADetector
+            from prelabel.refine.tta import FlipTTADetector
 
             model = FlipTTADetector(model)
         if tiled:
-            from prelabel.labels.tiling import TiledDetector
+            from prelabel.refine.tiling import TiledDetector
 
             model = TiledDetector(model)
         if class_map or (keep and tuple(keep) != tuple(model.classes)):

@@ -1,7 +1,7 @@
 """Presets: ``fast``, ``balanced``, ``best`` -- whole labelling recipes chosen by measurement, not by hand.
 
 A preset (``presets.json``, written by ``python -m benchmarks.bench_presets``) names its member runs (zoo model,
-tiled or not, flip TTA or not), how they are fused when there are several (``prelabel.labels.fusion``), the
+tiled or not, flip TTA or not), how they are fused when there are several (``prelabel.refine.fusion``), the
 ontology its labels use (the ``driving`` class map by default) and a score threshold per class chosen to minimise
 simulated reviewer effort. ``build_preset`` turns one into a single Detector; ``label_settings`` turns the
 ``prelabel label`` flags into the Predictor's options (``prelabel label`` with no ``--model`` runs ``best``).
@@ -40,11 +40,11 @@ def member_detector(member: dict[str, Any], cache_dir: str | Path | None, **opti
 
     det: Any = load_detector(member["model"], cache_dir, **options)
     if member.get("tta"):
-        from prelabel.labels.tta import FlipTTADetector
+        from prelabel.refine.tta import FlipTTADetector
 
         det = FlipTTADetector(det)
     if member.get("tiled"):
-        from prelabel.labels.tiling import TiledDetector
+        from prelabel.refine.tiling import TiledDetector
 
         det = TiledDetector(det, tile=member.get("tile"))  # tile: square side in pixels (default: the short side)
     return det

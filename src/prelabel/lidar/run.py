@@ -91,7 +91,7 @@ def label_scenes(
 def _fused(predictors: Sequence[Any]) -> Callable[[Frame], FrameRecord]:
     """Several detectors on one image, merged by weighted box fusion (IoU 0.5, boxes under 0.2 skipped: the
     setting ``bench_fusion`` chose for tiled NanoDet + CenterNet on held-out KITTI frames)."""
-    from prelabel.labels.fusion import fuse_records
+    from prelabel.refine.fusion import fuse_records
 
     def detect(frame: Frame) -> FrameRecord:
         runs = [[p.predict_frame(frame)] for p in predictors]

@@ -3,7 +3,7 @@
 ``quantize_entry(entry, images)`` writes ``<cache>/models/<id>/<version>/model.int8-<ops>.onnx`` once
 (convolutions and matrix products only: weights int8 per channel, activations uint8; MinMax ranges from the
 calibration images run through the model's own pre-processing, each image whole and as the square tiles
-:class:`~prelabel.labels.tiling.TiledDetector` would feed it);
+:class:`~prelabel.refine.tiling.TiledDetector` would feed it);
 ``load_int8(entry, images)`` loads a detector on it. Only ``onnx`` runtime entries can be quantised. Whether int8
 is worth it is measured per model in ``benchmarks/bench_detectors.py``.
 """
@@ -41,7 +41,7 @@ def int8_path(entry: ModelEntry, cache: str | Path | None = None) -> Path:
 
 def calibration_inputs(detector: Any, images: Sequence[npt.NDArray[np.uint8]]) -> Iterator[npt.NDArray[np.float32]]:
     """The detector's network inputs for each image and for each of its tiles."""
-    from prelabel.labels.tiling import tile_grid
+    from prelabel.core.geometry.boxes2d import tile_grid
 
     for image in images:
         h, w = image.shape[:2]

@@ -17,28 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from prelabel.core.geometry.boxes2d import overlap_stacked
+
 IOU_THRESHOLDS: npt.NDArray[np.float64] = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS: npt.NDArray[np.float64] = np.linspace(0.0, 1.0, 101)
 MAX_DETS = 100
 
 F64 = npt.NDArray[np.float64]
 BoolArr = npt.NDArray[np.bool_]
-
-
-def overlap_matrix(dt: F64, gt: F64, gt_crowd: BoolArr) -> F64:
-    """IoU (len(dt), len(gt)); for crowd ground truth, intersection over the detection's area (COCO's rule)."""
-    dt = np.asarray(dt, dtype=np.float64).reshape(-1, 4)
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
-    if len(dt) == 0 or len(gt) == 0:
-        return np.zeros((len(dt), len(gt)))
-    iw = np.minimum(dt[:, None, 2], gt[None, :, 2]) - np.maximum(dt[:, None, 0], gt[None, :, 0])
-    ih = np.minimum(dt[:, None, 3], gt[None, :, 3]) - np.maximum(dt[:, None, 1], gt[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    a_dt = (dt[:, 2] - dt[:, 0]) * (dt[:, 3] - dt[:, 1])
-    a_gt = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
-    union = np.where(np.asarray(gt_crowd, bool)[None, :], a_dt[:, None], a_dt[:, None] + a_gt[None, :] - inter)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
 
 
 @dataclass
@@ -64,53 +50,137 @@ def match_image(
     iou_thresholds: Sequence[float] | F64 = IOU_THRESHOLDS,
     max_dets: int = MAX_DETS,
 ) -> ImageMatch:
-    """Greedy COCO matching for one image and one class (see the module docstring)."""
+    """Greedy COCO matching for one image and one class (see the module docstring): :func:`match_batch` on one."""
     gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
     dt = np.asarray(dt, dtype=np.float64).reshape(-1, 4)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    g, thr = len(gt), np.asarray(iou_thresholds, dtype=np.float64)
+    g, d = len(gt), len(dt)
     crowd = np.zeros(g, bool) if gt_crowd is None else np.asarray(gt_crowd, bool)
     ign = crowd.copy() if gt_ignore is None else (np.asarray(gt_ignore, bool) | crowd)
-    d_ign_in = np.zeros(len(dt), bool) if dt_ignore is None else np.asarray(dt_ignore, bool)
-    order = np.argsort(-scores, kind="mergesort")[:max_dets]
-    dt, scores, d_ign_in = dt[order], scores[order], d_ign_in[order]
-    gorder = np.argsort(ign, kind="mergesort")  # counted ground truth first, ignored last
-    gt, crowd, ign = gt[gorder], crowd[gorder], ign[gorder]
-    ious = overlap_matrix(dt, gt, crowd)
-    t_n, d_n = len(thr), len(dt)
-    gtm = np.full((t_n, g), -1, dtype=np.int64)
-    dtm = np.full((t_n, d_n), -1, dtype=np.int64)
-    dt_ig = np.zeros((t_n, d_n), bool)
-    for ti, t in enumerate(thr):
-        for di in range(d_n):
-            best = min(float(t), 1 - 1e-10)
-            m = -1
-            for gi in range(g):
-                if gtm[ti, gi] >= 0 and not crowd[gi]:
-                    continue
-                if m > -1 and not ign[m] and ign[gi]:
-                    break
-                if ious[di, gi] < best:
-                    continue
-                best = float(ious[di, gi])
-                m = gi
-            if m == -1:
-                continue
-            dt_ig[ti, di] = ign[m]
-            dtm[ti, di] = m
-            gtm[ti, m] = di
-    matched = dtm >= 0
-    ignored = dt_ig | (~matched & d_ign_in[None, :])
-    gt_match = np.full((t_n, g), -1, dtype=np.int64)
-    if d_n:
-        gt_match[:, gorder] = np.where(gtm >= 0, order[np.clip(gtm, 0, None)], -1)
+    m = match_batch(
+        np.zeros(g, np.int64),
+        gt,
+        ign,
+        crowd,
+        np.zeros(d, np.int64),
+        dt,
+        np.asarray(scores, dtype=np.float64).reshape(-1),
+        np.zeros(d, bool) if dt_ignore is None else np.asarray(dt_ignore, bool),
+        n_units=1,
+        iou_thresholds=iou_thresholds,
+        max_dets=max_dets,
+    )
     return ImageMatch(
+        det_index=m.det_index,
+        scores=m.scores,
+        matched=m.matched,
+        ignored=m.ignored,
+        gt_match=m.gt_match,
+        n_gt=int(m.n_gt[0]),
+    )
+
+
+@dataclass
+class BatchMatch:
+    """Matching of many units (an image and a class each) at once. Detections are grouped by unit in unit order,
+    best score first within a unit, cut at max_dets."""
+
+    unit: npt.NDArray[np.int64]  # (D,) unit of each kept detection
+    det_index: npt.NDArray[np.int64]  # (D,) index into the caller's detections
+    scores: F64  # (D,)
+    matched: BoolArr  # (T, D)
+    ignored: BoolArr  # (T, D)
+    gt_match: npt.NDArray[np.int64]  # (T, G) per caller's ground-truth row: matched detection index, -1 if none
+    n_gt: npt.NDArray[np.int64]  # (n_units,) ground-truth boxes that count
+
+
+def match_batch(
+    gt_unit: npt.NDArray[np.int64],
+    gt: F64,
+    gt_ignore: BoolArr,
+    gt_crowd: BoolArr,
+    dt_unit: npt.NDArray[np.int64],
+    dt: F64,
+    scores: F64,
+    dt_ignore: BoolArr,
+    *,
+    n_units: int,
+    iou_thresholds: Sequence[float] | F64 = IOU_THRESHOLDS,
+    max_dets: int = MAX_DETS,
+) -> BatchMatch:
+    """COCO's greedy matching for many units at once, vectorised over units, thresholds and ground truth.
+
+    Per unit, detections are taken best score first (ties: input order); at each threshold a detection takes the
+    counted ground-truth box it overlaps most (IoU >= threshold; ties: the later box) that is still free, failing
+    that the best ignored one (crowd boxes stay free), exactly as ``COCOeval.evaluateImg``. ``gt_ignore`` must
+    already include crowd boxes.
+    """
+    thr = np.asarray(iou_thresholds, dtype=np.float64)
+    t_n = len(thr)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    dt = np.asarray(dt, dtype=np.float64).reshape(-1, 4)
+    gt_unit, dt_unit = np.asarray(gt_unit, np.int64), np.asarray(dt_unit, np.int64)
+    gt_ignore, gt_crowd = np.asarray(gt_ignore, bool), np.asarray(gt_crowd, bool)
+    # detections: by unit, best score first (stable), at most max_dets per unit
+    order = np.lexsort((-scores, dt_unit))
+    d_start = np.searchsorted(dt_unit[order], np.arange(n_units + 1))
+    rank = np.arange(len(order)) - d_start[dt_unit[order]]
+    order = order[rank < max_dets]
+    d_count = np.minimum(np.diff(d_start), max_dets)
+    d_first = np.concatenate([[0], np.cumsum(d_count)])
+    # ground truth: by unit, counted first, ignored last (stable)
+    gorder = np.lexsort((gt_ignore, gt_unit))
+    g_start = np.searchsorted(gt_unit[gorder], np.arange(n_units + 1))
+    g_count = np.diff(g_start)
+    n_gt = np.bincount(gt_unit[~gt_ignore], minlength=n_units).astype(np.int64)
+
+    d_total = len(order)
+    matched = np.zeros((t_n, d_total), bool)
+    dt_ig = np.zeros((t_n, d_total), bool)
+    gt_match = np.full((t_n, len(gt)), -1, dtype=np.int64)
+    thr_eff = np.minimum(thr, 1 - 1e-10)
+    # candidate pairs: each kept detection with each ground-truth box of its unit, overlapping enough at some
+    # threshold (everything else can never match)
+    d_unit_s = dt_unit[order]
+    cnt = g_count[d_unit_s] if d_total else np.zeros(0, np.int64)
+    pd = np.repeat(np.arange(d_total), cnt)
+    pg = np.repeat(g_start[d_unit_s], cnt) + (np.arange(len(pd)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    g_box, ign, crowd = gt[gorder], gt_ignore[gorder], gt_crowd[gorder]
+    iou = overlap_stacked(dt[order][pd][:, None, :], g_box[pg][:, None, :], "crowd", crowd=crowd[pg][:, None])
+    iou = iou.reshape(-1)
+    keep = iou >= (thr_eff.min() if t_n else np.inf)
+    pd, pg, iou = pd[keep], pg[keep], iou[keep]
+    # per detection, the best candidate comes last: counted before ignored, then IoU, then the later box
+    prank = (np.arange(d_total) - d_first[d_unit_s])[pd]
+    srt = np.lexsort((pg, iou, ~ign[pg], pd, prank))
+    pd, pg, iou, prank = pd[srt], pg[srt], iou[srt], prank[srt]
+    gtm = np.full((t_n, len(gt)), -1, dtype=np.int64)  # detection that took each ground-truth box (sorted order)
+    bounds = np.flatnonzero(np.diff(prank)) + 1
+    for a, b in zip(np.concatenate([[0], bounds]).tolist(), np.concatenate([bounds, [len(pd)]]).tolist(), strict=True):
+        if a == b:
+            continue
+        sd, sg, si = pd[a:b], pg[a:b], iou[a:b]
+        # one rank at a time: detections of the same rank belong to different units and never compete
+        elig = ((gtm[:, sg] < 0) | crowd[sg][None, :]) & (si[None, :] >= thr_eff[:, None])
+        seg = np.concatenate([[0], np.flatnonzero(np.diff(sd)) + 1])
+        last = np.maximum.reduceat(np.where(elig, np.arange(1, b - a + 1)[None, :], 0), seg, axis=1)
+        ti, si_ = np.nonzero(last)
+        pick = last[ti, si_] - 1
+        g_pick, d_pick = sg[pick], sd[pick]
+        gtm[ti, g_pick] = d_pick
+        matched[ti, d_pick] = True
+        dt_ig[ti, d_pick] = ign[g_pick]
+    ti, gi = np.nonzero(gtm >= 0)
+    gt_match[ti, gorder[gi]] = order[gtm[ti, gi]]
+    d_ign = np.asarray(dt_ignore, bool)[order]
+    ignored = dt_ig | (~matched & d_ign[None, :])
+    return BatchMatch(
+        unit=dt_unit[order],
         det_index=order.astype(np.int64),
-        scores=scores,
+        scores=np.asarray(scores, dtype=np.float64)[order],
         matched=matched,
         ignored=ignored,
         gt_match=gt_match,
-        n_gt=int((~ign).sum()),
+        n_gt=n_gt,
     )
 
 
@@ -146,10 +216,7 @@ def accumulate(
     name: str, matches: Sequence[ImageMatch], iou_thresholds: Sequence[float] | F64 = IOU_THRESHOLDS
 ) -> ClassCurve:
     """COCOeval.accumulate for one class: all images' detections pooled and sorted by score."""
-    thr = np.asarray(iou_thresholds, dtype=np.float64)
-    n_thresholds = len(thr)
-    r_n = len(RECALL_THRESHOLDS)
-    n_gt = sum(m.n_gt for m in matches)
+    n_thresholds = len(np.asarray(iou_thresholds))
     if matches:
         scores = np.concatenate([m.scores for m in matches])
         matched = np.concatenate([m.matched for m in matches], axis=1)
@@ -157,6 +224,21 @@ def accumulate(
     else:
         scores = np.zeros(0)
         matched = ignored = np.zeros((n_thresholds, 0), bool)
+    return accumulate_arrays(name, scores, matched, ignored, sum(m.n_gt for m in matches), iou_thresholds)
+
+
+def accumulate_arrays(
+    name: str,
+    scores: F64,
+    matched: BoolArr,
+    ignored: BoolArr,
+    n_gt: int,
+    iou_thresholds: Sequence[float] | F64 = IOU_THRESHOLDS,
+) -> ClassCurve:
+    """:func:`accumulate` on pooled arrays: scores (D,), matched and ignored (T, D), counted ground truth."""
+    thr = np.asarray(iou_thresholds, dtype=np.float64)
+    n_thresholds = len(thr)
+    r_n = len(RECALL_THRESHOLDS)
     order = np.argsort(-scores, kind="mergesort")
     scores, matched, ignored = scores[order], matched[:, order], ignored[:, order]
     if n_gt == 0:

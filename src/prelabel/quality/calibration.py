@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import FrameRecord, ReviewState
 from prelabel.errors import FormatError, PrelabelError
 from prelabel.quality.evaluate import EvalConfig, evaluate
@@ -134,7 +134,7 @@ def samples_from_review(
                     lab.box is not None
                     and ans.box is not None
                     and ans.category == lab.category
-                    and float(iou_matrix(np.array([lab.box.xyxy]), np.array([ans.box.xyxy]))[0, 0]) >= iou
+                    and float(overlap(np.array([lab.box.xyxy]), np.array([ans.box.xyxy]))[0, 0]) >= iou
                 )
             out.append(Sample(rec.frame.id, lab.id, lab.category, 1.0 if lab.score is None else lab.score, ok))
     return out

@@ -12,7 +12,6 @@ counted and such detections, if unmatched, are not false positives.
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import FrameRecord, Label
-from prelabel.quality.ap import (
-    IOU_THRESHOLDS,
-    MAX_DETS,
-    ClassCurve,
-    ImageMatch,
-    accumulate,
-    match_image,
-    mean_ap,
-)
+from prelabel.core.labels import FrameRecord
+from prelabel.core.labelset import LabelSet
+from prelabel.quality.ap import IOU_THRESHOLDS, MAX_DETS, ClassCurve, accumulate_arrays, match_batch, mean_ap
 
 ClassMapLike = Mapping[str, str | None] | Callable[[str], str | None]
 
@@ -179,66 +171,8 @@ def pair_records(
     return list(zip(paired, gts, strict=True)), unmatched
 
 
-def label_box(label: Label) -> tuple[float, float, float, float] | None:
-    if label.box is not None:
-        return label.box.xyxy
-    if label.polygon is not None:
-        return label.polygon.bounds().xyxy
-    return None
-
-
-def _is_crowd(label: Label) -> bool:
-    return any(bool(label.attributes.get(k)) for k in _CROWD_KEYS)
-
-
-@dataclass
-class _FrameTables:
-    gt: dict[str, list[tuple[tuple[float, float, float, float], bool, bool]]]  # class -> (box, ignore, crowd)
-    regions: list[tuple[float, float, float, float]]  # ignore regions for all classes
-    dt: dict[str, list[tuple[tuple[float, float, float, float], float, str]]]  # class -> (box, score, label id)
-
-
-def _tables(
-    pred: FrameRecord | None,
-    gt: FrameRecord,
-    cfg: EvalConfig,
-    pmap: Callable[[str], str | None],
-    gmap: Callable[[str], str | None],
-) -> _FrameTables:
-    t = _FrameTables(defaultdict(list), [], defaultdict(list))
-    ignore_cats = set(cfg.ignore_categories)
-    for lab in gt.labels:
-        box = label_box(lab)
-        if box is None:
-            continue
-        if lab.category in ignore_cats:
-            t.regions.append(box)
-            continue
-        name = gmap(lab.category)
-        if name is None:
-            continue
-        if name in ignore_cats:
-            t.regions.append(box)
-            continue
-        small = (box[3] - box[1]) < cfg.min_height
-        t.gt[name].append((box, small, _is_crowd(lab)))
-    if pred is not None and pred.status == "ok":
-        for lab in pred.labels:
-            box = label_box(lab)
-            if box is None:
-                continue
-            name = pmap(lab.category)
-            if name is None:
-                continue
-            t.dt[name].append((box, 1.0 if lab.score is None else float(lab.score), lab.id))
-    return t
-
-
-def _arr(boxes: Sequence[tuple[float, float, float, float]], plus: float) -> npt.NDArray[np.float64]:
-    a = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
-    if plus:
-        a[:, 2:] += plus
-    return a
+def _crowd_flags(ls: LabelSet) -> npt.NDArray[np.bool_]:
+    return np.fromiter((any(bool(a.get(k)) for k in _CROWD_KEYS) if a else False for a in ls.attributes), bool, len(ls))
 
 
 def evaluate(
@@ -247,8 +181,6 @@ def evaluate(
     config: EvalConfig | None = None,
 ) -> EvalResult:
     """COCO-style evaluation of ``predictions`` against ``ground_truth`` (see the module docstring)."""
-    cfg = config or EvalConfig()
-    pmap, gmap = mapper(cfg.class_map), mapper(cfg.gt_class_map)
     pairs, unmatched = pair_records(predictions, ground_truth)
     if unmatched:
         warnings.warn(
@@ -256,54 +188,185 @@ def evaluate(
             f"(first: {unmatched[:3]}); frames pair by id or file stem",
             stacklevel=2,
         )
-    tables = [(p, g, _tables(p, g, cfg, pmap, gmap)) for p, g in pairs]
+    frames = [
+        FramePair(
+            frame_id=p.frame.id if p is not None else g.frame.id,
+            prediction=None if p is None or p.status != "ok" else LabelSet.from_labels(p.labels),
+            ground_truth=LabelSet.from_labels(g.labels),
+            gt_frame_id=g.frame.id,
+            has_prediction=p is not None,
+        )
+        for p, g in pairs
+    ]
+    res = evaluate_sets(frames, config)
+    res.unmatched_prediction_frames = unmatched
+    return res
+
+
+@dataclass
+class FramePair:
+    """One ground-truth frame and its prediction (None: the model failed on it or it has no record)."""
+
+    frame_id: str  # the predicted frame's id (the ground truth's when there is no prediction)
+    prediction: LabelSet | None
+    ground_truth: LabelSet
+    gt_frame_id: str = ""
+    has_prediction: bool = True
+
+
+@dataclass
+class _Rows:
+    """Flat evaluation rows of every frame: one row per box, with its frame and evaluated-class code."""
+
+    frame: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    name: list[npt.NDArray[np.int64]] = field(default_factory=list)  # code in the mapped-name vocabulary
+    box: list[npt.NDArray[np.float64]] = field(default_factory=list)
+    extra: list[npt.NDArray[np.float64]] = field(default_factory=list)  # GT: crowd flag; DT: score
+    region: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+
+    def cat(self) -> tuple[Any, ...]:
+        def c(parts: list[Any], dtype: Any, shape: tuple[int, ...] = ()) -> Any:
+            return np.concatenate(parts) if parts else np.zeros((0, *shape), dtype)
+
+        return (
+            c(self.frame, np.int64),
+            c(self.name, np.int64),
+            c(self.box, np.float64, (4,)),
+            c(self.extra, np.float64),
+            c(self.region, bool),
+        )
+
+
+def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None) -> EvalResult:
+    """:func:`evaluate` on columnar label sets (records already turned into :class:`LabelSet` s where read)."""
+    cfg = config or EvalConfig()
+    pmap, gmap = mapper(cfg.class_map), mapper(cfg.gt_class_map)
+    ignore_cats = set(cfg.ignore_categories)
+    vocab: dict[str, int] = {}
+    gt_rows, dt_rows = _Rows(), _Rows()
+    dt_ids: list[npt.NDArray[np.object_]] = []
+    for f, fp in enumerate(frames):
+        g = fp.ground_truth
+        if len(g):
+            # class maps run once per category, not per label
+            region_cat = np.asarray([c in ignore_cats for c in g.categories], bool)
+            mapped = [gmap(c) for c in g.categories]
+            code = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
+            region_cat |= np.asarray([m is not None and m in ignore_cats for m in mapped], bool)
+            has = g.has_geometry2d
+            reg = region_cat[g.class_codes] & has
+            keep = has & (reg | (code[g.class_codes] >= 0))
+            idx = np.flatnonzero(keep)
+            gt_rows.frame.append(np.full(len(idx), f, np.int64))
+            gt_rows.name.append(code[g.class_codes[idx]])
+            gt_rows.box.append(g.xyxy[idx])
+            gt_rows.extra.append(_crowd_flags(g)[idx].astype(np.float64))
+            gt_rows.region.append(reg[idx])
+        p = fp.prediction
+        if p is not None and len(p):
+            mapped = [pmap(c) for c in p.categories]
+            code = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
+            idx = np.flatnonzero(p.has_geometry2d & (code[p.class_codes] >= 0))
+            dt_rows.frame.append(np.full(len(idx), f, np.int64))
+            dt_rows.name.append(code[p.class_codes[idx]])
+            dt_rows.box.append(p.xyxy[idx])
+            dt_rows.extra.append(p.scores_or(1.0)[idx])
+            dt_rows.region.append(np.zeros(len(idx), bool))
+            dt_ids.append(p.ids[idx])
+    g_frame, g_name, g_box, g_crowd, g_region = gt_rows.cat()
+    d_frame, d_name, d_box, d_score, _ = dt_rows.cat()
+    g_crowd = g_crowd.astype(bool)
+    names = list(vocab)
     if cfg.classes is not None:
         classes = list(cfg.classes)
     else:
-        found: set[str] = set()
-        for _p, _g, t in tables:
-            found.update(t.gt)
-            found.update(t.dt)
-        classes = sorted(found)
+        found = set(g_name[~g_region].tolist()) | set(d_name.tolist())
+        classes = sorted(names[i] for i in found)
+    c_n, f_n = len(classes), len(frames)
+    class_of = np.full(len(names) + 1, -1, np.int64)  # mapped-name code -> evaluated class index
+    for ci, c in enumerate(classes):
+        if c in vocab:
+            class_of[vocab[c]] = ci
     plus = 1.0 if cfg.inclusive_pixels else 0.0
-    thr = np.asarray(cfg.iou_thresholds, dtype=np.float64)
-    t50 = int(np.argmin(np.abs(thr - 0.5)))
-    per_class: dict[str, list[ImageMatch]] = {c: [] for c in classes}
-    outcomes: dict[tuple[str, str], bool | None] = {}
-    for p, g, t in tables:
-        for c in classes:
-            gt_rows = list(t.gt.get(c, []))
-            for nb in cfg.neighbours.get(c, ()):
-                gt_rows += [(b, True, False) for b, _s, _cr in t.gt.get(nb, [])]
-            gt_rows += [(b, True, True) for b in t.regions]
-            dts = t.dt.get(c, [])
-            if not gt_rows and not dts:
+    small = (g_box[:, 3] - g_box[:, 1]) < cfg.min_height
+    if plus:
+        g_box = g_box.copy()
+        g_box[:, 2:] += plus
+        d_box = d_box.copy()
+        d_box[:, 2:] += plus
+    # ground-truth rows per unit (frame, class): own class, then each neighbour class (ignored), then the ignore
+    # regions (ignored crowd boxes), each in label order, as the per-image tables of COCO-style evaluators
+    real = ~g_region
+    own_cls = np.where(real, class_of[np.where(g_name >= 0, g_name, len(names))], -1)
+    parts_idx: list[npt.NDArray[np.int64]] = []
+    parts_cls: list[npt.NDArray[np.int64]] = []
+    parts_block: list[npt.NDArray[np.int64]] = []
+    parts_ign: list[npt.NDArray[np.bool_]] = []
+    parts_crowd: list[npt.NDArray[np.bool_]] = []
+    sel = np.flatnonzero(own_cls >= 0)
+    parts_idx.append(sel)
+    parts_cls.append(own_cls[sel])
+    parts_block.append(np.zeros(len(sel), np.int64))
+    parts_ign.append(small[sel])
+    parts_crowd.append(g_crowd[sel])
+    for ci, c in enumerate(classes):
+        for j, nb in enumerate(cfg.neighbours.get(c, ())):
+            if nb not in vocab:
                 continue
-            gt_boxes = _arr([r[0] for r in gt_rows], plus)
-            dt_boxes = _arr([d[0] for d in dts], plus)
-            dt_small = (dt_boxes[:, 3] - dt_boxes[:, 1]) < cfg.min_height if cfg.min_height else None
-            m = match_image(
-                gt_boxes,
-                dt_boxes,
-                np.asarray([d[1] for d in dts], dtype=np.float64),
-                gt_ignore=np.asarray([r[1] for r in gt_rows], bool),
-                gt_crowd=np.asarray([r[2] for r in gt_rows], bool),
-                dt_ignore=dt_small,
-                iou_thresholds=thr,
-                max_dets=cfg.max_dets,
-            )
-            per_class[c].append(m)
-            for j, di in enumerate(m.det_index):
-                lid = dts[int(di)][2]
-                outcomes[(p.frame.id if p is not None else g.frame.id, lid)] = (
-                    None if m.ignored[t50, j] else bool(m.matched[t50, j])
-                )
-    curves = {c: accumulate(c, per_class[c], thr) for c in classes}
+            sel = np.flatnonzero(real & (g_name == vocab[nb]))
+            parts_idx.append(sel)
+            parts_cls.append(np.full(len(sel), ci, np.int64))
+            parts_block.append(np.full(len(sel), 1 + j, np.int64))
+            parts_ign.append(np.ones(len(sel), bool))
+            parts_crowd.append(np.zeros(len(sel), bool))
+    regions = np.flatnonzero(g_region)
+    if len(regions) and c_n:
+        parts_idx.append(np.tile(regions, c_n))
+        parts_cls.append(np.repeat(np.arange(c_n, dtype=np.int64), len(regions)))
+        parts_block.append(np.full(len(regions) * c_n, 1 << 30, np.int64))
+        parts_ign.append(np.ones(len(regions) * c_n, bool))
+        parts_crowd.append(np.ones(len(regions) * c_n, bool))
+    u_idx = np.concatenate(parts_idx)
+    u_unit = g_frame[u_idx] * c_n + np.concatenate(parts_cls)
+    u_order = np.lexsort((u_idx, np.concatenate(parts_block), u_unit))
+    u_idx, u_unit = u_idx[u_order], u_unit[u_order]
+    u_crowd = np.concatenate(parts_crowd)[u_order]
+    u_ign = np.concatenate(parts_ign)[u_order] | u_crowd
+    d_cls = class_of[d_name]
+    dsel = np.flatnonzero(d_cls >= 0)
+    d_unit = d_frame[dsel] * c_n + d_cls[dsel]
+    d_small = (d_box[dsel, 3] - d_box[dsel, 1]) < cfg.min_height if cfg.min_height else np.zeros(len(dsel), bool)
+    thr = np.asarray(cfg.iou_thresholds, dtype=np.float64)
+    m = match_batch(
+        u_unit,
+        g_box[u_idx],
+        u_ign,
+        u_crowd,
+        d_unit,
+        d_box[dsel],
+        d_score[dsel],
+        d_small,
+        n_units=f_n * c_n,
+        iou_thresholds=thr,
+        max_dets=cfg.max_dets,
+    )
+    m_cls = m.unit % c_n if c_n else m.unit
+    n_gt_cls = m.n_gt.reshape(f_n, c_n).sum(axis=0) if c_n else np.zeros(0, np.int64)
+    curves = {}
+    for ci, c in enumerate(classes):
+        k = m_cls == ci
+        curves[c] = accumulate_arrays(c, m.scores[k], m.matched[:, k], m.ignored[:, k], int(n_gt_cls[ci]), thr)
+    t50 = int(np.argmin(np.abs(thr - 0.5)))
+    src = dsel[m.det_index]
+    frame_ids = [fp.frame_id for fp in frames]
+    ids = np.concatenate(dt_ids)[src].tolist() if dt_ids else []
+    keys = zip([frame_ids[f] for f in d_frame[src].tolist()], ids, strict=True)
+    vals = [None if ig else hit for ig, hit in zip(m.ignored[t50].tolist(), m.matched[t50].tolist(), strict=True)]
+    outcomes = dict(zip(keys, vals, strict=True))
     return EvalResult(
         curves=curves,
-        frames=len(pairs),
+        frames=f_n,
         config=cfg,
-        unmatched_prediction_frames=unmatched,
-        frames_without_predictions=[g.frame.id for p, g in pairs if p is None],
+        frames_without_predictions=[fp.gt_frame_id or fp.frame_id for fp in frames if not fp.has_prediction],
         outcomes=outcomes,
     )

@@ -40,9 +40,9 @@ def eval_config(
     """The evaluation settings for ``preset`` (and the preset used, ``auto`` resolved). Predictions in COCO's
     classes against KITTI or BDD ground truth get the matching shipped class map unless ``class_map`` is given."""
     from prelabel.core.vocab import COCO80
-    from prelabel.labels.compose import composite_names
     from prelabel.quality.classmaps import parse_class_map
     from prelabel.quality.evaluate import kitti_config
+    from prelabel.refine.compose import composite_names
 
     if preset not in PRESETS:
         raise UnknownNameError("evaluation preset", preset, PRESETS)
@@ -105,7 +105,7 @@ def evaluate_files(
     gts = load_records(gt, gt_fmt)
     preds = load_records(labels, fmt)
     if compose:
-        from prelabel.labels.compose import compose_records
+        from prelabel.refine.compose import compose_records
 
         preds = compose_records(preds, compose)
     cfg, used = eval_config(

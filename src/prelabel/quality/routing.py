@@ -11,7 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from prelabel.core.labels import FrameRecord
+from prelabel.core.labelset import LabelSet
 from prelabel.quality.calibration import Thresholds
 
 
@@ -83,22 +86,30 @@ def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below:
             review.append(rec)
             accepted.append(rec.model_copy(update={"labels": []}))
             continue
-        auto, todo = [], []
-        for lab in rec.labels:
-            score = 1.0 if lab.score is None else lab.score
-            if score < drop_below:
-                continue
-            cr = per_class.get(lab.category)
-            if cr is None:
-                ct = thresholds.classes.get(lab.category)
-                cr = per_class[lab.category] = ClassRoute(
+        ls = LabelSet.from_labels(rec.labels)
+        score = ls.scores_or(1.0)
+        kept = np.flatnonzero(score >= drop_below)
+        cat_thr = np.full(len(ls.categories), np.nan)
+        for code, cat in enumerate(ls.categories):
+            cr = per_class.get(cat)
+            if cr is None and np.any(ls.class_codes[kept] == code):
+                ct = thresholds.classes.get(cat)
+                cr = per_class[cat] = ClassRoute(
                     threshold=None if ct is None else ct.threshold,
                     expected_precision=None if ct is None else ct.precision,
                     expected_recall=None if ct is None else ct.recall,
                 )
+            if cr is not None and cr.threshold is not None:
+                cat_thr[code] = cr.threshold
+        thr = cat_thr[ls.class_codes[kept]]
+        # a label without a score (a person's) is auto-accepted; so is one at or above its class's threshold
+        is_auto = np.isnan(ls.scores[kept]) | (~np.isnan(thr) & (score[kept] >= np.nan_to_num(thr, nan=np.inf)))
+        auto, todo = [], []
+        for i, a in zip(kept.tolist(), is_auto.tolist(), strict=True):
+            lab = rec.labels[i]
+            cr = per_class[lab.category]
             cr.labels += 1
-            thr = cr.threshold
-            if lab.score is None or (thr is not None and score >= thr):
+            if a:
                 cr.auto += 1
                 auto.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "auto"}}))
             else:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import greedy_cluster, overlap
 
 IOU_THRESHOLD = 0.5
 
@@ -59,30 +59,17 @@ def consolidate_boxes(
     n_workers = len(answers)
     if n_workers == 0:
         return []
-    clusters: list[Cluster] = []
-    for boxes in answers:
-        boxes = list(boxes)
-        if not boxes:
-            continue
-        if clusters:
-            centres = np.asarray([c.mean() for c in clusters], dtype=np.float64)
-            ious = iou_matrix(np.asarray([b.xyxy for b in boxes], dtype=np.float64), centres)
-        else:
-            ious = np.zeros((len(boxes), 0))
-        taken_boxes: set[int] = set()
-        taken_clusters: set[int] = set()
-        # best IoU first: a greedy one-to-one match between this worker's boxes and the clusters
-        pairs = np.argwhere(ious >= iou_threshold)
-        order = sorted(((float(ious[i, j]), int(i), int(j)) for i, j in pairs), reverse=True)
-        for _, i, j in order:
-            if i in taken_boxes or j in taken_clusters:
-                continue
-            clusters[j].members.append(boxes[i])
-            taken_boxes.add(i)
-            taken_clusters.add(j)
-        for i, b in enumerate(boxes):
-            if i not in taken_boxes:
-                clusters.append(Cluster(members=[b]))
+    flat = [b for boxes in answers for b in boxes]
+    batch = [w for w, boxes in enumerate(answers) for _ in boxes]
+    # each worker is one batch: one box per worker per cluster, matched best IoU first to the clusters' mean boxes
+    found = greedy_cluster(
+        np.asarray([b.xyxy for b in flat], dtype=np.float64).reshape(-1, 4),
+        np.ones(len(flat)),
+        iou_threshold=iou_threshold,
+        batches=np.asarray(batch, dtype=np.int64),
+        inclusive=True,
+    )
+    clusters = [Cluster(members=[flat[i] for i in m]) for m in found.members]
 
     kept = [c for c in clusters if 2 * len(c.workers) >= n_workers]
     cats = prelabel_categories or {}
@@ -95,7 +82,7 @@ def consolidate_boxes(
         tied = [cat for cat in votes if votes[cat] == top]
         preferred = cats.get(c.id) if c.id else None
         c.category = preferred if preferred in tied else next(m.category for m in c.members if m.category in tied)
-        agree = float(np.mean(iou_matrix(np.asarray([m.xyxy for m in c.members]), np.asarray([c.xyxy]))))
+        agree = float(np.mean(overlap(np.asarray([m.xyxy for m in c.members]), np.asarray([c.xyxy]))))
         c.confidence = round(len(c.workers) / n_workers * agree, 4)
     # one pre-label id per cluster: the best-supported cluster keeps a contested id
     owner: dict[str, Cluster] = {}

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.review.db import Database
 from prelabel.review.results import frame_outcomes
 from prelabel.review.tasks import Job, get_job, job_tasks
@@ -35,7 +35,7 @@ def job_stats(db: Database, job: Job | int | str) -> dict[str, Any]:
                 pc["accepted"] += f.action in ("unchanged", "good")
             if f.prelabel is not None and f.prelabel.box is not None and f.action not in ("deleted", "bad"):
                 assert f.label.box is not None
-                ious.append(float(iou_matrix(np.asarray([f.prelabel.box.xyxy]), np.asarray([f.label.box.xyxy]))[0, 0]))
+                ious.append(float(overlap(np.asarray([f.prelabel.box.xyxy]), np.asarray([f.label.box.xyxy]))[0, 0]))
     prelabels = sum(1 for o in reviewed for f in o.labels if f.prelabel is not None)
     accepted = actions.get("unchanged", 0) + actions.get("good", 0)
     moved = sum(v for k, v in actions.items() if "moved" in k)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import nms
 from prelabel.core.detections import Detections
+from prelabel.core.geometry.boxes2d import nms
 from prelabel.errors import PrelabelError, UnknownNameError, UnreadableInputError
 from prelabel.models.decoders import DecodeContext, get_decoder
 from prelabel.models.preprocess import Preprocess

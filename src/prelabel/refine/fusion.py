@@ -20,15 +20,15 @@ sources that agreed), ``agreement`` (how many), ``members`` (the member label id
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import iou_matrix
-from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
+from prelabel.core.geometry.boxes2d import greedy_cluster
+from prelabel.core.labels import FrameRecord, Label, make_label_id
+from prelabel.core.labelset import LabelSet
 from prelabel.errors import PrelabelError, UnknownNameError
 
 METHODS = ("wbf", "nms", "vote")
@@ -65,25 +65,8 @@ def cluster_boxes(
         raise UnknownNameError("fusion score mode", score_mode, SCORE_MODES)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    order = np.argsort(-scores, kind="stable")
-    members: list[list[int]] = []
-    ref = np.zeros((0, 4))  # the box each cluster is compared against (fused box or leader)
-    for i in order:
-        j = -1
-        if len(ref):
-            ious = iou_matrix(boxes[i : i + 1], ref)[0]
-            best = int(np.argmax(ious))
-            if ious[best] > iou_threshold:
-                j = best
-        if j < 0:
-            members.append([int(i)])
-            ref = np.vstack([ref, boxes[i]])
-            continue
-        members[j].append(int(i))
-        if method != "nms":
-            idx = members[j]
-            w = scores[idx]
-            ref[j] = (boxes[idx] * w[:, None]).sum(axis=0) / max(w.sum(), 1e-12)
+    cl = greedy_cluster(boxes, scores, iou_threshold=iou_threshold, reference="leader" if method == "nms" else "mean")
+    members, ref = cl.members, cl.boxes
     total_w = float(sum(weights)) or 1.0
     out: list[Cluster] = []
     for j, idx in enumerate(members):
@@ -199,49 +182,130 @@ def _fuse_frame(
     votes: int,
     score_mode: str = "mean",
 ) -> list[Label]:
-    pooled: dict[str, list[tuple[tuple[float, float, float, float], float, int, Label]]] = defaultdict(list)
-    for k, r in enumerate(slot):
-        if r is None or r.status != "ok":
+    sets = [None if r is None or r.status != "ok" else LabelSet.from_labels(r.labels) for r in slot]
+    fused = fuse_sets(
+        fid,
+        sets,
+        maps=maps,
+        weights=weights,
+        names=names,
+        method=method,
+        iou_threshold=iou_threshold,
+        skip_score=skip_score,
+        votes=votes,
+        score_mode=score_mode,
+    )
+    return fused.to_labels()
+
+
+def fuse_sets(
+    frame_id: str,
+    sets: Sequence[LabelSet | None],
+    *,
+    maps: Sequence[ClassMapFn] | None = None,
+    weights: Sequence[float] | None = None,
+    names: Sequence[str] | None = None,
+    method: str = "wbf",
+    iou_threshold: float = 0.55,
+    skip_score: float = 0.0,
+    votes: int | None = None,
+    score_mode: str = "mean",
+) -> LabelSet:
+    """One frame's fusion on columnar label sets (``None``: that model has nothing for the frame); see the module
+    docstring. The fused labels come best score first."""
+    n = len(sets)
+    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    set_names = list(names) if names is not None else [f"set{k}" for k in range(n)]
+    n_votes = votes if votes is not None else n // 2 + 1
+    vocab: dict[str, int] = {}
+    part_boxes, part_scores, part_codes, part_models, part_ids = [], [], [], [], []
+    for k, ls in enumerate(sets):
+        if ls is None or not len(ls):
             continue
-        for lab in r.labels:
-            if lab.box is None:
-                continue
-            cat = maps[k](lab.category)
-            s = 1.0 if lab.score is None else float(lab.score)
-            if cat is None or s < skip_score:
-                continue
-            pooled[cat].append((lab.box.xyxy, s * weights[k], k, lab))
-    fused: list[tuple[float, str, Cluster, list[tuple[tuple[float, float, float, float], float, int, Label]]]] = []
-    for cat, items in pooled.items():
-        boxes = np.asarray([it[0] for it in items], dtype=np.float64)
-        scores = np.asarray([it[1] for it in items], dtype=np.float64)
-        models = np.asarray([it[2] for it in items], dtype=np.int64)
-        clusters = cluster_boxes(
-            boxes, scores, models, weights=weights, method=method, iou_threshold=iou_threshold, score_mode=score_mode
+        # class maps run once per category; rows mapped to None, without a box or under skip_score are left out
+        mapped = [maps[k](c) for c in ls.categories] if maps is not None else list(ls.categories)
+        remap = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
+        code = remap[ls.class_codes]
+        raw = ls.scores_or(1.0)
+        idx = np.flatnonzero(ls.has_box & (code >= 0) & (raw >= skip_score))
+        part_boxes.append(ls.xyxy[idx])
+        part_scores.append(raw[idx] * w[k])
+        part_codes.append(code[idx])
+        part_models.append(np.full(len(idx), k, np.int64))
+        part_ids.append(ls.ids[idx])
+    if not part_boxes or not sum(len(b) for b in part_boxes):
+        return LabelSet.empty()
+    xyxy = np.concatenate(part_boxes)
+    scores = np.concatenate(part_scores)
+    codes = np.concatenate(part_codes)
+    models = np.concatenate(part_models)
+    pool_ids = np.concatenate(part_ids).tolist()
+    categories = list(vocab)
+    # categories in order of first appearance among the pooled boxes (model by model)
+    _, first = np.unique(codes, return_index=True)
+    cat_rank = np.empty(len(categories), np.int64)
+    cat_rank[codes[np.sort(first)]] = np.arange(len(first))
+    cl = greedy_cluster(
+        xyxy,
+        scores,
+        iou_threshold=iou_threshold,
+        groups=codes,
+        reference="leader" if method == "nms" else "mean",
+    )
+    k_n = len(cl)
+    lab = np.empty(len(xyxy), np.int64)
+    for j, members in enumerate(cl.members):
+        lab[members] = j
+    leaders = np.asarray([m[0] for m in cl.members], np.int64)
+    best = np.zeros((k_n, n))  # each model's best (weighted) score in each cluster: one model counts once
+    np.maximum.at(best, (lab, models), scores)
+    present = np.zeros((k_n, n), bool)
+    present[lab, models] = True
+    agreement = present.sum(axis=1)
+    top = max(w) if w else 1.0
+    if method == "nms":
+        fused = np.minimum(1.0, scores[leaders] / (top or 1.0))
+    elif score_mode == "mean":
+        fused = np.minimum(1.0, best.sum(axis=1) / (float(sum(w)) or 1.0))
+    elif score_mode == "max":
+        fused = np.minimum(1.0, best.max(axis=1) / top)
+    else:  # noisy-or: the chance that at least one model is right
+        fused = 1.0 - np.prod(1.0 - np.clip(best / top, 0.0, 1.0), axis=1)
+    keep = np.ones(k_n, bool) if method != "vote" else agreement >= n_votes
+    cluster_cat = codes[leaders]
+    # clusters category by category (first appearance), then as formed; then best score first (stable)
+    order = np.lexsort((np.arange(k_n), cat_rank[cluster_cat]))
+    order = order[keep[order]]
+    order = order[np.argsort(-fused[order], kind="stable")]
+    boxes = np.asarray([[round(v, 2) for v in row] for row in cl.boxes[order].tolist()]).reshape(-1, 4)
+    boxes[:, 2] = np.maximum(boxes[:, 0], boxes[:, 2])
+    boxes[:, 3] = np.maximum(boxes[:, 1], boxes[:, 3])
+    cats = [categories[c] for c in cluster_cat[order].tolist()]
+    ids = [make_label_id(frame_id, "fused", method, rank, cat) for rank, cat in enumerate(cats)]
+    present_rows = present.tolist()
+    attributes = []
+    for j in order.tolist():
+        member_models = [m for m, here in enumerate(present_rows[j]) if here]
+        attributes.append(
+            {
+                "fused_from": [set_names[m] for m in member_models],
+                "agreement": len(member_models),
+                "members": [str(pool_ids[i]) for i in cl.members[j]],
+                "method": method,
+            }
         )
-        for c in clusters:
-            agree = len({int(models[i]) for i in c.members})
-            if method == "vote" and agree < votes:
-                continue
-            fused.append((c.score, cat, c, items))
-    fused.sort(key=lambda t: -t[0])
-    labels: list[Label] = []
-    for rank, (score, cat, c, items) in enumerate(fused):
-        member_models = sorted({items[i][2] for i in c.members})
-        x1, y1, x2, y2 = (round(float(v), 2) for v in c.box)
-        labels.append(
-            Label(
-                id=make_label_id(fid, "fused", method, rank, cat),
-                category=cat,
-                source="fused",
-                score=round(min(max(score, 0.0), 1.0), 6),
-                box=Box2D(x1=x1, y1=y1, x2=max(x1, x2), y2=max(y1, y2)),
-                attributes={
-                    "fused_from": [names[m] for m in member_models],
-                    "agreement": len(member_models),
-                    "members": [items[i][3].id for i in c.members],
-                    "method": method,
-                },
-            )
-        )
-    return labels
+    m_n = len(order)
+    out_cats = tuple(dict.fromkeys(cats))
+    code_of = {c: i for i, c in enumerate(out_cats)}
+    return LabelSet(
+        xyxy=boxes,
+        scores=np.asarray([round(v, 6) for v in np.clip(fused[order], 0.0, 1.0).tolist()], dtype=np.float64),
+        class_codes=np.asarray([code_of[c] for c in cats], np.int32),
+        categories=out_cats,
+        ids=np.asarray(ids, dtype=object).reshape(m_n),
+        sources=np.full(m_n, "fused", dtype=object),
+        review=np.zeros(m_n, np.int8),
+        track_ids=np.full(m_n, None, dtype=object),
+        has_box=np.ones(m_n, bool),
+        attributes=attributes,
+    )

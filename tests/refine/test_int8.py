@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.errors import PrelabelError
 from prelabel.models.loader import load_detector
 from prelabel.models.quantize import int8_path, load_int8, quantize_entry, supports_int8
 from prelabel.models.zoo import get_entry
-from tests.tiling.kitti_eval import load_rgb
+from tests.refine.kitti_eval import load_rgb
 
 MODEL = "nanodet-m-coco"
 
@@ -45,7 +45,7 @@ def test_int8_nanodet_finds_what_fp32_finds(shared_data: Path, kitti: Path) -> N
         a, b = fp32.detect(image), int8.detect(image)
         total += len(a)
         if len(a) and len(b):
-            same = (iou_matrix(a.xyxy, b.xyxy) >= 0.7) & (a.class_ids[:, None] == b.class_ids[None, :])
+            same = (overlap(a.xyxy, b.xyxy) >= 0.7) & (a.class_ids[:, None] == b.class_ids[None, :])
             found += int(same.any(axis=1).sum())
     assert total >= 10
     assert found >= 0.8 * total  # the int8 graph reproduces most fp32 boxes

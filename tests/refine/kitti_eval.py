@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import iou_matrix
 from prelabel.core.detections import Detections
+from prelabel.core.geometry.boxes2d import overlap
 
 GROUPS = {
     "vehicle": ({"Car", "Van", "Truck"}, {"car", "bus", "truck"}),
@@ -48,5 +48,5 @@ def recall(per_frame: dict[str, Detections], kitti: Path, classes: list[str], gr
         total += len(gt)
         boxes = dets.xyxy[group_mask(dets, classes, group)]
         if len(gt) and len(boxes):
-            found += int((iou_matrix(gt, boxes).max(axis=1) >= 0.5).sum())
+            found += int((overlap(gt, boxes).max(axis=1) >= 0.5).sum())
     return found, total

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prelabel.core.boxes import iou_matrix
 from prelabel.core.detections import Detections
-from prelabel.labels.tiling import TiledDetector
-from prelabel.labels.tta import FlipTTADetector, flip_boxes, weighted_merge
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.models.base import Detector
-from tests.tiling.kitti_eval import load_rgb, recall
+from prelabel.refine.tiling import TiledDetector
+from prelabel.refine.tta import FlipTTADetector, flip_boxes, weighted_merge
+from tests.refine.kitti_eval import load_rgb, recall
 
 
 def test_flip_boxes_mirrors_and_is_its_own_inverse() -> None:
@@ -57,7 +57,7 @@ def test_tta_commutes_with_mirroring_the_frame(ssd: Detector, kitti: Path) -> No
     mirrored = tta.detect(np.ascontiguousarray(image[:, ::-1]))
     assert len(plain) >= 3 and len(plain) == len(mirrored)
     back = flip_boxes(mirrored.xyxy, w)
-    ious = iou_matrix(plain.xyxy, back)
+    ious = overlap(plain.xyxy, back)
     j = ious.argmax(axis=1)
     assert (ious.max(axis=1) > 0.95).all()
     assert np.allclose(plain.scores, mirrored.scores[j], atol=1e-3)

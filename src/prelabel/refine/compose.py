@@ -47,7 +47,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.core.geometry.boxes2d import as_boxes, intersection_extent
 from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
+from prelabel.core.labelset import LabelSet
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
 
 GEOMETRIES = ("union", "first", "second")
@@ -189,17 +194,25 @@ def load_rules(spec: str | Path | Sequence[Mapping[str, Any]] | None = None) -> 
 
 def pairs_with(a: Box2D, b: Box2D, rule: ComposeRule) -> bool:
     """Whether A (the rider) and B (the vehicle) are one object under ``rule`` (see the module docstring)."""
-    wa, wb, ha, hb = a.x2 - a.x1, b.x2 - b.x1, a.y2 - a.y1, b.y2 - b.y1
-    if min(wa, wb, ha, hb) <= 0:
-        return False
-    ox = min(a.x2, b.x2) - max(a.x1, b.x1)
-    if ox < rule.min_overlap * min(wa, wb):
-        return False
-    if not (a.y1 < b.y1 < a.y2 <= b.y2 + FEET_SLACK * hb):
-        return False
-    if min(a.y2, b.y2) - b.y1 < rule.min_vertical_overlap * hb:
-        return False
-    return max(ha / hb, hb / ha) <= rule.max_height_ratio
+    return bool(pair_matrix(np.asarray([a.xyxy]), np.asarray([b.xyxy]), rule)[0, 0])
+
+
+def pair_matrix(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], rule: ComposeRule) -> npt.NDArray[np.bool_]:
+    """:func:`pairs_with` for every box of ``a`` (riders, (N, 4) xyxy) with every box of ``b`` (vehicles): (N, M)."""
+    a = as_boxes(a)
+    b = as_boxes(b)
+    wa, ha = (a[:, 2] - a[:, 0])[:, None], (a[:, 3] - a[:, 1])[:, None]
+    wb, hb = (b[:, 2] - b[:, 0])[None, :], (b[:, 3] - b[:, 1])[None, :]
+    ox, _ = intersection_extent(a, b)
+    ay1, ay2 = a[:, 1][:, None], a[:, 3][:, None]
+    by1, by2 = b[:, 1][None, :], b[:, 3][None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = np.minimum(np.minimum(wa, wb), np.minimum(ha, hb)) > 0
+        ok &= ox >= rule.min_overlap * np.minimum(wa, wb)
+        ok &= (ay1 < by1) & (by1 < ay2) & (ay2 <= by2 + FEET_SLACK * hb)
+        ok &= np.minimum(ay2, by2) - by1 >= rule.min_vertical_overlap * hb
+        ok &= np.maximum(ha / hb, hb / ha) <= rule.max_height_ratio
+    return np.asarray(ok, dtype=bool)
 
 
 def _score(sa: float, sb: float, mode: str) -> float:
@@ -230,18 +243,20 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
     def s(lab: Label) -> float:
         return 1.0 if lab.score is None else float(lab.score)
 
+    ls = LabelSet.from_labels(labels)
+    scores = ls.scores_or(1.0)
+    names = ls.names
     candidates: list[tuple[float, int, int, int]] = []  # (composite score, rule, A index, B index)
     for k, rule in enumerate(rules):
-        a_idx = [
-            i for i, lab in enumerate(labels) if lab.box and lab.category in rule.parts[0] and s(lab) >= rule.min_score
-        ]
-        b_idx = [
-            i for i, lab in enumerate(labels) if lab.box and lab.category in rule.parts[1] and s(lab) >= rule.min_score
-        ]
-        for i in a_idx:
-            for j in b_idx:
-                if i != j and pairs_with(labels[i].box, labels[j].box, rule):  # type: ignore[arg-type]
-                    candidates.append((_score(s(labels[i]), s(labels[j]), rule.score), k, i, j))
+        usable = ls.has_box & (scores >= rule.min_score)
+        a_idx = np.flatnonzero(usable & np.isin(names, list(rule.parts[0])))
+        b_idx = np.flatnonzero(usable & np.isin(names, list(rule.parts[1])))
+        if not len(a_idx) or not len(b_idx):
+            continue
+        ok = pair_matrix(ls.xyxy[a_idx], ls.xyxy[b_idx], rule) & (a_idx[:, None] != b_idx[None, :])
+        for ai, bi in np.argwhere(ok).tolist():
+            i, j = int(a_idx[ai]), int(b_idx[bi])
+            candidates.append((_score(s(labels[i]), s(labels[j]), rule.score), k, i, j))
     candidates.sort(key=lambda c: (-c[0], c[1], c[2], c[3]))
     used: set[int] = set()
     drop: set[int] = set()

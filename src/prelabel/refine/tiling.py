@@ -14,56 +14,28 @@ default), maps tile boxes back to frame pixels, and merges everything:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import area, nms
 from prelabel.core.detections import Detections
-from prelabel.labels.tta import weighted_merge
+from prelabel.core.geometry.boxes2d import Tile, area, nms, overlap, tile_grid
 from prelabel.models.base import Detector
+from prelabel.refine.tta import weighted_merge
+
+__all__ = [
+    "MERGES",
+    "Tile",
+    "TileDetections",
+    "TiledDetector",
+    "coverage",
+    "cut_flags",
+    "suppress_cut_boxes",
+    "tile_grid",
+]
 
 MERGES = ("nms", "wbf")
-
-
-@dataclass(frozen=True)
-class Tile:
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-
-def _starts(length: int, tile: int, overlap: float) -> list[int]:
-    if tile >= length:
-        return [0]
-    stride = max(1, int(tile * (1.0 - overlap)))
-    n = math.ceil((length - tile) / stride) + 1
-    # spread the tiles evenly so the last one ends exactly at the border
-    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
-
-
-def tile_grid(width: int, height: int, tile: int | None = None, overlap: float = 0.25) -> list[Tile]:
-    """Square tiles of side ``tile`` (default: the short side) covering the frame with at least ``overlap``."""
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image size must be positive; got {width}x{height}")
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be in [0, 1); got {overlap}")
-    side = int(tile or min(width, height))
-    if side <= 0:
-        raise ValueError(f"tile size must be positive; got {side}")
-    tw, th = min(side, width), min(side, height)
-    return [Tile(x, y, x + tw, y + th) for y in _starts(height, th, overlap) for x in _starts(width, tw, overlap)]
 
 
 def cut_flags(
@@ -85,13 +57,7 @@ def cut_flags(
 
 def coverage(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     """Intersection over the area of each box in ``a``, against each box in ``b``: shape (len(a), len(b))."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    return (iw * ih) / np.maximum(area(a), 1e-9)[:, None]
+    return overlap(a, b, "ioa")
 
 
 @dataclass

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from prelabel.core.labels import Frame
 from prelabel.inference.predictor import Predictor
-from prelabel.labels.tiling import TiledDetector
-from prelabel.labels.tta import FlipTTADetector
 from prelabel.models.base import Detector
+from prelabel.refine.tiling import TiledDetector
+from prelabel.refine.tta import FlipTTADetector
 from prelabel.sources.images import image_frames
 
 

@@ -2,8 +2,8 @@
 
 :class:`FlipTTADetector` runs its detector on the frame and on the mirrored frame, maps the mirrored boxes back,
 and merges the two passes class by class with :func:`weighted_merge`: boxes that overlap (IoU above a threshold)
-are averaged, weighted by score, and the merged score is the summed score divided by the number of passes, so a box
-seen in only one view is down-weighted rather than kept at full confidence.
+are averaged, weighted by score, and the merged score is the summed score divided by the number of passes (at most
+1), so a box seen in only one view is down-weighted rather than kept at full confidence.
 """
 
 from __future__ import annotations
@@ -13,51 +13,31 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import iou_matrix
 from prelabel.core.detections import Detections
+from prelabel.core.geometry.boxes2d import greedy_cluster
 from prelabel.models.base import Detector
 
 
 def weighted_merge(parts: Sequence[Detections], iou_threshold: float = 0.55, passes: int | None = None) -> Detections:
     """Class-aware weighted box fusion of detections from ``passes`` views of one frame (default: ``len(parts)``).
 
-    Clusters are formed greedily from the best-scored box down; a box joins the first cluster of its class whose
-    fused box it overlaps by more than ``iou_threshold``. Each cluster gives one box: the score-weighted mean of its
-    members' coordinates, scored ``sum(scores) / passes`` (capped at the best member's score times the number of
-    members, so it never exceeds 1).
+    Clusters are formed greedily from the best-scored box down
+    (:func:`~prelabel.core.geometry.boxes2d.greedy_cluster`); a box joins the cluster of its class whose fused
+    box it overlaps most, if by more than ``iou_threshold``. Each cluster gives one box: the score-weighted mean
+    of its members' coordinates, scored ``sum(member scores) / passes``, capped at 1 (one view may put two boxes
+    in a cluster, so the sum can exceed the number of passes). A box seen in one view of two keeps half its score.
     """
     n_passes = passes or max(len(parts), 1)
     dets = Detections.merge(parts)
     if len(dets) == 0:
         return Detections.empty()
-    order = np.argsort(-dets.scores, kind="stable")
-    fused_xyxy: list[npt.NDArray[np.float64]] = []
-    members: list[list[int]] = []
-    cluster_cls: list[int] = []
-    for i in order:
-        cid = int(dets.class_ids[i])
-        best, best_iou = -1, iou_threshold
-        cands = [k for k, c in enumerate(cluster_cls) if c == cid]
-        if cands:
-            ious = iou_matrix(dets.xyxy[i : i + 1], np.asarray([fused_xyxy[k] for k in cands]))[0]
-            j = int(np.argmax(ious))
-            if ious[j] > best_iou:
-                best = cands[j]
-        if best < 0:
-            fused_xyxy.append(dets.xyxy[i].astype(np.float64))
-            members.append([int(i)])
-            cluster_cls.append(cid)
-        else:
-            members[best].append(int(i))
-            idx = np.asarray(members[best])
-            w = dets.scores[idx].astype(np.float64)
-            fused_xyxy[best] = (dets.xyxy[idx].astype(np.float64) * w[:, None]).sum(0) / max(w.sum(), 1e-9)
-    scores = np.asarray([min(float(dets.scores[m].sum()) / n_passes, 1.0) for m in members], dtype=np.float32)
+    cl = greedy_cluster(dets.xyxy, dets.scores.astype(np.float64), iou_threshold=iou_threshold, groups=dets.class_ids)
+    fused = [min(float(dets.scores[np.asarray(m)].sum()) / n_passes, 1.0) for m in cl.members]
     return Detections(
-        xyxy=np.asarray(fused_xyxy, dtype=np.float32),
-        scores=scores,
-        class_ids=np.asarray(cluster_cls, dtype=np.int64),
-        data={"support": np.asarray([len(m) for m in members], dtype=np.int64)},
+        xyxy=cl.boxes.astype(np.float32),
+        scores=np.asarray(fused, dtype=np.float32),
+        class_ids=np.asarray([int(dets.class_ids[m[0]]) for m in cl.members], dtype=np.int64),
+        data={"support": np.asarray([len(m) for m in cl.members], dtype=np.int64)},
     )
 
 

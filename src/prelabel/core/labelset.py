@@ -1,0 +1,267 @@
+"""One frame's labels as parallel arrays: the form every hot path (fusion, tiling merge, eval, routing, compose)
+works on, instead of one pydantic object per box.
+
+:class:`Label` records stay the file format and are validated where data is read in; :meth:`LabelSet.from_labels`
+turns a frame's records into columns once, and :meth:`LabelSet.to_labels` turns columns back into records.
+Row ``i`` of every column is label ``i``. Units and axes are those of :class:`~prelabel.core.labels.Label`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.core.labels import Box2D, Label, Mask, ReviewState
+from prelabel.errors import FormatError
+
+F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+I8 = npt.NDArray[np.int8]
+Bools = npt.NDArray[np.bool_]
+Objects = npt.NDArray[np.object_]
+
+REVIEW_STATES: tuple[str, ...] = tuple(s.value for s in ReviewState)  # review codes index this
+_REVIEW_CODE = {s: i for i, s in enumerate(REVIEW_STATES)}
+
+
+def _objects(values: Iterable[Any], n: int) -> Objects:
+    if n == 0:
+        return np.empty(0, dtype=object)
+    out = np.empty(n, dtype=object)
+    out[:] = values if isinstance(values, list) else list(values)
+    return out
+
+
+@dataclass(eq=False)
+class LabelSet:
+    """Labels of one frame in columns (``N`` rows). Checked on construction: every column has ``N`` rows."""
+
+    xyxy: F64  # (N, 4) absolute pixels; the polygon's bounds where a label has a polygon but no box; NaN: neither
+    scores: F64  # (N,) in [0, 1]; NaN for a label without a score (a person's)
+    class_codes: I32  # (N,) index into ``categories``
+    categories: tuple[str, ...]
+    ids: Objects  # (N,) str
+    sources: Objects  # (N,) str, e.g. model:ssd@1
+    review: I8  # (N,) index into REVIEW_STATES
+    track_ids: Objects  # (N,) str or None
+    has_box: Bools  # (N,) True where the label has a Box2D (not only polygon bounds)
+    masks: list[Mask | None] = field(default_factory=list)  # N entries
+    attributes: list[dict[str, Any]] = field(default_factory=list)  # N entries
+    origins: list[Label | None] = field(default_factory=list)  # the record a row was read from (polygon, box3d)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        self.xyxy = np.asarray(self.xyxy, dtype=np.float64)
+        if n == 0 and self.xyxy.size == 0:
+            self.xyxy = self.xyxy.reshape(0, 4)
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        self.class_codes = np.asarray(self.class_codes, dtype=np.int32)
+        self.review = np.asarray(self.review, dtype=np.int8)
+        self.has_box = np.asarray(self.has_box, dtype=bool)
+        self.categories = tuple(self.categories)
+        if not self.masks:
+            self.masks = [None] * n
+        if not self.attributes:
+            self.attributes = [{} for _ in range(n)]
+        if not self.origins:
+            self.origins = [None] * n
+        for name, shape in (
+            ("xyxy", (n, 4)),
+            ("scores", (n,)),
+            ("class_codes", (n,)),
+            ("sources", (n,)),
+            ("review", (n,)),
+            ("track_ids", (n,)),
+            ("has_box", (n,)),
+        ):
+            got = np.shape(getattr(self, name))
+            if got != shape:
+                raise FormatError("label set", f"{name}: expected shape {shape} for {n} labels; got {got}")
+        for name in ("masks", "attributes", "origins"):
+            got_n = len(getattr(self, name))
+            if got_n != n:
+                raise FormatError("label set", f"{name}: expected {n} entries, one per label; got {got_n}")
+        if n:
+            if self.class_codes.min() < 0 or self.class_codes.max() >= len(self.categories):
+                raise FormatError(
+                    "label set",
+                    f"class_codes must index categories (0..{len(self.categories) - 1}); "
+                    f"got {int(self.class_codes.min())}..{int(self.class_codes.max())}",
+                )
+            if self.review.min() < 0 or self.review.max() >= len(REVIEW_STATES):
+                raise FormatError("label set", f"review codes must index {list(REVIEW_STATES)}")
+            s = self.scores[~np.isnan(self.scores)]
+            if s.size and (s.min() < 0.0 or s.max() > 1.0):
+                raise FormatError("label set", f"scores must lie in [0, 1] (NaN: no score); got {s.min()}..{s.max()}")
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def empty(cls, categories: Sequence[str] = ()) -> LabelSet:
+        z = np.zeros(0)
+        return cls(
+            np.zeros((0, 4)), z, np.zeros(0, np.int32), tuple(categories), _objects([], 0), _objects([], 0),
+            np.zeros(0, np.int8), _objects([], 0), np.zeros(0, bool),
+        )  # fmt: skip
+
+    @classmethod
+    def from_labels(cls, labels: Sequence[Label], categories: Sequence[str] = ()) -> LabelSet:
+        """Columns of validated records. ``categories`` fixes the first codes; other categories follow in order of
+        first appearance."""
+        n = len(labels)
+        cats: dict[str, int] = {c: i for i, c in enumerate(categories)}
+        nan = float("nan")
+        none4 = (nan, nan, nan, nan)
+        boxes: list[tuple[float, float, float, float]] = []
+        has: list[bool] = []
+        score_list: list[float] = []
+        code_list: list[int] = []
+        review_list: list[int] = []
+        for lab in labels:
+            box = lab.box
+            if box is not None:
+                boxes.append((box.x1, box.y1, box.x2, box.y2))
+                has.append(True)
+            else:
+                boxes.append(lab.polygon.bounds().xyxy if lab.polygon is not None else none4)
+                has.append(False)
+            score_list.append(nan if lab.score is None else lab.score)
+            code = cats.get(lab.category)
+            if code is None:
+                code = cats[lab.category] = len(cats)
+            code_list.append(code)
+            review_list.append(_REVIEW_CODE[lab.review])
+        xyxy = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
+        scores = np.asarray(score_list, dtype=np.float64)
+        codes = np.asarray(code_list, dtype=np.int32)
+        review = np.asarray(review_list, dtype=np.int8)
+        has_box = np.asarray(has, dtype=bool)
+        return cls(
+            xyxy=xyxy,
+            scores=scores,
+            class_codes=codes,
+            categories=tuple(cats),
+            ids=_objects((lab.id for lab in labels), n),
+            sources=_objects((lab.source for lab in labels), n),
+            review=review,
+            track_ids=_objects((lab.track_id for lab in labels), n),
+            has_box=has_box,
+            masks=[lab.mask for lab in labels],
+            attributes=[lab.attributes for lab in labels],
+            origins=list(labels),
+        )
+
+    @classmethod
+    def concat(cls, sets: Sequence[LabelSet]) -> LabelSet:
+        """The rows of several sets, one after the other (categories merged in order of first appearance)."""
+        if not sets:
+            return cls.empty()
+        cats: dict[str, int] = {}
+        codes = []
+        for s in sets:
+            remap = np.asarray([cats.setdefault(c, len(cats)) for c in s.categories], dtype=np.int32)
+            codes.append(remap[s.class_codes] if len(s) else np.zeros(0, np.int32))
+        return cls(
+            xyxy=np.concatenate([s.xyxy for s in sets]).reshape(-1, 4),
+            scores=np.concatenate([s.scores for s in sets]),
+            class_codes=np.concatenate(codes),
+            categories=tuple(cats),
+            ids=np.concatenate([s.ids for s in sets]),
+            sources=np.concatenate([s.sources for s in sets]),
+            review=np.concatenate([s.review for s in sets]),
+            track_ids=np.concatenate([s.track_ids for s in sets]),
+            has_box=np.concatenate([s.has_box for s in sets]),
+            masks=[m for s in sets for m in s.masks],
+            attributes=[a for s in sets for a in s.attributes],
+            origins=[o for s in sets for o in s.origins],
+        )
+
+    # ------------------------------------------------------------ access
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, keep: npt.ArrayLike) -> LabelSet:
+        """The rows a boolean mask (length N) or an index array selects, in that order."""
+        k = np.asarray(keep)
+        if k.dtype == bool:
+            if k.shape != (len(self),):
+                raise FormatError("label set", f"boolean filter: expected shape ({len(self)},); got {k.shape}")
+            idx = np.flatnonzero(k)
+        else:
+            idx = k.astype(np.int64).reshape(-1)
+        rows = idx.tolist()
+        return LabelSet(
+            xyxy=self.xyxy[idx],
+            scores=self.scores[idx],
+            class_codes=self.class_codes[idx],
+            categories=self.categories,
+            ids=self.ids[idx],
+            sources=self.sources[idx],
+            review=self.review[idx],
+            track_ids=self.track_ids[idx],
+            has_box=self.has_box[idx],
+            masks=[self.masks[i] for i in rows],
+            attributes=[self.attributes[i] for i in rows],
+            origins=[self.origins[i] for i in rows],
+        )
+
+    @property
+    def names(self) -> Objects:
+        """The category name of each row, (N,)."""
+        return _objects(self.categories, len(self.categories))[self.class_codes]
+
+    @property
+    def has_geometry2d(self) -> Bools:
+        """Rows with a box or polygon bounds (a finite ``xyxy``)."""
+        return np.asarray(np.isfinite(self.xyxy).all(axis=1), dtype=bool)
+
+    def scores_or(self, default: float = 1.0) -> F64:
+        """Scores with ``default`` where a label has none."""
+        return np.where(np.isnan(self.scores), default, self.scores)
+
+    def map_categories(self, fn: Callable[[str], str | None]) -> LabelSet:
+        """Categories renamed by ``fn`` (called once per category, not per label); rows mapped to None dropped."""
+        mapped = [fn(c) for c in self.categories]
+        cats: dict[str, int] = {}
+        remap = np.asarray([-1 if m is None else cats.setdefault(m, len(cats)) for m in mapped], dtype=np.int32)
+        codes = remap[self.class_codes] if len(self) else np.zeros(0, np.int32)
+        keep = codes >= 0
+        out = self[keep] if not keep.all() else self[np.arange(len(self))]
+        out.class_codes = codes[keep]
+        out.categories = tuple(cats)
+        return out
+
+    # ------------------------------------------------------------ back to records
+
+    def to_labels(self) -> list[Label]:
+        """Validated :class:`Label` records (polygons and 3D boxes kept from the records the rows were read from)."""
+        out: list[Label] = []
+        names = self.categories
+        for i in range(len(self)):
+            origin = self.origins[i]
+            box = None
+            if self.has_box[i]:
+                x1, y1, x2, y2 = (float(v) for v in self.xyxy[i])
+                box = Box2D(x1=x1, y1=y1, x2=x2, y2=y2)
+            s = float(self.scores[i])
+            out.append(
+                Label(
+                    id=str(self.ids[i]),
+                    category=names[int(self.class_codes[i])],
+                    source=str(self.sources[i]),
+                    score=None if np.isnan(s) else s,
+                    review=ReviewState(REVIEW_STATES[int(self.review[i])]),
+                    box=box,
+                    mask=self.masks[i],
+                    polygon=None if origin is None else origin.polygon,
+                    box3d=None if origin is None else origin.box3d,
+                    track_id=self.track_ids[i],
+                    attributes=self.attributes[i],
+                )
+            )
+        return out

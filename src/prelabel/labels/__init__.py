@@ -1,1 +1,0 @@
-"""Label refinement: tiled inference and test-time augmentation wrappers around any detector."""
