@@ -70,6 +70,7 @@ def create_app(
     lease_s: float = 30.0,
     worker_poll_s: float = 0.05,
     ray: bool = False,
+    ray_address: str | None = None,
     webhook_attempts: int = 10,
     webhook_backoff_s: float = 1.0,
     webhook_backoff_max_s: float = 300.0,
@@ -77,8 +78,8 @@ def create_app(
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).
 
     ``supervise``: run the supervisor (workers + autoscaler) in this process; ``ray``: allow endpoints whose
-    backend is Ray Serve (a local Ray is started on the first such endpoint). ``webhook_*``: the outbox's
-    retry policy (attempts per notice, first back-off, back-off cap; the back-off doubles per attempt).
+    backend is Ray Serve (a local Ray is started on the first such endpoint; ``ray_address``: join that cluster).
+    ``webhook_*``: the outbox's retry policy (attempts per notice, first back-off, back-off cap; doubling per attempt).
     """
     state = Path(state_dir).absolute()
     store = Store(state)
@@ -94,7 +95,7 @@ def create_app(
         if ray:
             from prelabel.service.rayserve import RayServeBackend
 
-            ray_backend = RayServeBackend(store, lease_s=lease_s)
+            ray_backend = RayServeBackend(store, lease_s=lease_s, address=ray_address)
             ray_backend.restore()
         app.state.ray_backend = ray_backend
         try:
