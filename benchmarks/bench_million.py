@@ -32,6 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _rss_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would carry the parent's peak across fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
