@@ -11,6 +11,7 @@ Ray is imported inside the functions: importing :mod:`prelabel` never loads it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -140,3 +141,164 @@ def shutdown(cluster: LocalRay | None = None) -> None:
             shutil.rmtree(cluster.temp_dir, ignore_errors=True)
     if cluster is _current:
         _current = None
+
+
+# --- a multi-node cluster on this machine: `ray start --head` + `ray start --address`, as on real hosts ---------
+
+CLUSTER_ENV = {**RAY_ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
+"""Multi-node mode. Ray then binds its gRPC ports on the node address it is given; on some versions also on every
+interface (a boundary we do not own): run clusters on a private network, as docs/bulk.md says."""
+
+
+@dataclass
+class ClusterNode:
+    """One ``ray start`` node process tree: head (``address`` is where others join) or worker."""
+
+    head: bool
+    address: str
+    temp_dir: Path
+    node_manager_port: int
+
+
+def _ray_bin() -> str:
+    import sys
+
+    exe = Path(sys.executable).with_name("ray")
+    return str(exe) if exe.exists() else "ray"
+
+
+def cluster_env(base: Path) -> dict[str, str]:
+    home = base / "home"
+    _prepare_home(home)
+    env = {**os.environ, **CLUSTER_ENV, "HOME": str(home)}
+    env.setdefault("PRELABEL_CACHE", str(Path.home() / ".cache" / "prelabel"))
+    return env
+
+
+def start_node(
+    base: str | Path,
+    *,
+    address: str | None = None,
+    port: int = 26379,
+    num_cpus: int = 1,
+    node_manager_port: int = 0,
+    object_store_memory: int = 100 * 1024 * 1024,
+) -> ClusterNode:
+    """Start a head node (``address`` None, GCS on 127.0.0.1:``port``) or a worker joining ``address``.
+
+    ``base``: the cluster's folder (HOME with the local-provider bootstrap file, Ray's temp dir). The node runs
+    in the background until :func:`stop_cluster`; ``node_manager_port`` (0 = Ray picks) identifies its raylet.
+    """
+    import subprocess
+
+    base = Path(base)
+    temp_dir = base / "t"
+    env = cluster_env(base)
+    cmd = [
+        _ray_bin(),
+        "start",
+        "--node-ip-address=127.0.0.1",
+        f"--num-cpus={num_cpus}",
+        f"--object-store-memory={object_store_memory}",
+        "--disable-usage-stats",
+    ]
+    if node_manager_port:
+        cmd.append(f"--node-manager-port={node_manager_port}")
+    head = address is None
+    if address is None:
+        cmd += ["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp_dir}"]
+        address = f"127.0.0.1:{port}"
+    else:
+        cmd.append(f"--address={address}")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        from prelabel.errors import PrelabelError
+
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise PrelabelError(f"ray start failed ({' '.join(cmd[1:])}): {' | '.join(tail)}")
+    return ClusterNode(head=head, address=address, temp_dir=temp_dir, node_manager_port=node_manager_port)
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) for every process we can see (Linux /proc)."""
+    out: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        out[int(entry.name)] = (ppid, cmd)
+    return out
+
+
+def _tree(roots: set[int], procs: dict[int, tuple[int, str]]) -> set[int]:
+    found = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in procs.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def _kill(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def node_processes(node: ClusterNode) -> dict[int, str]:
+    """pid -> command line of a worker node's raylet and every process under it (actors show as ``ray::...``)."""
+    if not node.node_manager_port:
+        raise ValueError("only a node started with an explicit node_manager_port can be picked out")
+    procs = _processes()
+    roots = {
+        pid
+        for pid, (_, cmd) in procs.items()
+        if f"--node_manager_port={node.node_manager_port}" in cmd and str(node.temp_dir) in cmd
+    }
+    return {pid: procs[pid][1] for pid in _tree(roots, procs) if pid in procs}
+
+
+def kill_node(node: ClusterNode) -> dict[int, str]:
+    """``kill -9`` a worker node's raylet and every process under it (its actors die with it); returns them."""
+    import signal
+
+    victims = node_processes(node)
+    _kill(set(victims), signal.SIGKILL)
+    return victims
+
+
+def stop_cluster(base: str | Path, grace_s: float = 5.0) -> None:
+    """Stop every node started from ``base`` on this machine (its processes alone: other Rays are left running)."""
+    import signal
+    import time
+
+    marker = str(Path(base))
+    procs = _processes()
+    pids = _tree({pid for pid, (_, cmd) in procs.items() if marker in cmd}, procs) - {os.getpid()}
+    _kill(pids, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+        time.sleep(0.1)
+    _kill({p for p in pids if Path(f"/proc/{p}").exists()}, signal.SIGKILL)
+
+
+def connect(address: str, runtime_env: dict[str, Any] | None = None) -> None:
+    """Connect this process to a running cluster as its driver (loopback node address; no local start)."""
+    os.environ.update(CLUSTER_ENV)
+    import ray
+
+    if ray.is_initialized():
+        return
+    env_vars = {k: v for k, v in os.environ.items() if k in ("PRELABEL_CACHE", "PYTHONPATH")}
+    rt = {**(runtime_env or {}), "env_vars": {**env_vars, **((runtime_env or {}).get("env_vars") or {})}}
+    ray.init(
+        address=address, _node_ip_address="127.0.0.1", runtime_env=rt, log_to_driver=False, configure_logging=False
+    )

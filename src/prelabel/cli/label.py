@@ -92,6 +92,15 @@ def register(app: typer.Typer) -> None:
             None, "--executor", help="Where to run: local (threads, the default) or ray; --resume keeps the job's."
         ),
         ray_actors: int = typer.Option(2, "--ray-actors", help="Ray executor: predictor actors."),
+        ray_cpus_per_actor: float = typer.Option(
+            0.5, "--ray-cpus-per-actor", help="Ray executor: CPUs each predictor actor reserves (fractions allowed)."
+        ),
+        ray_address: str | None = typer.Option(
+            None,
+            "--ray-address",
+            envvar="PRELABEL_RAY_ADDRESS",
+            help="Ray executor: join this running cluster (host:port of its head) instead of starting Ray here.",
+        ),
         state: str | None = typer.Option(
             None, "--state", envvar="PRELABEL_STATE", help="Job state folder (default ~/.local/state/prelabel/jobs)."
         ),
@@ -161,7 +170,11 @@ def register(app: typer.Typer) -> None:
         if cache:
             predictor_options["cache"] = cache
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
-        executor_options: dict[str, object] | None = {"actors": ray_actors} if executor == "ray" else None
+        executor_options: dict[str, object] | None = None
+        if executor == "ray":
+            executor_options = {"actors": ray_actors, "cpus_per_actor": ray_cpus_per_actor}
+            if ray_address:
+                executor_options["address"] = ray_address
         if resume:
             job = resume_job(
                 resume, state=state, executor=executor, executor_options=executor_options, retry_failed=retry_failed

@@ -25,6 +25,9 @@ def register(app: typer.Typer) -> None:
             "prelabel-service", "--state", help="Folder for the service state (SQLite), worker logs and payloads."
         ),
         ray: bool = typer.Option(False, "--ray", help="Also allow endpoints on Ray Serve (starts a local Ray)."),
+        ray_address: str | None = typer.Option(
+            None, "--ray-address", help="With Ray Serve endpoints: join this running cluster (head HOST:PORT)."
+        ),
         tick: float = typer.Option(0.25, "--tick", help="Seconds between autoscaler passes."),
         lease: float = typer.Option(30.0, "--lease", help="Seconds a worker's lease on an invocation lasts unrenewed."),
         webhook_attempts: int = typer.Option(
@@ -114,7 +117,8 @@ def register(app: typer.Typer) -> None:
             Path(state),
             tick_s=tick,
             lease_s=lease,
-            ray=ray,
+            ray=ray or bool(ray_address),
+            ray_address=ray_address,
             webhook_attempts=webhook_attempts,
             webhook_backoff_s=webhook_backoff,
             webhook_backoff_max_s=webhook_backoff_max,

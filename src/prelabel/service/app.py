@@ -85,6 +85,7 @@ def create_app(
     lease_s: float = 30.0,
     worker_poll_s: float = 0.05,
     ray: bool = False,
+    ray_address: str | None = None,
     webhook_attempts: int = 10,
     webhook_backoff_s: float = 1.0,
     webhook_backoff_max_s: float = 300.0,
@@ -100,8 +101,8 @@ def create_app(
     """The service app over ``state_dir`` (SQLite state, worker logs, sync payloads).
 
     ``supervise``: run the supervisor (workers + autoscaler) in this process; ``ray``: allow endpoints whose
-    backend is Ray Serve (a local Ray is started on the first such endpoint). ``webhook_*``: the outbox's
-    retry policy (attempts per notice, first back-off, back-off cap; the back-off doubles per attempt).
+    backend is Ray Serve (a local Ray is started on the first such endpoint; ``ray_address``: join that cluster).
+    ``webhook_*``: the outbox's retry policy (attempts per notice, first back-off, back-off cap; doubling per attempt).
     ``limits``: decoded pixels and bytes per input (passed to the workers) and bytes per request body (default:
     :func:`prelabel.limits.current`); ``write_attempts``: tries per output or error document before an invocation
     fails; ``max_failed_loads``: failed model loads in a row before an endpoint is marked failed; ``worker_wake``:
@@ -157,7 +158,7 @@ def create_app(
 
             os.environ.update(worker_env)  # the local Ray's replicas inherit the roots and the python: models switch
 
-            ray_backend = RayServeBackend(store, lease_s=lease_s)
+            ray_backend = RayServeBackend(store, lease_s=lease_s, address=ray_address)
             ray_backend.restore()
         app.state.ray_backend = ray_backend
         try:

@@ -16,7 +16,10 @@ same code as a local worker. Ray Serve's own autoscaler sizes the deployment fro
 | max_concurrent_invocations_... | max_ongoing_requests (per replica)                    |
 
 Ray starts through :func:`prelabel.raycluster.start_local_ray` (loopback only, no usage stats) unless this process
-is already connected to one.
+is already connected to one, or joins a running cluster (``prelabel serve --ray-address HOST:PORT``). Replicas open
+the service's SQLite state by path: on a multi-host cluster they must run where that folder is (one host, or a
+shared filesystem that honours SQLite's locks); a replica lost with its node leaves a lease that expires, and the
+invocation is dispatched again (``--lease`` seconds later), so it completes exactly once.
 """
 
 from __future__ import annotations
@@ -83,9 +86,16 @@ class EndpointReplica:
 
 class RayServeBackend:
     def __init__(
-        self, store: Store, *, lease_s: float = 30.0, poll_s: float = 0.2, num_cpus: int | None = None
+        self,
+        store: Store,
+        *,
+        lease_s: float = 30.0,
+        poll_s: float = 0.2,
+        num_cpus: int | None = None,
+        address: str | None = None,
     ) -> None:
         self.store = store
+        self.address = address
         self.lease_s = lease_s
         self.poll_s = poll_s
         self.num_cpus = num_cpus
@@ -104,7 +114,12 @@ class RayServeBackend:
         import ray
         from ray import serve
 
-        if not ray.is_initialized():
+        if not ray.is_initialized() and self.address:
+            from prelabel.raycluster import connect
+
+            connect(self.address)
+            self.cluster = "external"
+        elif not ray.is_initialized():
             from prelabel.raycluster import start_local_ray
 
             self.cluster = start_local_ray(num_cpus=self.num_cpus)
