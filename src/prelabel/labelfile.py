@@ -86,13 +86,39 @@ class LabelWriter:
         self.close()
 
 
+LABELS_NAME = "labels.jsonl"  # what ``prelabel label --out DIR`` writes in DIR
+
+
+def resolve_labels_uri(uri: str | Path) -> str:
+    """A labels file's location: ``uri`` itself, or ``uri/labels.jsonl`` when ``uri`` is the folder that
+    ``prelabel label --out DIR`` wrote."""
+    uri = str(uri)
+    if storage.is_local(uri):
+        p = storage.local_path(uri)
+        if p.is_dir():
+            inner = p / LABELS_NAME
+            if not inner.is_file():
+                raise InputNotFoundError(
+                    f"{inner} (a folder was given; expected a labels file or a folder holding {LABELS_NAME})",
+                    what="labels file",
+                )
+            return str(inner)
+        return uri
+    if not storage.exists(uri):
+        inner_uri = storage.join(uri, LABELS_NAME)
+        if storage.exists(inner_uri):
+            return inner_uri
+    return uri
+
+
 def iter_records(uri: str | Path, *, strict: bool = True) -> Iterator[FrameRecord]:
-    """Stream records from a labels file (local or any storage URI). A torn final line is skipped with a warning.
+    """Stream records from a labels file (local or any storage URI), or from the ``labels.jsonl`` in the folder
+    ``prelabel label --out DIR`` wrote. A torn final line is skipped with a warning.
 
     ``strict``: a malformed complete line raises :class:`FormatError` naming the line; otherwise it is skipped
     with a warning.
     """
-    uri = str(uri)
+    uri = resolve_labels_uri(uri)
     if storage.is_local(uri):
         p = storage.local_path(uri)
         if not p.exists():

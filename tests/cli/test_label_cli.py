@@ -113,3 +113,48 @@ def test_models_list_and_info() -> None:
     r = prelabel("models", "info", "ssd-mobilenet-v2-coco")
     info = json.loads(r.stdout)
     assert info["runtime"] == "opencv-tf" and len(info["files"]["weights"]["sha256"]) == 64
+
+
+def test_commands_accept_the_folder_label_wrote(frames: Path, tmp_path: Path, kitti: Path) -> None:
+    out = tmp_path / "run"
+    r = prelabel("label", str(frames), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert (out / "labels.jsonl").is_file()
+    r = prelabel("export", str(out), "--to", "coco", "--out", str(tmp_path / "coco.json"))
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((tmp_path / "coco.json").read_text())["images"]) == 3
+    r = prelabel("convert", "--from", "labels", "--to", "yolo", str(out), str(tmp_path / "yolo"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.stem for p in (tmp_path / "yolo").glob("0*.txt")) == FRAMES
+    r = prelabel("fuse", str(out), str(out), "--out", str(tmp_path / "fused.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert [rec.frame.id for rec in read_records(tmp_path / "fused.jsonl")] == FRAMES
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for f in FRAMES:
+        shutil.copy(kitti / "label_2" / f"{f}.txt", gt)
+    r = prelabel("eval", str(out), "--gt", str(gt), "--class-map", "coco80-to-kitti")
+    assert r.returncode == 0, r.stderr
+    assert "Car" in r.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = prelabel("export", str(empty), "--to", "coco", "--out", str(tmp_path / "c2.json"))
+    assert r.returncode == 2 and "labels.jsonl" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_image_over_the_pixel_limit_is_a_per_frame_failure(frames: Path, tmp_path: Path) -> None:
+    from tests.core.test_limits import _png_header_only
+
+    (frames / "bomb.png").write_bytes(_png_header_only(30000, 30000))  # 875 KB would decode to 2.7 GB
+    out = tmp_path / "labels.jsonl"
+    r = prelabel("label", str(frames), "--out", str(out))
+    assert r.returncode == 1, r.stderr
+    assert "frames: 4  labelled: 3  failed: 1" in r.stdout
+    failed = {rec.frame.id: rec.error for rec in read_records(out) if rec.status == "failed"}
+    assert set(failed) == {"bomb"}
+    assert "30000x30000" in failed["bomb"] and "--max-pixels" in failed["bomb"]
+    # a lower limit refuses the real KITTI frames (1242x375 = 465,750 pixels) as well
+    r = prelabel("label", str(frames), "--out", str(tmp_path / "low.jsonl"), "--max-pixels", "400000")
+    assert r.returncode == 1, r.stderr
+    assert "frames: 4  labelled: 0  failed: 4" in r.stdout
+    assert "over the limit of 400,000" in r.stdout

@@ -59,3 +59,12 @@ def test_bytes_limit() -> None:
     limits.check_bytes(10, "a", lim)
     with pytest.raises(LimitExceededError, match="a: input size"):
         limits.check_bytes(11, "a", lim)
+
+
+def test_bag_image_messages_are_checked_before_decoding() -> None:
+    from prelabel.sources.imagemsg import decode_compressed, decode_raw
+
+    with pytest.raises(LimitExceededError, match="30000x30000"):
+        decode_compressed(np.frombuffer(_png_header_only(30000, 30000), np.uint8), "png", "bag://b#/cam@1")
+    with pytest.raises(LimitExceededError, match="30000x30000"):  # a raw Image's declared size, not its data
+        decode_raw(b"\x00" * 16, "rgb8", 30000, 30000, 90000, False, "bag://b#/cam@2")

@@ -299,7 +299,7 @@ def test_review_round_trip_through_an_output_manifest(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("not json\n", "not a JSON object"),
+        ("not json\n", "not valid JSON"),
         ("[1]\n", "expected a JSON object per line"),
         ('{"source": "some text"}\n', "needs a 'source-ref'"),
         (

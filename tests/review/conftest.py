@@ -104,8 +104,9 @@ def state(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def server(state: Path) -> Iterator[Server]:
+def server(state: Path, shared_data: Path, prelabels: Path) -> Iterator[Server]:
     from prelabel.review.web import create_portal_app
 
-    for url in start_server(create_portal_app(state)):
+    # frames come from the real data, job sources from the pre-labels' folder
+    for url in start_server(create_portal_app(state, roots=[str(shared_data), str(prelabels.parent)])):
         yield Server(url=url, state=state)

@@ -133,7 +133,7 @@ def test_bad_sources_are_named(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="neither 'frame'"):
         load_job_source(str(p))
     p.write_text("not json\n")
-    with pytest.raises(FormatError, match="not JSON"):
+    with pytest.raises(FormatError, match="not valid JSON"):
         load_job_source(str(p))
     p.write_text(json.dumps({"source-ref": "a.png", "x": {"annotations": []}, "y": {"annotations": []}}) + "\n")
     with pytest.raises(ReviewInputError, match="--source-attribute"):

@@ -386,8 +386,11 @@ def test_admin_html_forms(server: Server, prelabels: Path) -> None:
     # a form that breaks a rule gets a page naming the problem
     r = admin.post("/admin/jobs", data={**job, "name": "form-job"})
     assert r.status_code == 422 and "job &#39;form-job&#39; already exists" in r.text
-    r = admin.post("/admin/jobs", data={**job, "name": "other", "source": "/no/such/labels.jsonl"})
-    assert r.status_code == 422 and "not found: /no/such/labels.jsonl" in r.text
+    missing = prelabels.parent / "no-such-labels.jsonl"
+    r = admin.post("/admin/jobs", data={**job, "name": "other", "source": str(missing)})
+    assert r.status_code == 404 and f"not found: {missing}" in r.text
+    r = admin.post("/admin/jobs", data={**job, "name": "other", "source": "/etc/passwd"})  # outside the roots
+    assert r.status_code == 403 and "outside the allowed roots" in r.text
     # sign-ins are in the audit trail too
     from prelabel.review.audit import entries
     from prelabel.review.db import Database

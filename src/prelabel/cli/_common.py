@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -46,12 +47,23 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PrelabelError as e:
-            raise fail(str(e)) from None
+            from prelabel.cli.errors import debug_enabled, one_line
+
+            if debug_enabled():
+                raise
+            raise fail(one_line(e)) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def set_limit(env_name: str, value: int | None) -> None:
+    """A limit flag (``--max-pixels``...) for this command: set in the environment, where every decoder (threads,
+    and worker processes started meanwhile) reads it. The root command group puts it back afterwards."""
+    if value is not None:
+        os.environ[env_name] = str(value)
 
 
 class RateColumn(TextColumn):

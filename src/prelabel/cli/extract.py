@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prelabel.cli._common import console, friendly_errors, progress_bar
+from prelabel.cli._common import console, friendly_errors, progress_bar, set_limit
 
 
 def register(app: typer.Typer) -> None:
@@ -19,11 +19,21 @@ def register(app: typer.Typer) -> None:
             None, "--topics", "-t", help="Camera / PointCloud2 topics (repeat or comma-separate); default: all."
         ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index."),
+        max_pixels: int | None = typer.Option(
+            None,
+            "--max-pixels",
+            min=1,
+            help="Skip (as a failed item) images whose header declares more pixels than this "
+            "(default 64,000,000; env PRELABEL_MAX_PIXELS).",
+        ),
     ) -> None:
         """Write camera frames as PNGs and point clouds as .bin files, plus index.jsonl (one Frame per file, with
         timestamps, frame ids and CameraInfo calibration). Label them with: prelabel label OUT/index.jsonl"""
         from prelabel import storage
+        from prelabel.limits import ENV_MAX_PIXELS
         from prelabel.sources.extract import INDEX, extract_bag
+
+        set_limit(ENV_MAX_PIXELS, max_pixels)
 
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
         with progress_bar("files") as progress:
@@ -32,3 +42,5 @@ def register(app: typer.Typer) -> None:
         for topic, n in sorted(written.items()):
             console.print(f"{topic}: {n} files", highlight=False)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
+        if any(topic.endswith("(failed)") for topic in written):
+            raise typer.Exit(1)  # some items failed (named above); the rest were written

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors
+from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors, set_limit
 
 
 def resolve_out(out: str) -> Path:
@@ -77,12 +77,22 @@ def register(app: typer.Typer) -> None:
         tiled: bool = typer.Option(False, "--tiled", help="Also run on overlapping tiles (small, distant objects)."),
         tta: bool = typer.Option(False, "--tta", help="Horizontal-flip test-time augmentation."),
         masks: str | None = typer.Option(None, "--masks", help="Add an instance mask to every box: sam (MobileSAM)."),
+        max_pixels: int | None = typer.Option(
+            None,
+            "--max-pixels",
+            min=1,
+            help="Refuse (as a per-frame failure) images whose header declares more pixels than this "
+            "(default 64,000,000; env PRELABEL_MAX_PIXELS).",
+        ),
     ) -> None:
         """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.
 
         Exit code 0: every frame labelled; 1: some frames failed (recorded with reasons); 2: bad usage or input.
         """
         from prelabel.cli.jobs import run_label_job
+        from prelabel.limits import ENV_MAX_PIXELS
+
+        set_limit(ENV_MAX_PIXELS, max_pixels)
 
         predictor_options: dict[str, object] = {"min_score": min_score, "threads": threads}
         if cache:

@@ -7,6 +7,7 @@ import importlib
 import typer
 
 from prelabel import __version__
+from prelabel.cli.errors import ENV_DEBUG, PrelabelGroup, one_line_warnings, set_debug
 
 app = typer.Typer(
     name="prelabel",
@@ -14,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=PrelabelGroup,
 )
 
 # command modules, in help order; each has register(app)
@@ -39,8 +41,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(
+        False, "--debug", envvar=ENV_DEBUG, help="Show the full traceback of a failure instead of one line."
+    ),
 ) -> None:
     """prelabel: open auto-labeling for driving data."""
+    set_debug(debug)
+    one_line_warnings()
 
 
 for _mod in COMMAND_MODULES:

@@ -97,9 +97,16 @@ def create_job(
         None, "--source-attribute", help="The manifest's label attribute when a line holds several."
     ),
     state: Path | None = typer.Option(None, "--state", help=STATE_HELP),
+    root: list[str] = typer.Option(
+        [],
+        "--root",
+        help="Folder or s3:// prefix the portal may serve this job's frames from (repeatable); "
+        "the source's own folder is always allowed.",
+    ),
 ) -> None:
     """Create a review job from pre-labels."""
     from prelabel.review.db import Database
+    from prelabel.review.frames import normalise_root, source_root
     from prelabel.review.jobs import create_job as make
     from prelabel.review.sources import load_job_source
 
@@ -121,6 +128,7 @@ def create_job(
         frames=_frame_ids(frames),
         attribute=attribute,
         actor="cli",
+        roots=[source_root(source), *(normalise_root(r) for r in root)],
     )
     console.print(
         f"created {job.type} job {job.name} (id {job.id}): {summary['frames']} frames, {summary['labels']} boxes, "
@@ -213,6 +221,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8088, "--port", help="TCP port."),
     state: Path | None = typer.Option(None, "--state", help=STATE_HELP),
+    root: list[str] = typer.Option(
+        [],
+        "--root",
+        help="Folder or s3:// prefix frames may be served from and web-created jobs read from "
+        "(repeatable); each job's own roots are allowed too.",
+    ),
+    allow_http_frames: bool = typer.Option(
+        False,
+        "--allow-http-frames",
+        help="Let the server fetch http(s):// frame URIs (off: job data could make it fetch any URL).",
+    ),
 ) -> None:
     """Run the review portal alone (``prelabel serve`` also serves it, at /portal)."""
     import uvicorn
@@ -225,7 +244,8 @@ def serve(
     if not any(u.role == "admin" for u in list_users(Database(st))):
         raise fail(f"no admin in {st}; create one first: prelabel review create-user NAME --role admin --state {st}")
     console.print(f"review portal on http://{host}:{port}/ (state {st})")
-    uvicorn.run(create_portal_app(st), host=host, port=port, log_level="warning")
+    app = create_portal_app(st, roots=root, allow_http_frames=allow_http_frames)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

@@ -99,20 +99,61 @@ def open_text(src: str) -> IO[str]:
     return io.TextIOWrapper(storage.filesystem(src).open(src, "rb"), encoding="utf-8")
 
 
-def load_json(src: str) -> Any:
+def open_bytes(src: str) -> IO[bytes]:
+    """Open a local or remote file for streaming binary reads (lines decoded one by one, so errors name the line)."""
+    if storage.is_local(src):
+        p = storage.local_path(src)
+        if not p.exists():
+            raise InputNotFoundError(str(p))
+        if p.is_dir():
+            raise InputNotFoundError(str(p), what="file (got a folder)")
+        return open(p, "rb")
+    if not storage.exists(src):
+        raise InputNotFoundError(src)
+    fh: IO[bytes] = storage.filesystem(src).open(src, "rb")
+    return fh
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows (expected a finite number)")
+
+
+def parse_json_text(text: str | bytes, where: str) -> Any:
+    """``json.loads`` that refuses NaN/Infinity and too deeply nested input with a :class:`FormatError` naming
+    ``where`` (a file, or ``file:line``)."""
     try:
-        return json.loads(storage.read_text(src))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise FormatError(src, f"not valid JSON: {e}") from e
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text, parse_constant=_no_constants)
+    except UnicodeDecodeError as e:
+        raise FormatError(where, f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    except RecursionError:
+        raise FormatError(where, "JSON nested too deeply to read") from None
+    except ValueError as e:
+        raise FormatError(where, f"not valid JSON: {e}") from None
+
+
+def load_json(src: str) -> Any:
+    return parse_json_text(storage.read_bytes(src), src)
 
 
 def iter_json_array(src: str, *, key: str | None = None) -> Iterator[Any]:
     """Stream the elements of a top-level JSON array (or of ``{key: [...]}``) without loading the file whole.
 
     Elements are decoded one at a time from 64 KiB chunks, so memory stays near the size of one element.
-    A file that is a JSON object without ``key`` yields the object itself once.
+    A file that is a JSON object without ``key`` yields the object itself once. Text that is not UTF-8, NaN or
+    Infinity, and nesting too deep to decode raise :class:`FormatError` naming ``src``.
     """
-    dec = json.JSONDecoder()
+    try:
+        yield from _iter_json_array(src, key=key)
+    except UnicodeDecodeError as e:
+        raise FormatError(src, f"not UTF-8 text (byte 0x{e.object[e.start]:02x})") from None
+    except RecursionError:
+        raise FormatError(src, "JSON nested too deeply to read") from None
+
+
+def _iter_json_array(src: str, *, key: str | None = None) -> Iterator[Any]:
+    dec = json.JSONDecoder(parse_constant=_no_constants)
     with open_text(src) as fh:
         buf = ""
         pos = 0
@@ -143,10 +184,7 @@ def iter_json_array(src: str, *, key: str | None = None) -> Iterator[Any]:
             # an object: the list lives under ``key``; objects are small enough to decode whole
             while fill():
                 pass
-            try:
-                obj = json.loads(buf[pos:])
-            except ValueError as e:
-                raise FormatError(src, f"not valid JSON: {e}") from e
+            obj = parse_json_text(buf[pos:], src)
             items = obj.get(key) if key else None
             if key and isinstance(items, list):
                 yield from items

@@ -36,7 +36,8 @@ from prelabel.formats._common import (
     frame_size,
     import_source,
     label_id,
-    open_text,
+    open_bytes,
+    parse_json_text,
     primary_box,
 )
 
@@ -442,11 +443,18 @@ def _parse_attribute(line: dict[str, Any], attr: str, where: str) -> _Parsed:
     return _Parsed(attr, meta, boxes)
 
 
+def _prelabel_key(line: dict[str, Any], where: str) -> dict[str, Any]:
+    pre = line.get(PRELABEL_KEY) or {}
+    if not isinstance(pre, dict):
+        raise FormatError(where, f"'{PRELABEL_KEY}' must be an object (frame-id, labels); got {type(pre).__name__}")
+    return pre
+
+
 def _frame_from_line(line: dict[str, Any], where: str, image_dir: str | None) -> Frame:
     ref = line.get("source-ref")
     if not isinstance(ref, str) or not ref:
         raise FormatError(where, "a line needs a 'source-ref' (image location); text 'source' lines hold no boxes")
-    pre = line.get(PRELABEL_KEY) or {}
+    pre = _prelabel_key(line, where)
     name = PurePosixPath(ref).name
     fid = str(pre.get("frame-id") or frame_id_from_name(name))
     uri = str(Path(image_dir) / name) if image_dir else ref
@@ -466,6 +474,13 @@ def _pick(line: dict[str, Any], attribute: str | None, where: str) -> tuple[list
     for k in line:
         meta = line.get(f"{k}-metadata")
         if not isinstance(meta, dict):
+            if isinstance(line[k], dict) and "annotations" in line[k] and not k.endswith("-metadata"):
+                got = "none" if meta is None else type(meta).__name__
+                raise FormatError(
+                    where,
+                    f"label attribute {k!r} has no {k + '-metadata'!r} object (got {got}); Ground Truth writes the "
+                    "class-map there, without it the boxes have no classes",
+                )
             continue
         if meta.get("type") == LABEL_VERIFICATION:
             verifs.append(k)
@@ -499,7 +514,9 @@ def line_to_record(
     box_attrs, verifs = _pick(line, attribute, where)
     if not box_attrs:
         return FrameRecord(frame=frame, labels=[])
-    pre = (line.get(PRELABEL_KEY) or {}).get("labels") or {}
+    pre = _prelabel_key(line, where).get("labels") or {}
+    if not isinstance(pre, dict):
+        raise FormatError(where, f"'{PRELABEL_KEY}.labels' must be an object; got {type(pre).__name__}")
     newest = _parse_attribute(line, box_attrs[0], where)
     human = newest.meta.get("human-annotated") == "yes"
     human_source = f"human:{worker}"
@@ -651,7 +668,23 @@ def read(
     source ``human:<worker>``. ``image_dir``: a local folder holding the images named in ``source-ref``.
     """
     for where, line in iter_manifest_lines(src):
-        yield line_to_record(line, where, attribute=attribute, worker=worker, image_dir=image_dir)
+        yield line_to_record_checked(line, where, attribute=attribute, worker=worker, image_dir=image_dir)
+
+
+def line_to_record_checked(line: dict[str, Any], where: str, **kwargs: Any) -> FrameRecord:
+    """:func:`line_to_record`, with any value of the wrong shape (a string where an object belongs, a number out
+    of range) reported as a :class:`FormatError` naming the line."""
+    from pydantic import ValidationError
+
+    try:
+        return line_to_record(line, where, **kwargs)
+    except ValidationError as e:
+        errs = e.errors()
+        at = ".".join(str(p) for p in errs[0]["loc"]) if errs else ""
+        msg = errs[0]["msg"] if errs else str(e)
+        raise FormatError(where, f"invalid value for {e.title}{'.' + at if at else ''}: {msg}") from None
+    except (AttributeError, TypeError, KeyError, IndexError) as e:
+        raise FormatError(where, f"a value has the wrong type or shape ({type(e).__name__}: {e})") from None
 
 
 def iter_manifest_lines(src: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -660,17 +693,14 @@ def iter_manifest_lines(src: str) -> Iterator[tuple[str, dict[str, Any]]]:
     A line longer than Ground Truth's limit, a line that is not JSON, or one that is not an object raises
     :class:`FormatError` naming the line.
     """
-    with open_text(src) as fh:
+    with open_bytes(src) as fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             where = f"{src}:{n}"
-            if len(raw.rstrip("\r\n")) > MAX_LINE_CHARS:
-                raise FormatError(where, f"line of {len(raw):,} characters; Ground Truth allows {MAX_LINE_CHARS:,}")
-            try:
-                line = json.loads(raw)
-            except ValueError as e:
-                raise FormatError(where, f"not a JSON object: {e}") from e
+            if len(raw.rstrip(b"\r\n")) > MAX_LINE_CHARS:
+                raise FormatError(where, f"line of {len(raw):,} bytes; Ground Truth allows {MAX_LINE_CHARS:,}")
+            line = parse_json_text(raw, where)
             if not isinstance(line, dict):
                 raise FormatError(where, f"expected a JSON object per line; got {type(line).__name__}")
             yield where, line

@@ -17,6 +17,8 @@ FORMATS = ("labels", "scalabel", "bdd", "kitti", "coco", "groundtruth")
 def detect_format(path: Path) -> str:
     """Guess a label set's format from its path and first bytes."""
     if path.is_dir():
+        if (path / "labels.jsonl").is_file():  # the folder `prelabel label --out DIR` wrote
+            return "labels"
         if (path / "label_2").is_dir() or any(path.glob("*.txt")):
             return "kitti"
         raise FormatError(str(path), "a folder of labels must be KITTI (label_2/ or *.txt); pass --format")

@@ -24,3 +24,15 @@ class AuthError(PrelabelError):
 
 class PermissionDeniedError(PrelabelError, PermissionError):
     """The caller is signed in but lacks the role, or the CSRF token is missing or wrong (HTTP 403)."""
+
+
+class NotAnImageError(ReviewInputError):
+    """A frame whose bytes are not an image the portal serves (HTTP 415)."""
+
+
+class TooManyAttemptsError(PrelabelError):
+    """Sign-in attempts over the limit for an account or client address (HTTP 429 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -43,6 +43,7 @@ class Job:
     created_by: str
     created_at: str
     source_attribute: str | None = None  # the manifest's label attribute (None for a labels file)
+    roots: tuple[str, ...] = ()  # folders / s3 prefixes its frames may be served from (see review.frames)
 
     @property
     def original_attribute(self) -> str:
@@ -117,6 +118,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         attribute=row["attribute"],
         source=src["uri"],
         source_attribute=src.get("attribute"),
+        roots=tuple(src.get("roots") or ()),
         source_format=row["source_format"],
         categories=json.loads(row["categories"]),
         instructions=row["instructions"],
@@ -140,8 +142,11 @@ def create_job(
     frames: Sequence[str] | None = None,
     attribute: str | None = None,
     actor: str = "cli",
+    roots: Sequence[str] = (),
 ) -> tuple[Job, dict[str, Any]]:
     """Store a job with its frames. Returns the job and a summary (frames in, frames skipped and why).
+
+    ``roots``: folders and ``s3://`` prefixes the portal may serve this job's frames from (besides its own).
 
     ``frames``: only these frame ids (those routed to review); every id must be in the source.
     ``categories``: the classes workers may use; by default the categories found in the pre-labels.
@@ -208,7 +213,7 @@ def create_job(
             )
 
     created = now()
-    src_json = json.dumps({"uri": source, "attribute": source_attribute})
+    src_json = json.dumps({"uri": source, "attribute": source_attribute, "roots": list(roots)})
     with db.transaction() as conn:
         if conn.execute("SELECT 1 FROM jobs WHERE name = ?", (name,)).fetchone():
             raise ReviewInputError(f"job {name!r} already exists; pick another name")

@@ -49,7 +49,7 @@ def read_manifest(uri: str, *, attribute: str | None = None) -> tuple[list[Frame
             found = attrs[0]
         elif attribute not in attrs:
             raise ReviewInputError(f"{where}: no bounding-box attribute {attribute!r}; the line has {attrs}")
-        records.append(gt.line_to_record(line, where, attribute=found))
+        records.append(gt.line_to_record_checked(line, where, attribute=found))
         lines.append(line)
     if found is None:
         raise ReviewInputError(f"{uri}: the manifest has no lines")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from prelabel import storage
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.formats._common import parse_json_text
 
 
 @dataclass
@@ -33,9 +33,9 @@ def detect_format(uri: str) -> str:
             if not line:
                 continue
             try:
-                first = json.loads(line)
-            except ValueError as e:
-                raise FormatError(uri, f"line 1 is not JSON ({e}); expected a labels file or a manifest") from e
+                first = parse_json_text(line, f"{uri}:1")
+            except FormatError as e:
+                raise FormatError(f"{uri}:1", f"{e.reason}; expected a labels file or a manifest") from None
             if isinstance(first, dict) and "source-ref" in first:
                 return "groundtruth"
             if isinstance(first, dict) and "frame" in first:

@@ -6,13 +6,15 @@ every URL it writes is built from ``request.scope["root_path"]``, so both work.
 Security: passwords are scrypt hashes; a session is a random token in an HttpOnly, SameSite=Strict cookie (only its
 SHA-256 is stored); every state-changing request must carry the session's CSRF token (``X-CSRF-Token`` header or a
 ``csrf_token`` form field), and the login form a double-submit token; workers reach only their own tasks (others
-answer 404); images are read from the frame URI stored with the job, never from a path in the request.
+answer 404); images are read from the frame URI stored with the job, never from a path in the request, and only
+from the job's allowed roots, only as images (:mod:`prelabel.review.frames`); sign-in attempts are rate-limited per
+account and per client address (:mod:`prelabel.review.throttle`).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,12 +24,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from prelabel import storage
-from prelabel.errors import InputNotFoundError, PrelabelError
+from prelabel.errors import LimitExceededError, PrelabelError
 from prelabel.review import audit, auth, export, jobs, stats, workforce
+from prelabel.review import frames as frame_files
 from prelabel.review.audit import entries
 from prelabel.review.db import Database
-from prelabel.review.errors import AuthError, NotFoundError, PermissionDeniedError, ReviewInputError
+from prelabel.review.errors import (
+    AuthError,
+    NotAnImageError,
+    NotFoundError,
+    PermissionDeniedError,
+    ReviewInputError,
+    TooManyAttemptsError,
+)
+from prelabel.review.throttle import LoginThrottle
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "prelabel_portal"
@@ -59,8 +69,10 @@ def _wants_json(request: Request) -> bool:
 class Portal:
     """Request handling around one state folder."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, policy: frame_files.FramePolicy | None = None) -> None:
         self.db = Database(state_dir)
+        self.policy = policy or frame_files.FramePolicy()
+        self.throttle = LoginThrottle()
         self.env = Environment(
             loader=FileSystemLoader(str(HERE / "templates")),
             autoescape=select_autoescape(["html"]),
@@ -136,9 +148,16 @@ def _task_json(portal: Portal, task: jobs.Task, request: Request) -> dict[str, A
     }
 
 
-def create_portal_app(state_dir: Path | str) -> FastAPI:
-    """The review portal as an ASGI app over the state folder ``state_dir`` (SQLite inside)."""
-    portal = Portal(Path(state_dir))
+def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow_http_frames: bool = False) -> FastAPI:
+    """The review portal as an ASGI app over the state folder ``state_dir`` (SQLite inside).
+
+    ``roots``: local folders and ``s3://`` prefixes frames may be served from, and (over HTTP) job sources read
+    from, besides each job's own roots; ``allow_http_frames``: fetch ``http(s)://`` frames server-side.
+    """
+    policy = frame_files.FramePolicy(
+        roots=tuple(frame_files.normalise_root(r) for r in roots), allow_http=allow_http_frames
+    )
+    portal = Portal(Path(state_dir), policy)
     app = FastAPI(title="prelabel review portal", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.portal = portal
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -160,16 +179,25 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
             status = 403
         elif isinstance(exc, NotFoundError):
             status = 404
+        elif isinstance(exc, LimitExceededError):
+            status = 413
+        elif isinstance(exc, NotAnImageError):
+            status = 415
+        elif isinstance(exc, TooManyAttemptsError):
+            status = 429
         else:
             status = 422
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttemptsError) else None
         form_post = request.method != "GET" and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")
         )
         if _wants_json(request) or (request.method != "GET" and not form_post):
-            return JSONResponse({"error": str(exc)}, status_code=status)
+            return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
         if status == 401:
             return portal.redirect(request, "/login")
-        return portal.render(request, "error.html", status=status, message=str(exc), status_code=status)
+        page = portal.render(request, "error.html", status=status, message=str(exc), status_code=status)
+        page.headers.update(headers or {})
+        return page
 
     # --- sign in / out -----------------------------------------------------------------------------------------
     @app.get("/login", response_class=HTMLResponse)
@@ -186,13 +214,16 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not sent or not cookie or not secrets.compare_digest(sent.encode(), cookie.encode()):
             raise PermissionDeniedError("login form token missing or stale; reload the sign-in page")
-        user = str(form.get("username") or "")
+        user = str(form.get("username") or "")[:256]
+        portal.throttle.check(user, _client(request))  # 429 with Retry-After, before the password is checked
         try:
             token, _ = auth.login(portal.db, user, str(form.get("password") or ""))
         except AuthError as e:
+            portal.throttle.failed(user, _client(request))
             with portal.db.transaction() as conn:
                 audit.record(conn, user[:64] or "-", "session.login_failed", detail={"client": _client(request)})
             return portal.redirect(request, f"/login?error={quote(str(e))}")
+        portal.throttle.succeeded(user, _client(request))
         with portal.db.transaction() as conn:
             audit.record(conn, user, "session.login", detail={"client": _client(request)})
         resp = portal.redirect(request, "/")
@@ -267,12 +298,13 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
         s = portal.session(request)
         task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
         uri = jobs.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
-        try:
-            data = storage.read_bytes(uri)
-        except InputNotFoundError as e:
-            raise NotFoundError(f"image of frame {task.frame_id} (moved or deleted?)", uri) from e
-        media = mimetypes.guess_type(uri.split("?")[0])[0] or "application/octet-stream"
-        return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+        policy = portal.policy.with_roots(jobs.get_job(portal.db, task.job_id).roots)
+        data, media = frame_files.image_bytes(uri, policy, f"image of frame {task.frame_id}")
+        return Response(
+            data,
+            media_type=media,
+            headers={"Cache-Control": "private, max-age=3600", "Content-Disposition": "inline; filename=frame"},
+        )
 
     @app.post("/api/tasks/{task_id}/response")
     async def task_submit(request: Request, task_id: int) -> dict[str, Any]:
@@ -329,6 +361,12 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
         source = str(body.get("source") or "").strip()
         if not source:
             raise ReviewInputError("give the path or URI of a labels file or a Ground Truth manifest as 'source'")
+        if not portal.policy.roots:
+            raise PermissionDeniedError(
+                "this portal reads no files for web requests: create jobs with 'prelabel review create-job', or "
+                "restart the portal with --root DIR to allow job sources and frames under DIR"
+            )
+        source = frame_files.check_allowed(source, portal.policy.roots, "job source")
         loaded = load_job_source(source, attribute=str(body.get("source_attribute") or "") or None)
         frames = _list(body.get("frames")) or None
         job, summary = jobs.create_job(
@@ -345,6 +383,7 @@ def create_portal_app(state_dir: Path | str) -> FastAPI:
             frames=frames,
             attribute=str(body.get("attribute") or "") or None,
             actor=s.user,
+            roots=[frame_files.source_root(source)],
         )
         return _done(request, {"job": job.id, "name": job.name, **summary}, f"/admin/jobs/{job.id}")
 

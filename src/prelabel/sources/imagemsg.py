@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from prelabel import limits
 from prelabel.errors import UnreadableInputError
 
 _CHANNELS = {
@@ -44,6 +45,7 @@ def decode_raw(
     enc = encoding.strip().lower()
     if enc not in _CHANNELS:
         raise UnreadableInputError(item, f"unsupported image encoding {encoding!r}; expected one of {ENCODINGS}")
+    limits.check_pixels(width, height, item)
     ch = _CHANNELS[enc]
     depth = 2 if "16" in enc and not enc.startswith("yuv") else 1
     buf = _bytes(data)
@@ -80,6 +82,7 @@ def decode_compressed(data: Any, fmt: str, item: str) -> npt.NDArray[np.uint8]:
     buf = _bytes(data)
     if buf.size == 0:
         raise UnreadableInputError(item, "the compressed image is empty")
+    limits.check_image_header(buf.tobytes(), item)
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None:
         raise UnreadableInputError(item, f"compressed image (format {fmt!r}) is not decodable")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy.typing as npt
 from prelabel import storage
 from prelabel.core.labels import CameraCalibration, Frame
 from prelabel.errors import InputNotFoundError, PrelabelError, UnknownNameError, UnreadableInputError
+from prelabel.sources import bagsalvage
 from prelabel.sources.imagemsg import decode_image_msg
 from prelabel.sources.remote import localize
 from prelabel.sources.uris import bag_uri, parse_bag_uri
@@ -33,6 +35,11 @@ COMPRESSED = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 POINTCLOUD = "sensor_msgs/msg/PointCloud2"
 IMAGE_TYPES = (IMAGE, COMPRESSED)
+DAMAGED = "(damaged)"  # the topic of the one failed frame that stands for a damaged bag's unreadable rest
+
+
+class DamagedBagWarning(UserWarning):
+    """A bag or MCAP file damaged part-way: the messages before the damage are read, the rest is not."""
 
 
 def is_bag(spec: str) -> bool:
@@ -124,20 +131,51 @@ class BagReader:
         self._any: Any = None
         self._mcap: Any = None
         self._fh: Any = None
+        self._salvage: Path | None = None
+        self._scan: bagsalvage.Scan | None = None
+        self.damage: bagsalvage.Damage | None = None
         errors = []
         if backend in ("auto", "rosbags"):
             try:
                 self._open_rosbags()
             except Exception as e:
                 errors.append(f"rosbags: {e}")
-                if backend == "rosbags" or not self.path.is_file() or self.path.suffix != ".mcap":
+                if backend == "rosbags":
                     raise UnreadableInputError(self.name, f"not a readable ROS bag ({e})") from e
-        if self._any is None:
+        if self._any is None and backend in ("auto", "mcap") and self.path.is_file() and self.path.suffix == ".mcap":
             try:
                 self._open_mcap()
             except Exception as e:
                 errors.append(f"mcap: {e}")
-                raise UnreadableInputError(self.name, "not a readable MCAP file (" + "; ".join(errors) + ")") from e
+                self.close()
+                if backend == "mcap":
+                    raise UnreadableInputError(self.name, "not a readable MCAP file (" + "; ".join(errors) + ")") from e
+        if self._any is None and self._mcap is None:
+            self._open_salvage(errors)
+
+    def _open_salvage(self, errors: list[str]) -> None:
+        """The usual readers refused the file: read it front to back up to the damage (see :mod:`.bagsalvage`)."""
+        target = self.path
+        if target.is_dir():  # a rosbag2 folder: its single MCAP file
+            files = sorted(target.glob("*.mcap"))
+            target = files[0] if len(files) == 1 else target
+        what = "not a readable ROS bag or MCAP file (" + "; ".join(errors) + ")"
+        if not target.is_file() or bagsalvage.kind(target) is None:
+            raise UnreadableInputError(self.name, what)
+        scan = bagsalvage.Scan()
+        for _ in bagsalvage.messages(target, scan):
+            pass
+        if scan.messages == 0:
+            if scan.damage is None:
+                raise UnreadableInputError(self.name, f"{what}; it holds no messages")
+            raise UnreadableInputError(
+                self.name,
+                f"not a readable ROS bag or MCAP file: no message could be read; the damage starts at byte "
+                f"{scan.damage.offset:,}: {scan.damage.reason}",
+            )
+        self._salvage, self._scan, self.damage = target, scan, scan.damage
+        if scan.damage is not None:
+            warnings.warn(DamagedBagWarning(scan.damage.describe(self.name)), stacklevel=3)
 
     # -- backends
     def _open_rosbags(self) -> None:
@@ -155,6 +193,9 @@ class BagReader:
 
         self._fh = open(self.path, "rb")
         self._mcap = make_reader(self._fh, decoder_factories=[Ros1Decoder(), Ros2Decoder()])
+        self._summary = self._mcap.get_summary()
+        if self._summary is None:
+            raise UnreadableInputError(self.name, "MCAP file has no summary section (truncated?)")
 
     # -- API
     def topics(self) -> dict[str, tuple[str, int]]:
@@ -165,9 +206,12 @@ class BagReader:
                 t, n = out.get(c.topic, (normalise_type(c.msgtype), 0))
                 out[c.topic] = (t, n + int(c.msgcount))
             return out
-        summary = self._mcap.get_summary()
-        if summary is None:
-            raise UnreadableInputError(self.name, "MCAP file has no summary section (truncated?)")
+        if self._scan is not None:
+            for c in self._scan.connections.values():
+                t, n = out.get(c.topic, (normalise_type(c.msgtype), 0))
+                out[c.topic] = (t, n + c.count)
+            return out
+        summary = self._summary
         counts = summary.statistics.channel_message_counts if summary.statistics else {}
         for cid, ch in summary.channels.items():
             schema = summary.schemas.get(ch.schema_id)
@@ -187,12 +231,28 @@ class BagReader:
             for c, ts, raw in self._any.messages(connections=conns, start=start, stop=stop):
                 yield BagMessage(c.topic, normalise_type(c.msgtype), int(ts), self._any.deserialize(raw, c.msgtype))
             return
+        if self._salvage is not None:
+            yield from self._salvaged_messages(wanted, start, stop)
+            return
         for schema, channel, message, decoded in self._mcap.iter_decoded_messages(
             topics=sorted(wanted), starting_at=start, ending_before=stop, log_time_order=True
         ):
             yield BagMessage(
                 channel.topic, normalise_type(schema.name if schema else ""), int(message.log_time), decoded
             )
+
+    def _salvaged_messages(self, wanted: set[str], start: int | None, stop: int | None) -> Iterator[BagMessage]:
+        assert self._salvage is not None
+        scan = bagsalvage.Scan()
+        for cid, log_ns, raw in bagsalvage.messages(self._salvage, scan):
+            c = scan.connections.get(cid)
+            if c is None or c.topic not in wanted or (start is not None and log_ns < start):
+                continue
+            if stop is not None and log_ns >= stop:
+                continue
+            if c.decode is None:
+                raise UnreadableInputError(f"{self.name} topic {c.topic}", f"no decoder for {c.msgtype}")
+            yield BagMessage(c.topic, normalise_type(c.msgtype), log_ns, c.decode(raw))
 
     def close(self) -> None:
         if self._any is not None:
@@ -201,6 +261,7 @@ class BagReader:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        self._mcap = None
 
     def __enter__(self) -> BagReader:
         return self
@@ -314,6 +375,17 @@ def bag_frames(
                 calibration=cal,
                 meta=meta,
             )
+        if reader.damage is not None:  # the unreadable rest, as one failed item that says where it starts
+            yield damaged_frame(spec, reader.damage)
+
+
+def damaged_frame(spec: str, damage: bagsalvage.Damage) -> Frame:
+    return Frame(
+        id=f"damaged-from-byte-{damage.offset}",
+        uri=bag_uri(spec, DAMAGED, damage.offset),
+        sensor=DAMAGED,
+        meta={"damaged": damage.describe(spec)},
+    )
 
 
 _local = threading.local()
@@ -336,6 +408,8 @@ def _cached_reader(bag: str) -> BagReader:
 def load_bag_image(frame: Frame) -> npt.NDArray[np.uint8]:
     """Decode one ``bag://`` frame (random access by topic and log time)."""
     bag, topic, log_ns = parse_bag_uri(frame.uri)
+    if topic == DAMAGED:
+        raise UnreadableInputError(frame.uri, str(frame.meta.get("damaged") or "the bag is damaged here"))
     reader = _cached_reader(bag)
     for m in reader.messages([topic], start=log_ns, stop=log_ns + 1):
         return decode_image_msg(m.msg, frame.uri)
@@ -345,12 +419,22 @@ def load_bag_image(frame: Frame) -> npt.NDArray[np.uint8]:
 Decoded = tuple[Frame, npt.NDArray[np.uint8] | None, str | None]
 
 
+def _damaged(frames: list[Frame]) -> Iterator[Decoded]:
+    for f in frames:
+        yield f, None, f"cannot read {f.uri}: {f.meta.get('damaged') or 'the bag is damaged here'}"
+
+
 def read_bag_images(bag: str, frames: list[Frame]) -> Iterator[Decoded]:
     """Decode many frames of one bag in a single sequential pass (log-time order); frames not found are failures."""
     wanted: dict[tuple[str, int], list[Frame]] = {}
+    damaged: list[Frame] = []
     for f in frames:
         _, topic, log_ns = parse_bag_uri(f.uri)
+        if topic == DAMAGED:
+            damaged.append(f)
+            continue
         wanted.setdefault((topic, log_ns), []).append(f)
+    yield from _damaged(damaged)
     if not wanted:
         return
     start = min(k[1] for k in wanted)

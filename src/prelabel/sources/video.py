@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from prelabel import limits
 from prelabel.core.labels import Frame
 from prelabel.errors import UnreadableInputError
 from prelabel.sources.remote import localize
@@ -34,6 +35,12 @@ def _open(spec: str) -> Any:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise UnreadableInputError(spec, "not a video OpenCV can decode")
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    try:
+        limits.check_pixels(width, height, spec)  # from the container's header, before a frame is decoded
+    except Exception:
+        cap.release()
+        raise
     return cap
 
 
