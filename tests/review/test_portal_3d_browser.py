@@ -1,0 +1,145 @@
+"""The 3D task page in a real browser: Debian's Chromium (software WebGL) driven by Playwright against the real
+portal server, on a job made from 3D pre-labels of the real nuScenes sample.
+
+A worker opens the task, selects a box seen by a camera, rotates it and moves it with keys; its projection in that
+camera moves; the worker submits; the exported Ground Truth 3D manifest holds the box moved and turned by exactly
+what the keys did. Text from the job (a class named like markup) never runs as script.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.conftest import PASSWORDS, Server, start_server
+from tests.review.scenes3d import nuscenes_record
+
+from prelabel.labelfile import write_records
+
+pytestmark = pytest.mark.browser
+
+WEBGL_FLAGS = [*FLAGS, "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+EVIL = '<img src=x onerror="window.__xss=1">'
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; run scripts/install-system.sh as root")
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path_factory.mktemp("chromium-home")
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=WEBGL_FLAGS, env={**os.environ, "HOME": str(home)}, headless=True
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def server3d(state: Path, shared_data: Path, tmp_path: Path) -> Iterator[tuple[Server, int]]:
+    from prelabel.review.db import Database
+    from prelabel.review.jobs import assign, create_job
+
+    src = tmp_path / "nus" / "labels.jsonl"
+    src.parent.mkdir()
+    rec = nuscenes_record(shared_data)
+    write_records(src, [rec])
+    cats = [*sorted({lb.category for lb in rec.labels}), "bus", EVIL]
+    job, _ = create_job(
+        Database(state),
+        "nus3d-browser",
+        "adjust",
+        [rec],
+        source=str(src),
+        categories=cats,
+        roots=[str(src.parent), str(shared_data / "nuscenes")],
+    )
+    assign(Database(state), job.id, ["alice"])
+    from prelabel.review.web import create_portal_app
+
+    for url in start_server(create_portal_app(state)):
+        yield Server(url=url, state=state), job.id
+
+
+def _proj(page: Any, camera: str) -> list[float] | None:
+    raw = page.get_attribute(f'canvas[data-camera="{camera}"]', "data-proj")
+    return json.loads(raw) if raw else None
+
+
+def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, int]) -> None:
+    server, job_id = server3d
+    ctx = browser.new_context(viewport={"width": 1500, "height": 900})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(f"{server.url}/login")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORDS["alice"])
+    page.click("#signin")
+    page.wait_for_url(f"{server.url}/tasks")
+    page.click("#start")
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    assert page.evaluate("() => window.__review3d.count") == 34688
+    assert page.evaluate("() => document.querySelectorAll('#cams canvas').length") == 6
+    # the class named like markup is an option's text, never markup
+    assert page.evaluate("(t) => [...document.querySelectorAll('#category option')].some(o => o.text === t)", EVIL)
+    # a pre-label the front camera sees: select it from the list
+    proj = page.evaluate("() => window.__review3d.proj")
+    front = {int(k): v for k, v in proj["CAM_FRONT"].items()}
+    assert front, proj
+    i = max(front, key=lambda k: (front[k][2] - front[k][0]) * (front[k][3] - front[k][1]))
+    page.click(f"#boxes li[data-index='{i}']")
+    before = page.evaluate("(i) => window.__review3d.boxes[i]", i)
+    assert page.get_attribute("body", "data-selected") == before["id"]
+    p0 = _proj(page, "CAM_FRONT")
+    assert p0 == pytest.approx(front[i], abs=0.01)
+    # rotate 5 x 2 degrees, then move 5 x 0.1 m along the new heading and 3 x 0.02 m (fine) to the left
+    page.focus("#gl")
+    for _ in range(5):
+        page.keyboard.press("q")
+    for _ in range(5):
+        page.keyboard.press("ArrowUp")
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowLeft")
+    after = page.evaluate("(i) => window.__review3d.boxes[i]", i)
+    yaw = before["box3d"][6] + math.radians(10)
+    assert after["box3d"][6] == pytest.approx(math.atan2(math.sin(yaw), math.cos(yaw)), abs=1e-4)
+    dx = 0.5 * math.cos(yaw) - 0.06 * math.sin(yaw)
+    dy = 0.5 * math.sin(yaw) + 0.06 * math.cos(yaw)
+    assert after["box3d"][0] == pytest.approx(before["box3d"][0] + dx, abs=1e-3)
+    assert after["box3d"][1] == pytest.approx(before["box3d"][1] + dy, abs=1e-3)
+    page.wait_for_function(
+        "(p) => document.querySelector('canvas[data-camera=\"CAM_FRONT\"]').dataset.proj !== p",
+        arg=json.dumps(p0),
+    )
+    p1 = _proj(page, "CAM_FRONT")
+    assert p1 is not None and max(abs(a - b) for a, b in zip(p0, p1, strict=True)) > 3, (p0, p1)
+    # undo one fine step, redo it by key
+    page.keyboard.press("u")
+    assert page.evaluate("(i) => window.__review3d.boxes[i].box3d[0]", i) != after["box3d"][0]
+    page.keyboard.press("Shift+ArrowLeft")
+    page.click("#submit")
+    page.wait_for_selector("body[data-submitted]")
+    assert page.evaluate("() => window.__xss") is None
+    assert not errors, errors
+
+    admin, _ = server.login("admin")
+    line = json.loads(admin.get(f"/admin/jobs/{job_id}/output.manifest").text.splitlines()[0])
+    ann = next(a for a in line["prelabel-boxes-adjusted"]["annotations"] if a["object-id"] == before["id"])
+    assert ann["position"]["x"] == pytest.approx(before["box3d"][0] + dx, abs=2e-3)
+    assert ann["position"]["y"] == pytest.approx(before["box3d"][1] + dy, abs=2e-3)
+    assert ann["rotation"]["z"] == pytest.approx(after["box3d"][6], abs=1e-4)
+    assert ann["dimensions"]["length"] == pytest.approx(before["box3d"][3], abs=1e-4)
+    assert line["prelabel-boxes-adjusted-metadata"]["adjustment-status"] == "adjusted"
+    ctx.close()
