@@ -78,10 +78,11 @@ function fitDetailCameras(vps) {
   const c = Math.cos(yaw), s = Math.sin(yaw);
   const fwd = new THREE.Vector3(c, s, 0), left = new THREE.Vector3(-s, c, 0), up = new THREE.Vector3(0, 0, 1);
   const ctr = new THREE.Vector3(x, y, z);
+  const depth = Math.max(l, w, h) / 2 + 1;  // only what lies within a metre of the box
   const set = (cam, vp, dir, camUp, ext) => {
     const a = vp.w / Math.max(1, vp.h), half = ext * 0.75 + 0.5;
     cam.left = -half * a; cam.right = half * a; cam.top = half; cam.bottom = -half;
-    cam.near = -100; cam.far = 100;
+    cam.near = 20 - depth; cam.far = 20 + depth;
     cam.position.copy(ctr).addScaledVector(dir, 20);
     cam.up.copy(camUp);
     cam.lookAt(ctr);
