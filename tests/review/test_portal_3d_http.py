@@ -159,3 +159,44 @@ def test_3d_answers_validated_exported_and_measured(server3d: Server, tmp_path: 
     assert states[labels[1]["id"]] == ("rejected", "deleted")
     assert rec.labels[0].attributes["prelabel_box3d"] == pytest.approx(first["box3d"], abs=1e-3)
     assert next(lb for lb in rec.labels if lb.id == labels[2]["id"]).category == "bus"
+
+
+def test_3d_verify_job(state: Path, labels3d: Path, shared_data: Path) -> None:
+    """A verify job on the same boxes: every box needs a verdict; bad ones are rejected, comments kept."""
+    from prelabel.review.db import Database
+    from prelabel.review.errors import ReviewInputError
+    from prelabel.review.export import reviewed_records
+    from prelabel.review.jobs import assign, create_job, submit, worker_queue
+    from prelabel.review.stats import job_stats
+
+    db = Database(state)
+    recs = read_records(labels3d)
+    job, summary = create_job(db, "nus3d-verify", "verify", recs, source=str(labels3d))
+    assert job.modality == "3d" and summary["labels"] == 7
+    assign(db, job.id, ["bob"])
+    tid = worker_queue(db, "bob")[0].task.id
+    ids = [lb.id for lb in recs[0].labels]
+    with pytest.raises(ReviewInputError, match="every box needs a verdict"):
+        submit(db, tid, "bob", {"verdicts": [{"id": ids[0], "verdict": "good"}]})
+    verdicts = [{"id": i, "verdict": "bad" if n == 1 else "good"} for n, i in enumerate(ids)]
+    verdicts[1]["comment"] = "<b>not a barrier</b>"
+    submit(db, tid, "bob", {"verdicts": verdicts})
+    q = job_stats(db, job)["quality3d"]
+    assert q["boxes"] == {"accepted": 6, "adjusted": 0, "deleted": 1, "added": 0} and q["mean_iou3d"] == 1.0
+    rec = reviewed_records(db, job)[0]
+    bad = next(lb for lb in rec.labels if lb.id == ids[1])
+    assert bad.review == "rejected" and bad.attributes["review_comments"][0]["comment"] == "<b>not a barrier</b>"
+
+
+def test_mixed_frames_refused(labels3d: Path, state: Path) -> None:
+    from prelabel.core.labels import Box2D, Frame, Label
+    from prelabel.review.db import Database
+    from prelabel.review.errors import ReviewInputError
+    from prelabel.review.jobs import create_job
+
+    img = FrameRecord(
+        frame=Frame(id="img", uri="/x.png", width=10, height=10),
+        labels=[Label(id="a", category="car", source="fused", box=Box2D(x1=0, y1=0, x2=5, y2=5))],
+    )
+    with pytest.raises(ReviewInputError, match="image frames or pointcloud frames, not both"):
+        create_job(Database(state), "mixed", "adjust", [*read_records(labels3d), img], source=str(labels3d))

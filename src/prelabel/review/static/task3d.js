@@ -28,7 +28,7 @@ const NEAR = 0.1;
 const S = {
   task: null, boxes: [], sel: -1, history: [], points: null, count: 0, colourBy: "height",
   bev: { cx: 0, cy: 0, span: 80 }, drawing: false, drag: null, dirty: true, camsDirty: true,
-  proj: {}, submitting: false, t0: performance.now(), readyMs: null,
+  proj: {}, submitting: false, readyMs: null,
   stats: { frames: 0, ms: 0, maxMs: 0, last: [] },
 };
 window.__review3d = S;
@@ -52,6 +52,42 @@ const headGeom = new THREE.BufferGeometry().setFromPoints([new THREE.Vector3(0, 
 const boxGroup = new THREE.Group();
 scene.add(boxGroup);
 let pointsObj = null;
+// The sweep is drawn into the bird's-eye view only when that view (or the colouring) changes: into a texture that
+// each frame copies, before drawing the boxes on top. So moving a box costs a copy, not 120,000 points again.
+const POINTS_LAYER = 2;
+const bevTarget = new THREE.WebGLRenderTarget(1, 1);
+const quadScene = new THREE.Scene();
+const quadCam = new THREE.OrthographicCamera(-1, 1, 1, -1, 0, 1);
+quadScene.add(new THREE.Mesh(new THREE.PlaneGeometry(2, 2),
+  new THREE.MeshBasicMaterial({ map: bevTarget.texture, depthTest: false, depthWrite: false })));
+let bevKey = "";
+// The detail views see layer 1 only: the boxes and the points near the selected box (not the whole sweep).
+for (const c of Object.values(detailCams)) c.layers.set(1);
+let nearObj = null, nearKey = "";
+
+function updateNear(b) {
+  const key = S.sel + ":" + b.box3d.join(",") + ":" + S.colourBy;
+  if (key === nearKey || !pointsObj) return;
+  nearKey = key;
+  const v = b.box3d, r = Math.hypot(v[3], v[4]) / 2 + 1.5, p = S.points, idx = [];
+  for (let i = 0; i < S.count; i++) {
+    const dx = p[i * 4] - v[0], dy = p[i * 4 + 1] - v[1];
+    if (dx * dx + dy * dy < r * r) idx.push(i);
+  }
+  const pos = new Float32Array(idx.length * 3), col = new Float32Array(idx.length * 3);
+  const src = pointsObj.geometry.getAttribute("color").array;
+  idx.forEach((i, k) => { for (let j = 0; j < 3; j++) { pos[k * 3 + j] = p[i * 4 + j]; col[k * 3 + j] = src[i * 3 + j]; } });
+  if (!nearObj) {
+    nearObj = new THREE.Points(new THREE.BufferGeometry(), new THREE.PointsMaterial({ size: 3, sizeAttenuation: false, vertexColors: true }));
+    nearObj.layers.set(1);
+    nearObj.frustumCulled = false;
+    scene.add(nearObj);
+  }
+  nearObj.geometry.dispose();
+  nearObj.geometry = new THREE.BufferGeometry();
+  nearObj.geometry.setAttribute("position", new THREE.BufferAttribute(pos, 3));
+  nearObj.geometry.setAttribute("color", new THREE.BufferAttribute(col, 3));
+}
 
 function viewports() {
   const w = canvas.clientWidth, h = canvas.clientHeight, side = Math.round(w * 0.3), third = Math.floor(h / 3);
@@ -102,16 +138,31 @@ function render() {
   }
   const vps = viewports();
   fitBevCamera(vps.bev);
-  const draw = (cam, vp) => {
+  const draw = (cam, vp, sc = scene) => {
     const y = h - vp.y - vp.h;  // WebGL viewports count from the bottom
     renderer.setViewport(vp.x, y, vp.w, vp.h);
     renderer.setScissor(vp.x, y, vp.w, vp.h);
-    renderer.render(scene, cam);
+    renderer.render(sc, cam);
   };
+  const key = [vps.bev.w, vps.bev.h, S.bev.cx, S.bev.cy, S.bev.span, S.colourVersion, devicePixelRatio].join();
+  if (key !== bevKey && pointsObj) {
+    bevKey = key;
+    bevTarget.setSize(Math.round(vps.bev.w * devicePixelRatio), Math.round(vps.bev.h * devicePixelRatio));
+    bevCam.layers.set(POINTS_LAYER);
+    renderer.setRenderTarget(bevTarget);
+    renderer.render(scene, bevCam);
+    renderer.setRenderTarget(null);
+    bevCam.layers.set(0);
+    S.stats.bevDraws = (S.stats.bevDraws || 0) + 1;
+  }
+  draw(quadCam, vps.bev, quadScene);
+  renderer.autoClear = false;
   draw(bevCam, vps.bev);
+  renderer.autoClear = true;
   const b = S.boxes[S.sel];
   if (b && !b.deleted) {
     fitDetailCameras(vps);
+    updateNear(b);
     for (const k of ["top", "side", "back"]) draw(detailCams[k], vps[k]);
   } else {
     for (const k of ["top", "side", "back"]) {
@@ -150,6 +201,7 @@ function colourPoints() {
     col.array[i * 3] = c.r; col.array[i * 3 + 1] = c.g; col.array[i * 3 + 2] = c.b;
   }
   col.needsUpdate = true;
+  S.colourVersion = (S.colourVersion || 0) + 1;
   $("colour").textContent = "Colour: " + S.colourBy;
   changed(false);
 }
@@ -162,6 +214,7 @@ function buildPoints(buf) {
   geom.setAttribute("position", new THREE.InterleavedBufferAttribute(inter, 3, 0));
   geom.setAttribute("color", new THREE.BufferAttribute(new Float32Array(S.count * 3), 3));
   pointsObj = new THREE.Points(geom, new THREE.PointsMaterial({ size: 2, sizeAttenuation: false, vertexColors: true }));
+  pointsObj.layers.set(POINTS_LAYER);
   scene.add(pointsObj);
   colourPoints();
 }
@@ -180,6 +233,7 @@ function syncBoxes() {
     const mat = new THREE.LineBasicMaterial({ color: sel ? 0xffffff : colour(b.category) });
     const edges = new THREE.LineSegments(unitEdges, mat);
     const head = new THREE.Line(headGeom, mat.clone());
+    edges.layers.enable(1); head.layers.enable(1);
     g.add(edges, head);
     g.position.set(x, y, z); g.rotation.set(0, 0, yaw); g.scale.set(l, w, h);
     boxGroup.add(g);
@@ -569,7 +623,7 @@ async function start() {
     $("npoints").textContent = `${S.count.toLocaleString()} points`;
     changed();
     requestAnimationFrame(() => requestAnimationFrame(() => {
-      S.readyMs = performance.now() - S.t0;
+      S.readyMs = performance.now();  // since navigation start
       body.dataset.ready = "1";
       setStatus(`${S.boxes.length} boxes · ${S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"}`);
     }));
