@@ -104,6 +104,21 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     assert page.get_attribute("body", "data-selected") == before["id"]
     p0 = _proj(page, "CAM_FRONT")
     assert p0 == pytest.approx(front[i], abs=0.01)
+    # the mouse: drag the front-left corner handle 0.5 m outwards (the opposite corner stays), then undo it
+    h = page.evaluate("() => window.__review3d.handles()")[0]
+    start = page.evaluate("([x, y]) => window.__review3d.toScreen(x, y)", [h[0], h[1]])
+    c, s = math.cos(before["box3d"][6]), math.sin(before["box3d"][6])
+    end = page.evaluate("([x, y]) => window.__review3d.toScreen(x, y)", [h[0] + 0.5 * c, h[1] + 0.5 * s])
+    page.mouse.move(start["x"], start["y"])
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(start["x"] + (end["x"] - start["x"]) * k / 5, start["y"] + (end["y"] - start["y"]) * k / 5)
+    page.mouse.up()
+    resized = page.evaluate("(i) => window.__review3d.boxes[i].box3d", i)
+    assert resized[3] == pytest.approx(before["box3d"][3] + 0.5, abs=0.15)  # a drag lands within a pixel or two
+    assert resized[4] == pytest.approx(before["box3d"][4], abs=0.15)
+    page.keyboard.press("u")
+    assert page.evaluate("(i) => window.__review3d.boxes[i].box3d", i) == before["box3d"]
     # rotate 5 x 2 degrees, then move 5 x 0.1 m along the new heading and 3 x 0.02 m (fine) to the left
     page.focus("#gl")
     for _ in range(5):

@@ -223,7 +223,7 @@ function buildPoints(buf) {
 function syncBoxes() {
   while (boxGroup.children.length) {
     const g = boxGroup.children.pop();
-    g.children.forEach((m) => m.material.dispose());
+    g.children.forEach((m) => { m.material.dispose(); if (m.geometry !== unitEdges && m.geometry !== headGeom) m.geometry.dispose(); });
   }
   S.boxes.forEach((b, i) => {
     if (b.deleted) return;
@@ -237,6 +237,13 @@ function syncBoxes() {
     g.add(edges, head);
     g.position.set(x, y, z); g.rotation.set(0, 0, yaw); g.scale.set(l, w, h);
     boxGroup.add(g);
+    if (sel && jobType === "adjust") {
+      const hg = new THREE.BufferGeometry().setFromPoints(handles(b.box3d).map((q) => new THREE.Vector3(q[0], q[1], z + h / 2)));
+      const hp = new THREE.Points(hg, new THREE.PointsMaterial({ size: 9, sizeAttenuation: false, color: 0xffffff }));
+      const hgrp = new THREE.Group();
+      hgrp.add(hp);
+      boxGroup.add(hgrp);
+    }
   });
   renderList();
   showSelection();
@@ -370,6 +377,35 @@ function bevWorld(ev) {
   return [S.bev.cx + sy, S.bev.cy - sx];
 }
 
+// Mouse handles of the selected box on the bird's-eye view: its four corners (resize, the opposite corner stays)
+// and a point 1 m ahead of its front (rotate about up).
+function handles(v) {
+  const c = Math.cos(v[6]), s = Math.sin(v[6]), out = [];
+  for (const [sx, sy] of [[1, 1], [-1, 1], [-1, -1], [1, -1]]) {
+    const px = sx * v[3] / 2, py = sy * v[4] / 2;
+    out.push([v[0] + c * px - s * py, v[1] + s * px + c * py, sx, sy]);
+  }
+  const f = v[3] / 2 + 1;
+  out.push([v[0] + c * f, v[1] + s * f, 0, 0]);
+  return out;
+}
+
+// A ground point's position on the page (CSS pixels), for tests and tools.
+S.toScreen = (x, y) => {
+  const r = canvas.getBoundingClientRect(), vp = viewports().bev, a = vp.w / vp.h, s = S.bev.span / 2;
+  const sx = -(y - S.bev.cy), sy = x - S.bev.cx;
+  return { x: r.left + (sx / (s * a) + 1) / 2 * vp.w, y: r.top + (1 - sy / s) / 2 * vp.h };
+};
+S.handles = () => (S.boxes[S.sel] ? handles(S.boxes[S.sel].box3d) : []);
+
+function pickHandle(x, y) {
+  const b = S.boxes[S.sel];
+  if (!b || b.deleted || jobType !== "adjust") return null;
+  const tol = 8 * S.bev.span / viewports().bev.h;
+  for (const q of handles(b.box3d)) if (Math.hypot(q[0] - x, q[1] - y) < tol) return q;
+  return null;
+}
+
 function pickBev(x, y) {
   let best = -1, area = Infinity;
   S.boxes.forEach((b, i) => {
@@ -390,6 +426,8 @@ canvas.addEventListener("pointerdown", (ev) => {
   canvas.setPointerCapture(ev.pointerId);
   if (ev.button === 2 || ev.button === 1) { S.drag = { kind: "pan", x: ev.clientX, y: ev.clientY, cx: S.bev.cx, cy: S.bev.cy }; return; }
   if (S.drawing && jobType === "adjust") { S.drag = { kind: "draw", start: w, end: w }; return; }
+  const hnd = pickHandle(w[0], w[1]);
+  if (hnd) { pushHistory(); S.drag = { kind: hnd[2] ? "resize" : "rotate", sx: hnd[2], sy: hnd[3] }; return; }
   const i = pickBev(w[0], w[1]);
   if (i !== S.sel) select(i);
   if (i >= 0 && jobType === "adjust") { pushHistory(); S.drag = { kind: "move", last: w }; }
@@ -407,6 +445,17 @@ canvas.addEventListener("pointermove", (ev) => {
     const b = S.boxes[S.sel];
     b.box3d[0] = round(b.box3d[0] + w[0] - d.last[0], 4); b.box3d[1] = round(b.box3d[1] + w[1] - d.last[1], 4);
     d.last = w; syncBoxes();
+  } else if (d.kind === "rotate") {
+    const v = S.boxes[S.sel].box3d;
+    v[6] = round(Math.atan2(w[1] - v[1], w[0] - v[0]), 5); syncBoxes();
+  } else if (d.kind === "resize") {
+    const v = S.boxes[S.sel].box3d, c = Math.cos(v[6]), s = Math.sin(v[6]);
+    const [lx, ly] = inBoxLocal(v, w[0], w[1]);
+    const ox = -d.sx * v[3] / 2, oy = -d.sy * v[4] / 2;  // the opposite corner stays where it is
+    const nl = Math.max(0.1, d.sx * (lx - ox)), nw = Math.max(0.1, d.sy * (ly - oy));
+    const mx = ox + d.sx * nl / 2, my = oy + d.sy * nw / 2;
+    v[0] = round(v[0] + c * mx - s * my, 4); v[1] = round(v[1] + s * mx + c * my, 4);
+    v[3] = round(nl, 4); v[4] = round(nw, 4); syncBoxes();
   } else if (d.kind === "draw") { d.end = w; setStatus(`New box ${Math.abs(w[0] - d.start[0]).toFixed(1)} x ${Math.abs(w[1] - d.start[1]).toFixed(1)} m`); }
 });
 canvas.addEventListener("pointerup", () => {
