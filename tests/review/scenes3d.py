@@ -1,8 +1,9 @@
 """3D pre-labels for the portal's 3D tests and benchmark, from the real nuScenes sample in ../shared/data.
 
-The mmdet3d info pickle holds the sample's 3D boxes in the LIDAR_TOP frame (``bbox_3d``: x y z-of-bottom, length
-width height, yaw) and each camera's ``cam2img`` and ``lidar2cam``. They become a pointcloud ``Frame`` with six
-``CameraView`` s and ``Label.box3d`` pre-labels (centre z = bottom + height / 2), as a labels file would hold them.
+The mmdet3d info pickle holds the sample's 3D boxes in the LIDAR_TOP frame (``bbox_3d``: centre x y z, length width
+height, yaw; mmdet3d reads nuScenes boxes with origin (0.5, 0.5, 0.5)) and each camera's ``cam2img`` and
+``lidar2cam``. They become a pointcloud ``Frame`` with six ``CameraView`` s and ``Label.box3d`` pre-labels, as a
+labels file would hold them.
 (The lidar3d branch's ``prelabel.sources.scenes`` reads the same; this stays a test helper.)
 """
 
@@ -53,7 +54,7 @@ def nuscenes_record(shared_data: Path, *, boxes: int = 12, min_points: int = 20)
     )[:boxes]
     labels = []
     for n, i in enumerate(inst):
-        x, y, zb, ln, w, h, yaw = (float(v) for v in i["bbox_3d"])
+        x, y, z, ln, w, h, yaw = (float(v) for v in i["bbox_3d"])
         labels.append(
             Label(
                 id=f"nus-{n:03d}",
@@ -61,7 +62,19 @@ def nuscenes_record(shared_data: Path, *, boxes: int = 12, min_points: int = 20)
                 source="import:nuscenes",
                 score=round(0.5 + 0.5 * math.tanh(int(i["num_lidar_pts"]) / 200), 3),
                 track_id=f"t{n}",
-                box3d=Box3D(x=x, y=y, z=zb + h / 2, length=ln, width=w, height=h, yaw=yaw, frame="LIDAR_TOP"),
+                box3d=Box3D(x=x, y=y, z=z, length=ln, width=w, height=h, yaw=yaw, frame="LIDAR_TOP"),
             )
         )
     return FrameRecord(frame=frame, labels=labels, job="nuscenes-import")
+
+
+def nuscenes_camera_boxes(shared_data: Path, camera: str) -> list[tuple[float, float, list[float]]]:
+    """nuScenes' own 2D boxes in one camera (projected 3D box corners, clipped to the image), with each box's
+    centre x and z in that camera's frame to match them to 3D boxes by: ``(x, z, [x1, y1, x2, y2])``."""
+    with open(shared_data / DEMO / PKL, "rb") as fh:
+        info = pickle.load(fh)
+    out = []
+    for ci in info["data_list"][0]["cam_instances"][camera]:
+        x, _, z = (float(v) for v in ci["bbox_3d"][:3])
+        out.append((x, z, [float(v) for v in ci["bbox"]]))
+    return out
