@@ -78,3 +78,69 @@ def nuscenes_camera_boxes(shared_data: Path, camera: str) -> list[tuple[float, f
         x, _, z = (float(v) for v in ci["bbox_3d"][:3])
         out.append((x, z, [float(v) for v in ci["bbox"]]))
     return out
+
+
+TRACKING = "kitti_tracking/tracking/training"
+
+
+def kitti_sequence(shared_data: Path, seq: str = "0001", frames: int = 2) -> list[FrameRecord]:
+    """The first ``frames`` samples of a KITTI tracking sequence: the Velodyne sweep (``kitti_bin``), the left colour
+    camera (K = P2[:, :3]; camera_from_lidar = R_rect @ Tr_velo_cam, plus P2's baseline offset) and the labelled
+    objects (DontCare left out) as ``box3d`` pre-labels in the velodyne frame with their track ids."""
+    import numpy as np
+
+    root = shared_data / TRACKING
+    cal: dict[str, np.ndarray] = {}
+    for line in (root / "calib" / f"{seq}.txt").read_text().splitlines():
+        parts = line.replace(":", " ").split()
+        if parts:
+            cal[parts[0]] = np.array([float(v) for v in parts[1:]])
+    p2 = cal["P2"].reshape(3, 4)
+    r0 = np.eye(4)
+    r0[:3, :3] = cal["R_rect"].reshape(3, 3)
+    tr = np.eye(4)
+    tr[:3, :] = cal["Tr_velo_cam"].reshape(3, 4)
+    cam_from_velo = r0 @ tr
+    cam_from_velo[0, 3] += p2[0, 3] / p2[0, 0]
+    velo_from_rect = np.linalg.inv(r0 @ tr)
+    rows = [ln.split() for ln in (root / "label_02" / f"{seq}.txt").read_text().splitlines() if ln.strip()]
+    out = []
+    for f in range(frames):
+        img = root / "image_02" / seq / f"{f:06d}.png"
+        cam = CameraView(
+            name="image_2",
+            uri=str(img),
+            width=1242,
+            height=375,
+            K=[[float(v) for v in row] for row in p2[:, :3]],
+            camera_from_lidar=Pose.from_matrix(cam_from_velo),
+        )
+        labels = []
+        for r in rows:
+            if int(r[0]) != f or r[2] == "DontCare":
+                continue
+            h, w, ln = (float(v) for v in r[10:13])
+            x, y, z, ry = (float(v) for v in r[13:17])
+            c = velo_from_rect @ np.array([x, y - h / 2, z, 1.0])
+            yaw = math.atan2(math.sin(-ry - math.pi / 2), math.cos(-ry - math.pi / 2))
+            labels.append(
+                Label(
+                    id=f"kitti-{seq}-{f}-{r[1]}",
+                    category=r[2].lower(),
+                    source="import:kitti",
+                    score=0.8,
+                    track_id=r[1],
+                    box3d=Box3D(x=c[0], y=c[1], z=c[2], length=ln, width=w, height=h, yaw=yaw, frame="velodyne"),
+                )
+            )
+        frame = Frame(
+            id=f"kitti-{seq}-{f:06d}",
+            uri=str(root / "velodyne" / seq / f"{f:06d}.bin"),
+            kind="pointcloud",
+            point_format="kitti_bin",
+            cameras=[cam],
+            sequence=f"kitti-tracking-{seq}",
+            index=f,
+        )
+        out.append(FrameRecord(frame=frame, labels=labels, job="kitti-import"))
+    return out

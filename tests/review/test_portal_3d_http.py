@@ -200,3 +200,42 @@ def test_mixed_frames_refused(labels3d: Path, state: Path) -> None:
     )
     with pytest.raises(ReviewInputError, match="image frames or pointcloud frames, not both"):
         create_job(Database(state), "mixed", "adjust", [*read_records(labels3d), img], source=str(labels3d))
+
+
+def test_kitti_sequence_steps_and_serves(state: Path, shared_data: Path, tmp_path: Path) -> None:
+    """A real KITTI tracking sequence (two samples): points and the camera served, each task knows the worker's
+    tasks on the samples before and after, boxes keep their track ids."""
+    from tests.review.scenes3d import kitti_sequence
+
+    from prelabel.review.db import Database
+    from prelabel.review.jobs import assign, create_job
+    from prelabel.review.web import create_portal_app
+
+    recs = kitti_sequence(shared_data)
+    assert all(r.labels for r in recs)
+    src = tmp_path / "kitti" / "labels.jsonl"
+    src.parent.mkdir()
+    write_records(src, recs[::-1])  # file order is not sequence order
+    db = Database(state)
+    job, _ = create_job(
+        db, "kitti-seq", "adjust", read_records(src), source=str(src), roots=[str(shared_data / "kitti_tracking")]
+    )
+    assign(db, job.id, ["alice"])
+    for url in start_server(create_portal_app(state)):
+        alice, _ = Server(url=url, state=state).login("alice")
+        tasks = {t["frame"]: t["task"] for t in alice.get("/api/tasks").json()["tasks"]}
+        first = alice.get(f"/api/tasks/{tasks['kitti-0001-000000']}").json()
+        second = alice.get(f"/api/tasks/{tasks['kitti-0001-000001']}").json()
+        assert first["sequence"] == {
+            "name": "kitti-tracking-0001",
+            "position": 0,
+            "length": 2,
+            "prev_task": None,
+            "next_task": tasks["kitti-0001-000001"],
+        }
+        assert second["sequence"]["prev_task"] == tasks["kitti-0001-000000"] and second["sequence"]["next_task"] is None
+        shared = {lb["track_id"] for lb in first["labels"]} & {lb["track_id"] for lb in second["labels"]}
+        assert shared  # the same objects, by track id, in both samples
+        pts = alice.get(first["points"])
+        assert pts.status_code == 200 and int(pts.headers["x-point-count"]) == 122320
+        assert alice.get(first["cameras"][0]["image"]).headers["content-type"] == "image/png"

@@ -145,7 +145,11 @@ def _task_json(portal: Portal, task: jobs.Task, request: Request) -> dict[str, A
         "labels": jobs.review_labels(jf.record),
         "previous": previous,
         "next_task": jobs.next_task(portal.db, task.worker, after=task.id),
-    } | (tasks3d.task_extra(jf.record, _base(request), task.id) if job.modality == "3d" else {})
+    } | (
+        {**tasks3d.task_extra(jf.record, _base(request), task.id), "sequence": web3d.sequence_nav(portal, task, jf)}
+        if job.modality == "3d"
+        else {}
+    )
 
 
 def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow_http_frames: bool = False) -> FastAPI:

@@ -53,3 +53,22 @@ def register(app: FastAPI, portal: Portal) -> None:
             cams[index].uri, policy, f"camera {cams[index].name} of frame {task.frame_id}"
         )
         return Response(data, media_type=media, headers={**_PRIVATE, "Content-Disposition": "inline; filename=cam"})
+
+
+def sequence_nav(portal: Portal, task: jobs.Task, jf: jobs.JobFrame) -> dict[str, object] | None:
+    """Where the task's sample sits in its sequence, with the worker's tasks on the samples before and after."""
+    seq = jf.record.frame.sequence
+    if seq is None:
+        return None
+    frames = [f for f in jobs.job_frames(portal.db, task.job_id) if f.record.frame.sequence == seq]
+    frames.sort(key=lambda f: (f.record.frame.index if f.record.frame.index is not None else f.position, f.position))
+    mine = {t.frame_id: t.id for t in jobs.job_tasks(portal.db, task.job_id) if t.worker == task.worker}
+    ids = [f.frame_id for f in frames]
+    i = ids.index(task.frame_id)
+    return {
+        "name": seq,
+        "position": i,
+        "length": len(ids),
+        "prev_task": next((mine[f] for f in reversed(ids[:i]) if f in mine), None),
+        "next_task": next((mine[f] for f in ids[i + 1 :] if f in mine), None),
+    }

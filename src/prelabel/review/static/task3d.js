@@ -581,6 +581,8 @@ document.addEventListener("keydown", (ev) => {
   else if (k === "Enter") submit();
   else if (k === "Tab") { const n = S.boxes.length; if (n) select((S.sel + (ev.shiftKey ? n - 1 : 1) + n) % n); }
   else if (k === "Escape") { S.drawing = false; select(-1); }
+  else if (k === ",") stepSample(-1);
+  else if (k === ".") stepSample(1);
   else if (k === "c") { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); }
   else if (jobType === "verify" && k === "g") setVerdict("good");
   else if (jobType === "verify" && k === "b") setVerdict("bad");
@@ -619,6 +621,30 @@ function setCategory(cat) {
   if (!b || jobType !== "adjust") return;
   pushHistory(); b.category = cat; syncBoxes();
 }
+
+// ---- sequence: step to the worker's task on the sample before / after (unsubmitted edits need a second press) --
+let leaveArmed = false;
+function stepSample(dir) {
+  const seq = S.task && S.task.sequence;
+  const target = seq && (dir < 0 ? seq.prev_task : seq.next_task);
+  if (!target) { setStatus(dir < 0 ? "First sample of the sequence" : "Last sample of the sequence"); return; }
+  if (S.history.length && !body.dataset.submitted && !leaveArmed) {
+    leaveArmed = true;
+    setStatus("Unsubmitted edits: submit first, or press again to leave them", "error");
+    return;
+  }
+  location.href = `${base}/tasks/${target}`;
+}
+function showSequence() {
+  const seq = S.task.sequence;
+  if (!seq) return;
+  $("seq-tools").hidden = false;
+  $("seq-pos").textContent = `${seq.position + 1} / ${seq.length} · ${seq.name}`;
+  $("prev-sample").disabled = !seq.prev_task;
+  $("next-sample").disabled = !seq.next_task;
+}
+$("prev-sample").addEventListener("click", () => stepSample(-1));
+$("next-sample").addEventListener("click", () => stepSample(1));
 
 // ---- submit ------------------------------------------------------------------------------------------------------
 function answer() {
@@ -665,6 +691,7 @@ async function start() {
     }
     if (jobType === "verify") { $("verify-tools").hidden = false; for (const id of ["delete", "fit", "draw"]) $(id).hidden = true; }
     buildCameras();
+    showSequence();
     syncBoxes();
     const pr = await fetch(S.task.points, { credentials: "same-origin" });
     if (!pr.ok) { setStatus(`points: HTTP ${pr.status}`, "error"); return; }
