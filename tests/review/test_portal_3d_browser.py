@@ -175,3 +175,49 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     assert ann["dimensions"]["length"] == pytest.approx(before["box3d"][3], abs=1e-4)
     assert line["prelabel-boxes-adjusted-metadata"]["adjustment-status"] == "adjusted"
     ctx.close()
+
+
+def test_verify_boxes_with_keys(browser: Any, state: Path, shared_data: Path, tmp_path: Path) -> None:
+    """A verify job: G/B judge each box (the selection moves on to the next unjudged one), a comment on one box;
+    the stored answer holds exactly those verdicts."""
+    from prelabel.review.db import Database
+    from prelabel.review.jobs import assign, create_job, last_response, worker_queue
+    from prelabel.review.web import create_portal_app
+
+    src = tmp_path / "nus" / "labels.jsonl"
+    src.parent.mkdir()
+    rec = nuscenes_record(shared_data)
+    write_records(src, [rec])
+    db = Database(state)
+    job, _ = create_job(db, "nus3d-verify", "verify", [rec], source=str(src), roots=[str(shared_data / "nuscenes")])
+    assign(db, job.id, ["alice"])
+    tid = worker_queue(db, "alice")[0].task.id
+    for url in start_server(create_portal_app(state)):
+        page = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
+        page.goto(f"{url}/login")
+        page.fill("#username", "alice")
+        page.fill("#password", PASSWORDS["alice"])
+        page.click("#signin")
+        page.wait_for_url(f"{url}/tasks")
+        page.goto(f"{url}/tasks/{tid}")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        assert page.is_visible("#verify-tools") and not page.is_visible("#delete")
+        page.click("#boxes li[data-index='0']")
+        page.focus("#gl")
+        page.keyboard.press("g")  # box 0 good, selection moves to box 1
+        page.keyboard.press("b")  # box 1 bad, on to box 2
+        page.click("#boxes li[data-index='1']")
+        page.fill("#label-comment", "<i>a fence, not a barrier</i>")
+        page.focus("#gl")
+        for _ in range(len(rec.labels) - 2):
+            page.click("#boxes li:not(.good):not(.bad)")
+            page.keyboard.press("g")
+        page.click("#submit")
+        page.wait_for_selector("body[data-submitted]")
+        page.context.close()
+    r = last_response(db, tid)
+    assert r is not None
+    got = {v["id"]: (v["verdict"], v["comment"]) for v in r.payload["verdicts"]}
+    ids = [lb.id for lb in rec.labels]
+    assert got[ids[1]] == ("bad", "<i>a fence, not a barrier</i>")
+    assert all(got[i] == ("good", "") for i in ids if i != ids[1])
