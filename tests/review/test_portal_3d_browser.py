@@ -221,3 +221,59 @@ def test_verify_boxes_with_keys(browser: Any, state: Path, shared_data: Path, tm
     ids = [lb.id for lb in rec.labels]
     assert got[ids[1]] == ("bad", "<i>a fence, not a barrier</i>")
     assert all(got[i] == ("good", "") for i in ids if i != ids[1])
+
+
+def test_kitti_sequence_track_edit(browser: Any, state: Path, shared_data: Path, tmp_path: Path) -> None:
+    """On a real KITTI tracking sequence: a tracked box's class and height changed on the first sample and carried
+    to the track (K), the worker steps to the next sample (.), where the same track's box has that class and size."""
+    from tests.review.scenes3d import kitti_sequence
+
+    from prelabel.review.db import Database
+    from prelabel.review.jobs import assign, create_job, last_response, worker_queue
+    from prelabel.review.web import create_portal_app
+
+    recs = kitti_sequence(shared_data)
+    src = tmp_path / "kitti" / "labels.jsonl"
+    src.parent.mkdir()
+    write_records(src, recs)
+    db = Database(state)
+    cats = sorted({lb.category for r in recs for lb in r.labels} | {"van"})
+    job, _ = create_job(
+        db, "kitti-track", "adjust", recs, source=str(src), categories=cats, roots=[str(shared_data / "kitti_tracking")]
+    )
+    assign(db, job.id, ["alice"])
+    tasks = {i.task.frame_id: i.task.id for i in worker_queue(db, "alice")}
+    track = sorted({lb.track_id for lb in recs[0].labels} & {lb.track_id for lb in recs[1].labels})[0]
+    for url in start_server(create_portal_app(state)):
+        page = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
+        page.goto(f"{url}/login")
+        page.fill("#username", "alice")
+        page.fill("#password", PASSWORDS["alice"])
+        page.click("#signin")
+        page.wait_for_url(f"{url}/tasks")
+        page.goto(f"{url}/tasks/{tasks[recs[0].frame.id]}")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        i = page.evaluate("(t) => window.__review3d.boxes.findIndex((b) => b.track_id === t)", track)
+        page.click(f"#boxes li[data-index='{i}']")
+        page.select_option("#category", "van")
+        page.focus("#gl")
+        for _ in range(3):
+            page.keyboard.press("r")  # 0.1 m taller each
+        edited = page.evaluate("(i) => window.__review3d.boxes[i]", i)
+        page.keyboard.press("k")
+        page.click("#submit")
+        page.wait_for_selector("body[data-submitted]")
+        page.keyboard.press(".")
+        page.wait_for_url(f"{url}/tasks/{tasks[recs[1].frame.id]}")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        other = page.evaluate("(t) => window.__review3d.boxes.find((b) => b.track_id === t)", track)
+        assert other["category"] == "van" and other["box3d"][3:6] == edited["box3d"][3:6]
+        before = next(lb.box3d for lb in recs[1].labels if lb.track_id == track)
+        assert other["box3d"][:3] == pytest.approx([before.x, before.y, before.z], abs=1e-3)  # position is per sample
+        page.click("#submit")
+        page.wait_for_selector("body[data-submitted]")
+        page.context.close()
+    r = last_response(db, tasks[recs[1].frame.id])
+    assert r is not None
+    box = next(b for b in r.payload["boxes"] if b["track_id"] == track)
+    assert box["category"] == "van" and box["box3d"][5] == pytest.approx(edited["box3d"][5], abs=1e-4)

@@ -581,6 +581,7 @@ document.addEventListener("keydown", (ev) => {
   else if (k === "Enter") submit();
   else if (k === "Tab") { const n = S.boxes.length; if (n) select((S.sel + (ev.shiftKey ? n - 1 : 1) + n) % n); }
   else if (k === "Escape") { S.drawing = false; select(-1); }
+  else if (k === "k" && jobType === "adjust") applyToTrack();
   else if (k === ",") stepSample(-1);
   else if (k === ".") stepSample(1);
   else if (k === "c") { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); }
@@ -646,6 +647,35 @@ function showSequence() {
 $("prev-sample").addEventListener("click", () => stepSample(-1));
 $("next-sample").addEventListener("click", () => stepSample(1));
 
+// ---- track-wide edits: a tracked box's class and size, carried to its boxes on the other samples this worker opens
+const trackKey = () => `prelabel3d:${S.task.job.name}:${S.task.sequence ? S.task.sequence.name : ""}`;
+function trackEdits() {
+  try { return JSON.parse(sessionStorage.getItem(trackKey()) || "{}"); } catch (e) { return {}; }
+}
+function applyToTrack() {
+  const b = S.boxes[S.sel];
+  if (!b || b.deleted || !b.track_id || jobType !== "adjust" || !S.task.sequence) {
+    setStatus("Select a box with a track id, in a sequence", "error"); return;
+  }
+  const all = trackEdits();
+  all[b.track_id] = { category: b.category, size: b.box3d.slice(3, 6) };
+  sessionStorage.setItem(trackKey(), JSON.stringify(all));
+  setStatus(`Track ${b.track_id}: this class and size apply to its boxes on the other samples you open`, "ok");
+}
+function applyTrackEdits() {
+  const all = trackEdits(), hits = S.boxes.filter((b) => b.track_id && all[b.track_id] &&
+    S.task.job.categories.includes(all[b.track_id].category));
+  if (!hits.length) return;
+  pushHistory();
+  for (const b of hits) {
+    const e = all[b.track_id];
+    b.category = e.category;
+    b.box3d = [...b.box3d.slice(0, 3), ...e.size, b.box3d[6]];
+  }
+  setStatus(`Track edits applied to ${hits.length} box${hits.length > 1 ? "es" : ""} (undo reverts them)`, "ok");
+}
+$("track").addEventListener("click", applyToTrack);
+
 // ---- submit ------------------------------------------------------------------------------------------------------
 function answer() {
   const comment = $("comment").value;
@@ -692,6 +722,7 @@ async function start() {
     if (jobType === "verify") { $("verify-tools").hidden = false; for (const id of ["delete", "fit", "draw"]) $(id).hidden = true; }
     buildCameras();
     showSequence();
+    if (jobType === "adjust" && !prev && S.task.sequence) applyTrackEdits();
     syncBoxes();
     const pr = await fetch(S.task.points, { credentials: "same-origin" });
     if (!pr.ok) { setStatus(`points: HTTP ${pr.status}`, "error"); return; }
