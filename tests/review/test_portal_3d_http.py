@@ -103,6 +103,7 @@ def test_3d_sweep_outside_roots_refused(state: Path, labels3d: Path, shared_data
 def test_3d_answers_validated_exported_and_measured(server3d: Server, tmp_path: Path) -> None:
     from prelabel.review.db import Database
     from prelabel.review.export import export_job
+    from prelabel.review.jobs import get_job
     from prelabel.review.stats import job_stats
 
     tid = _task(server3d)
@@ -143,6 +144,9 @@ def test_3d_answers_validated_exported_and_measured(server3d: Server, tmp_path: 
     assert q["mean_centre_change_m"] == pytest.approx(0.5 / 6, abs=2e-3)
     assert q["mean_yaw_change_deg"] == pytest.approx(10 / 6, abs=0.01)
     assert 0.8 < q["mean_iou3d"] < 1.0
+    admin, _ = server3d.login("admin")
+    page = admin.get(f"/admin/jobs/{get_job(db, 'nus3d').id}")
+    assert page.status_code == 200 and '<td id="q3d-boxes">4 / 2 / 1 / 1</td>' in page.text
     out = export_job(db, "nus3d", str(tmp_path / "export"))
     line = json.loads(Path(out["manifest"]).read_text().splitlines()[0])
     meta = line["prelabel-boxes-adjusted-metadata"]
