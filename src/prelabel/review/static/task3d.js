@@ -5,6 +5,9 @@
 // Boxes are [x, y, z, length, width, height, yaw] in the LiDAR frame (x forward, y left, z up; metres, radians).
 // Text from the job (names, classes, comments) only ever goes through textContent.
 import * as THREE from "./vendor/three/three.module.js";
+import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
+import { handles, inBoxLocal, round, wrap } from "./task3d_geometry.js";
+import { sequenceTools } from "./task3d_sequence.js";
 
 const body = document.body;
 const base = body.dataset.base || "";
@@ -23,7 +26,6 @@ const selInfo = $("sel-info");
 const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
   "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9"];
 const STEP = 0.1, FINE = 0.02, ROT = Math.PI / 90, FINE_ROT = Math.PI / 360;
-const NEAR = 0.1;
 
 const S = {
   task: null, boxes: [], sel: -1, history: [], points: null, count: 0, colourBy: "height",
@@ -35,8 +37,6 @@ window.__review3d = S;
 
 const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
 const colour = (cat) => PALETTE[Math.max(0, S.task.job.categories.indexOf(cat)) % PALETTE.length];
-const round = (v, n) => Math.round(v * 10 ** n) / 10 ** n;
-const wrap = (a) => Math.atan2(Math.sin(a), Math.cos(a));
 
 // ---- three.js scene ----------------------------------------------------------------------------------------------
 const renderer = new THREE.WebGLRenderer({ canvas, antialias: false, preserveDrawingBuffer: false });
@@ -172,7 +172,7 @@ function render() {
     }
   }
   placeLabels(vps.bev);
-  if (S.camsDirty) { drawCameras(); S.camsDirty = false; }
+  if (S.camsDirty) { drawCameraViews(S, colour); S.camsDirty = false; }
   const ms = performance.now() - t;
   const st = S.stats;
   st.frames += 1; st.ms += ms; st.maxMs = Math.max(st.maxMs, ms); st.last.push(ms);
@@ -326,11 +326,6 @@ function move(df, dl, dz) {
   edit((v) => { const c = Math.cos(v[6]), s = Math.sin(v[6]); v[0] += c * df - s * dl; v[1] += s * df + c * dl; v[2] += dz; });
 }
 
-function inBoxLocal(v, px, py) {
-  const c = Math.cos(v[6]), s = Math.sin(v[6]), dx = px - v[0], dy = py - v[1];
-  return [c * dx + s * dy, -s * dx + c * dy];
-}
-
 function fitToPoints() {
   const b = S.boxes[S.sel];
   if (!b || b.deleted || jobType !== "adjust" || !S.points) return;
@@ -377,20 +372,6 @@ function bevWorld(ev) {
   return [S.bev.cx + sy, S.bev.cy - sx];
 }
 
-// Mouse handles of the selected box on the bird's-eye view: its four corners (resize, the opposite corner stays)
-// and a point 1 m ahead of its front (rotate about up).
-function handles(v) {
-  const c = Math.cos(v[6]), s = Math.sin(v[6]), out = [];
-  for (const [sx, sy] of [[1, 1], [-1, 1], [-1, -1], [1, -1]]) {
-    const px = sx * v[3] / 2, py = sy * v[4] / 2;
-    out.push([v[0] + c * px - s * py, v[1] + s * px + c * py, sx, sy]);
-  }
-  const f = v[3] / 2 + 1;
-  out.push([v[0] + c * f, v[1] + s * f, 0, 0]);
-  return out;
-}
-
-// A ground point's position on the page (CSS pixels), for tests and tools.
 S.toScreen = (x, y) => {
   const r = canvas.getBoundingClientRect(), vp = viewports().bev, a = vp.w / vp.h, s = S.bev.span / 2;
   const sx = -(y - S.bev.cy), sy = x - S.bev.cx;
@@ -478,97 +459,6 @@ canvas.addEventListener("wheel", (ev) => {
   changed(false);
 }, { passive: false });
 
-// ---- cameras -----------------------------------------------------------------------------------------------------
-const EDGES = [[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4], [0, 4], [1, 5], [2, 6], [3, 7]];
-function corners(v) {
-  const [x, y, z, l, w, h, yaw] = v, c = Math.cos(yaw), s = Math.sin(yaw), out = [];
-  for (const dz of [-0.5, 0.5]) for (const [dx, dy] of [[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]]) {
-    const px = dx * l, py = dy * w;
-    out.push([x + c * px - s * py, y + s * px + c * py, z + dz * h]);
-  }
-  return out;
-}
-function toCam(m, p) {
-  return [0, 1, 2].map((r) => m[r][0] * p[0] + m[r][1] * p[1] + m[r][2] * p[2] + m[r][3]);
-}
-function pix(K, q) { return [K[0][0] * q[0] / q[2] + K[0][1] * q[1] / q[2] + K[0][2], K[1][1] * q[1] / q[2] + K[1][2]]; }
-
-// The box's edges in one camera: segments in pixels, each clipped at the near plane; null when wholly behind.
-function projectBox(cam, v) {
-  const q = corners(v).map((p) => toCam(cam.camera_from_lidar, p));
-  const segs = [];
-  for (const [a, b] of EDGES) {
-    let p = q[a], r = q[b];
-    if (p[2] < NEAR && r[2] < NEAR) continue;
-    if (p[2] < NEAR || r[2] < NEAR) {
-      const t = (NEAR - p[2]) / (r[2] - p[2]);
-      const m = [p[0] + t * (r[0] - p[0]), p[1] + t * (r[1] - p[1]), NEAR];
-      if (p[2] < NEAR) p = m; else r = m;
-    }
-    segs.push([pix(cam.K, p), pix(cam.K, r), a >= 4 && b >= 4]);
-  }
-  if (!segs.length) return null;
-  const xs = segs.flatMap((s) => [s[0][0], s[1][0]]), ys = segs.flatMap((s) => [s[0][1], s[1][1]]);
-  const W = cam.width || 1600, H = cam.height || 900;
-  const rect = [Math.max(0, Math.min(...xs)), Math.max(0, Math.min(...ys)), Math.min(W, Math.max(...xs)), Math.min(H, Math.max(...ys))];
-  if (rect[2] <= rect[0] || rect[3] <= rect[1]) return null;
-  return { segs, rect: rect.map((e) => round(e, 2)) };
-}
-
-function drawCameras() {
-  S.proj = {};
-  for (const cv of S.camViews || []) {
-    const { cam, canvas: c, img } = cv, g = c.getContext("2d"), k = c.width / (cam.width || img.naturalWidth);
-    g.setTransform(1, 0, 0, 1, 0, 0);
-    if (img.complete && img.naturalWidth) g.drawImage(img, 0, 0, c.width, c.height);
-    else { g.fillStyle = "#222"; g.fillRect(0, 0, c.width, c.height); }
-    g.setTransform(k, 0, 0, k, 0, 0);
-    const proj = {};
-    S.boxes.forEach((b, i) => {
-      if (b.deleted) return;
-      const p = projectBox(cam, b.box3d);
-      if (!p) return;
-      proj[i] = p.rect;
-      const sel = i === S.sel;
-      g.lineWidth = (sel ? 3 : 1.5) / k;
-      g.strokeStyle = sel ? "#ffffff" : colour(b.category);
-      g.beginPath();
-      for (const [a, e] of p.segs) { g.moveTo(a[0], a[1]); g.lineTo(e[0], e[1]); }
-      g.stroke();
-    });
-    S.proj[cam.name] = proj;
-    c.dataset.proj = JSON.stringify(S.sel in proj ? proj[S.sel] : null);
-  }
-}
-
-function buildCameras() {
-  S.camViews = [];
-  const frag = document.createDocumentFragment();
-  for (const cam of S.task.cameras) {
-    const fig = document.createElement("figure"), c = document.createElement("canvas"), cap = document.createElement("figcaption");
-    cap.textContent = cam.name;
-    c.width = 320; c.height = Math.round(320 * (cam.height || 900) / (cam.width || 1600));
-    c.dataset.camera = cam.name;
-    fig.append(c, cap); frag.appendChild(fig);
-    const img = new Image();
-    img.addEventListener("load", () => { S.camsDirty = true; S.dirty = true; });
-    img.src = cam.image;
-    const view = { cam, canvas: c, img };
-    c.addEventListener("click", (ev) => {
-      const r = c.getBoundingClientRect(), k = (cam.width || 1600) / r.width;
-      const u = (ev.clientX - r.left) * k, v = (ev.clientY - r.top) * k, proj = S.proj[cam.name] || {};
-      let best = -1, area = Infinity;
-      for (const [i, q] of Object.entries(proj)) {
-        const a = (q[2] - q[0]) * (q[3] - q[1]);
-        if (u >= q[0] && u <= q[2] && v >= q[1] && v <= q[3] && a < area) { best = Number(i); area = a; }
-      }
-      if (best >= 0) select(best);
-    });
-    S.camViews.push(view);
-  }
-  camsEl.replaceChildren(frag);
-}
-
 // ---- keys --------------------------------------------------------------------------------------------------------
 document.addEventListener("keydown", (ev) => {
   const tag = (ev.target && ev.target.tagName) || "";
@@ -623,58 +513,8 @@ function setCategory(cat) {
   pushHistory(); b.category = cat; syncBoxes();
 }
 
-// ---- sequence: step to the worker's task on the sample before / after (unsubmitted edits need a second press) --
-let leaveArmed = false;
-function stepSample(dir) {
-  const seq = S.task && S.task.sequence;
-  const target = seq && (dir < 0 ? seq.prev_task : seq.next_task);
-  if (!target) { setStatus(dir < 0 ? "First sample of the sequence" : "Last sample of the sequence"); return; }
-  if (S.history.length && !body.dataset.submitted && !leaveArmed) {
-    leaveArmed = true;
-    setStatus("Unsubmitted edits: submit first, or press again to leave them", "error");
-    return;
-  }
-  location.href = `${base}/tasks/${target}`;
-}
-function showSequence() {
-  const seq = S.task.sequence;
-  if (!seq) return;
-  $("seq-tools").hidden = false;
-  $("seq-pos").textContent = `${seq.position + 1} / ${seq.length} · ${seq.name}`;
-  $("prev-sample").disabled = !seq.prev_task;
-  $("next-sample").disabled = !seq.next_task;
-}
-$("prev-sample").addEventListener("click", () => stepSample(-1));
-$("next-sample").addEventListener("click", () => stepSample(1));
-
-// ---- track-wide edits: a tracked box's class and size, carried to its boxes on the other samples this worker opens
-const trackKey = () => `prelabel3d:${S.task.job.name}:${S.task.sequence ? S.task.sequence.name : ""}`;
-function trackEdits() {
-  try { return JSON.parse(sessionStorage.getItem(trackKey()) || "{}"); } catch (e) { return {}; }
-}
-function applyToTrack() {
-  const b = S.boxes[S.sel];
-  if (!b || b.deleted || !b.track_id || jobType !== "adjust" || !S.task.sequence) {
-    setStatus("Select a box with a track id, in a sequence", "error"); return;
-  }
-  const all = trackEdits();
-  all[b.track_id] = { category: b.category, size: b.box3d.slice(3, 6) };
-  sessionStorage.setItem(trackKey(), JSON.stringify(all));
-  setStatus(`Track ${b.track_id}: this class and size apply to its boxes on the other samples you open`, "ok");
-}
-function applyTrackEdits() {
-  const all = trackEdits(), hits = S.boxes.filter((b) => b.track_id && all[b.track_id] &&
-    S.task.job.categories.includes(all[b.track_id].category));
-  if (!hits.length) return;
-  pushHistory();
-  for (const b of hits) {
-    const e = all[b.track_id];
-    b.category = e.category;
-    b.box3d = [...b.box3d.slice(0, 3), ...e.size, b.box3d[6]];
-  }
-  setStatus(`Track edits applied to ${hits.length} box${hits.length > 1 ? "es" : ""} (undo reverts them)`, "ok");
-}
-$("track").addEventListener("click", applyToTrack);
+// ---- sequences and track-wide edits (task3d_sequence.js) ----------------------------------------------------------
+const { stepSample, showSequence, applyToTrack, applyTrackEdits } = sequenceTools({ S, base, jobType, setStatus, pushHistory });
 
 // ---- submit ------------------------------------------------------------------------------------------------------
 function answer() {
@@ -720,7 +560,7 @@ async function start() {
       S.boxes.forEach((b) => { const x = v.get(b.id); if (x) { b.verdict = x.verdict; b.comment = x.comment; } });
     }
     if (jobType === "verify") { $("verify-tools").hidden = false; for (const id of ["delete", "fit", "draw"]) $(id).hidden = true; }
-    buildCameras();
+    buildCameraViews(S, camsEl, select);
     showSequence();
     if (jobType === "adjust" && !prev && S.task.sequence) applyTrackEdits();
     syncBoxes();
