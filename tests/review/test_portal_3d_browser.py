@@ -270,6 +270,18 @@ def test_kitti_sequence_track_edit(browser: Any, state: Path, shared_data: Path,
         assert other["category"] == "van" and other["box3d"][3:6] == edited["box3d"][3:6]
         before = next(lb.box3d for lb in recs[1].labels if lb.track_id == track)
         assert other["box3d"][:3] == pytest.approx([before.x, before.y, before.z], abs=1e-3)  # position is per sample
+        # fit another box to its points (P): it changes, by a fit, not by much (KITTI's boxes are good)
+        j = page.evaluate("(t) => window.__review3d.boxes.findIndex((b) => b.track_id !== t)", track)
+        page.click(f"#boxes li[data-index='{j}']")
+        was = page.evaluate("(j) => window.__review3d.boxes[j].box3d", j)
+        page.focus("#gl")
+        page.keyboard.press("p")
+        assert page.inner_text("#status").startswith("Fitted to ")
+        fitted = page.evaluate("(j) => window.__review3d.boxes[j].box3d", j)
+        assert fitted != was and fitted[6] == was[6]
+        assert math.dist(fitted[:2], was[:2]) < 1.0 and all(
+            abs(a - b) < 1.0 for a, b in zip(fitted[3:6], was[3:6], strict=True)
+        )
         page.click("#submit")
         page.wait_for_selector("body[data-submitted]")
         page.context.close()

@@ -7,6 +7,7 @@
 import * as THREE from "./vendor/three/three.module.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
 import { handles, inBoxLocal, round, wrap } from "./task3d_geometry.js";
+import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
 import { sequenceTools } from "./task3d_sequence.js";
 
 const body = document.body;
@@ -69,14 +70,7 @@ function updateNear(b) {
   const key = S.sel + ":" + b.box3d.join(",") + ":" + S.colourBy;
   if (key === nearKey || !pointsObj) return;
   nearKey = key;
-  const v = b.box3d, r = Math.hypot(v[3], v[4]) / 2 + 1.5, p = S.points, idx = [];
-  for (let i = 0; i < S.count; i++) {
-    const dx = p[i * 4] - v[0], dy = p[i * 4 + 1] - v[1];
-    if (dx * dx + dy * dy < r * r) idx.push(i);
-  }
-  const pos = new Float32Array(idx.length * 3), col = new Float32Array(idx.length * 3);
-  const src = pointsObj.geometry.getAttribute("color").array;
-  idx.forEach((i, k) => { for (let j = 0; j < 3; j++) { pos[k * 3 + j] = p[i * 4 + j]; col[k * 3 + j] = src[i * 3 + j]; } });
+  const { pos, col } = nearPoints(S.points, S.count, pointsObj.geometry.getAttribute("color").array, b.box3d);
   if (!nearObj) {
     nearObj = new THREE.Points(new THREE.BufferGeometry(), new THREE.PointsMaterial({ size: 3, sizeAttenuation: false, vertexColors: true }));
     nearObj.layers.set(1);
@@ -188,18 +182,8 @@ const changed = (cams = true) => { S.dirty = true; if (cams) S.camsDirty = true;
 // ---- points ------------------------------------------------------------------------------------------------------
 function colourPoints() {
   if (!pointsObj) return;
-  const p = S.points, n = S.count, col = pointsObj.geometry.getAttribute("color");
-  let lo = Infinity, hi = -Infinity;
-  const off = S.colourBy === "height" ? 2 : 3;
-  for (let i = 0; i < n; i++) { const v = p[i * 4 + off]; if (v < lo) lo = v; if (v > hi) hi = v; }
-  if (S.colourBy === "height") { lo = Math.max(lo, -3); hi = Math.min(hi, 3); }
-  else { hi = lo + (hi - lo) * 0.5; }  // intensity: stretch the dark end, where most returns are
-  const span = Math.max(1e-6, hi - lo), c = new THREE.Color();
-  for (let i = 0; i < n; i++) {
-    const t = Math.min(1, Math.max(0, (p[i * 4 + off] - lo) / span));
-    c.setHSL(0.66 * (1 - t), 0.9, 0.35 + 0.3 * t);
-    col.array[i * 3] = c.r; col.array[i * 3 + 1] = c.g; col.array[i * 3 + 2] = c.b;
-  }
+  const col = pointsObj.geometry.getAttribute("color");
+  pointColours(S.points, S.count, S.colourBy, col.array);
   col.needsUpdate = true;
   S.colourVersion = (S.colourVersion || 0) + 1;
   $("colour").textContent = "Colour: " + S.colourBy;
@@ -329,27 +313,10 @@ function move(df, dl, dz) {
 function fitToPoints() {
   const b = S.boxes[S.sel];
   if (!b || b.deleted || jobType !== "adjust" || !S.points) return;
-  const v = b.box3d, p = S.points, m = 0.3;
-  const zlo = v[2] - v[5] / 2, zhi = v[2] + v[5] / 2;
-  let n = 0, x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, z0 = Infinity, z1 = -Infinity;
-  for (let i = 0; i < S.count; i++) {
-    const pz = p[i * 4 + 2];
-    if (pz < zlo + 0.15 || pz > zhi + m) continue;  // above the ground the box stands on
-    const [lx, ly] = inBoxLocal(v, p[i * 4], p[i * 4 + 1]);
-    if (Math.abs(lx) > v[3] / 2 + m || Math.abs(ly) > v[4] / 2 + m) continue;
-    n++;
-    x0 = Math.min(x0, lx); x1 = Math.max(x1, lx); y0 = Math.min(y0, ly); y1 = Math.max(y1, ly);
-    z0 = Math.min(z0, pz); z1 = Math.max(z1, pz);
-  }
-  if (n < 3) { setStatus(`Only ${n} points in the box: not fitted`, "error"); return; }
-  edit((w) => {
-    const c = Math.cos(w[6]), s = Math.sin(w[6]), mx = (x0 + x1) / 2, my = (y0 + y1) / 2;
-    const bottom = Math.min(zlo, z0);
-    w[0] += c * mx - s * my; w[1] += s * mx + c * my;
-    w[3] = Math.max(0.2, x1 - x0); w[4] = Math.max(0.2, y1 - y0);
-    w[5] = Math.max(0.2, z1 - bottom); w[2] = bottom + w[5] / 2;
-  });
-  setStatus(`Fitted to ${n} points`, "ok");
+  const fit = fitBox(S.points, S.count, b.box3d);
+  if (!fit.box) { setStatus(`Only ${fit.n} points in the box: not fitted`, "error"); return; }
+  edit((w) => { for (let k = 0; k < 6; k++) w[k] = fit.box[k]; });
+  setStatus(`Fitted to ${fit.n} points`, "ok");
 }
 
 function setVerdict(verdict) {
