@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast venv system labelstudio-venv lint typecheck check bench clean fuzz
+.PHONY: demo test test-fast venv system assets labelstudio-venv lint typecheck check bench clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,12 +29,19 @@ demo: venv
 	@echo "labels:   $(CURDIR)/demo-out/labels.jsonl"
 	@echo "overlays: $(CURDIR)/demo-out/overlays/"
 
+## Browser assets the portal serves from the package (three.js from npm, exact versions in package-lock.json).
+ASSETS := src/prelabel/review/static/vendor/three/three.module.js
+$(ASSETS): package.json package-lock.json scripts/build-assets.sh
+	bash scripts/build-assets.sh
+
+assets: system $(ASSETS)
+
 ## Label Studio in its own venv (.venv-ls, ~1 GB, pinned deps) for the live round-trip test; idempotent.
 labelstudio-venv:
 	PY=$(PY) bash scripts/labelstudio-venv.sh
 
 ## Set up, then run the whole test suite (lint and types first).
-test: venv system labelstudio-venv
+test: venv system assets labelstudio-venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
@@ -64,4 +71,4 @@ bench-%: venv
 	$(BIN)/python -m benchmarks.bench_$*
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache node_modules src/prelabel/review/static/vendor

@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "install-system: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

@@ -28,6 +28,10 @@ def manifest_dicts(job: Job, outcomes: Sequence[FrameOutcome]) -> list[dict[str,
     from prelabel.review.manifests import gt_date, output_lines
 
     done = [o for o in outcomes if o.reviewed]
+    if job.modality == "3d":
+        from prelabel.review.results3d import manifest_dicts3d
+
+        return manifest_dicts3d(job, done, [gt_date(max(r.submitted_at for r in o.responses)) for o in done])
     feedback: dict[str, list[str]] = {}
     for o in done:
         notes = [c["comment"] for f in o.labels for c in f.label.attributes.get("review_comments", [])]

@@ -142,12 +142,32 @@ def _verify_outcome(out: FrameOutcome) -> None:
         out.labels.append(FinalLabel(label=label, action=v.verdict, prelabel=lb, confidence=v.confidence))
 
 
+def _outcome3d(job: Job, out: FrameOutcome) -> FrameOutcome:
+    from prelabel.review import results3d
+
+    rec = out.frame.record
+    out.passthrough = [lb for lb in rec.labels if lb.box3d is None]
+    out.comments = [
+        {"worker": r.worker, "comment": r.payload["comment"]} for r in out.responses if r.payload.get("comment")
+    ]
+    if not out.reviewed:
+        out.labels = [FinalLabel(lb, "pending", lb, 0.0) for lb in rec.labels if lb.box3d is not None]
+    elif job.type == "adjust":
+        results3d.adjust_outcome3d(job, out)
+    else:
+        results3d.verify_outcome3d(out)
+    return out
+
+
 def frame_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
     """Every frame of the job with its consolidated outcome (frames nobody answered yet keep their labels pending)."""
     responses = latest_responses(db, job.id)
     outcomes = []
     for jf in job_frames(db, job.id):
         out = FrameOutcome(frame=jf, responses=responses.get(jf.frame_id, []))
+        if job.modality == "3d":
+            outcomes.append(_outcome3d(job, out))
+            continue
         out.passthrough = [lb for lb in jf.record.labels if lb.box is None]
         out.comments = [
             {"worker": r.worker, "comment": r.payload["comment"]} for r in out.responses if r.payload.get("comment")

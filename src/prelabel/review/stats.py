@@ -42,7 +42,13 @@ def job_stats(db: Database, job: Job | int | str) -> dict[str, Any]:
     reclassified = sum(v for k, v in actions.items() if "reclassified" in k)
     seconds = [r.seconds for o in reviewed for r in o.responses if r.seconds is not None]
     tasks = job_tasks(db, j.id)
+    extra: dict[str, Any] = {}
+    if j.modality == "3d":
+        from prelabel.review.results3d import quality3d
+
+        extra = {"modality": "3d", "quality3d": quality3d(reviewed)}
     return {
+        **extra,
         "job": j.name,
         "type": j.type,
         "frames": len(outcomes),

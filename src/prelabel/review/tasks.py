@@ -44,6 +44,7 @@ class Job:
     created_at: str
     source_attribute: str | None = None  # the manifest's label attribute (None for a labels file)
     roots: tuple[str, ...] = ()  # folders / s3 prefixes its frames may be served from (see review.frames)
+    modality: str = "2d"  # "3d": pointcloud frames with 3D boxes (see review.tasks3d)
 
     @property
     def original_attribute(self) -> str:
@@ -98,8 +99,22 @@ def frame_certainty(record: FrameRecord) -> float:
 
     The work queue shows the least certain frames first.
     """
-    scores = [lb.score for lb in record.labels if lb.box is not None and lb.score is not None]
+    scores = [lb.score for lb in record.labels if _reviewed(lb) and lb.score is not None]
     return min(scores) if scores else 1.0
+
+
+def _reviewed(lb: Any) -> bool:
+    """A label shown for review: one with a 2D box, or (pointcloud frames) a 3D box."""
+    return lb.box is not None or lb.box3d is not None
+
+
+def _shown(lb: Any, modality: str) -> bool:
+    """Whether a label is reviewed in a job of this modality (2D box, or 3D box)."""
+    return (lb.box3d if modality == "3d" else lb.box) is not None
+
+
+def _review_count(rec: FrameRecord, modality: str) -> int:
+    return sum(1 for lb in rec.labels if _shown(lb, modality))
 
 
 def check_attribute(attribute: str, original: str | None = None) -> None:
@@ -119,6 +134,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         source=src["uri"],
         source_attribute=src.get("attribute"),
         roots=tuple(src.get("roots") or ()),
+        modality=src.get("modality") or "2d",
         source_format=row["source_format"],
         categories=json.loads(row["categories"]),
         instructions=row["instructions"],
@@ -194,7 +210,10 @@ def create_job(
     if not chosen:
         raise ReviewInputError(f"{source} has no usable frames for a review job")
 
-    found = sorted({lb.category for rec, _ in chosen for lb in rec.labels if lb.box is not None})
+    from prelabel.review.tasks3d import modality as job_modality
+
+    mode = job_modality([rec for rec, _ in chosen])
+    found = sorted({lb.category for rec, _ in chosen for lb in rec.labels if _shown(lb, mode)})
     cats = list(dict.fromkeys(c.strip() for c in categories if c.strip())) if categories else found
     if not cats:
         raise ReviewInputError("the job needs label categories; the pre-labels have none, so pass categories")
@@ -205,7 +224,7 @@ def create_job(
             "add them to the categories or leave the categories out to use those found"
         )
 
-    for rec, _ in chosen:
+    for rec, _ in chosen if mode == "2d" else ():
         if rec.frame.width is None or rec.frame.height is None:
             raise ReviewInputError(
                 f"frame {rec.frame.id} has no width/height; label it with prelabel (records carry the size) "
@@ -213,7 +232,8 @@ def create_job(
             )
 
     created = now()
-    src_json = json.dumps({"uri": source, "attribute": source_attribute, "roots": list(roots)})
+    src = {"uri": source, "attribute": source_attribute, "roots": list(roots)}
+    src_json = json.dumps(src if mode == "2d" else {**src, "modality": mode})
     with db.transaction() as conn:
         if conn.execute("SELECT 1 FROM jobs WHERE name = ?", (name,)).fetchone():
             raise ReviewInputError(f"job {name!r} already exists; pick another name")
@@ -232,19 +252,26 @@ def create_job(
                     rec.frame.id,
                     pos,
                     frame_certainty(rec),
-                    sum(1 for lb in rec.labels if lb.box is not None),
+                    _review_count(rec, mode),
                     rec.to_json(),
                     None if line is None else json.dumps(line, separators=(",", ":")),
                 ),
             )
-            summary["labels"] += sum(1 for lb in rec.labels if lb.box is not None)
+            summary["labels"] += _review_count(rec, mode)
         summary["frames"] = len(chosen)
         audit.record(
             conn,
             actor,
             "job.create",
             job_id=job_id,
-            detail={"name": name, "type": job_type, "source": source, "frames": len(chosen), "categories": cats},
+            detail={
+                "name": name,
+                "type": job_type,
+                "source": source,
+                "frames": len(chosen),
+                "categories": cats,
+                "modality": mode,
+            },
         )
     return get_job(db, job_id), summary
 
@@ -433,6 +460,10 @@ def validate_response(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]
     verdict for every pre-label.
     Both take an optional overall ``"comment"``.
     """
+    if job.modality == "3d":
+        from prelabel.review.tasks3d import validate_response3d
+
+        return validate_response3d(job, frame, payload)
     if not isinstance(payload, dict):
         raise ReviewInputError(f"response must be a JSON object; got {type(payload).__name__}")
     rec = frame.record

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prelabel.errors import LimitExceededError, PrelabelError
-from prelabel.review import audit, auth, export, stats, tasks, workforce
+from prelabel.review import audit, auth, export, stats, tasks, tasks3d, web3d, workforce
 from prelabel.review import frames as frame_files
 from prelabel.review.audit import entries
 from prelabel.review.db import Database
@@ -145,7 +145,11 @@ def _task_json(portal: Portal, task: tasks.Task, request: Request) -> dict[str, 
         "labels": tasks.review_labels(jf.record),
         "previous": previous,
         "next_task": tasks.next_task(portal.db, task.worker, after=task.id),
-    }
+    } | (
+        {**tasks3d.task_extra(jf.record, _base(request), task.id), "sequence": web3d.sequence_nav(portal, task, jf)}
+        if job.modality == "3d"
+        else {}
+    )
 
 
 def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow_http_frames: bool = False) -> FastAPI:
@@ -261,7 +265,8 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         s = portal.session(request, role="worker")
         task = tasks.get_task(portal.db, task_id, s.user)
         job = tasks.get_job(portal.db, task.job_id)
-        return portal.render(request, "task.html", session=s, task=task, job=job)
+        page = "task3d.html" if job.modality == "3d" else "task.html"
+        return portal.render(request, page, session=s, task=task, job=job)
 
     @app.get("/api/me")
     def me(request: Request) -> dict[str, Any]:
@@ -432,6 +437,8 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         portal.session(request, role="admin")
         text = "".join(r.to_json() + "\n" for r in export.reviewed_records(portal.db, job_id))
         return PlainTextResponse(text, media_type="application/x-ndjson")
+
+    web3d.register(app, portal)
 
     @app.get("/healthz")
     def health() -> dict[str, str]:

@@ -1,0 +1,196 @@
+"""The 3D task page under load: a 120,000-point sweep with 50 boxes in headless Chromium (software WebGL).
+
+    .venv/bin/python -m benchmarks.bench_portal3d [--points 120000] [--boxes 50] [--moves 120] [--json out.json]
+
+Data (all real, ../shared/data/av2): the two consecutive Argoverse 2 LiDAR sweeps of log 7fab2350 (99,229 and
+99,466 points), the second carried into the first's ego frame through the logged ego poses (two-sweep
+accumulation, as 3D labelling tools do), evenly thinned to ``--points``; the ``--boxes`` cuboids of the first
+sweep's timestamp with the most interior points, as 3D pre-labels. The portal runs for real (uvicorn on 127.0.0.1);
+Debian's Chromium (headless, ``--use-angle=swiftshader``: WebGL on the CPU) signs in and opens the task.
+
+Measured: time from navigation to a usable view (points uploaded, boxes drawn, the page reports ready); then, with
+a box selected, ``--moves`` key presses dispatched in the page (move/rotate), one per animation frame: the
+frame interval (requestAnimationFrame to requestAnimationFrame, what a user sees) and the JS ``render()`` time
+(four viewports: bird's-eye, top, side, back), median / 95th percentile / max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tests.review.chromium import CHROMIUM, FLAGS
+
+DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+LOG = DATA / "av2" / "sensor" / "val" / "7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
+WEBGL_FLAGS = [*FLAGS, "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+
+
+def _pose(row: Any) -> np.ndarray:
+    from prelabel.core.scene import Pose
+
+    return Pose(rotation=[row.qw, row.qx, row.qy, row.qz], translation=[row.tx_m, row.ty_m, row.tz_m]).matrix()
+
+
+def make_sweep(tmp: Path, n_points: int, n_boxes: int) -> tuple[Path, list[Any]]:
+    """An ``.npy`` sweep of ``n_points`` (ego frame of the first sweep) and its ``n_boxes`` best-seen cuboids."""
+    import math
+
+    import pyarrow.feather as feather
+
+    from prelabel.core.labels import Box3D, Label
+    from prelabel.review.pointcloud import thin
+
+    sweeps = sorted((LOG / "sensors" / "lidar").glob("*.feather"))
+    t0 = int(sweeps[0].stem)
+    poses = feather.read_table(LOG / "city_SE3_egovehicle.feather").to_pandas().set_index("timestamp_ns")
+    city_from_ego0 = _pose(poses.loc[t0])
+    clouds = []
+    for s in sweeps:
+        t = feather.read_table(s).to_pandas()
+        pts = t[["x", "y", "z", "intensity"]].to_numpy(np.float64)
+        m = np.linalg.inv(city_from_ego0) @ _pose(poses.loc[int(s.stem)])
+        pts[:, :3] = pts[:, :3] @ m[:3, :3].T + m[:3, 3]
+        clouds.append(pts.astype(np.float32))
+    cloud = thin(np.concatenate(clouds), n_points)
+    path = tmp / "sweep.npy"
+    np.save(path, cloud)
+    ann = feather.read_table(LOG / "annotations.feather").to_pandas()
+    ann = ann[ann.timestamp_ns == t0].sort_values("num_interior_pts", ascending=False).head(n_boxes)
+    labels = []
+    for i, r in enumerate(ann.itertuples()):
+        yaw = math.atan2(2 * (r.qw * r.qz + r.qx * r.qy), 1 - 2 * (r.qy**2 + r.qz**2))
+        box = Box3D(x=r.tx_m, y=r.ty_m, z=r.tz_m, length=r.length_m, width=r.width_m, height=r.height_m, yaw=yaw)
+        labels.append(
+            Label(
+                id=f"av2-{i:03d}",
+                category=str(r.category).lower(),
+                source="import:av2",
+                score=0.9,
+                track_id=str(r.track_uuid)[:8],
+                box3d=box.model_copy(update={"frame": "ego"}),
+            )
+        )
+    return path, labels
+
+
+def make_job(tmp: Path, n_points: int, n_boxes: int) -> tuple[Path, int, int]:
+    from prelabel.core.labels import Frame, FrameRecord
+    from prelabel.labelfile import write_records
+    from prelabel.review.db import Database
+    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.workforce import create_user
+
+    sweep, labels = make_sweep(tmp, n_points, n_boxes)
+    rec = FrameRecord(
+        frame=Frame(id="av2-7fab2350-0", uri=str(sweep), kind="pointcloud", point_format="npy"), labels=labels
+    )
+    src = tmp / "labels.jsonl"
+    write_records(src, [rec])
+    state = tmp / "state"
+    db = Database(state)
+    create_user(db, "worker", "worker-pass-1", "worker")
+    job, _ = create_job(db, "bench3d", "adjust", [rec], source=str(src), roots=[str(tmp)])
+    assign(db, job.id, ["worker"])
+    return state, int(np.load(sweep).shape[0]), len(labels)
+
+
+MOVES_JS = """async (n) => {
+  const keys = ["ArrowUp", "q", "ArrowLeft", "e", "ArrowDown", "ArrowRight"];
+  const frame = () => new Promise((r) => requestAnimationFrame(r));
+  const S = window.__review3d;
+  S.stats.last = [];
+  await frame();
+  const gaps = [];
+  let t = performance.now();
+  for (let i = 0; i < n; i++) {
+    document.dispatchEvent(new KeyboardEvent("keydown", { key: keys[i % keys.length], bubbles: true }));
+    await frame();
+    const now = performance.now(); gaps.push(now - t); t = now;
+  }
+  await frame();
+  return { gaps, render: S.stats.last.slice(-n) };
+}"""
+
+
+def _summary(xs: list[float]) -> dict[str, float]:
+    s = sorted(xs)
+    return {
+        "median": round(statistics.median(s), 1),
+        "p95": round(s[min(len(s) - 1, int(0.95 * len(s)))], 1),
+        "max": round(s[-1], 1),
+    }
+
+
+def run(n_points: int, n_boxes: int, moves: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.bench_review import serve
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        state, points, boxes = make_job(tmp, n_points, n_boxes)
+        url, server = serve(state)
+        try:
+            with sync_playwright() as p:
+                b = p.chromium.launch(executable_path=CHROMIUM, args=WEBGL_FLAGS, env={**os.environ, "HOME": d})
+                page = b.new_page(viewport={"width": 1500, "height": 900})
+                page.goto(f"{url}/login")
+                page.fill("#username", "worker")
+                page.fill("#password", "worker-pass-1")
+                page.click("#signin")
+                page.wait_for_url(f"{url}/tasks")
+                href = page.get_attribute("#start", "href")
+                t0 = time.perf_counter()
+                page.goto(f"{url}{href}" if href and href.startswith("/") else str(href))
+                try:
+                    page.wait_for_selector("body[data-ready='1']", timeout=120_000)
+                except Exception as e:
+                    raise RuntimeError(f"the 3D page did not get ready: {page.inner_text('#status')}") from e
+                wall = time.perf_counter() - t0
+                ready_ms = page.evaluate("() => window.__review3d.readyMs")
+                renderer = page.evaluate(
+                    "() => { const g = document.createElement('canvas').getContext('webgl2');"
+                    " const e = g && g.getExtension('WEBGL_debug_renderer_info');"
+                    " return e ? g.getParameter(e.UNMASKED_RENDERER_WEBGL) : String(!!g); }"
+                )
+                page.click("#boxes li[data-index='0']")
+                res = page.evaluate(MOVES_JS, moves)
+                b.close()
+        finally:
+            server.should_exit = True
+    return {
+        "points": points,
+        "boxes": boxes,
+        "viewport": "1500x900",
+        "webgl_renderer": renderer,
+        "ready_ms_since_navigation": round(float(ready_ms), 0),
+        "ready_wall_s": round(wall, 2),
+        "moves": moves,
+        "frame_interval_ms": _summary(res["gaps"]),
+        "render_ms": _summary(res["render"]),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=120_000)
+    ap.add_argument("--boxes", type=int, default=50)
+    ap.add_argument("--moves", type=int, default=120)
+    ap.add_argument("--json", type=Path, default=None)
+    a = ap.parse_args()
+    out = run(a.points, a.boxes, a.moves)
+    print(json.dumps(out, indent=1))
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

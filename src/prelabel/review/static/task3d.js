@@ -1,0 +1,560 @@
+// prelabel review: the 3D task page (ES module, three.js from the package's own static files).
+// One WebGL canvas with four viewports: the bird's-eye view (left) and top, side and back views of the selected box
+// (right). Below it, every camera image with all boxes projected (2D canvas, projection computed here from K and
+// camera_from_lidar, edges clipped at the camera's near plane), redrawn whenever a box changes.
+// Boxes are [x, y, z, length, width, height, yaw] in the LiDAR frame (x forward, y left, z up; metres, radians).
+// Text from the job (names, classes, comments) only ever goes through textContent.
+import * as THREE from "./vendor/three/three.module.js";
+import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
+import { handles, inBoxLocal, round, wrap } from "./task3d_geometry.js";
+import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
+import { sequenceTools } from "./task3d_sequence.js";
+
+const body = document.body;
+const base = body.dataset.base || "";
+const taskId = body.dataset.task;
+const jobType = body.dataset.type;
+const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+const $ = (id) => document.getElementById(id);
+const canvas = $("gl");
+const viewsEl = $("views");
+const labelsEl = $("labels3d");
+const camsEl = $("cams");
+const listEl = $("boxes");
+const catEl = $("category");
+const statusEl = $("status");
+const selInfo = $("sel-info");
+const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
+  "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9"];
+const STEP = 0.1, FINE = 0.02, ROT = Math.PI / 90, FINE_ROT = Math.PI / 360;
+
+const S = {
+  task: null, boxes: [], sel: -1, history: [], points: null, count: 0, colourBy: "height",
+  bev: { cx: 0, cy: 0, span: 80 }, drawing: false, drag: null, dirty: true, camsDirty: true,
+  proj: {}, submitting: false, readyMs: null,
+  stats: { frames: 0, ms: 0, maxMs: 0, last: [] },
+};
+window.__review3d = S;
+
+const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
+const colour = (cat) => PALETTE[Math.max(0, S.task.job.categories.indexOf(cat)) % PALETTE.length];
+
+// ---- three.js scene ----------------------------------------------------------------------------------------------
+const renderer = new THREE.WebGLRenderer({ canvas, antialias: false, preserveDrawingBuffer: false });
+renderer.setClearColor(0x0b0d12);
+renderer.setScissorTest(true);
+const scene = new THREE.Scene();
+const bevCam = new THREE.OrthographicCamera(-1, 1, 1, -1, -500, 500);
+bevCam.up.set(1, 0, 0);  // forward (x) points up the screen, left (y) to the left
+const detailCams = { top: new THREE.OrthographicCamera(), side: new THREE.OrthographicCamera(),
+  back: new THREE.OrthographicCamera() };
+const unitEdges = new THREE.EdgesGeometry(new THREE.BoxGeometry(1, 1, 1));
+const headGeom = new THREE.BufferGeometry().setFromPoints([new THREE.Vector3(0, 0, 0.5), new THREE.Vector3(0.5, 0, 0.5)]);
+const boxGroup = new THREE.Group();
+scene.add(boxGroup);
+let pointsObj = null;
+// The sweep is drawn into the bird's-eye view only when that view (or the colouring) changes: into a texture that
+// each frame copies, before drawing the boxes on top. So moving a box costs a copy, not 120,000 points again.
+const POINTS_LAYER = 2;
+const bevTarget = new THREE.WebGLRenderTarget(1, 1);
+const quadScene = new THREE.Scene();
+const quadCam = new THREE.OrthographicCamera(-1, 1, 1, -1, 0, 1);
+quadScene.add(new THREE.Mesh(new THREE.PlaneGeometry(2, 2),
+  new THREE.MeshBasicMaterial({ map: bevTarget.texture, depthTest: false, depthWrite: false })));
+let bevKey = "";
+// The detail views see layer 1 only: the boxes and the points near the selected box (not the whole sweep).
+for (const c of Object.values(detailCams)) c.layers.set(1);
+let nearObj = null, nearKey = "";
+
+function updateNear(b) {
+  const key = S.sel + ":" + b.box3d.join(",") + ":" + S.colourBy;
+  if (key === nearKey || !pointsObj) return;
+  nearKey = key;
+  const { pos, col } = nearPoints(S.points, S.count, pointsObj.geometry.getAttribute("color").array, b.box3d);
+  if (!nearObj) {
+    nearObj = new THREE.Points(new THREE.BufferGeometry(), new THREE.PointsMaterial({ size: 3, sizeAttenuation: false, vertexColors: true }));
+    nearObj.layers.set(1);
+    nearObj.frustumCulled = false;
+    scene.add(nearObj);
+  }
+  nearObj.geometry.dispose();
+  nearObj.geometry = new THREE.BufferGeometry();
+  nearObj.geometry.setAttribute("position", new THREE.BufferAttribute(pos, 3));
+  nearObj.geometry.setAttribute("color", new THREE.BufferAttribute(col, 3));
+}
+
+function viewports() {
+  const w = canvas.clientWidth, h = canvas.clientHeight, side = Math.round(w * 0.3), third = Math.floor(h / 3);
+  return {
+    bev: { x: 0, y: 0, w: w - side, h },
+    top: { x: w - side, y: 0, w: side, h: third },
+    side: { x: w - side, y: third, w: side, h: third },
+    back: { x: w - side, y: 2 * third, w: side, h: h - 2 * third },
+  };
+}
+
+function fitBevCamera(vp) {
+  const a = vp.w / vp.h, s = S.bev.span / 2;
+  bevCam.left = -s * a; bevCam.right = s * a; bevCam.top = s; bevCam.bottom = -s;
+  bevCam.position.set(S.bev.cx, S.bev.cy, 100);
+  bevCam.lookAt(S.bev.cx, S.bev.cy, 0);
+  bevCam.updateProjectionMatrix();
+}
+
+function fitDetailCameras(vps) {
+  const b = S.boxes[S.sel];
+  if (!b || b.deleted) return;
+  const [x, y, z, l, w, h, yaw] = b.box3d;
+  const c = Math.cos(yaw), s = Math.sin(yaw);
+  const fwd = new THREE.Vector3(c, s, 0), left = new THREE.Vector3(-s, c, 0), up = new THREE.Vector3(0, 0, 1);
+  const ctr = new THREE.Vector3(x, y, z);
+  const depth = Math.max(l, w, h) / 2 + 1;  // only what lies within a metre of the box
+  const set = (cam, vp, dir, camUp, ext) => {
+    const a = vp.w / Math.max(1, vp.h), half = ext * 0.75 + 0.5;
+    cam.left = -half * a; cam.right = half * a; cam.top = half; cam.bottom = -half;
+    cam.near = 20 - depth; cam.far = 20 + depth;
+    cam.position.copy(ctr).addScaledVector(dir, 20);
+    cam.up.copy(camUp);
+    cam.lookAt(ctr);
+    cam.updateProjectionMatrix();
+  };
+  set(detailCams.top, vps.top, up, fwd, Math.max(l, w));
+  set(detailCams.side, vps.side, left, up, Math.max(l, h));
+  set(detailCams.back, vps.back, fwd.clone().negate(), up, Math.max(w, h));
+}
+
+function render() {
+  const t = performance.now();
+  const w = canvas.clientWidth, h = canvas.clientHeight;
+  if (canvas.width !== Math.round(w * devicePixelRatio) || canvas.height !== Math.round(h * devicePixelRatio)) {
+    renderer.setPixelRatio(devicePixelRatio);
+    renderer.setSize(w, h, false);
+  }
+  const vps = viewports();
+  fitBevCamera(vps.bev);
+  const draw = (cam, vp, sc = scene) => {
+    const y = h - vp.y - vp.h;  // WebGL viewports count from the bottom
+    renderer.setViewport(vp.x, y, vp.w, vp.h);
+    renderer.setScissor(vp.x, y, vp.w, vp.h);
+    renderer.render(sc, cam);
+  };
+  const key = [vps.bev.w, vps.bev.h, S.bev.cx, S.bev.cy, S.bev.span, S.colourVersion, devicePixelRatio].join();
+  if (key !== bevKey && pointsObj) {
+    bevKey = key;
+    bevTarget.setSize(Math.round(vps.bev.w * devicePixelRatio), Math.round(vps.bev.h * devicePixelRatio));
+    bevCam.layers.set(POINTS_LAYER);
+    renderer.setRenderTarget(bevTarget);
+    renderer.render(scene, bevCam);
+    renderer.setRenderTarget(null);
+    bevCam.layers.set(0);
+    S.stats.bevDraws = (S.stats.bevDraws || 0) + 1;
+  }
+  draw(quadCam, vps.bev, quadScene);
+  renderer.autoClear = false;
+  draw(bevCam, vps.bev);
+  renderer.autoClear = true;
+  const b = S.boxes[S.sel];
+  if (b && !b.deleted) {
+    fitDetailCameras(vps);
+    updateNear(b);
+    for (const k of ["top", "side", "back"]) draw(detailCams[k], vps[k]);
+  } else {
+    for (const k of ["top", "side", "back"]) {
+      const vp = vps[k], y = h - vp.y - vp.h;
+      renderer.setScissor(vp.x, y, vp.w, vp.h); renderer.setViewport(vp.x, y, vp.w, vp.h);
+      renderer.clear();
+    }
+  }
+  placeLabels(vps.bev);
+  if (S.camsDirty) { drawCameraViews(S, colour); S.camsDirty = false; }
+  const ms = performance.now() - t;
+  const st = S.stats;
+  st.frames += 1; st.ms += ms; st.maxMs = Math.max(st.maxMs, ms); st.last.push(ms);
+  if (st.last.length > 240) st.last.shift();
+}
+
+function loop() {
+  if (S.dirty) { S.dirty = false; render(); }
+  requestAnimationFrame(loop);
+}
+const changed = (cams = true) => { S.dirty = true; if (cams) S.camsDirty = true; };
+
+// ---- points ------------------------------------------------------------------------------------------------------
+function colourPoints() {
+  if (!pointsObj) return;
+  const col = pointsObj.geometry.getAttribute("color");
+  pointColours(S.points, S.count, S.colourBy, col.array);
+  col.needsUpdate = true;
+  S.colourVersion = (S.colourVersion || 0) + 1;
+  $("colour").textContent = "Colour: " + S.colourBy;
+  changed(false);
+}
+
+function buildPoints(buf) {
+  S.points = new Float32Array(buf);
+  S.count = S.points.length / 4;
+  const geom = new THREE.BufferGeometry();
+  const inter = new THREE.InterleavedBuffer(S.points, 4);
+  geom.setAttribute("position", new THREE.InterleavedBufferAttribute(inter, 3, 0));
+  geom.setAttribute("color", new THREE.BufferAttribute(new Float32Array(S.count * 3), 3));
+  pointsObj = new THREE.Points(geom, new THREE.PointsMaterial({ size: 2, sizeAttenuation: false, vertexColors: true }));
+  pointsObj.layers.set(POINTS_LAYER);
+  scene.add(pointsObj);
+  colourPoints();
+}
+
+// ---- boxes -------------------------------------------------------------------------------------------------------
+function syncBoxes() {
+  while (boxGroup.children.length) {
+    const g = boxGroup.children.pop();
+    g.children.forEach((m) => { m.material.dispose(); if (m.geometry !== unitEdges && m.geometry !== headGeom) m.geometry.dispose(); });
+  }
+  S.boxes.forEach((b, i) => {
+    if (b.deleted) return;
+    const [x, y, z, l, w, h, yaw] = b.box3d;
+    const g = new THREE.Group();
+    const sel = i === S.sel;
+    const mat = new THREE.LineBasicMaterial({ color: sel ? 0xffffff : colour(b.category) });
+    const edges = new THREE.LineSegments(unitEdges, mat);
+    const head = new THREE.Line(headGeom, mat.clone());
+    edges.layers.enable(1); head.layers.enable(1);
+    g.add(edges, head);
+    g.position.set(x, y, z); g.rotation.set(0, 0, yaw); g.scale.set(l, w, h);
+    boxGroup.add(g);
+    if (sel && jobType === "adjust") {
+      const hg = new THREE.BufferGeometry().setFromPoints(handles(b.box3d).map((q) => new THREE.Vector3(q[0], q[1], z + h / 2)));
+      const hp = new THREE.Points(hg, new THREE.PointsMaterial({ size: 9, sizeAttenuation: false, color: 0xffffff }));
+      const hgrp = new THREE.Group();
+      hgrp.add(hp);
+      boxGroup.add(hgrp);
+    }
+  });
+  renderList();
+  showSelection();
+  changed();
+}
+
+function placeLabels(vp) {
+  const frag = document.createDocumentFragment();
+  const v = new THREE.Vector3();
+  S.boxes.forEach((b, i) => {
+    if (b.deleted) return;
+    v.set(b.box3d[0], b.box3d[1], b.box3d[2]).project(bevCam);
+    if (Math.abs(v.x) > 1 || Math.abs(v.y) > 1) return;
+    const d = document.createElement("div");
+    d.textContent = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.track_id ? " #" + b.track_id : "");
+    if (i === S.sel) d.className = "sel";
+    d.style.left = (vp.x + (v.x + 1) / 2 * vp.w) + "px";
+    d.style.top = (vp.y + (1 - v.y) / 2 * vp.h) + "px";
+    frag.appendChild(d);
+  });
+  labelsEl.replaceChildren(frag);
+}
+
+function renderList() {
+  const frag = document.createDocumentFragment();
+  S.boxes.forEach((b, i) => {
+    const li = document.createElement("li");
+    li.dataset.index = String(i);
+    li.textContent = `${b.category}${b.score != null ? " " + b.score.toFixed(2) : ""}${b.track_id ? " #" + b.track_id : ""}` +
+      (b.id === null ? " (new)" : "") + (b.deleted ? " (deleted)" : "") + (b.verdict ? ` — ${b.verdict}` : "");
+    if (i === S.sel) li.classList.add("sel");
+    if (b.verdict) li.classList.add(b.verdict);
+    if (b.deleted) li.classList.add("bad");
+    li.addEventListener("click", () => select(i));
+    frag.appendChild(li);
+  });
+  listEl.replaceChildren(frag);
+}
+
+function showSelection() {
+  const b = S.boxes[S.sel];
+  if (!b) { selInfo.textContent = "No box selected"; return; }
+  const [x, y, z, l, w, h, yaw] = b.box3d;
+  selInfo.textContent = `${b.category} x ${x.toFixed(2)} y ${y.toFixed(2)} z ${z.toFixed(2)} · ` +
+    `l ${l.toFixed(2)} w ${w.toFixed(2)} h ${h.toFixed(2)} · yaw ${(yaw * 180 / Math.PI).toFixed(1)}°`;
+  catEl.value = b.category;
+  if (jobType === "verify") $("label-comment").value = b.comment || "";
+}
+
+function select(i) {
+  S.sel = i;
+  body.dataset.selected = i >= 0 && S.boxes[i] ? (S.boxes[i].id || "new") : "";
+  syncBoxes();
+}
+
+// ---- history -----------------------------------------------------------------------------------------------------
+const pushHistory = () => { S.history.push(JSON.stringify({ boxes: S.boxes, sel: S.sel })); if (S.history.length > 300) S.history.shift(); };
+function undo() {
+  const prev = S.history.pop();
+  if (!prev) { setStatus("Nothing to undo"); return; }
+  const st = JSON.parse(prev);
+  S.boxes = st.boxes; S.sel = st.sel; syncBoxes(); setStatus("Undone");
+}
+
+// ---- editing -----------------------------------------------------------------------------------------------------
+function edit(fn) {
+  const b = S.boxes[S.sel];
+  if (!b || b.deleted || jobType !== "adjust") return false;
+  pushHistory();
+  const v = b.box3d.slice();
+  fn(v);
+  for (const k of [3, 4, 5]) v[k] = Math.max(0.05, v[k]);
+  v[6] = wrap(v[6]);
+  b.box3d = v.map((e, k) => round(e, k === 6 ? 5 : 4));
+  syncBoxes();
+  return true;
+}
+
+function move(df, dl, dz) {
+  edit((v) => { const c = Math.cos(v[6]), s = Math.sin(v[6]); v[0] += c * df - s * dl; v[1] += s * df + c * dl; v[2] += dz; });
+}
+
+function fitToPoints() {
+  const b = S.boxes[S.sel];
+  if (!b || b.deleted || jobType !== "adjust" || !S.points) return;
+  const fit = fitBox(S.points, S.count, b.box3d);
+  if (!fit.box) { setStatus(`Only ${fit.n} points in the box: not fitted`, "error"); return; }
+  edit((w) => { for (let k = 0; k < 6; k++) w[k] = fit.box[k]; });
+  setStatus(`Fitted to ${fit.n} points`, "ok");
+}
+
+function setVerdict(verdict) {
+  const b = S.boxes[S.sel];
+  if (!b || jobType !== "verify") return;
+  pushHistory();
+  b.verdict = verdict;
+  const next = S.boxes.findIndex((x, i) => i > S.sel && !x.verdict);
+  select(next >= 0 ? next : S.sel);
+}
+
+// ---- bird's-eye interaction --------------------------------------------------------------------------------------
+function bevWorld(ev) {
+  const r = canvas.getBoundingClientRect(), vp = viewports().bev;
+  const px = ev.clientX - r.left, py = ev.clientY - r.top;
+  if (px > vp.w) return null;
+  const a = vp.w / vp.h, s = S.bev.span / 2;
+  // screen right = -y (left is +y), screen up = +x
+  const sx = ((px / vp.w) * 2 - 1) * s * a, sy = (1 - (py / vp.h) * 2) * s;
+  return [S.bev.cx + sy, S.bev.cy - sx];
+}
+
+S.toScreen = (x, y) => {
+  const r = canvas.getBoundingClientRect(), vp = viewports().bev, a = vp.w / vp.h, s = S.bev.span / 2;
+  const sx = -(y - S.bev.cy), sy = x - S.bev.cx;
+  return { x: r.left + (sx / (s * a) + 1) / 2 * vp.w, y: r.top + (1 - sy / s) / 2 * vp.h };
+};
+S.handles = () => (S.boxes[S.sel] ? handles(S.boxes[S.sel].box3d) : []);
+
+function pickHandle(x, y) {
+  const b = S.boxes[S.sel];
+  if (!b || b.deleted || jobType !== "adjust") return null;
+  const tol = 8 * S.bev.span / viewports().bev.h;
+  for (const q of handles(b.box3d)) if (Math.hypot(q[0] - x, q[1] - y) < tol) return q;
+  return null;
+}
+
+function pickBev(x, y) {
+  let best = -1, area = Infinity;
+  S.boxes.forEach((b, i) => {
+    if (b.deleted) return;
+    const [lx, ly] = inBoxLocal(b.box3d, x, y);
+    if (Math.abs(lx) <= b.box3d[3] / 2 + 0.2 && Math.abs(ly) <= b.box3d[4] / 2 + 0.2 && b.box3d[3] * b.box3d[4] < area) {
+      best = i; area = b.box3d[3] * b.box3d[4];
+    }
+  });
+  return best;
+}
+
+canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
+canvas.addEventListener("pointerdown", (ev) => {
+  canvas.focus();
+  const w = bevWorld(ev);
+  if (!w) return;
+  canvas.setPointerCapture(ev.pointerId);
+  if (ev.button === 2 || ev.button === 1) { S.drag = { kind: "pan", x: ev.clientX, y: ev.clientY, cx: S.bev.cx, cy: S.bev.cy }; return; }
+  if (S.drawing && jobType === "adjust") { S.drag = { kind: "draw", start: w, end: w }; return; }
+  const hnd = pickHandle(w[0], w[1]);
+  if (hnd) { pushHistory(); S.drag = { kind: hnd[2] ? "resize" : "rotate", sx: hnd[2], sy: hnd[3] }; return; }
+  const i = pickBev(w[0], w[1]);
+  if (i !== S.sel) select(i);
+  if (i >= 0 && jobType === "adjust") { pushHistory(); S.drag = { kind: "move", last: w }; }
+});
+canvas.addEventListener("pointermove", (ev) => {
+  const d = S.drag;
+  if (!d) return;
+  if (d.kind === "pan") {
+    const vp = viewports().bev, k = S.bev.span / vp.h;
+    S.bev.cx = d.cx + (ev.clientY - d.y) * k; S.bev.cy = d.cy + (ev.clientX - d.x) * k; changed(false); return;
+  }
+  const w = bevWorld(ev);
+  if (!w) return;
+  if (d.kind === "move") {
+    const b = S.boxes[S.sel];
+    b.box3d[0] = round(b.box3d[0] + w[0] - d.last[0], 4); b.box3d[1] = round(b.box3d[1] + w[1] - d.last[1], 4);
+    d.last = w; syncBoxes();
+  } else if (d.kind === "rotate") {
+    const v = S.boxes[S.sel].box3d;
+    v[6] = round(Math.atan2(w[1] - v[1], w[0] - v[0]), 5); syncBoxes();
+  } else if (d.kind === "resize") {
+    const v = S.boxes[S.sel].box3d, c = Math.cos(v[6]), s = Math.sin(v[6]);
+    const [lx, ly] = inBoxLocal(v, w[0], w[1]);
+    const ox = -d.sx * v[3] / 2, oy = -d.sy * v[4] / 2;  // the opposite corner stays where it is
+    const nl = Math.max(0.1, d.sx * (lx - ox)), nw = Math.max(0.1, d.sy * (ly - oy));
+    const mx = ox + d.sx * nl / 2, my = oy + d.sy * nw / 2;
+    v[0] = round(v[0] + c * mx - s * my, 4); v[1] = round(v[1] + s * mx + c * my, 4);
+    v[3] = round(nl, 4); v[4] = round(nw, 4); syncBoxes();
+  } else if (d.kind === "draw") { d.end = w; setStatus(`New box ${Math.abs(w[0] - d.start[0]).toFixed(1)} x ${Math.abs(w[1] - d.start[1]).toFixed(1)} m`); }
+});
+canvas.addEventListener("pointerup", () => {
+  const d = S.drag;
+  S.drag = null;
+  if (!d || d.kind !== "draw") return;
+  S.drawing = false;
+  const l = Math.abs(d.end[0] - d.start[0]), w = Math.abs(d.end[1] - d.start[1]);
+  if (l < 0.3 || w < 0.3) { setStatus("Drag a larger rectangle to draw a box"); return; }
+  pushHistory();
+  const x = (d.start[0] + d.end[0]) / 2, y = (d.start[1] + d.end[1]) / 2;
+  S.boxes.push({ id: null, category: catEl.value || S.task.job.categories[0], score: null, track_id: null,
+    box3d: [round(x, 4), round(y, 4), -1.0, round(l, 4), round(w, 4), 1.6, 0] });
+  select(S.boxes.length - 1);
+  fitToPoints();
+});
+canvas.addEventListener("wheel", (ev) => {
+  ev.preventDefault();
+  S.bev.span = Math.min(400, Math.max(4, S.bev.span * (ev.deltaY > 0 ? 1.15 : 1 / 1.15)));
+  changed(false);
+}, { passive: false });
+
+// ---- keys --------------------------------------------------------------------------------------------------------
+document.addEventListener("keydown", (ev) => {
+  const tag = (ev.target && ev.target.tagName) || "";
+  if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
+  const k = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+  const st = ev.shiftKey ? FINE : STEP, rt = ev.shiftKey ? FINE_ROT : ROT;
+  let done = true;
+  if ((ev.ctrlKey || ev.metaKey) && k === "z") undo();
+  else if (k === "u") undo();
+  else if (k === "Enter") submit();
+  else if (k === "Tab") { const n = S.boxes.length; if (n) select((S.sel + (ev.shiftKey ? n - 1 : 1) + n) % n); }
+  else if (k === "Escape") { S.drawing = false; select(-1); }
+  else if (k === "k" && jobType === "adjust") applyToTrack();
+  else if (k === ",") stepSample(-1);
+  else if (k === ".") stepSample(1);
+  else if (k === "c") { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); }
+  else if (jobType === "verify" && k === "g") setVerdict("good");
+  else if (jobType === "verify" && k === "b") setVerdict("bad");
+  else if (jobType !== "adjust") done = false;
+  else if (k === "ArrowUp") move(st, 0, 0);
+  else if (k === "ArrowDown") move(-st, 0, 0);
+  else if (k === "ArrowLeft") move(0, st, 0);
+  else if (k === "ArrowRight") move(0, -st, 0);
+  else if (k === "PageUp") move(0, 0, st);
+  else if (k === "PageDown") move(0, 0, -st);
+  else if (k === "q") edit((v) => { v[6] += rt; });
+  else if (k === "e") edit((v) => { v[6] -= rt; });
+  else if (k === "t") edit((v) => { v[3] += st; });
+  else if (k === "g") edit((v) => { v[3] -= st; });
+  else if (k === "y") edit((v) => { v[4] += st; });
+  else if (k === "h") edit((v) => { v[4] -= st; });
+  else if (k === "r") edit((v) => { v[5] += st; });
+  else if (k === "f") edit((v) => { v[5] -= st; });
+  else if (k === "p") fitToPoints();
+  else if (k === "n") { S.drawing = true; setStatus("Drag on the bird's-eye view to draw a box"); }
+  else if (k === "Delete" || k === "Backspace") deleteSel();
+  else if (/^[1-9]$/.test(k) && S.task.job.categories[Number(k) - 1]) setCategory(S.task.job.categories[Number(k) - 1]);
+  else done = false;
+  if (done) ev.preventDefault();
+});
+
+function deleteSel() {
+  const b = S.boxes[S.sel];
+  if (!b || jobType !== "adjust" || b.deleted) return;
+  pushHistory();
+  b.deleted = true;
+  syncBoxes();
+}
+function setCategory(cat) {
+  const b = S.boxes[S.sel];
+  if (!b || jobType !== "adjust") return;
+  pushHistory(); b.category = cat; syncBoxes();
+}
+
+// ---- sequences and track-wide edits (task3d_sequence.js) ----------------------------------------------------------
+const { stepSample, showSequence, applyToTrack, applyTrackEdits } = sequenceTools({ S, base, jobType, setStatus, pushHistory });
+
+// ---- submit ------------------------------------------------------------------------------------------------------
+function answer() {
+  const comment = $("comment").value;
+  if (jobType === "verify") {
+    return { comment, verdicts: S.boxes.map((b) => ({ id: b.id, verdict: b.verdict || "good", comment: b.comment || "" })) };
+  }
+  return { comment, boxes: S.boxes.filter((b) => !b.deleted).map((b) => ({ id: b.id, category: b.category, box3d: b.box3d, track_id: b.track_id || null })) };
+}
+async function submit() {
+  if (!S.task || S.submitting) return;
+  S.submitting = true;
+  setStatus("Submitting…");
+  try {
+    const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer()),
+    });
+    const data = await r.json();
+    if (!r.ok) { setStatus(data.error || `HTTP ${r.status}`, "error"); return; }
+    body.dataset.submitted = String(data.response);
+    S.task.next_task = data.next_task;
+    setStatus("Submitted", "ok");
+  } catch (e) { setStatus(String(e), "error"); } finally { S.submitting = false; }
+}
+
+// ---- start -------------------------------------------------------------------------------------------------------
+async function start() {
+  try {
+    const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
+    if (!r.ok) { setStatus((await r.json()).error || `HTTP ${r.status}`, "error"); return; }
+    S.task = await r.json();
+    $("frame-id").textContent = S.task.frame.id;
+    for (const c of S.task.job.categories) { const o = document.createElement("option"); o.value = c; o.textContent = c; catEl.appendChild(o); }
+    const prev = S.task.previous;
+    S.boxes = S.task.labels.map((lb) => ({ id: lb.id, category: lb.category, score: lb.score, track_id: lb.track_id, box3d: lb.box3d.slice() }));
+    if (prev && jobType === "adjust" && Array.isArray(prev.boxes)) {
+      const by = new Map(S.boxes.map((b) => [b.id, b]));
+      S.boxes = prev.boxes.map((b) => ({ ...(by.get(b.id) || { score: null }), id: b.id, category: b.category, track_id: b.track_id, box3d: b.box3d.slice() }));
+      for (const b of by.values()) if (!prev.boxes.some((p) => p.id === b.id)) S.boxes.push({ ...b, deleted: true });
+    } else if (prev && jobType === "verify" && Array.isArray(prev.verdicts)) {
+      const v = new Map(prev.verdicts.map((x) => [x.id, x]));
+      S.boxes.forEach((b) => { const x = v.get(b.id); if (x) { b.verdict = x.verdict; b.comment = x.comment; } });
+    }
+    if (jobType === "verify") { $("verify-tools").hidden = false; for (const id of ["delete", "fit", "draw"]) $(id).hidden = true; }
+    buildCameraViews(S, camsEl, select);
+    showSequence();
+    if (jobType === "adjust" && !prev && S.task.sequence) applyTrackEdits();
+    syncBoxes();
+    const pr = await fetch(S.task.points, { credentials: "same-origin" });
+    if (!pr.ok) { setStatus(`points: HTTP ${pr.status}`, "error"); return; }
+    buildPoints(await pr.arrayBuffer());
+    $("npoints").textContent = `${S.count.toLocaleString()} points`;
+    changed();
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      S.readyMs = performance.now();  // since navigation start
+      body.dataset.ready = "1";
+      setStatus(`${S.boxes.length} boxes · ${S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"}`);
+    }));
+  } catch (e) { setStatus(String(e), "error"); }
+}
+
+$("undo").addEventListener("click", undo);
+$("delete").addEventListener("click", deleteSel);
+$("fit").addEventListener("click", fitToPoints);
+$("draw").addEventListener("click", () => { S.drawing = true; setStatus("Drag on the bird's-eye view to draw a box"); });
+$("colour").addEventListener("click", () => { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); });
+$("good").addEventListener("click", () => setVerdict("good"));
+$("bad").addEventListener("click", () => setVerdict("bad"));
+$("label-comment").addEventListener("input", (ev) => { const b = S.boxes[S.sel]; if (b) b.comment = ev.target.value; });
+catEl.addEventListener("change", () => setCategory(catEl.value));
+$("submit").addEventListener("click", submit);
+$("next").addEventListener("click", () => { if (S.task && S.task.next_task) location.href = `${base}/tasks/${S.task.next_task}`; else location.href = `${base}/tasks`; });
+new ResizeObserver(() => changed(false)).observe(viewsEl);
+requestAnimationFrame(loop);
+start();

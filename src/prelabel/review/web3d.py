@@ -1,0 +1,74 @@
+"""The portal's 3D routes: a 3D task's points and camera images, served only for tasks the user may see (a worker:
+their own; an admin: any), only from the job's allowed roots (:mod:`prelabel.review.frames`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from prelabel.review import frames as frame_files
+from prelabel.review import tasks as jobs
+from prelabel.review.errors import NotFoundError
+from prelabel.review.pointcloud import MAX_POINTS, frame_points, thin
+
+if TYPE_CHECKING:
+    from prelabel.review.web import Portal
+
+_PRIVATE = {"Cache-Control": "private, max-age=3600"}
+
+
+def _visible(portal: Portal, request: Request, task_id: int) -> tuple[jobs.Task, jobs.Job, jobs.JobFrame]:
+    s = portal.session(request)
+    task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
+    job = jobs.get_job(portal.db, task.job_id)
+    if job.modality != "3d":
+        raise NotFoundError("3D task", task_id)
+    return task, job, jobs.job_frame(portal.db, job.id, task.frame_id)
+
+
+def register(app: FastAPI, portal: Portal) -> None:
+    @app.get("/api/tasks/{task_id}/points")
+    def task_points(request: Request, task_id: int) -> Response:
+        task, job, jf = _visible(portal, request, task_id)
+        policy = portal.policy.with_roots(job.roots)
+        pts = frame_points(jf.record.frame, policy, f"point cloud of frame {task.frame_id}")
+        total = len(pts)
+        pts = thin(pts, MAX_POINTS)
+        return Response(
+            pts.astype("<f4").tobytes(),
+            media_type="application/octet-stream",
+            headers={**_PRIVATE, "X-Point-Count": str(len(pts)), "X-Point-Total": str(total)},
+        )
+
+    @app.get("/api/tasks/{task_id}/cameras/{index}/image")
+    def task_camera(request: Request, task_id: int, index: int) -> Response:
+        task, job, jf = _visible(portal, request, task_id)
+        cams = jf.record.frame.cameras or []
+        if not 0 <= index < len(cams):
+            raise NotFoundError("camera", index)
+        policy = portal.policy.with_roots(job.roots)
+        data, media = frame_files.image_bytes(
+            cams[index].uri, policy, f"camera {cams[index].name} of frame {task.frame_id}"
+        )
+        return Response(data, media_type=media, headers={**_PRIVATE, "Content-Disposition": "inline; filename=cam"})
+
+
+def sequence_nav(portal: Portal, task: jobs.Task, jf: jobs.JobFrame) -> dict[str, object] | None:
+    """Where the task's sample sits in its sequence, with the worker's tasks on the samples before and after."""
+    seq = jf.record.frame.sequence
+    if seq is None:
+        return None
+    frames = [f for f in jobs.job_frames(portal.db, task.job_id) if f.record.frame.sequence == seq]
+    frames.sort(key=lambda f: (f.record.frame.index if f.record.frame.index is not None else f.position, f.position))
+    mine = {t.frame_id: t.id for t in jobs.job_tasks(portal.db, task.job_id) if t.worker == task.worker}
+    ids = [f.frame_id for f in frames]
+    i = ids.index(task.frame_id)
+    return {
+        "name": seq,
+        "position": i,
+        "length": len(ids),
+        "prev_task": next((mine[f] for f in reversed(ids[:i]) if f in mine), None),
+        "next_task": next((mine[f] for f in ids[i + 1 :] if f in mine), None),
+    }
