@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "prelabel.cli.serve",
     "prelabel.cli.review",
     "prelabel.cli.convert",
+    "prelabel.cli.calibcheck",
 ]
 
 

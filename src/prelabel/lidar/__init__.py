@@ -1,0 +1,1 @@
+"""LiDAR geometry: ground, clusters, box fitting, lifting 2D detections to 3D, calibration checks."""
