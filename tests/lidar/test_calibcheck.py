@@ -77,3 +77,10 @@ def test_cli_missing_frame_is_one_line() -> None:
     result = CliRunner().invoke(app, ["calibcheck", str(KITTI), "--frames", "999999"])
     assert result.exit_code == 2
     assert "999999" in result.output and "Traceback" not in result.output
+
+
+def test_cli_skips_a_bad_frame_and_goes_on() -> None:
+    result = CliRunner().invoke(app, ["calibcheck", str(KITTI), "--frames", "000000-000002,999999", "--json"])
+    assert result.exit_code in (0, 1), result.output
+    out = json.loads(result.output.strip().splitlines()[-1])
+    assert out["frames"] == 3 and len(out["skipped"]) == 1 and "999999" in out["skipped"][0]

@@ -25,15 +25,25 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score how well LiDAR depth edges meet image edges over several frames, refine the extrinsics by a local
         search, and exit 1 when the given calibration is flagged (the refined correction is beyond the limits)."""
+        from prelabel.errors import PrelabelError
         from prelabel.lidar import calibcheck as cc
 
-        prepared = [cc.prepare(cc.load_kitti_frame(root, i, camera)) for i in cc.kitti_ids(frames)]
+        prepared, skipped = [], []
+        for fid in cc.kitti_ids(frames):
+            try:
+                prepared.append(cc.prepare(cc.load_kitti_frame(root, fid, camera)))
+            except PrelabelError as e:  # one bad frame is reported and the others still count
+                skipped.append(f"{fid}: {e}")
+                console.print(f"[yellow]skipped[/] {fid}: {e}", highlight=False)
+        if not prepared:
+            raise PrelabelError(f"no usable frame in {frames!r} under {root}: " + "; ".join(skipped[:3]))
         pert = cc.perturbation(perturb_deg, perturb_m, seed) if (perturb_deg or perturb_m) else None
         if pert is not None:
             prepared = [cc.perturbed(p, pert) for p in prepared]
         res = cc.search(prepared, flag_deg=flag_deg, flag_m=flag_m)
         out: dict[str, object] = {
             "frames": len(prepared),
+            "skipped": skipped,
             "camera": camera,
             "score_given": round(res.score_given, 6),
             "score_refined": round(res.score_refined, 6),
