@@ -187,3 +187,21 @@ def test_missing_topic_names_the_bag(tmp_path: Path) -> None:
     write_bag(tmp_path / "one.bag", {"/lidar_red_scan": packets}, {"lidar_red": np.eye(4)}, 10**18)
     with pytest.raises(UnreadableInputError, match="lidar_blue_scan"):
         list(vel.read_sweeps(tmp_path / "one.bag", topics=["/lidar_red_scan", "/lidar_blue_scan"]))
+
+
+def test_a_corrupt_or_empty_scan_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    packets, expected, _ = encode_hdl32e(_kitti())
+    bad = [bytes(p[:-1]) + b"\x00" for p in packets]  # product id byte wiped: not an HDL-32E packet
+    rig = {"lidar_red": np.eye(4), "lidar_blue": np.eye(4), "lidar_green": np.eye(4)}
+    scans = {"/lidar_red_scan": packets, "/lidar_blue_scan": bad, "/lidar_green_scan": []}
+    write_bag(tmp_path / "bad.bag", scans, rig, 10**18)
+    topics = list(scans)
+    with pytest.raises(UnreadableInputError, match="lidar_blue_scan"):
+        list(vel.read_sweeps(tmp_path / "bad.bag", topics=topics, calibration=str(INTRINSICS)))
+    errors: list[str] = []
+    sweeps = list(vel.read_sweeps(tmp_path / "bad.bag", topics=topics, calibration=str(INTRINSICS), errors=errors))
+    assert len(sweeps) == 1 and len(sweeps[0].points) == len(expected)
+    assert sweeps[0].missing == ["/lidar_blue_scan", "/lidar_green_scan"]
+    assert len(errors) == 2
+    assert "lidar_blue_scan" in errors[0] and "model ID" in errors[0]
+    assert "lidar_green_scan" in errors[1] and "empty scan" in errors[1]

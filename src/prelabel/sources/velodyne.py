@@ -151,13 +151,24 @@ def _decoder(model: str, calibration: str | None) -> Any:
     return vd, vd.ScanDecoder(vd.Config(**cfg))
 
 
-def decode_scan(vd: Any, decoder: Any, msg: Any) -> npt.NDArray[np.float32]:
-    """(N, 4) float32 x y z intensity in the sensor frame from one VelodyneScan message."""
+def decode_scan(vd: Any, decoder: Any, msg: Any, item: str = "scan") -> npt.NDArray[np.float32]:
+    """(N, 4) float32 x y z intensity in the sensor frame from one VelodyneScan message.
+
+    Raises ``UnreadableInputError`` naming ``item`` for a scan with no packets (the decoder would crash on it),
+    a packet that is not 1206 bytes, or packets the decoder refuses (e.g. another sensor model)."""
     packets = []
-    for p in msg.packets:
+    for k, p in enumerate(msg.packets):
+        data = np.asarray(p.data, dtype=np.uint8)
+        if data.size != vd.PACKET_SIZE:
+            raise UnreadableInputError(item, f"packet {k} has {data.size} bytes; expected {vd.PACKET_SIZE}")
         stamp = float(p.stamp.sec) + 1e-9 * float(p.stamp.nanosec)
-        packets.append(vd.VelodynePacket(stamp, np.asarray(p.data, dtype=np.uint8).tolist()))
-    _, pts = decoder.decode(vd.PacketVector(packets))
+        packets.append(vd.VelodynePacket(stamp, data.tolist()))
+    if not packets:
+        raise UnreadableInputError(item, "expected VelodyneScan packets; got an empty scan")
+    try:
+        _, pts = decoder.decode(vd.PacketVector(packets))
+    except (RuntimeError, ValueError) as e:
+        raise UnreadableInputError(item, f"velodyne-decoder refused the packets: {e}") from e
     arr = np.asarray(pts, dtype=np.float32)
     return np.ascontiguousarray(arr[:, :4]) if arr.size else np.zeros((0, 4), np.float32)
 
@@ -170,8 +181,12 @@ def read_sweeps(
     calibration: str | None = None,
     urdf: str | Path | None = None,
     tolerance_ms: float = 60.0,
+    errors: list[str] | None = None,
 ) -> Iterator[Sweep]:
-    """Merged sweeps from a bag with VelodyneScan topics (all of them when ``topics`` is None), in time order."""
+    """Merged sweeps from a bag with VelodyneScan topics (all of them when ``topics`` is None), in time order.
+
+    A scan that cannot be decoded raises ``UnreadableInputError``; with an ``errors`` list it is recorded there
+    (one line naming the bag, topic and time) and left out, and the other scans go on."""
     from rosbags.highlevel import AnyReader
 
     path = Path(bag)
@@ -200,7 +215,14 @@ def read_sweeps(
                 raise UnreadableInputError(
                     f"{path}:{conn.topic}", f"no transform for frame {frame_id!r}; the rig has {sorted(rig)}"
                 )
-            pts = decode_scan(vd, decoder, msg)
+            item = f"{path}:{conn.topic}@{t_ns}"
+            try:
+                pts = decode_scan(vd, decoder, msg, item)
+            except UnreadableInputError as e:
+                if errors is None:
+                    raise
+                errors.append(str(e))
+                continue
             m = rig[frame_id]
             pts[:, :3] = (pts[:, :3].astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
             stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec) or int(t_ns)
