@@ -176,10 +176,12 @@ def test_four_lidars_merge_in_the_vehicle_frame(tmp_path: Path) -> None:
     again = next(vel.read_sweeps(tmp_path / "ford.bag", topics=vel.FORD_TOPICS, urdf=URDF, calibration=str(INTRINSICS)))
     assert np.abs(again.points[:, :3] - sweeps[0].points[:, :3]).max() < 1e-3
     # as a source: pointcloud frames with KITTI-style .bin sweeps
-    frames = list(vel.extract_frames(tmp_path / "ford.bag", tmp_path / "out", topics=vel.FORD_TOPICS))
+    out = str(tmp_path / "out")
+    frames = list(vel.extract_frames(tmp_path / "ford.bag", out, topics=vel.FORD_TOPICS, calibration=str(INTRINSICS)))
     assert len(frames) == 1 and frames[0].kind == "pointcloud" and frames[0].point_format == "kitti_bin"
     back = np.fromfile(frames[0].uri, dtype=np.float32).reshape(-1, 4)
-    assert back.shape[0] == len(got)
+    assert back.shape[0] == len(got) == frames[0].meta["points"]
+    assert np.array_equal(back, sweeps[0].points)
 
 
 def test_missing_topic_names_the_bag(tmp_path: Path) -> None:

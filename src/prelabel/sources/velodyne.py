@@ -241,23 +241,33 @@ def read_sweeps(
         yield Sweep(stamp, np.concatenate(parts), counts, missing)
 
 
-def extract_frames(bag: str | Path, out_dir: str | Path, **opts: Any) -> Iterator[Frame]:
-    """Write each merged sweep as KITTI-style ``.bin`` (float32 x y z intensity, vehicle frame) and yield its frame."""
-    from prelabel.sources.pointcloud import write_bin
+def extract_frames(bag: str | Path, out: str, **opts: Any) -> Iterator[Frame]:
+    """Write each merged sweep as ``<out>/vehicle/<stamp ns>.bin`` (KITTI-style float32 x y z intensity rows, vehicle
+    frame; ``out`` a folder or ``s3://`` prefix, as ``prelabel extract`` lays out PointCloud2 sweeps) and yield its
+    pointcloud :class:`Frame`. ``opts`` go to :func:`read_sweeps`."""
+    from prelabel import storage
+    from prelabel.sources.pointcloud import COLUMNS, write_bin
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     for i, sw in enumerate(read_sweeps(bag, **opts)):
-        dest = out / f"{sw.timestamp_ns}.bin"
-        write_bin(sw.points, dest)
+        fid = f"vehicle/{sw.timestamp_ns}"
+        uri = storage.join(out, f"{fid}.bin")
+        write_bin(sw.points, uri)
         yield Frame(
-            id=f"{Path(bag).stem}/{sw.timestamp_ns}",
-            uri=str(dest),
+            id=fid,
+            uri=uri,
             kind="pointcloud",
             sensor="vehicle",
             timestamp_ns=sw.timestamp_ns,
             sequence=Path(bag).stem,
             index=i,
             point_format="kitti_bin",
-            meta={"lidars": sw.counts, "missing_lidars": sw.missing, "frame": "ego"},
+            meta={
+                "source": str(bag),
+                "frame_id": "ego",
+                "points": int(sw.points.shape[0]),
+                "columns": list(COLUMNS),
+                "dtype": "float32",
+                "lidars": sw.counts,
+                "missing_lidars": sw.missing,
+            },
         )
