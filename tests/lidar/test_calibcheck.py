@@ -84,3 +84,23 @@ def test_cli_skips_a_bad_frame_and_goes_on() -> None:
     assert result.exit_code in (0, 1), result.output
     out = json.loads(result.output.strip().splitlines()[-1])
     assert out["frames"] == 3 and len(out["skipped"]) == 1 and "999999" in out["skipped"][0]
+
+
+def test_frame_from_a_scene_camera_view_matches_the_kitti_loader() -> None:
+    from prelabel.core.scene import CameraView, Pose
+
+    k, cfl = cc.kitti_camera(KITTI / "calib" / "000003.txt")
+    view = CameraView(
+        name="image_2",
+        uri=str(KITTI / "image_2" / "000003.png"),
+        K=k.tolist(),
+        camera_from_lidar=Pose.from_matrix(cfl),
+    )
+    raw = np.fromfile(KITTI / "velodyne" / "000003.bin", dtype=np.float32).reshape(-1, 4)
+    a = cc.prepare(cc.frame_from_view("000003", raw, view))
+    b = cc.prepare(cc.load_kitti_frame(KITTI, "000003"))
+    assert a.name == "000003/image_2" and len(a.pts_cam) == len(b.pts_cam) > 500
+    assert np.allclose(a.pts_cam, b.pts_cam, atol=1e-6)
+    assert np.array_equal(a.field, b.field)
+    with pytest.raises(UnreadableInputError, match="finite"):
+        cc.frame_from_view("x", np.full((10, 4), np.nan), view)

@@ -19,6 +19,7 @@ z forward (docs/schema.md).
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from prelabel.core.scene import CameraView
 from prelabel.errors import PrelabelError, UnreadableInputError
 
 F64 = npt.NDArray[np.float64]
@@ -182,6 +184,29 @@ def load_kitti_frame(root: str | Path, frame_id: str, camera: str = "image_2") -
     gray = np.asarray(Image.open(img_path).convert("L"), dtype=np.float32) / 255.0
     k, cfl = kitti_camera(base / "calib" / f"{frame_id}.txt", camera)
     return CalibFrame(name=frame_id, points=pts, gray=gray, K=k, camera_from_lidar=cfl)
+
+
+def frame_from_view(name: str, points: npt.ArrayLike, view: CameraView) -> CalibFrame:
+    """A check frame from a scene's sweep (LiDAR frame, firing order, >= 3 columns) and one of its cameras."""
+    from PIL import Image
+
+    from prelabel import storage
+
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] < 3 or not np.all(np.isfinite(pts[:, :3])):
+        raise UnreadableInputError(name, f"expected finite (N, >=3) LiDAR points; got shape {pts.shape}")
+    try:
+        img = Image.open(io.BytesIO(storage.read_bytes(view.uri))).convert("L")
+    except (OSError, ValueError) as e:
+        raise UnreadableInputError(view.uri, f"expected an image for camera {view.name}; {e}") from e
+    gray = np.asarray(img, dtype=np.float32) / 255.0
+    return CalibFrame(
+        name=f"{name}/{view.name}",
+        points=pts[:, :3],
+        gray=gray,
+        K=np.asarray(view.K, dtype=np.float64),
+        camera_from_lidar=view.camera_from_lidar.matrix(),
+    )
 
 
 # ---- features ----
