@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "prelabel.cli.tracking",
     "prelabel.cli.track3d",
     "prelabel.cli.anonymise",
+    "prelabel.cli.calibcheck",
 ]
 
 
