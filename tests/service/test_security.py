@@ -107,6 +107,17 @@ def test_the_rce_attempt_through_post_models_is_refused(locked: Locked, tmp_path
     assert not pwned.exists()
 
 
+def test_model_files_and_registries_outside_the_roots_are_refused(locked: Locked) -> None:
+    for body in (
+        {"name": "f", "model": "/etc/no-such-model.onnx"},
+        {"name": "f", "model": str(locked.outside / "model.onnx")},
+        {"name": "r", "model": "team/det@1", "options": {"registry": "/etc"}},
+    ):
+        r = locked.post("/models", json=body)
+        assert r.status_code == 403, r.text
+        assert "not under a storage root" in r.json()["error"]
+
+
 # ---- storage confinement
 def test_a_file_outside_the_roots_and_a_missing_one_get_the_same_refusal(locked: Locked, endpoint: str) -> None:
     answers = []

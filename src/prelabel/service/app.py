@@ -216,6 +216,13 @@ def create_app(
     @app.post("/models", status_code=201, response_model=ModelInfo, tags=["models"])
     def create_model(body: ModelCreate) -> ModelInfo:
         """Register a model: a zoo id, a private model reference, an existing endpoint URL, or python:mod:factory."""
+        from prelabel.models.refs import parse_model_ref
+
+        if parse_model_ref(body.model).kind == "onnx":  # a model file is read like an input: only under the roots
+            _check_location("model", body.model, policy)
+        registry = (body.options or {}).get("registry")
+        if registry is not None:  # a private registry is a folder or bucket the service reads: under the roots too
+            _check_location("options.registry", str(registry), policy)
         kind = check_model(body.model, body.options)
         if kind == "python" and not allow_python_models:
             raise _error(403, f"model {body.model!r}: {PYTHON_MODELS_HOW}")
