@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ KITTI = SHARED_DATA / "kitti" / "training"
 NEEDS = {
     "data": {"shared_data"},
     "model": {"ssd", "zoo_detectors", "sam"},
-    "server": {"s3_server", "server", "service", "label_studio", "webhooks"},
+    "server": {"s3_server", "server", "service", "label_studio", "webhooks", "ray_cluster"},
 }
 
 
@@ -102,3 +103,20 @@ def s3_server() -> Iterator[str]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture()
+def ray_cluster() -> Iterator[tuple[Any, Any]]:
+    """A real two-node Ray cluster on this machine (``ray start --head`` + ``ray start --address``, one CPU each),
+    started and stopped by :mod:`prelabel.raycluster`: ``(head, worker)``; the worker can be killed alone."""
+    import tempfile
+
+    from prelabel import raycluster
+
+    base = Path(tempfile.mkdtemp(prefix="plrc-"))  # short: Ray's socket paths must stay under ~107 bytes
+    try:
+        head = raycluster.start_node(base, port=free_port(), num_cpus=1)
+        worker = raycluster.start_node(base, address=head.address, num_cpus=1, node_manager_port=free_port())
+        yield head, worker
+    finally:
+        raycluster.stop_cluster(base)

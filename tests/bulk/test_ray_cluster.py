@@ -4,13 +4,10 @@ project's own code); the worker node is killed with SIGKILL mid-job and the job 
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,23 +16,6 @@ from prelabel import raycluster
 from prelabel.labelfile import read_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def cluster() -> Iterator[tuple[raycluster.ClusterNode, raycluster.ClusterNode]]:
-    base = Path(tempfile.mkdtemp(prefix="plrc-"))  # short: Ray's socket paths must stay under ~107 bytes
-    try:
-        head = raycluster.start_node(base, port=_free_port(), num_cpus=1)
-        worker = raycluster.start_node(base, address=head.address, num_cpus=1, node_manager_port=_free_port())
-        yield head, worker
-    finally:
-        raycluster.stop_cluster(base)
 
 
 def _done(state: Path) -> int:
@@ -50,9 +30,9 @@ def _done(state: Path) -> int:
 
 
 def test_job_survives_the_loss_of_a_worker_node(
-    cluster: tuple[raycluster.ClusterNode, raycluster.ClusterNode], kitti: Path, tmp_path: Path
+    ray_cluster: tuple[raycluster.ClusterNode, raycluster.ClusterNode], kitti: Path, tmp_path: Path
 ) -> None:
-    head, worker = cluster
+    head, worker = ray_cluster
     frames = sorted((kitti / "image_2").glob("*.png"))
     assert len(frames) >= 30
     state = tmp_path / "state"

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.chromium import WEBGL_FLAGS, launch
 from tests.review.conftest import PASSWORDS, Server, start_server
 from tests.review.scenes3d import nuscenes_camera_boxes, nuscenes_record
 
@@ -24,25 +23,12 @@ from prelabel.labelfile import write_records
 
 pytestmark = pytest.mark.browser
 
-WEBGL_FLAGS = [*FLAGS, "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 EVIL = '<img src=x onerror="window.__xss=1">'
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; run scripts/install-system.sh as root")
-    from playwright.sync_api import sync_playwright
-
-    home = tmp_path_factory.mktemp("chromium-home")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=WEBGL_FLAGS, env={**os.environ, "HOME": str(home)}, headless=True
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from launch(tmp_path_factory.mktemp("chromium-home"), WEBGL_FLAGS)
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.chromium import FLAGS, launch
 from tests.review.conftest import PASSWORDS, Server
 
 from prelabel.labelfile import read_records
@@ -27,19 +27,7 @@ FRAME = "000008"
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; run scripts/install-system.sh as root")
-    from playwright.sync_api import sync_playwright
-
-    home = tmp_path_factory.mktemp("chromium-home")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=FLAGS, env={**os.environ, "HOME": str(home)}, headless=True
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from launch(tmp_path_factory.mktemp("chromium-home"), FLAGS)
 
 
 def _sign_in(browser: Any, server: Server, user: str) -> Any:

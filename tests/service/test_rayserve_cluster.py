@@ -3,10 +3,7 @@ run, and every invocation still completes exactly once (its output names it; non
 
 from __future__ import annotations
 
-import socket
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,30 +18,13 @@ from tests.service.conftest import service_options
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def cluster() -> Iterator[tuple[raycluster.ClusterNode, raycluster.ClusterNode]]:
-    base = Path(tempfile.mkdtemp(prefix="plrs-"))  # short: Ray's socket paths must stay under ~107 bytes
-    try:
-        head = raycluster.start_node(base, port=_free_port(), num_cpus=1)
-        worker = raycluster.start_node(base, address=head.address, num_cpus=1, node_manager_port=_free_port())
-        yield head, worker
-    finally:
-        raycluster.stop_cluster(base)
-
-
 def test_serve_endpoint_survives_the_loss_of_a_worker_node(
-    cluster: tuple[raycluster.ClusterNode, raycluster.ClusterNode],
+    ray_cluster: tuple[raycluster.ClusterNode, raycluster.ClusterNode],
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
     frames: list[Path],
 ) -> None:
-    head, worker = cluster
+    head, worker = ray_cluster
     opts = service_options(tmp_path_factory)
     opts["extra_args"] = [*opts["extra_args"], "--ray-address", head.address]
     with (

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -451,6 +451,34 @@ def _number(v: Any, what: str) -> float:
     return float(v)
 
 
+def adjusted_boxes(
+    job: Job, rec: FrameRecord, shown: dict[str, Any], boxes: Any, geometry: str
+) -> Iterator[tuple[int, dict[str, Any], str | None, str]]:
+    """The boxes of an adjust answer, each checked for shape, pre-label id (known, once) and category:
+    ``(index, box object, pre-label id or None for a new box, category)``; 2D and 3D answers share this."""
+    if not isinstance(boxes, list):
+        raise ReviewInputError(f"an adjust response needs 'boxes': a list of {{id, category, {geometry}}}")
+    if len(boxes) > MAX_BOXES:
+        raise ReviewInputError(f"too many boxes: {len(boxes)}; at most {MAX_BOXES}")
+    seen: set[str] = set()
+    for i, b in enumerate(boxes):
+        if not isinstance(b, dict):
+            raise ReviewInputError(f"box {i} must be an object with id, category, {geometry}")
+        bid = b.get("id")
+        if bid is not None:
+            if not isinstance(bid, str) or bid not in shown:
+                raise ReviewInputError(f"box {i}: id {bid!r} is not a pre-label of frame {rec.frame.id}")
+            if bid in seen:
+                raise ReviewInputError(f"box {i}: pre-label {bid} appears twice")
+            seen.add(bid)
+        cat = b.get("category")
+        if cat not in job.categories:
+            raise ReviewInputError(
+                f"box {i}: category {cat!r} is not among the job's categories: {', '.join(job.categories)}"
+            )
+        yield i, b, bid, str(cat)
+
+
 def validate_response(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]:
     """Check a worker's answer against the job and the frame; returns the normalised answer.
 
@@ -474,28 +502,8 @@ def validate_response(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]
     w = float(rec.frame.width or 0)
     h = float(rec.frame.height or 0)
     if job.type == "adjust":
-        boxes = payload.get("boxes")
-        if not isinstance(boxes, list):
-            raise ReviewInputError("an adjust response needs 'boxes': a list of {id, category, box}")
-        if len(boxes) > MAX_BOXES:
-            raise ReviewInputError(f"too many boxes: {len(boxes)}; at most {MAX_BOXES}")
         out = []
-        seen: set[str] = set()
-        for i, b in enumerate(boxes):
-            if not isinstance(b, dict):
-                raise ReviewInputError(f"box {i} must be an object with id, category, box")
-            bid = b.get("id")
-            if bid is not None:
-                if not isinstance(bid, str) or bid not in shown:
-                    raise ReviewInputError(f"box {i}: id {bid!r} is not a pre-label of frame {rec.frame.id}")
-                if bid in seen:
-                    raise ReviewInputError(f"box {i}: pre-label {bid} appears twice")
-                seen.add(bid)
-            cat = b.get("category")
-            if cat not in job.categories:
-                raise ReviewInputError(
-                    f"box {i}: category {cat!r} is not among the job's categories: {', '.join(job.categories)}"
-                )
+        for i, b, bid, cat in adjusted_boxes(job, rec, shown, payload.get("boxes"), "box"):
             xyxy = b.get("box")
             if not isinstance(xyxy, list) or len(xyxy) != 4:
                 raise ReviewInputError(f"box {i}: 'box' must be [x1, y1, x2, y2] in pixels; got {xyxy!r}")

@@ -120,34 +120,16 @@ def _comment(v: Any, what: str) -> str:
 
 def validate_response3d(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]:
     """Check a worker's answer to a 3D task; returns the normalised answer (see the module doc)."""
+    from prelabel.review.tasks import adjusted_boxes  # tasks imports this module
+
     if not isinstance(payload, dict):
         raise ReviewInputError(f"response must be a JSON object; got {type(payload).__name__}")
     rec = frame.record
     shown = {lb["id"]: lb for lb in review_labels3d(rec)}
     comment = _comment(payload.get("comment"), "comment")
     if job.type == "adjust":
-        boxes = payload.get("boxes")
-        if not isinstance(boxes, list):
-            raise ReviewInputError("an adjust response needs 'boxes': a list of {id, category, box3d}")
-        if len(boxes) > MAX_BOXES:
-            raise ReviewInputError(f"too many boxes: {len(boxes)}; at most {MAX_BOXES}")
         out = []
-        seen: set[str] = set()
-        for i, b in enumerate(boxes):
-            if not isinstance(b, dict):
-                raise ReviewInputError(f"box {i} must be an object with id, category, box3d")
-            bid = b.get("id")
-            if bid is not None:
-                if not isinstance(bid, str) or bid not in shown:
-                    raise ReviewInputError(f"box {i}: id {bid!r} is not a pre-label of frame {rec.frame.id}")
-                if bid in seen:
-                    raise ReviewInputError(f"box {i}: pre-label {bid} appears twice")
-                seen.add(bid)
-            cat = b.get("category")
-            if cat not in job.categories:
-                raise ReviewInputError(
-                    f"box {i}: category {cat!r} is not among the job's categories: {', '.join(job.categories)}"
-                )
+        for i, b, bid, cat in adjusted_boxes(job, rec, shown, payload.get("boxes"), "box3d"):
             track = b.get("track_id")
             if track is not None and (not isinstance(track, str) or not 0 < len(track) <= MAX_TRACK):
                 raise ReviewInputError(f"box {i}: track_id must be text of 1-{MAX_TRACK} characters; got {track!r}")
