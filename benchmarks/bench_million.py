@@ -47,10 +47,9 @@ def _frames(n: int, image: str) -> Iterator[Any]:
 
 
 def _stage(stage: str, work: Path, n: int) -> dict[str, Any]:
-    from prelabel.inference.jobs import Job, JobConfig
-
     from benchmarks.bench_service import NoopDetector
     from prelabel.inference.executors.local import run_local
+    from prelabel.inference.job_store import Job, JobConfig
     from prelabel.inference.predictor import Predictor
 
     state = work / "state"

@@ -23,8 +23,8 @@ def test_label_tiled_tta_with_masks_then_show(kitti: Path, tmp_path: Path) -> No
     shutil.copy(kitti / "image_2" / "000008.png", frames)
     out = tmp_path / "labels.jsonl"
     r = prelabel(
-        "label", str(frames), "--out", str(out), "--tiled", "--tta", "--masks", "sam",
-        "--state", str(tmp_path / "jobs"), "--min-score", "0.3",
+        "label", str(frames), "--out", str(out), "--model", "ssd-mobilenet-v2-coco", "--tiled", "--tta",
+        "--masks", "sam", "--state", str(tmp_path / "jobs"), "--min-score", "0.3",
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     (record,) = read_records(out)
@@ -53,5 +53,5 @@ def test_unknown_mask_model_is_one_clear_line(kitti: Path, tmp_path: Path) -> No
         "--state", str(tmp_path / "jobs"),
     )  # fmt: skip
     assert r.returncode == 2
-    assert "unknown mask model 'maskrcnn'; expected one of: sam" in r.stdout + r.stderr
+    assert "unknown mask model 'maskrcnn'; expected one of: native, sam" in r.stdout + r.stderr
     assert not (tmp_path / "l.jsonl").exists()

@@ -56,7 +56,7 @@ def test_export_is_cached_with_its_provenance(sam: SamMasker) -> None:
 
 
 def test_unknown_mask_model_lists_the_options() -> None:
-    with pytest.raises(UnknownNameError, match="expected one of: sam"):
+    with pytest.raises(UnknownNameError, match="expected one of: native, sam"):
         load_masker("mask-rcnn")
 
 

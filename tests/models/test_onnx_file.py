@@ -45,7 +45,7 @@ def test_ultralytics_exports_are_read_from_their_metadata(
     assert info.names == list(COCO80) and info.imgsz == [640, 640]
     assert info.task == ("segment" if "seg" in model_id else "detect")
     assert choose_decoder(info, len(info.names)) == "yolo-e2e"
-    assert check_model_ref(str(path)) == "file"
+    assert check_model_ref(str(path)) == "onnx"
     native = "seg" in model_id
     det = load_detector(str(path), threads=2, min_score=0.25, native_masks=native)
     zoo = load_detector(model_id, threads=2, min_score=0.25, native_masks=native)

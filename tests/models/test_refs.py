@@ -65,7 +65,7 @@ def test_check_without_loading(tmp_path: Path) -> None:
     assert check_model_ref("python:tests.models.conftest:const_model") == "python"  # found, not imported
     with pytest.raises(PrelabelError, match="cannot import no_such_module_here"):
         check_model_ref("python:no_such_module_here:make")
-    with pytest.raises(PrelabelError, match="is a file, not a model reference"):
+    with pytest.raises(InputNotFoundError, match="ONNX model file not found"):
         check_model_ref(str(tmp_path / "missing.onnx"))
     with pytest.raises(InputNotFoundError, match="ONNX model file not found"):
         check_model_ref(str(tmp_path / "missing.onnx"), options={"decoder": "yolov8"})
@@ -75,10 +75,11 @@ def test_check_without_loading(tmp_path: Path) -> None:
 
 def test_a_plain_onnx_file_loads_with_its_decoder_and_classes(tmp_path: Path) -> None:
     path = const_model(tmp_path / "ped.onnx", {"out": HEAD}, [1, 3, 32, 64])
-    with pytest.raises(PrelabelError, match="is a file, not a model reference: register it first.*decoder=NAME"):
+    with pytest.raises(PrelabelError, match="no class names in the file .*expected Ultralytics 'names' metadata"):
         load_detector(str(path))
     det = load_detector(str(path), decoder="yolov8", classes=["pedestrian", "cyclist"], resize="stretch")
-    assert det.model_id == "ped" and len(det.version) == 12 and tuple(det.classes) == ("pedestrian", "cyclist")
+    assert det.model_id == "ped" and det.version.startswith("sha256-")
+    assert tuple(det.classes) == ("pedestrian", "cyclist")
     found = det.detect(np.zeros((64, 128, 3), np.uint8))
     assert sorted(det.classes[int(c)] for c in found.class_ids) == ["cyclist", "pedestrian"]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 from prelabel.core.labels import FrameRecord
 from prelabel.formats import FormatSpec
-from prelabel.formats._common import WriteSummary, atomic_text_writer, check_dst, first_json_line
+from prelabel.formats._common import WriteSummary, atomic_text_writer, check_dst, first_json_line, local_dir
 from prelabel.labelfile import iter_records
 
 FORMAT = "labels"
@@ -30,7 +30,11 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) 
 
 
 def sniff(src: str) -> bool:
-    """JSON lines whose first record has a ``frame``; a ``*.jsonl`` whose first line is not a JSON object."""
+    """JSON lines whose first record has a ``frame``; a ``*.jsonl`` whose first line is not a JSON object; the
+    folder ``prelabel label --out DIR`` wrote (it holds ``labels.jsonl``)."""
+    folder = local_dir(src)
+    if folder is not None:
+        return (folder / "labels.jsonl").is_file()
     first = first_json_line(src)
     if isinstance(first, dict):
         return "frame" in first and "source-ref" not in first

@@ -161,9 +161,9 @@ def label_settings(
 
 def _check_zoo_model(model: str, keep: list[str] | None, class_map: str | None, masks: str | None) -> None:
     """For a zoo model, check ``--classes`` and ``--masks native`` against its manifest before any job exists."""
-    from prelabel.models.loader import is_onnx_file, is_registry_ref, is_url
+    from prelabel.models.refs import parse_model_ref
 
-    if is_url(model) or is_onnx_file(model) or is_registry_ref(model):
+    if parse_model_ref(model).kind != "zoo":  # URLs, registry models, python: factories, .onnx files
         return
     from prelabel.inference.ontology import load_class_map, vocabulary
     from prelabel.models.zoo import get_entry

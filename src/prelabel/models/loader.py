@@ -88,10 +88,8 @@ def prepare_entry(entry: ModelEntry, cache: str | Path | None = None) -> dict[st
 
 
 def load_entry(entry: ModelEntry, cache: str | Path | None = None, **options: Any) -> Detector:
-    if entry.task != "detect":
-        from prelabel.errors import PrelabelError
-
-        hint = "; add masks to a detector's boxes with `prelabel label --masks sam`" if entry.task != "detect" else ""
+    if entry.task not in ("detect", "segment"):  # a segmentation model detects too (its masks: --masks native)
+        hint = "; add masks to a detector's boxes with `prelabel label --masks sam`" if "box" in entry.task else ""
         raise PrelabelError(f"model {entry.ref} is a {entry.task} model, not a detector{hint}")
     factory = RUNTIMES.get(entry.runtime)  # an unknown runtime lists the valid ones
     files = prepare_entry(entry, cache)
@@ -149,7 +147,7 @@ def _load_python(ref: ModelRef, options: dict[str, Any]) -> Detector:
         raise PrelabelError(f"model {ref.text}: {ref.name} has no callable {ref.attr!r}")
     detector = factory(**{k: v for k, v in options.items() if v is not None and k != "registry"})
     if not callable(getattr(detector, "detect", None)):
-        raise PrelabelError(f"model {ref.text}: the factory returned {type(detector).__name__}, not a Detector")
+        raise PrelabelError(f"model {ref.text}: the factory returned {type(detector).__name__}, not a detector")
     result: Detector = detector
     return result
 
