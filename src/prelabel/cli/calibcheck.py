@@ -25,9 +25,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score how well LiDAR depth edges meet image edges over several frames, refine the extrinsics by a local
         search, and exit 1 when the given calibration is flagged (the refined correction is beyond the limits)."""
-        from prelabel.errors import PrelabelError
+        from pathlib import Path
+
+        from prelabel.errors import InputNotFoundError, PrelabelError
         from prelabel.lidar import calibcheck as cc
 
+        if not Path(root).is_dir():
+            raise InputNotFoundError(root, what="KITTI object folder")
         prepared, skipped = [], []
         for fid in cc.kitti_ids(frames):
             try:

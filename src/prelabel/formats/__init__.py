@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from prelabel.core.labels import FrameRecord
-from prelabel.errors import FormatError, PrelabelError, UnknownNameError
+from prelabel.errors import FormatError, InputNotFoundError, PrelabelError, UnknownNameError
 from prelabel.plugins import Failure, PluginLoadError, Registry
 
 #: What a format can hold.
@@ -239,7 +239,11 @@ def writers() -> list[str]:
 def sniff(src: str, among: Sequence[str] | None = None) -> str:
     """The name of the format ``src`` looks like, asking each format's ``sniff`` (built-ins in
     :data:`SNIFF_ORDER`, then plugins); ``among`` limits the candidates. Nothing matches: a FormatError that
-    says how to name the format."""
+    says how to name the format; a local path that does not exist: an InputNotFoundError."""
+    from prelabel import storage
+
+    if storage.is_local(src) and not storage.local_path(src).exists():
+        raise InputNotFoundError(src, what="label set")
     loaded, _ = all_formats()
     wanted = [canonical(n) for n in among] if among is not None else list(loaded)
     order = [n for n in SNIFF_ORDER if n in wanted] + sorted(n for n in wanted if n not in SNIFF_ORDER)
