@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -87,6 +88,16 @@ def atomic_local(path: Path, mode: str = "wb", *, exclusive: bool = False, **ope
             os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+#: The names :func:`_unique_temp_beside` gives: ``.<stem>.<8 random>.tmp<suffix>`` (also the older ``.<name>.<8
+#: random>.tmp``). Whoever cleans up after killed writes matches this, and nothing else.
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file an atomic write leaves beside its target when it is killed."""
+    return TEMP_NAME.match(name) is not None
 
 
 def _unique_temp_beside(path: Path) -> Path:

@@ -147,6 +147,7 @@ def test_a_restart_removes_temporary_files_of_killed_writes_and_closes_abandoned
         svc.kill()  # SIGKILL
     leftovers = [
         out / ".abc.json.k3j_9xq2.tmp",
+        out / ".abd.k3j_9xq2.tmp.json",  # the name storage.atomic_local gives today
         tmp_path / "failed" / ".abc.error.json.0a1b2c3d.tmp",
         state / "sync" / ".x.png.zzzzzzzz.tmp",
     ]

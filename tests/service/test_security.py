@@ -316,6 +316,7 @@ def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path) -
         c.create_endpoint_config("cfg", "ssd", output_path=str(out))
     (out / "failures").mkdir(parents=True)
     leftovers = [out / ".0a1b.json.k2j3h4g5.tmp", out / "failures" / ".0a1b.error.json.x_9y8z7w.tmp"]
+    leftovers += [out / ".0a1c.k2j3h4g5.tmp.json"]  # the name storage.atomic_local gives today
     kept = [out / "0a1b.json", out / ".notes.tmp", out / "draft.tmp"]  # a result, and files that are not ours
     for p in leftovers + kept:
         p.write_text('{"half')

@@ -1,7 +1,8 @@
 """Temporary files a killed write left behind, removed when the service starts.
 
-Outputs and error documents are written to ``.<name>.<random>.tmp`` beside their final name and linked into place
-(:func:`prelabel.storage.atomic_local`); a worker killed in between leaves the temporary file. On start, once the
+Outputs and error documents are written to a temporary file beside their final name and linked into place
+(:func:`prelabel.storage.atomic_local`; names: :func:`prelabel.storage.is_temp_name`); a worker killed in between
+leaves the temporary file. On start, once the
 previous run's workers are stopped, the service removes such files from every local output and failure folder of
 its endpoint configs (and its own payload folder), if they are older than the moment it started: files a new
 worker is writing right now are younger and stay.
@@ -10,16 +11,12 @@ worker is writing right now are younger and stay.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from prelabel import storage
 
 log = logging.getLogger("prelabel.service")
-
-# tempfile.mkstemp(prefix=".<final name>.", suffix=".tmp"): 8 random characters in between
-TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def remove_leftovers(folders: Iterable[str], older_than: float) -> list[Path]:
@@ -35,7 +32,7 @@ def remove_leftovers(folders: Iterable[str], older_than: float) -> list[Path]:
         except OSError:  # not made yet, or not readable: nothing of ours there
             continue
         for p in entries:
-            if not TEMP_NAME.match(p.name):
+            if not storage.is_temp_name(p.name):
                 continue
             try:
                 st = p.lstat()

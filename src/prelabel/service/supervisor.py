@@ -41,7 +41,6 @@ from prelabel.service.wake import wake
 log = logging.getLogger("prelabel.service.autoscaler")
 
 MAX_START_FAILURES = 3
-# the name atomic writes give their temporary file: .<name>.<8 random characters>.tmp (tempfile.mkstemp)
 ORPHAN_SWEEP_S = 5.0
 
 
