@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import iou_matrix
 from prelabel.core.classmap import ClassMap
 from prelabel.core.detections import Detections
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.errors import UnknownNameError
 from prelabel.models.base import Detector
 
@@ -46,7 +46,7 @@ def dedupe(dets: Detections, iou: float, agnostic: bool) -> Detections:
     if len(dets) < 2:
         return dets
     order = np.argsort(-dets.scores, kind="stable")
-    ious = iou_matrix(dets.xyxy[order], dets.xyxy[order])
+    ious = overlap(dets.xyxy[order], dets.xyxy[order], "iou")
     cls = dets.class_ids[order]
     keep: list[int] = []
     for i in range(len(order)):

@@ -108,10 +108,6 @@ def is_registry_ref(model: str) -> bool:
     return "/" in model.partition("@")[0]
 
 
-def is_onnx_file(model: str) -> bool:
-    return model.lower().endswith(".onnx") and not is_url(model)
-
-
 def load_detector(model: str, cache: str | Path | None = None, **options: Any) -> Detector:
     """Load ``model`` once (any reference :mod:`prelabel.models.refs` parses); options (``min_score``,
     ``threads``, ``registry``, ``decoder``, ``classes``...) go to the backend."""

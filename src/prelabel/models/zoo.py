@@ -86,8 +86,9 @@ REGISTRY: Registry[tuple[ModelEntry, ...]] = Registry(
 
 @cache
 def _manifest() -> tuple[ModelEntry, ...]:
-    entries = list(REGISTRY.load_all().pop("prelabel", ()))  # prelabel's own first, then plugins by name
-    for collection in REGISTRY.load_all().values():
+    loaded = REGISTRY.load_all()
+    entries = list(loaded.pop("prelabel", ()))  # prelabel's own first, then plugins by name
+    for collection in loaded.values():
         entries += [e for e in collection if e not in entries]
     return tuple(entries)
 

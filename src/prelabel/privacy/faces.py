@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import nms
 from prelabel.core.detections import Detections
+from prelabel.core.geometry.boxes2d import nms
 
 INPUT, OUTPUTS = "input.1", ["537", "538", "539"]
 

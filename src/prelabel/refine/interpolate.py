@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
 from prelabel.core.sequences import check_track_ids, group_sequences, place
 from prelabel.errors import PrelabelError
@@ -86,7 +86,7 @@ def interpolate_sequence(
                         and groups.get(d.category, d.category) == groups.get(a.category, a.category)
                     ]
                     if cands:
-                        ious = iou_matrix(np.array([box.xyxy]), np.array([d.box.xyxy for d in cands]))[0]  # type: ignore[union-attr]
+                        ious = overlap(np.array([box.xyxy]), np.array([d.box.xyxy for d in cands]), "iou")[0]  # type: ignore[union-attr]
                         j = int(ious.argmax())
                         if ious[j] >= snap_iou:
                             box = cands[j].box  # type: ignore[assignment]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
 from prelabel.core.sequences import check_track_ids, group_sequences
 from prelabel.refine.kalman import BoxKalman, to_cxcywh, to_xyxy
@@ -110,8 +110,8 @@ def _stitch(tracks: dict[str, _T], cfg: RefineConfig) -> int:
             fwd = np.array(to_xyxy(ca + va * gap))
             back = np.array(to_xyxy(cb - _velocity(b, end=False) * gap))
             iou = max(
-                float(iou_matrix(fwd, np.array(lb.box.xyxy))[0, 0]),  # type: ignore[union-attr]
-                float(iou_matrix(back, np.array(la.box.xyxy))[0, 0]),  # type: ignore[union-attr]
+                float(overlap(fwd, np.array(lb.box.xyxy), "iou")[0, 0]),  # type: ignore[union-attr]
+                float(overlap(back, np.array(la.box.xyxy), "iou")[0, 0]),  # type: ignore[union-attr]
             )
             if iou >= cfg.stitch_iou:
                 cands.append((iou / gap**0.5, a.key, b.key))

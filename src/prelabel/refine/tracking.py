@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.boxes import iou_matrix
+from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import Frame, FrameRecord, Label
 from prelabel.core.sequences import group_sequences
 from prelabel.refine.kalman import BoxKalman, to_cxcywh, to_xyxy
@@ -113,7 +113,7 @@ class _GroupTracker:
         if not tracks or not dets:
             return [], list(range(len(tracks))), list(dets)
         pred = np.array([to_xyxy(tr.mean) for tr in tracks])
-        iou = iou_matrix(_grow(pred, self.cfg.buffer), _grow(boxes[dets], self.cfg.buffer))
+        iou = overlap(_grow(pred, self.cfg.buffer), _grow(boxes[dets], self.cfg.buffer), "iou")
         sim = iou * scores[dets][None, :] if fuse else iou
         cost = np.where(iou >= thr, 1.0 - sim, 2.0)
         pairs = _assign(cost, 1.0)
