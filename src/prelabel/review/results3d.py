@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from prelabel.core.geometry import boxes3d
 from prelabel.core.labels import Box3D, Label, ReviewState, make_label_id
-from prelabel.review.geometry3d import centre_distance, iou3d, yaw_diff
 from prelabel.review.tasks3d import box7
 
 if TYPE_CHECKING:
@@ -25,6 +25,20 @@ if TYPE_CHECKING:
 MOVE_TOLERANCE = 0.01  # metres (centre or size) below which a box counts as unchanged
 YAW_TOLERANCE = 0.005  # radians
 GROUP_DISTANCE = 1.0  # metres: added boxes closer than this are the same object
+
+
+def iou3d(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(boxes3d.iou3d(a, b)[0, 0])
+
+
+def yaw_diff(a: float, b: float) -> float:
+    """Smallest absolute angle between two yaws (radians, 0..pi)."""
+    return abs(float(boxes3d.wrap_angle(a - b)))
+
+
+def centre_distance(a: Sequence[float], b: Sequence[float]) -> float:
+    """Distance between box centres in 3D (boxes3d.centre_distance is on the ground plane only)."""
+    return math.dist(a[:3], b[:3])
 
 
 def _mean_box(boxes: Sequence[Sequence[float]]) -> list[float]:
