@@ -90,7 +90,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], *, path: 
                 if user_version(conn) != version:  # another process migrated meanwhile
                     continue
                 if isinstance(step, str):
-                    for statement in _statements(step):
+                    for statement in statements(step):
                         conn.execute(statement)
                 else:
                     step(conn)
@@ -118,7 +118,7 @@ def adopt_unversioned(
         if found.fetchone() is None:
             return False
         if isinstance(baseline, str):
-            for statement in _statements(baseline):
+            for statement in statements(baseline):
                 conn.execute(statement)
         elif baseline is not None:
             baseline(conn)
@@ -126,7 +126,7 @@ def adopt_unversioned(
     return True
 
 
-def _statements(script: str) -> Iterator[str]:
+def statements(script: str) -> Iterator[str]:
     """Split a script into complete statements (``executescript`` would COMMIT the open transaction)."""
     buf = ""
     for line in script.splitlines(keepends=True):

@@ -71,9 +71,8 @@ def _v1_base_and_priority(db: sqlite3.Connection) -> None:
     A 0.1 file has ``user_version`` 0 and its tables already; some were written before ``priority`` existed. This
     is the one place that looks at the columns, and only to bring such a file to version 1.
     """
-    for statement in SCHEMA_V1.split(";"):  # no ';' inside a statement here
-        if statement.strip():
-            db.execute(statement)
+    for statement in sqlite_layer.statements(SCHEMA_V1):
+        db.execute(statement)
     columns = {str(r["name"]) for r in db.execute("PRAGMA table_info(invocations)")}
     if "priority" not in columns:
         db.execute("ALTER TABLE invocations ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.core.labels import Frame
+from prelabel.core.scene import Pose
 from prelabel.errors import InputNotFoundError, PrelabelError, UnreadableInputError
 
 F64 = npt.NDArray[np.float64]
@@ -53,20 +54,6 @@ def _rpy(roll: float, pitch: float, yaw: float) -> F64:
     ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
     rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
     return rz @ ry @ rx
-
-
-def _quat_matrix(w: float, x: float, y: float, z: float) -> F64:
-    n = math.sqrt(w * w + x * x + y * y + z * z)
-    if n < 1e-9:
-        raise ValueError("zero quaternion")
-    w, x, y, z = w / n, x / n, y / n, z / n
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 def _chain(edges: dict[str, tuple[str, F64]]) -> dict[str, F64]:
@@ -115,10 +102,8 @@ def rig_from_tf(messages: Sequence[Any]) -> dict[str, F64]:
     edges: dict[str, tuple[str, F64]] = {}
     for msg in messages:
         for tr in msg.transforms:
-            m = np.eye(4)
             q, t = tr.transform.rotation, tr.transform.translation
-            m[:3, :3] = _quat_matrix(q.w, q.x, q.y, q.z)
-            m[:3, 3] = [t.x, t.y, t.z]
+            m = Pose(rotation=[q.w, q.x, q.y, q.z], translation=[t.x, t.y, t.z]).matrix()
             edges[str(tr.child_frame_id).lstrip("/")] = (str(tr.header.frame_id).lstrip("/"), m)
     return _chain(edges)
 
