@@ -126,7 +126,7 @@ class Guard:
         host = host_name(headers.get("host", ""))
         if "*" not in self.hosts and host not in self.hosts:
             shown = headers.get("host", "(none)")[:100]
-            await _deny(
+            await deny(
                 scope,
                 send,
                 400,
@@ -141,7 +141,7 @@ class Guard:
             ok = scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, self.token)
             if not ok:
                 why = "no bearer token" if not given else "a wrong or malformed bearer token"
-                await _deny(
+                await deny(
                     scope,
                     send,
                     401,
@@ -152,7 +152,7 @@ class Guard:
         await self.app(scope, receive, send)
 
 
-async def _deny(scope: Scope, send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+async def deny(scope: Scope, send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return

@@ -4,12 +4,12 @@ the error document naming the limit and how to raise it, and the rest is never r
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import HTTPException
 
 from prelabel import limits
+from prelabel.httpguard import deny
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -35,7 +35,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, too_large(self.max_bytes, f"{int(declared):,}"))
+            await deny(scope, send, 413, too_large(self.max_bytes, f"{int(declared):,}"))
             return
         seen = 0
         limit = self.max_bytes
@@ -50,15 +50,3 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
-
-    @staticmethod
-    async def _refuse(send: Any, message: str) -> None:
-        body = json.dumps({"error": message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
