@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -103,10 +104,18 @@ def create_job(
         help="Folder or s3:// prefix the portal may serve this job's frames from (repeatable); "
         "the source's own folder is always allowed.",
     ),
+    kind: str = typer.Option(
+        "auto",
+        "--kind",
+        help="frame (a task per frame), sequence (a task per sequence: timeline, track edits, interpolation) or "
+        "auto (sequence for tracked 2D labels or a Ground Truth video-frame manifest).",
+    ),
+    chunk: int = typer.Option(100, "--chunk", help="Sequence jobs: at most this many frames per task."),
 ) -> None:
     """Create a review job from pre-labels."""
     from prelabel.review.db import Database
     from prelabel.review.frames import normalise_root, source_root
+    from prelabel.review.sequence_tasks import choose_kind, create_sequence_job
     from prelabel.review.sources import load_job_source
     from prelabel.review.tasks import create_job as make
 
@@ -114,26 +123,35 @@ def create_job(
         instructions = Path(instructions[1:]).read_text(encoding="utf-8")
     loaded = load_job_source(source, attribute=source_attribute)
     cats = [c for c in categories.split(",")] if categories else None
-    job, summary = make(
-        Database(_state(state)),
-        name,
-        job_type,
-        loaded.records,
-        source=source,
-        source_format=loaded.format,
-        source_attribute=loaded.attribute,
-        manifest_lines=loaded.lines,
-        categories=cats,
-        instructions=instructions,
-        frames=_frame_ids(frames),
-        attribute=attribute,
-        actor="cli",
-        roots=[source_root(source), *(normalise_root(r) for r in root)],
-    )
+    sequence = choose_kind(kind, loaded.records, loaded.format) == "sequence"
+    if sequence and job_type != "adjust":
+        raise fail(f"a sequence job is an adjust job; got --type {job_type} (use --kind frame to verify frames)")
+    common: dict[str, Any] = {
+        "source": source,
+        "source_format": loaded.format,
+        "source_attribute": loaded.attribute,
+        "manifest_lines": loaded.lines,
+        "categories": cats,
+        "instructions": instructions,
+        "frames": _frame_ids(frames),
+        "attribute": attribute,
+        "actor": "cli",
+        "roots": [source_root(source), *(normalise_root(r) for r in root)],
+    }
+    db = Database(_state(state))
+    if sequence:
+        job, summary = create_sequence_job(db, name, loaded.records, chunk=chunk, **common)
+    else:
+        job, summary = make(db, name, job_type, loaded.records, **common)
     console.print(
         f"created {job.type} job {job.name} (id {job.id}): {summary['frames']} frames, {summary['labels']} boxes, "
         f"categories {', '.join(job.categories)}; output attribute {job.attribute}"
     )
+    if sequence:
+        console.print(
+            f"sequence job: {summary['sequences']} sequences in {summary['tasks_per_worker']} tasks of at most "
+            f"{chunk} frames; {summary['untracked']} boxes without a track id are kept as they are, not shown"
+        )
     if summary["skipped_failed"]:
         console.print(
             f"skipped {len(summary['skipped_failed'])} failed frames: {', '.join(summary['skipped_failed'][:5])}"

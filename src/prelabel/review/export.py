@@ -84,23 +84,34 @@ def export_job(db: Database, job: Job | int | str, out_dir: str, *, overwrite: b
     records = [o.record(j) for o in outcomes]
     storage.write_text(labels, "".join(r.to_json() + "\n" for r in records))
     responses = 0
+    written: set[int] = set()  # a sequence task's answer covers many frames: written once, named by its first
     for o in outcomes:
         for r in o.responses:
+            if r.id in written:
+                continue
+            written.add(r.id)
             doc = {
-                "frame": o.frame.frame_id,
+                "frame": r.frame_id,
                 "source-ref": o.frame.record.frame.uri,
                 "worker": r.worker,
                 "submitted-at": r.submitted_at,
                 "time-spent-seconds": r.seconds,
                 "answer": r.payload,
             }
-            safe = re.sub(r"[^A-Za-z0-9._-]", "_", o.frame.frame_id.replace("/", "__")).lstrip(".") or "frame"
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", r.frame_id.replace("/", "__")).lstrip(".") or "frame"
             storage.write_text(
                 storage.join(root, "annotations", "worker-response", safe, f"{r.worker}.json"),
                 json.dumps(doc, indent=1),
             )
             responses += 1
-    return {
+    extra: dict[str, Any] = {}
+    if j.kind == "sequence":
+        from prelabel.review.sequence_results import write_tracking_manifest
+
+        tracking = storage.join(root, "manifests", "output", "tracking", "output.manifest")
+        extra = {"tracking_manifest": tracking}
+        write_tracking_manifest(j, outcomes, tracking, overwrite=overwrite)
+    return extra | {
         "manifest": manifest,
         "labels": labels,
         "frames_reviewed": len(lines),

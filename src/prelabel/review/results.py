@@ -161,6 +161,10 @@ def _outcome3d(job: Job, out: FrameOutcome) -> FrameOutcome:
 
 def frame_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
     """Every frame of the job with its consolidated outcome (frames nobody answered yet keep their labels pending)."""
+    if job.kind == "sequence":
+        from prelabel.review.sequence_results import sequence_outcomes
+
+        return sequence_outcomes(db, job)
     responses = latest_responses(db, job.id)
     outcomes = []
     for jf in job_frames(db, job.id):

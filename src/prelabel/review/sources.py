@@ -57,8 +57,23 @@ def _first_line(uri: str) -> Any:
     raise FormatError(uri, "empty file; expected a labels file or a Ground Truth manifest")
 
 
+def _is_video_manifest(uri: str) -> bool:
+    """A Ground Truth video-frame manifest: its lines' ``source-ref`` names a sequence file (``.json``)."""
+    first = _first_line_object(uri)
+    return isinstance(first, dict) and str(first.get("source-ref", "")).split("?")[0].endswith(".json")
+
+
+def _first_line_object(uri: str) -> Any:
+    with storage.open(uri, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                return parse_json_text(raw.strip(), f"{uri}:1")
+    return None
+
+
 def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:
-    """Records (and, for a manifest, each record's line) from a labels file or a Ground Truth input manifest.
+    """Records (and, for a manifest, each record's line) from a labels file or a Ground Truth input manifest
+    (a video-frame tracking manifest gives every frame of its sequences, format ``groundtruth-video``).
 
     ``attribute``: the manifest's label attribute when a line holds several (found by itself otherwise).
     """
@@ -68,6 +83,11 @@ def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:
 
         records = read_records(uri)
         return LoadedSource(records=records, lines=[None] * len(records), format="labels", attribute=None)
+    if _is_video_manifest(uri):
+        from prelabel.formats import groundtruth_video
+
+        records = list(groundtruth_video.read(uri, label_attribute=attribute))
+        return LoadedSource(records=records, lines=[None] * len(records), format="groundtruth-video", attribute=None)
     from prelabel.review.manifests import read_manifest
 
     records, lines, attr = read_manifest(uri, attribute=attribute)

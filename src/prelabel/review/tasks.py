@@ -45,6 +45,8 @@ class Job:
     source_attribute: str | None = None  # the manifest's label attribute (None for a labels file)
     roots: tuple[str, ...] = ()  # folders / s3 prefixes its frames may be served from (see review.frames)
     modality: str = "2d"  # "3d": pointcloud frames with 3D boxes (see review.tasks3d)
+    kind: str = "frame"  # "sequence": one task per sequence chunk (see review.sequence_tasks)
+    chunk: int = 0  # frames per sequence task (sequence jobs)
 
     @property
     def original_attribute(self) -> str:
@@ -135,6 +137,8 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         source_attribute=src.get("attribute"),
         roots=tuple(src.get("roots") or ()),
         modality=src.get("modality") or "2d",
+        kind=src.get("kind") or "frame",
+        chunk=int(src.get("chunk") or 0),
         source_format=row["source_format"],
         categories=json.loads(row["categories"]),
         instructions=row["instructions"],
@@ -159,10 +163,12 @@ def create_job(
     attribute: str | None = None,
     actor: str = "cli",
     roots: Sequence[str] = (),
+    source_extra: dict[str, Any] | None = None,
 ) -> tuple[Job, dict[str, Any]]:
     """Store a job with its frames. Returns the job and a summary (frames in, frames skipped and why).
 
     ``roots``: folders and ``s3://`` prefixes the portal may serve this job's frames from (besides its own).
+    ``source_extra``: more job settings kept with the source (a sequence job's ``kind`` and ``chunk``).
 
     ``frames``: only these frame ids (those routed to review); every id must be in the source.
     ``categories``: the classes workers may use; by default the categories found in the pre-labels.
@@ -232,7 +238,7 @@ def create_job(
             )
 
     created = now()
-    src = {"uri": source, "attribute": source_attribute, "roots": list(roots)}
+    src = {"uri": source, "attribute": source_attribute, "roots": list(roots), **(source_extra or {})}
     src_json = json.dumps(src if mode == "2d" else {**src, "modality": mode})
     with db.transaction() as conn:
         if conn.execute("SELECT 1 FROM jobs WHERE name = ?", (name,)).fetchone():
@@ -352,6 +358,10 @@ def assign(
     missing = [f for f in chosen if f not in known]
     if missing:
         raise ReviewInputError(f"frames not in job {j.name!r}: {', '.join(missing[:5])}")
+    if j.kind == "sequence":  # one task per sequence chunk, named by its first frame
+        from prelabel.review.sequence_tasks import chunk_keys
+
+        chosen = chunk_keys(db, j, chosen)
     created = 0
     with db.transaction() as conn:
         for w in workers:
@@ -538,7 +548,12 @@ def submit(db: Database, task_id: int, worker: str, payload: Any) -> Response:
     task = get_task(db, task_id, worker)
     job = get_job(db, task.job_id)
     frame = job_frame(db, job.id, task.frame_id)
-    answer = validate_response(job, frame, payload)
+    if job.kind == "sequence":
+        from prelabel.review.sequence_tasks import validate_sequence_response
+
+        answer = validate_sequence_response(db, job, task, payload)
+    else:
+        answer = validate_response(job, frame, payload)
     at = now()
     seconds = None
     if task.opened_at:

@@ -13,6 +13,7 @@ account and per client address (:mod:`prelabel.review.throttle`).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prelabel.errors import LimitExceededError, PrelabelError
-from prelabel.review import audit, auth, export, stats, tasks, tasks3d, web3d, workforce
+from prelabel.review import audit, auth, export, sequence_tasks, stats, tasks, tasks3d, web3d, web_sequence, workforce
 from prelabel.review import frames as frame_files
 from prelabel.review.audit import entries
 from prelabel.review.db import Database
@@ -265,7 +266,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         s = portal.session(request, role="worker")
         task = tasks.get_task(portal.db, task_id, s.user)
         job = tasks.get_job(portal.db, task.job_id)
-        page = "task3d.html" if job.modality == "3d" else "task.html"
+        page = "task3d.html" if job.modality == "3d" else "sequence.html" if job.kind == "sequence" else "task.html"
         return portal.render(request, page, session=s, task=task, job=job)
 
     @app.get("/api/me")
@@ -296,6 +297,9 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         s = portal.session(request, role="worker")
         task = tasks.get_task(portal.db, task_id, s.user)
         tasks.mark_opened(portal.db, task)
+        job = tasks.get_job(portal.db, task.job_id)
+        if job.kind == "sequence":
+            return web_sequence.task_json(portal, task, job, _base(request))
         return _task_json(portal, task, request)
 
     @app.get("/api/tasks/{task_id}/image")
@@ -374,11 +378,22 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         source = frame_files.check_allowed(source, portal.policy.roots, "job source")
         loaded = load_job_source(source, attribute=str(body.get("source_attribute") or "") or None)
         frames = _list(body.get("frames")) or None
-        job, summary = tasks.create_job(
+        kind = sequence_tasks.choose_kind(str(body.get("kind") or "auto"), loaded.records, loaded.format)
+        if kind == "sequence":
+            if str(body.get("type") or "adjust") != "adjust":
+                raise ReviewInputError(f"a sequence job is an adjust job; got type {body.get('type')!r}")
+            chunk = body.get("chunk") or sequence_tasks.DEFAULT_CHUNK
+            if not str(chunk).isdigit():
+                raise ReviewInputError(f"'chunk' (frames per sequence task) must be a whole number; got {chunk!r}")
+        make: Any = (
+            functools.partial(sequence_tasks.create_sequence_job, chunk=int(chunk))
+            if kind == "sequence"
+            else functools.partial(tasks.create_job, job_type=str(body.get("type") or "adjust"))
+        )
+        job, summary = make(
             portal.db,
             str(body.get("name") or ""),
-            str(body.get("type") or "adjust"),
-            loaded.records,
+            records=loaded.records,
             source=source,
             source_format=loaded.format,
             source_attribute=loaded.attribute,
@@ -439,6 +454,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         return PlainTextResponse(text, media_type="application/x-ndjson")
 
     web3d.register(app, portal)
+    web_sequence.register(app, portal)
 
     @app.get("/healthz")
     def health() -> dict[str, str]:

@@ -1,0 +1,56 @@
+"""The portal's sequence routes: a sequence task's payload and the image of each of its frames, served only for
+tasks the user may see (a worker: their own; an admin: any), only from the job's allowed roots
+(:mod:`prelabel.review.frames`).
+
+- ``GET /api/tasks/{id}`` (a sequence task): the common task fields plus ``kind: "sequence"``, ``sequence`` and
+  ``frames`` (see :func:`prelabel.review.sequence_tasks.task_payload`);
+- ``GET /api/tasks/{id}/frames/{k}/image``: the image of the task's k-th frame (0-based, sequence order);
+- answers go to ``POST /api/tasks/{id}/response`` like every task.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from prelabel.review import frames as frame_files
+from prelabel.review import sequence_tasks
+from prelabel.review import tasks as jobs
+from prelabel.review.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from prelabel.review.web import Portal
+
+
+def task_json(portal: Portal, task: jobs.Task, job: jobs.Job, base: str) -> dict[str, Any]:
+    last = jobs.last_response(portal.db, task.id)
+    return {
+        "task": task.id,
+        "status": task.status,
+        "job": {"name": job.name, "type": job.type, "categories": job.categories, "instructions": job.instructions},
+        "previous": last.payload if last is not None else None,
+        "next_task": jobs.next_task(portal.db, task.worker, after=task.id),
+    } | sequence_tasks.task_payload(portal.db, job, task, base)
+
+
+def register(app: FastAPI, portal: Portal) -> None:
+    @app.get("/api/tasks/{task_id}/frames/{k}/image")
+    def sequence_frame_image(request: Request, task_id: int, k: int) -> Response:
+        s = portal.session(request)
+        task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
+        job = jobs.get_job(portal.db, task.job_id)
+        if job.kind != sequence_tasks.KIND:
+            raise NotFoundError("sequence task", task_id)
+        chunk = sequence_tasks.chunk_of(portal.db, job, task.frame_id)
+        if not 0 <= k < len(chunk.frames):
+            raise NotFoundError("frame of the task", k)
+        jf = chunk.frames[k]
+        policy = portal.policy.with_roots(job.roots)
+        data, media = frame_files.image_bytes(jf.record.frame.uri, policy, f"image of frame {jf.frame_id}")
+        return Response(
+            data,
+            media_type=media,
+            headers={"Cache-Control": "private, max-age=3600", "Content-Disposition": "inline; filename=frame"},
+        )
