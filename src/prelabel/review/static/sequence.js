@@ -1,0 +1,465 @@
+// prelabel review: the sequence task page. A timeline over the task's frames (slider, keys, play at a chosen fps,
+// frames prefetched around the current one), boxes coloured per track, track-wide edits and in-browser
+// interpolation (sequence_tracks.js). Text from the data is only ever set with textContent.
+import {
+  boxOf, deleteTrack, interpolateTrack, lerpBox, mergeTracks, newTrackId, setTrackClass, splitTrack, trackColour,
+  trackIds, trackSpans, xyxy,
+} from "./sequence_tracks.js";
+
+const body = document.body;
+const base = body.dataset.base || "";
+const taskId = body.dataset.task;
+const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+const $ = (id) => document.getElementById(id);
+const canvas = $("canvas"), ctx = canvas.getContext("2d"), stage = $("stage");
+const timeline = $("timeline"), tctx = timeline.getContext("2d");
+const scrub = $("scrub"), catEl = $("category"), statusEl = $("status");
+const AHEAD = 8, BEHIND = 2, KEEP = 40; // prefetch window and cache size (frames)
+
+const S = {
+  task: null, frames: [], cur: 0, track: null, history: [], edits: [], drag: null, picking: false,
+  images: new Map(), loading: new Map(), playing: null, submitting: false,
+  view: { scale: 1, ox: 0, oy: 0, dpr: 1, w: 0, h: 0 },
+};
+
+const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
+const frame = () => S.frames[S.cur];
+const round2 = (v) => Math.round(v * 100) / 100;
+
+// ---- undo ------------------------------------------------------------------------------------------------------
+const snapshot = () => JSON.stringify({ boxes: S.frames.map((f) => f.boxes), track: S.track, edits: S.edits.length });
+function pushHistory() { S.history.push(snapshot()); if (S.history.length > 200) S.history.shift(); }
+function undo() {
+  const prev = S.history.pop();
+  if (!prev) { setStatus("Nothing to undo"); return; }
+  const st = JSON.parse(prev);
+  S.frames.forEach((f, k) => { f.boxes = st.boxes[k]; });
+  S.track = st.track; S.edits.length = st.edits;
+  refresh(); setStatus("Undone");
+}
+function edit(op, fields) { S.edits.push({ op, ...fields }); }
+
+// ---- images: fetched once, kept for the frames around the current one ---------------------------------------------
+function load(k) {
+  if (S.images.has(k)) return Promise.resolve(S.images.get(k));
+  if (S.loading.has(k)) return S.loading.get(k);
+  const p = fetch(S.frames[k].image, { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`image ${r.status}`))))
+    .then((b) => createImageBitmap(b))
+    .then((img) => { S.images.set(k, img); return img; })
+    .catch(() => { S.images.set(k, null); return null; })
+    .finally(() => { S.loading.delete(k); if (k === S.cur) draw(); });
+  S.loading.set(k, p);
+  return p;
+}
+function prefetch() {
+  for (let k = Math.max(0, S.cur - BEHIND); k <= Math.min(S.frames.length - 1, S.cur + AHEAD); k++) load(k);
+  for (const k of [...S.images.keys()]) {
+    if (Math.abs(k - S.cur) > KEEP / 2) { const img = S.images.get(k); if (img) img.close(); S.images.delete(k); }
+  }
+}
+
+// ---- layout and drawing -------------------------------------------------------------------------------------------
+function layout() {
+  const v = S.view, f = frame();
+  v.dpr = window.devicePixelRatio || 1;
+  v.w = Math.max(100, stage.clientWidth); v.h = Math.max(100, stage.clientHeight);
+  canvas.width = Math.round(v.w * v.dpr); canvas.height = Math.round(v.h * v.dpr);
+  canvas.style.width = v.w + "px"; canvas.style.height = v.h + "px";
+  v.scale = Math.min(v.w / f.width, v.h / f.height);
+  v.ox = (v.w - f.width * v.scale) / 2; v.oy = (v.h - f.height * v.scale) / 2;
+  timeline.width = Math.round(timeline.clientWidth * v.dpr); timeline.height = Math.round(34 * v.dpr);
+  draw();
+}
+
+function draw() {
+  const v = S.view, f = frame();
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = "#222"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
+  const img = S.images.get(S.cur);
+  if (img) ctx.drawImage(img, 0, 0, f.width, f.height);
+  else { ctx.fillStyle = "#333"; ctx.fillRect(0, 0, f.width, f.height); }
+  const px = 1 / v.scale;
+  ctx.font = `${12 * px}px system-ui, sans-serif`; ctx.textBaseline = "bottom";
+  const order = [...f.boxes].sort((a, b) => (a.track_id === S.track) - (b.track_id === S.track));
+  for (const b of order) drawBox(b, b.track_id === S.track, px);
+  drawTimeline();
+}
+
+function drawBox(b, sel, px) {
+  const col = trackColour(b.track_id);
+  ctx.strokeStyle = col; ctx.lineWidth = (sel ? 3 : 1.5) * px;
+  ctx.setLineDash(b.source === "interpolated" ? [6 * px, 4 * px] : []);
+  ctx.strokeRect(b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1);
+  ctx.setLineDash([]);
+  const text = `${b.source === "human" ? "◆ " : ""}#${b.track_id} ${b.category}`;
+  const tw = ctx.measureText(text).width + 6 * px, ty = b.y1 - 16 * px < 0 ? b.y1 + 16 * px : b.y1;
+  ctx.fillStyle = sel ? col : "rgba(0,0,0,0.6)"; ctx.fillRect(b.x1, ty - 16 * px, tw, 16 * px);
+  ctx.fillStyle = sel ? "#000" : "#fff"; ctx.fillText(text, b.x1 + 3 * px, ty - 2 * px);
+  if (sel) {
+    ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = px;
+    const hs = 8 * px;
+    for (const [x, y] of corners(b)) { ctx.fillRect(x - hs / 2, y - hs / 2, hs, hs); ctx.strokeRect(x - hs / 2, y - hs / 2, hs, hs); }
+  }
+}
+const corners = (b) => [[b.x1, b.y1], [b.x2, b.y1], [b.x2, b.y2], [b.x1, b.y2]];
+
+// the selected track over the frames: pre-label grey, keyframes orange, interpolated blue; the current frame white
+function drawTimeline() {
+  const W = timeline.width, H = timeline.height, n = S.frames.length, cw = W / n;
+  tctx.fillStyle = "#2b3240"; tctx.fillRect(0, 0, W, H);
+  if (S.track !== null) {
+    trackSpans(S.frames, S.track).forEach((s, k) => {
+      if (!s) return;
+      tctx.fillStyle = s === "h" ? "#ff9f1c" : s === "i" ? "#4ea8de" : "#9aa4b5";
+      const y = s === "h" ? 2 : H * 0.3;
+      tctx.fillRect(k * cw, y, Math.max(1, cw - (cw > 3 ? 1 : 0)), H - y - 2);
+    });
+  }
+  tctx.fillStyle = "#fff"; tctx.fillRect(S.cur * cw, 0, Math.max(2, cw), 3); tctx.fillRect(S.cur * cw, H - 3, Math.max(2, cw), 3);
+}
+
+// ---- the side panel ----------------------------------------------------------------------------------------------
+function renderPanel() {
+  const f = frame();
+  $("frame-id").textContent = f.id;
+  $("frame-no").textContent = `${S.cur + 1} / ${S.frames.length} · index ${f.index ?? "-"}`;
+  scrub.value = String(S.cur);
+  const info = $("track-info");
+  if (S.track === null) info.textContent = "No track selected";
+  else {
+    const spans = trackSpans(S.frames, S.track);
+    const any = S.frames.map((fr) => boxOf(fr, S.track)).find((b) => b);
+    info.textContent = `Track #${S.track} · ${any ? any.category : "-"} · ${spans.filter(Boolean).length} frames, ` +
+      `${spans.filter((s) => s === "h").length} keyframes, ${spans.filter((s) => s === "i").length} interpolated`;
+    if (any) catEl.value = any.category;
+  }
+  const frag = document.createDocumentFragment();
+  for (const tid of trackIds(S.frames)) {
+    const any = S.frames.map((fr) => boxOf(fr, tid)).find((b) => b);
+    const li = document.createElement("li"), sw = document.createElement("span");
+    sw.className = "swatch"; sw.style.backgroundColor = trackColour(tid);
+    li.append(sw, document.createTextNode(`#${tid} ${any.category} · ${trackSpans(S.frames, tid).filter(Boolean).length}`));
+    li.dataset.track = tid;
+    if (tid === S.track) li.className = "sel";
+    li.addEventListener("click", () => selectTrack(tid, true));
+    frag.appendChild(li);
+  }
+  $("tracks").replaceChildren(frag);
+}
+function refresh() { renderPanel(); draw(); }
+
+function seek(k) {
+  S.cur = Math.min(Math.max(0, k), S.frames.length - 1);
+  prefetch(); refresh();
+}
+function selectTrack(tid, jump) {
+  S.track = tid;
+  if (jump && tid !== null && !boxOf(frame(), tid)) {
+    const k = S.frames.findIndex((f) => boxOf(f, tid));
+    if (k >= 0) { seek(k); return; }
+  }
+  refresh();
+}
+
+// ---- playback ---------------------------------------------------------------------------------------------------
+function play() {
+  if (S.playing) { clearTimeout(S.playing); S.playing = null; $("play").textContent = "Play"; return; }
+  if (S.cur >= S.frames.length - 1) seek(0);
+  $("play").textContent = "Pause";
+  const step = async () => {
+    if (S.cur >= S.frames.length - 1) { S.playing = null; $("play").textContent = "Play"; return; }
+    await load(S.cur + 1);
+    if (!S.playing) return;
+    seek(S.cur + 1);
+    if (S.cur >= S.frames.length - 1) { S.playing = null; $("play").textContent = "Play"; return; }
+    S.playing = setTimeout(step, 1000 / Number($("fps").value || 5));
+  };
+  S.playing = setTimeout(step, 1000 / Number($("fps").value || 5));
+}
+
+// ---- pointer: select, move, resize, draw, merge pick ---------------------------------------------------------------
+function toImage(ev) {
+  const r = canvas.getBoundingClientRect(), v = S.view;
+  return { x: (ev.clientX - r.left - v.ox) / v.scale, y: (ev.clientY - r.top - v.oy) / v.scale };
+}
+function toScreen(x, y) {
+  const r = canvas.getBoundingClientRect(), v = S.view;
+  return { x: r.left + v.ox + x * v.scale, y: r.top + v.oy + y * v.scale };
+}
+function hitBox(p) {
+  let best = null, area = Infinity;
+  for (const b of frame().boxes) {
+    if (p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2) {
+      const a = (b.x2 - b.x1) * (b.y2 - b.y1);
+      if (b.track_id === S.track) return b;
+      if (a < area) { area = a; best = b; }
+    }
+  }
+  return best;
+}
+function hitCorner(p) {
+  const b = S.track !== null && boxOf(frame(), S.track);
+  if (!b) return -1;
+  const tol = 7 / S.view.scale;
+  return corners(b).findIndex(([x, y]) => Math.abs(p.x - x) <= tol && Math.abs(p.y - y) <= tol);
+}
+const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
+
+function onDown(ev) {
+  if (!S.task || ev.button !== 0) return;
+  canvas.focus();
+  const p = toImage(ev), f = frame();
+  if (S.picking) {
+    S.picking = false;
+    const other = hitBox(p);
+    if (!other || S.track === null) { setStatus("Merge cancelled"); return; }
+    const snap = snapshot(), res = mergeTracks(S.frames, S.track, other.track_id);
+    if (!res.ok) { setStatus(res.error, "error"); return; }
+    S.history.push(snap); edit("merge", { track: S.track, from: other.track_id });
+    setStatus(`Track ${other.track_id} merged into ${S.track} (${res.moved} boxes)`, "ok"); refresh(); return;
+  }
+  canvas.setPointerCapture(ev.pointerId);
+  const k = hitCorner(p);
+  if (k >= 0) { S.drag = { mode: "resize", k, box: boxOf(f, S.track), before: snapshot(), moved: false }; return; }
+  const b = hitBox(p);
+  if (b) {
+    S.track = b.track_id;
+    S.drag = { mode: "move", box: b, dx: p.x - b.x1, dy: p.y - b.y1, before: snapshot(), moved: false };
+    refresh(); return;
+  }
+  S.drag = { mode: "draw", x0: clamp(p.x, f.width), y0: clamp(p.y, f.height), cur: null };
+}
+function onMove(ev) {
+  const d = S.drag;
+  if (!d) return;
+  const p = toImage(ev), f = frame(), x = clamp(p.x, f.width), y = clamp(p.y, f.height);
+  if (d.mode === "draw") { d.cur = { x, y }; draw(); drawRubber(d); return; }
+  const b = d.box;
+  if (!d.moved) { S.history.push(d.before); d.moved = true; }
+  if (d.mode === "move") {
+    const w = b.x2 - b.x1, h = b.y2 - b.y1;
+    b.x1 = clamp(p.x - d.dx, f.width - w); b.y1 = clamp(p.y - d.dy, f.height - h); b.x2 = b.x1 + w; b.y2 = b.y1 + h;
+  } else {
+    if (d.k === 0 || d.k === 3) b.x1 = x; else b.x2 = x;
+    if (d.k === 0 || d.k === 1) b.y1 = y; else b.y2 = y;
+  }
+  draw();
+}
+function drawRubber(d) {
+  const v = S.view;
+  ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
+  ctx.setLineDash([6 / v.scale, 4 / v.scale]); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 / v.scale;
+  ctx.strokeRect(Math.min(d.x0, d.cur.x), Math.min(d.y0, d.cur.y), Math.abs(d.cur.x - d.x0), Math.abs(d.cur.y - d.y0));
+  ctx.setLineDash([]);
+}
+function onUp(ev) {
+  const d = S.drag;
+  S.drag = null;
+  if (!d) return;
+  if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
+  const f = frame();
+  if (d.mode === "draw") {
+    if (!d.cur || Math.abs(d.cur.x - d.x0) * S.view.scale < 4 || Math.abs(d.cur.y - d.y0) * S.view.scale < 4) {
+      if (S.track !== null) { S.track = null; refresh(); }
+      return;
+    }
+    pushHistory();
+    const tid = newTrackId(S.frames, "new", f.index ?? S.cur);
+    f.boxes.push({
+      id: null, track_id: tid, category: catEl.value || S.task.job.categories[0], score: null, source: "human",
+      x1: round2(Math.min(d.x0, d.cur.x)), y1: round2(Math.min(d.y0, d.cur.y)),
+      x2: round2(Math.max(d.x0, d.cur.x)), y2: round2(Math.max(d.y0, d.cur.y)),
+    });
+    S.track = tid; edit("draw", { track: tid, frame: f.id });
+    setStatus(`New track ${tid}`, "ok");
+  } else if (d.moved) {
+    const b = d.box;
+    [b.x1, b.x2] = [Math.min(b.x1, b.x2), Math.max(b.x1, b.x2)];
+    [b.y1, b.y2] = [Math.min(b.y1, b.y2), Math.max(b.y1, b.y2)];
+    b.x1 = round2(b.x1); b.y1 = round2(b.y1); b.x2 = round2(b.x2); b.y2 = round2(b.y2);
+    b.source = "human"; edit(d.mode, { track: b.track_id, frame: f.id });
+    setStatus(`Keyframe: track ${b.track_id} ${d.mode === "move" ? "moved" : "resized"} on this frame`, "ok");
+  }
+  refresh();
+}
+
+// ---- track tools --------------------------------------------------------------------------------------------------
+function needTrack() { if (S.track === null) setStatus("Select a box (its track) first", "error"); return S.track !== null; }
+function apply(op, fields, fn, ok) {
+  const snap = snapshot(), res = fn();
+  if (!res.ok) { setStatus(res.error, "error"); return; }
+  S.history.push(snap); edit(op, fields); setStatus(ok(res), "ok"); refresh();
+}
+function setClass(cat) {
+  if (!needTrack()) return;
+  apply("class", { track: S.track, to: cat }, () => setTrackClass(S.frames, S.track, cat),
+    (r) => `Track ${S.track} is now ${cat} (${r.changed} boxes)`);
+}
+function keyframe() {
+  const b = needTrack() && boxOf(frame(), S.track);
+  if (!b) { if (S.track !== null) setStatus("The track has no box on this frame", "error"); return; }
+  apply("keyframe", { track: S.track, frame: frame().id }, () => { b.source = "human"; return { ok: true }; },
+    () => `Frame ${frame().id} is a keyframe of track ${S.track}`);
+}
+function interpolate() {
+  const tids = S.track !== null ? [S.track] : trackIds(S.frames);
+  const snap = snapshot();
+  let filled = 0, done = 0;
+  for (const tid of tids) {
+    const keys = trackSpans(S.frames, tid).filter((s) => s === "h").length;
+    if (S.track === null && keys < 2) continue;
+    const res = interpolateTrack(S.frames, tid);
+    if (!res.ok) {
+      const st = JSON.parse(snap);
+      S.frames.forEach((f, k) => { f.boxes = st.boxes[k]; });
+      setStatus(res.error, "error"); refresh(); return;
+    }
+    filled += res.filled; done += 1;
+  }
+  if (!done) { setStatus("No track has two keyframes: move or confirm (K) boxes on two frames first", "error"); return; }
+  S.history.push(snap); edit("interpolate", { track: S.track ?? "*", boxes: filled });
+  setStatus(`Interpolated ${filled} boxes on ${done} track${done > 1 ? "s" : ""}`, "ok"); refresh();
+}
+function split() {
+  if (!needTrack()) return;
+  const old = S.track;
+  apply("split", { track: old, frame: frame().id }, () => {
+    const r = splitTrack(S.frames, old, S.cur);
+    if (r.ok) S.track = r.id;
+    return r;
+  }, (r) => `Track ${old} split: ${r.id} from this frame on`);
+}
+function merge() {
+  if (!needTrack()) return;
+  S.picking = true;
+  setStatus(`Click a box of the track to merge into ${S.track}`);
+}
+function deleteBox() {
+  const f = frame(), i = S.track === null ? -1 : f.boxes.findIndex((b) => b.track_id === S.track);
+  if (i < 0) return;
+  apply("delete-box", { track: S.track, frame: f.id }, () => { f.boxes.splice(i, 1); return { ok: true }; },
+    () => `Box of track ${S.track} deleted on this frame`);
+}
+function deleteWhole() {
+  if (!needTrack()) return;
+  const tid = S.track;
+  apply("delete-track", { track: tid }, () => deleteTrack(S.frames, tid), (r) => `Track ${tid} deleted (${r.deleted} boxes)`);
+  S.track = null; refresh();
+}
+
+// ---- submit ------------------------------------------------------------------------------------------------------
+function answer() {
+  return {
+    comment: $("comment").value || "",
+    edits: S.edits,
+    frames: S.frames.map((f) => ({
+      frame: f.id,
+      boxes: f.boxes.map((b) => ({ id: b.id, track_id: b.track_id, category: b.category, box: xyxy(b), source: b.source })),
+    })),
+  };
+}
+async function submit() {
+  if (!S.task || S.submitting) return;
+  S.submitting = true; setStatus("Submitting…");
+  try {
+    const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer()),
+    });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) { setStatus(`Not saved: ${data.error || r.status}`, "error"); return; }
+    setStatus("Saved", "ok");
+    body.dataset.submitted = String(data.response);
+    S.task.next_task = data.next_task;
+    setTimeout(nextTask, 300);
+  } catch (e) {
+    setStatus(`Not saved: ${e}`, "error");
+  } finally {
+    S.submitting = false;
+  }
+}
+function nextTask() { const n = S.task && S.task.next_task; location.href = n ? `${base}/tasks/${n}` : `${base}/tasks`; }
+
+// ---- keys ----------------------------------------------------------------------------------------------------------
+function onKey(ev) {
+  const tag = (ev.target && ev.target.tagName) || "";
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) && !(tag === "INPUT" && ev.target.type === "range")) {
+    if (ev.key === "Escape") ev.target.blur();
+    return;
+  }
+  const k = ev.key;
+  if (tag === "BUTTON" && (k === "Enter" || k === " ")) return;
+  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return; }
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const keys = {
+    ArrowLeft: () => seek(S.cur - 1), ArrowRight: () => seek(S.cur + 1), d: () => seek(S.cur - 1), f: () => seek(S.cur + 1),
+    Home: () => seek(0), End: () => seek(S.frames.length - 1), " ": play, k: keyframe, i: interpolate, s: split,
+    m: merge, u: undo, n: nextTask, Enter: submit, Escape: () => { S.picking = false; selectTrack(null); },
+    Delete: () => (ev.shiftKey ? deleteWhole() : deleteBox()), Backspace: () => (ev.shiftKey ? deleteWhole() : deleteBox()),
+  };
+  const fn = keys[k] || keys[k.toLowerCase()];
+  if (fn) { ev.preventDefault(); fn(); return; }
+  if (/^[1-9]$/.test(k)) { const c = S.task.job.categories[Number(k) - 1]; if (c) setClass(c); }
+}
+
+// ---- start -------------------------------------------------------------------------------------------------------
+async function start() {
+  try {
+    const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
+    if (!r.ok) { setStatus(`Cannot open task ${taskId}: ${r.status}`, "error"); return; }
+    S.task = await r.json();
+    const prev = S.task.previous && S.task.previous.frames ? new Map(S.task.previous.frames.map((f) => [f.frame, f.boxes])) : null;
+    S.frames = S.task.frames.map((f) => {
+      const scores = new Map(f.labels.map((l) => [l.id, l.score]));
+      const src = prev && prev.has(f.id) ? prev.get(f.id)
+        : f.labels.map((l) => ({ id: l.id, track_id: l.track_id, category: l.category, box: l.box, source: "prelabel" }));
+      return {
+        id: f.id, index: f.index, width: f.width, height: f.height, image: f.image,
+        boxes: src.map((b) => ({
+          id: b.id, track_id: b.track_id, category: b.category, score: b.id ? scores.get(b.id) ?? null : null,
+          source: b.source, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3],
+        })),
+      };
+    });
+    if (S.task.previous && S.task.previous.comment) $("comment").value = S.task.previous.comment;
+    $("seq-name").textContent = `${S.task.sequence.name} part ${S.task.sequence.part}/${S.task.sequence.parts}`;
+    catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
+    scrub.max = String(S.frames.length - 1);
+    await load(0);
+    prefetch(); layout(); renderPanel();
+    setStatus(`${S.frames.length} frames · ${trackIds(S.frames).length} tracks · ` +
+      (S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"));
+    body.dataset.ready = "1";
+  } catch (e) {
+    setStatus(`Cannot load the task: ${e}`, "error");
+  }
+}
+
+canvas.addEventListener("pointerdown", onDown);
+canvas.addEventListener("pointermove", onMove);
+canvas.addEventListener("pointerup", onUp);
+canvas.addEventListener("pointercancel", onUp);
+document.addEventListener("keydown", onKey);
+window.addEventListener("resize", () => { if (S.task) layout(); });
+scrub.addEventListener("input", () => seek(Number(scrub.value)));
+timeline.addEventListener("click", (ev) => {
+  const r = timeline.getBoundingClientRect();
+  seek(Math.floor(((ev.clientX - r.left) / r.width) * S.frames.length));
+});
+catEl.addEventListener("change", () => setClass(catEl.value));
+const on = { prev: () => seek(S.cur - 1), "next-frame": () => seek(S.cur + 1), play, keyframe, interpolate, split,
+  merge, delete: deleteBox, "delete-track": deleteWhole, undo, submit, next: nextTask };
+for (const [id, fn] of Object.entries(on)) $(id).addEventListener("click", () => fn());
+
+// a small read-only handle for tests and tools
+window.prelabelSequence = {
+  get frames() { return JSON.parse(JSON.stringify(S.frames.map(({ image, ...f }) => f))); },
+  get cur() { return S.cur; },
+  get track() { return S.track; },
+  get edits() { return S.edits.map((e) => ({ ...e })); },
+  cached: () => [...S.images.keys()].filter((k) => S.images.get(k)).sort((a, b) => a - b),
+  toScreen, lerp: lerpBox,
+};
+start();
