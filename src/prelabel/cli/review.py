@@ -123,9 +123,7 @@ def create_job(
         instructions = Path(instructions[1:]).read_text(encoding="utf-8")
     loaded = load_job_source(source, attribute=source_attribute)
     cats = [c for c in categories.split(",")] if categories else None
-    sequence = choose_kind(kind, loaded.records, loaded.format) == "sequence"
-    if sequence and job_type != "adjust":
-        raise fail(f"a sequence job is an adjust job; got --type {job_type} (use --kind frame to verify frames)")
+    sequence = choose_kind(kind, loaded.records, loaded.format, job_type) == "sequence"
     common: dict[str, Any] = {
         "source": source,
         "source_format": loaded.format,

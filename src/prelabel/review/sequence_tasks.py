@@ -56,17 +56,29 @@ def is_tracked(records: Sequence[FrameRecord]) -> bool:
     return all(place(r.frame)[0] and place(r.frame)[1] is not None for r in records if r.status != "failed")
 
 
-def choose_kind(kind: str, records: Sequence[FrameRecord], source_format: str) -> str:
-    """``frame`` or ``sequence``; ``auto`` picks sequence for a video-tracking manifest or tracked 2D labels."""
+def choose_kind(kind: str, records: Sequence[FrameRecord], source_format: str, job_type: str = "adjust") -> str:
+    """``frame`` or ``sequence``; ``auto`` picks sequence for an adjust job on a video-tracking manifest or tracked
+    2D labels. A sequence job is always an adjust job."""
     if kind not in KINDS:
         raise ReviewInputError(f"job kind {kind!r} is not known; expected one of: {', '.join(KINDS)}")
-    if kind != "auto":
-        return kind
+    if kind == KIND and job_type != "adjust":
+        raise ReviewInputError(f"a sequence job is an adjust job; got type {job_type!r} (verify frame by frame)")
+    if kind != "auto" or job_type != "adjust":
+        return "frame" if kind == "auto" else kind
     if source_format == "groundtruth-video":
         return KIND
     if any(r.frame.kind == "pointcloud" for r in records):
         return "frame"
     return KIND if is_tracked(records) else "frame"
+
+
+def parse_chunk(v: Any) -> int:
+    """Frames per sequence task from a request (a number or digits; empty: the default)."""
+    if v is None or v == "":
+        return DEFAULT_CHUNK
+    if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, str) and v.strip().isdigit())):
+        raise ReviewInputError(f"'chunk' (frames per sequence task) must be a whole number; got {v!r}")
+    return int(v)
 
 
 def prepare(records: Sequence[FrameRecord], where: str) -> tuple[list[FrameRecord], int]:

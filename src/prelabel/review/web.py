@@ -378,17 +378,12 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         source = frame_files.check_allowed(source, portal.policy.roots, "job source")
         loaded = load_job_source(source, attribute=str(body.get("source_attribute") or "") or None)
         frames = _list(body.get("frames")) or None
-        kind = sequence_tasks.choose_kind(str(body.get("kind") or "auto"), loaded.records, loaded.format)
-        if kind == "sequence":
-            if str(body.get("type") or "adjust") != "adjust":
-                raise ReviewInputError(f"a sequence job is an adjust job; got type {body.get('type')!r}")
-            chunk = body.get("chunk") or sequence_tasks.DEFAULT_CHUNK
-            if not str(chunk).isdigit():
-                raise ReviewInputError(f"'chunk' (frames per sequence task) must be a whole number; got {chunk!r}")
+        job_type = str(body.get("type") or "adjust")
+        kind = sequence_tasks.choose_kind(str(body.get("kind") or "auto"), loaded.records, loaded.format, job_type)
         make: Any = (
-            functools.partial(sequence_tasks.create_sequence_job, chunk=int(chunk))
+            functools.partial(sequence_tasks.create_sequence_job, chunk=sequence_tasks.parse_chunk(body.get("chunk")))
             if kind == "sequence"
-            else functools.partial(tasks.create_job, job_type=str(body.get("type") or "adjust"))
+            else functools.partial(tasks.create_job, job_type=job_type)
         )
         job, summary = make(
             portal.db,
