@@ -63,10 +63,12 @@ def test_kitti_tracking_job_in_chunks(state: Path, shared_data: Path) -> None:
     dontcare = sum(1 for r in recs for lb in r.labels if lb.track_id is None)
     assert summary["untracked"] == dontcare > 0
     parts = st.chunks(db, job)
-    assert [len(c.frames) for c in parts] == [100, 100, 100, 100, 47]
-    assert [c.frames[0].record.frame.index for c in parts] == [0, 100, 200, 300, 400]
+    assert [len(c.frame_ids) for c in parts] == [100, 100, 100, 100, 47]
+    assert [c.key for c in parts] == [f"0001/{i:06d}" for i in (0, 100, 200, 300, 400)]
     # frames without an image on disk take the sequence's size (one camera)
-    assert {(c.frames[-1].record.frame.width, c.frames[-1].record.frame.height) for c in parts} == {(1242, 375)}
+    last = st.chunk_frames(db, job, parts[-1])
+    assert [f.record.frame.index for f in last] == list(range(400, 447))
+    assert {(f.record.frame.width, f.record.frame.height) for f in last} == {(1242, 375)}
     assert assign(db, job.id, ["alice"], actor="admin") == 5
     assert assign(db, job.id, ["bob"], frames=["0001/000150"]) == 1  # the chunk holding that frame
     tasks = job_tasks(db, job.id)

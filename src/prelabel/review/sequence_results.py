@@ -17,7 +17,7 @@ from prelabel.core.labels import Box2D, Label, ReviewState, make_label_id
 from prelabel.review.db import Database
 from prelabel.review.results import MOVE_TOLERANCE, FinalLabel, FrameOutcome
 from prelabel.review.sequence_tasks import chunks
-from prelabel.review.tasks import Job, JobFrame, Response, latest_responses
+from prelabel.review.tasks import Job, JobFrame, Response, job_frames, latest_responses
 
 
 def _moved(a: Box2D, b: list[float]) -> bool:
@@ -112,14 +112,16 @@ def _frame_labels(
 def sequence_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
     """Every frame of a sequence job with its outcome, in the job's frame order."""
     responses = latest_responses(db, job.id)
+    every = {jf.frame_id: jf for jf in job_frames(db, job.id)}
     by_frame: dict[str, FrameOutcome] = {}
     for c in chunks(db, job):
+        frames_of = [every[f] for f in c.frame_ids]
         rs: list[Response] = responses.get(c.key, [])
         latest = max(rs, key=lambda r: (r.submitted_at, r.id)) if rs else None
         answer = {f["frame"]: f["boxes"] for f in latest.payload["frames"]} if latest is not None else {}
         frames = latest.payload["frames"] if latest is not None else []
-        kf = _keyframes(frames, [jf.record.frame.index for jf in c.frames]) if frames else {}
-        for k, jf in enumerate(c.frames):
+        kf = _keyframes(frames, [jf.record.frame.index for jf in frames_of]) if frames else {}
+        for k, jf in enumerate(frames_of):
             out = FrameOutcome(frame=jf, responses=rs)
             tracked = [lb for lb in jf.record.labels if lb.box is not None and lb.track_id is not None]
             ids = {lb.id for lb in tracked}

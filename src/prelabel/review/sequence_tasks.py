@@ -15,6 +15,7 @@ filled between two keyframes, ``prelabel`` the model's box untouched (its class 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class Chunk:
     key: str  # its first frame id: the frame_id of its tasks and answers
     sequence: str
     number: int  # 0-based chunk number within its sequence
-    frames: list[JobFrame]
+    frame_ids: list[str]  # in sequence order
 
 
 def is_tracked(records: Sequence[FrameRecord]) -> bool:
@@ -145,19 +146,24 @@ def create_sequence_job(
 
 
 def chunks(db: Database, job: Job) -> list[Chunk]:
-    """The job's sequence tasks: its frames by sequence and index, cut every ``job.chunk`` frames."""
-    from prelabel.review.tasks import job_frames
-
-    by_seq: dict[str, list[JobFrame]] = {}
-    for jf in job_frames(db, job.id):
-        by_seq.setdefault(jf.record.frame.sequence or "", []).append(jf)
+    """The job's sequence tasks: its frames by sequence and index, cut every ``job.chunk`` frames (read from the
+    stored records' sequence and index only, without parsing them)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT frame_id, position, json_extract(record, '$.frame.sequence') AS seq, "
+            "json_extract(record, '$.frame.index') AS idx FROM frames WHERE job_id = ? ORDER BY position",
+            (job.id,),
+        ).fetchall()
+    by_seq: dict[str, list[tuple[int, int, str]]] = {}
+    for r in rows:
+        by_seq.setdefault(str(r["seq"] or ""), []).append((int(r["idx"] or 0), int(r["position"]), r["frame_id"]))
     out: list[Chunk] = []
     size = job.chunk or DEFAULT_CHUNK
     for seq, frames in by_seq.items():
-        frames.sort(key=lambda f: (f.record.frame.index or 0, f.position))
-        for n, start in enumerate(range(0, len(frames), size)):
-            part = frames[start : start + size]
-            out.append(Chunk(key=part[0].frame_id, sequence=seq, number=n, frames=part))
+        ids = [f for _, _, f in sorted(frames)]
+        for n, start in enumerate(range(0, len(ids), size)):
+            part = ids[start : start + size]
+            out.append(Chunk(key=part[0], sequence=seq, number=n, frame_ids=part))
     return out
 
 
@@ -170,10 +176,32 @@ def chunk_of(db: Database, job: Job, key: str) -> Chunk:
     raise NotFoundError("sequence task", key)
 
 
+def chunk_frames(db: Database, job: Job, chunk: Chunk) -> list[JobFrame]:
+    """The chunk's frames (records parsed), in sequence order."""
+    from prelabel.review.tasks import JobFrame
+
+    marks = ",".join("?" * len(chunk.frame_ids))
+    with db.connect() as conn:
+        rows = conn.execute(
+            f"SELECT * FROM frames WHERE job_id = ? AND frame_id IN ({marks})", (job.id, *chunk.frame_ids)
+        ).fetchall()
+    by_id = {
+        r["frame_id"]: JobFrame(
+            frame_id=r["frame_id"],
+            position=r["position"],
+            certainty=r["certainty"],
+            record=FrameRecord.from_json(r["record"]),
+            manifest_line=None if r["manifest_line"] is None else json.loads(r["manifest_line"]),
+        )
+        for r in rows
+    }
+    return [by_id[f] for f in chunk.frame_ids]
+
+
 def chunk_keys(db: Database, job: Job, frames: Sequence[str]) -> list[str]:
     """The chunks holding these frames (each once, in job order)."""
     wanted = set(frames)
-    return [c.key for c in chunks(db, job) if any(f.frame_id in wanted for f in c.frames)]
+    return [c.key for c in chunks(db, job) if any(f in wanted for f in c.frame_ids)]
 
 
 def shown_labels(rec: FrameRecord) -> list[dict[str, Any]]:
@@ -187,11 +215,12 @@ def shown_labels(rec: FrameRecord) -> list[dict[str, Any]]:
 
 def task_payload(db: Database, job: Job, task: Task, base: str) -> dict[str, Any]:
     """What the sequence page loads: the chunk's frames (image URL, size, index, tracked boxes)."""
-    c = chunk_of(db, job, task.frame_id)
-    total = sum(1 for x in chunks(db, job) if x.sequence == c.sequence)
+    every = chunks(db, job)
+    c = next((x for x in every if x.key == task.frame_id), None) or chunk_of(db, job, task.frame_id)
+    total = sum(1 for x in every if x.sequence == c.sequence)
     return {
         "kind": KIND,
-        "sequence": {"name": c.sequence, "part": c.number + 1, "parts": total, "frames": len(c.frames)},
+        "sequence": {"name": c.sequence, "part": c.number + 1, "parts": total, "frames": len(c.frame_ids)},
         "frames": [
             {
                 "id": jf.frame_id,
@@ -201,7 +230,7 @@ def task_payload(db: Database, job: Job, task: Task, base: str) -> dict[str, Any
                 "image": f"{base}/api/tasks/{task.id}/frames/{k}/image",
                 "labels": shown_labels(jf.record),
             }
-            for k, jf in enumerate(c.frames)
+            for k, jf in enumerate(chunk_frames(db, job, c))
         ],
     }
 
@@ -322,14 +351,16 @@ def validate_sequence_response(db: Database, job: Job, task: Task, payload: Any)
         if f["frame"] in by_id:
             raise ReviewInputError(f"frame {f['frame']} is answered twice")
         by_id[f["frame"]] = f.get("boxes")
-    known = [jf.frame_id for jf in c.frames]
+    known = c.frame_ids
     extra = [f for f in by_id if f not in set(known)]
     if extra:
         raise ReviewInputError(f"frames not in this sequence task: {', '.join(extra[:5])}")
     missing = [f for f in known if f not in by_id]
     if missing:
         raise ReviewInputError(f"every frame of the task needs its boxes; missing: {', '.join(missing[:5])}")
-    frames = [{"frame": jf.frame_id, "boxes": _frame_boxes(job, jf, by_id[jf.frame_id])} for jf in c.frames]
+    frames = [
+        {"frame": jf.frame_id, "boxes": _frame_boxes(job, jf, by_id[jf.frame_id])} for jf in chunk_frames(db, job, c)
+    ]
     if sum(len(f["boxes"]) for f in frames) > MAX_BOXES_TOTAL:
         raise ReviewInputError(f"too many boxes in one sequence task; at most {MAX_BOXES_TOTAL}")
     _check_interpolated(frames)

@@ -44,9 +44,9 @@ def register(app: FastAPI, portal: Portal) -> None:
         if job.kind != sequence_tasks.KIND:
             raise NotFoundError("sequence task", task_id)
         chunk = sequence_tasks.chunk_of(portal.db, job, task.frame_id)
-        if not 0 <= k < len(chunk.frames):
+        if not 0 <= k < len(chunk.frame_ids):
             raise NotFoundError("frame of the task", k)
-        jf = chunk.frames[k]
+        jf = jobs.job_frame(portal.db, job.id, chunk.frame_ids[k])
         policy = portal.policy.with_roots(job.roots)
         data, media = frame_files.image_bytes(jf.record.frame.uri, policy, f"image of frame {jf.frame_id}")
         return Response(
