@@ -163,6 +163,42 @@ def test_sequence_review_in_chromium(browser: Any, seq_server: Server, shared_da
     assert [b["track_id"] for k in range(6) for b in frames[k]["boxes"] if b["track_id"] in (two, new_id)] == [
         two, two, two, new_id, new_id, new_id]  # fmt: skip
 
+    # the new track becomes a bus with a keyframe here; merged back (no shared frame now), the track has keyframes
+    # of two classes, and interpolation is refused with both named
+    page.select_option("#category", "bus")
+    page.focus("#canvas")
+    page.keyboard.press("k")
+    page.click(f"#tracks li[data-track='{two}']")  # select from the list
+    page.keyboard.press("Home")
+    page.focus("#canvas")
+    page.keyboard.press("k")
+    page.keyboard.press("m")
+    page.keyboard.press("End")  # pick the other track on another frame
+    page.mouse.click(**_centre(page, _box(page.evaluate(f"{seq}.frames"), 5, new_id)))
+    assert f"Track {new_id} merged into {two} (3 boxes)" in page.inner_text("#status")
+    page.focus("#canvas")
+    page.keyboard.press("i")
+    status = page.inner_text("#status")
+    assert f"track {two}: keyframe {frames[0]['id']} says" in status and "says 'bus'" in status
+    assert "interpolation needs one class per track" in status
+    frames = page.evaluate(f"{seq}.frames")
+    assert [_box(frames, k, two)["source"] for k in range(6)] == ["human", "prelabel", "prelabel", "human"] + [
+        "prelabel"] * 2  # fmt: skip
+
+    # delete a whole track (Shift+Del) and undo; delete one box of it (Del)
+    three = sorted(common - {tid, two})[0]
+    page.click(f"#tracks li[data-track='{three}']")
+    page.fill("#scrub", "2")
+    page.focus("#canvas")
+    page.keyboard.press("Shift+Delete")
+    assert not any(b["track_id"] == three for f in page.evaluate(f"{seq}.frames") for b in f["boxes"])
+    page.keyboard.press("u")
+    page.click(f"#tracks li[data-track='{three}']")
+    page.focus("#canvas")
+    page.keyboard.press("Delete")
+    frames = page.evaluate(f"{seq}.frames")
+    assert [any(b["track_id"] == three for b in f["boxes"]) for f in frames] == [True, True, False, True, True, True]
+
     # the browser's interpolation is Python's linear interpolation, to the last bit
     rng = random.Random(7)
     for _ in range(20):
@@ -198,14 +234,20 @@ def test_sequence_review_in_chromium(browser: Any, seq_server: Server, shared_da
     for k in range(1, 5):
         want = [round(v, 2) for v in filled[k].labels[0].box.xyxy]  # type: ignore[union-attr]
         assert list(mine[k].box.xyxy) == want  # type: ignore[union-attr]
-    tracks = {lb.track_id for r in recs for lb in r.labels if lb.track_id in (two, new_id)}
-    assert tracks == {two, new_id}
+    merged = [next(lb for lb in r.labels if lb.track_id == two) for r in recs]
+    assert [lb.category for lb in merged[3:]] == ["bus"] * 3 and "bus" not in [lb.category for lb in merged[:3]]
+    assert [lb.attributes["review_source"] for lb in merged] == ["human", "prelabel", "prelabel", "human"] + [
+        "prelabel"] * 2  # fmt: skip
+    assert not any(lb.track_id == new_id for r in recs for lb in r.labels)
+    gone = [lb for lb in recs[2].labels if lb.track_id == three]
+    assert len(gone) == 1 and gone[0].review == "rejected" and gone[0].attributes["review_action"] == "deleted"
     untouched = [lb for r in recs for lb in r.labels if lb.attributes.get("review_source") == "prelabel"]
     assert untouched and all(lb.review == "accepted" and lb.source == "import:scalabel" for lb in untouched
-                             if lb.track_id not in (new_id,))  # fmt: skip
+                             if lb.track_id not in (tid, two))  # fmt: skip
     audit = admin.get(f"/api/admin/jobs/{job}/audit").json()["entries"]
     ops = [e["op"] for e in next(a for a in audit if a["action"] == "task.submit")["detail"]["answer"]["edits"]]
-    assert ops[:4] == ["class", "move", "move", "interpolate"] and "split" in ops
+    assert ops == ["class", "move", "move", "interpolate", "split", "class", "keyframe", "keyframe", "merge",
+                   "delete-box"]  # fmt: skip
 
     # another worker can neither open the task nor fetch its frames
     bob = _sign_in(browser, server, "bob")

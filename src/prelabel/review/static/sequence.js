@@ -215,10 +215,10 @@ function onDown(ev) {
     S.picking = false;
     const other = hitBox(p);
     if (!other || S.track === null) { setStatus("Merge cancelled"); return; }
-    const snap = snapshot(), res = mergeTracks(S.frames, S.track, other.track_id);
+    const from = other.track_id, snap = snapshot(), res = mergeTracks(S.frames, S.track, from);
     if (!res.ok) { setStatus(res.error, "error"); return; }
-    S.history.push(snap); edit("merge", { track: S.track, from: other.track_id });
-    setStatus(`Track ${other.track_id} merged into ${S.track} (${res.moved} boxes)`, "ok"); refresh(); return;
+    S.history.push(snap); edit("merge", { track: S.track, from });
+    setStatus(`Track ${from} merged into ${S.track} (${res.moved} boxes)`, "ok"); refresh(); return;
   }
   canvas.setPointerCapture(ev.pointerId);
   const k = hitCorner(p);
