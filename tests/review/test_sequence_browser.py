@@ -123,7 +123,13 @@ def test_sequence_review_in_chromium(browser: Any, seq_server: Server, shared_da
 
     # move its box on frame 0 and on frame 5: both become keyframes
     page.focus("#canvas")
+    c0 = _centre(page, _box(frames, 0, tid))
+    page.mouse.move(c0["x"], c0["y"])
+    page.mouse.wheel(0, -400)  # zoom in at the box
+    page.wait_for_function(f"() => {seq}.zoom > 1.5")
     _drag(page, _centre(page, _box(frames, 0, tid)), 30, 12)
+    page.keyboard.press("0")
+    assert page.evaluate(f"{seq}.zoom") == 1
     page.keyboard.press("End")
     _drag(page, _centre(page, _box(frames, 5, tid)), -24, 8)
     frames = page.evaluate(f"{seq}.frames")

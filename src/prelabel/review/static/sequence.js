@@ -19,7 +19,7 @@ const AHEAD = 8, BEHIND = 2, KEEP = 40; // prefetch window and cache size (frame
 const S = {
   task: null, frames: [], cur: 0, track: null, history: [], edits: [], drag: null, picking: false,
   images: new Map(), loading: new Map(), playing: null, submitting: false,
-  view: { scale: 1, ox: 0, oy: 0, dpr: 1, w: 0, h: 0 },
+  view: { scale: 1, fit: 1, zoom: 1, ox: 0, oy: 0, dpr: 1, w: 0, h: 0 }, leaveArmed: false,
 };
 
 const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
@@ -66,10 +66,22 @@ function layout() {
   v.w = Math.max(100, stage.clientWidth); v.h = Math.max(100, stage.clientHeight);
   canvas.width = Math.round(v.w * v.dpr); canvas.height = Math.round(v.h * v.dpr);
   canvas.style.width = v.w + "px"; canvas.style.height = v.h + "px";
-  v.scale = Math.min(v.w / f.width, v.h / f.height);
-  v.ox = (v.w - f.width * v.scale) / 2; v.oy = (v.h - f.height * v.scale) / 2;
+  v.fit = Math.min(v.w / f.width, v.h / f.height);
+  setZoom(1);
   timeline.width = Math.round(timeline.clientWidth * v.dpr); timeline.height = Math.round(34 * v.dpr);
   draw();
+}
+
+// zoom 1 fits the frame; above 1 the point under (cx, cy) (CSS px in the canvas) stays where it is
+function setZoom(zoom, cx, cy) {
+  const v = S.view, f = frame(), z = Math.min(Math.max(zoom, 1), 16);
+  if (z === 1) {
+    v.scale = v.fit; v.ox = (v.w - f.width * v.scale) / 2; v.oy = (v.h - f.height * v.scale) / 2;
+  } else {
+    const px = (cx - v.ox) / v.scale, py = (cy - v.oy) / v.scale;
+    v.scale = v.fit * z; v.ox = cx - px * v.scale; v.oy = cy - py * v.scale;
+  }
+  v.zoom = z;
 }
 
 function draw() {
@@ -380,7 +392,15 @@ async function submit() {
     S.submitting = false;
   }
 }
-function nextTask() { const n = S.task && S.task.next_task; location.href = n ? `${base}/tasks/${n}` : `${base}/tasks`; }
+function nextTask() {
+  if (S.edits.length && !body.dataset.submitted && !S.leaveArmed) {
+    S.leaveArmed = true;
+    setStatus("Unsubmitted edits: submit first, or press again to leave them", "error");
+    return;
+  }
+  const n = S.task && S.task.next_task;
+  location.href = n ? `${base}/tasks/${n}` : `${base}/tasks`;
+}
 
 // ---- keys ----------------------------------------------------------------------------------------------------------
 function onKey(ev) {
@@ -395,7 +415,7 @@ function onKey(ev) {
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const keys = {
     ArrowLeft: () => seek(S.cur - 1), ArrowRight: () => seek(S.cur + 1), d: () => seek(S.cur - 1), f: () => seek(S.cur + 1),
-    Home: () => seek(0), End: () => seek(S.frames.length - 1), " ": play, k: keyframe, i: interpolate, s: split,
+    "0": () => { setZoom(1); draw(); }, Home: () => seek(0), End: () => seek(S.frames.length - 1), " ": play, k: keyframe, i: interpolate, s: split,
     m: merge, u: undo, n: nextTask, Enter: submit, Escape: () => { S.picking = false; selectTrack(null); },
     Delete: () => (ev.shiftKey ? deleteWhole() : deleteBox()), Backspace: () => (ev.shiftKey ? deleteWhole() : deleteBox()),
   };
@@ -444,6 +464,13 @@ canvas.addEventListener("pointercancel", onUp);
 document.addEventListener("keydown", onKey);
 window.addEventListener("resize", () => { if (S.task) layout(); });
 scrub.addEventListener("input", () => seek(Number(scrub.value)));
+canvas.addEventListener("wheel", (ev) => {
+  if (!S.task) return;
+  ev.preventDefault();
+  const r = canvas.getBoundingClientRect();
+  setZoom(S.view.zoom * Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
+  draw();
+}, { passive: false });
 timeline.addEventListener("click", (ev) => {
   const r = timeline.getBoundingClientRect();
   seek(Math.floor(((ev.clientX - r.left) / r.width) * S.frames.length));
@@ -459,6 +486,7 @@ window.prelabelSequence = {
   get cur() { return S.cur; },
   get track() { return S.track; },
   get edits() { return S.edits.map((e) => ({ ...e })); },
+  get zoom() { return S.view.zoom; },
   cached: () => [...S.images.keys()].filter((k) => S.images.get(k)).sort((a, b) => a - b),
   toScreen, lerp: lerpBox,
 };
