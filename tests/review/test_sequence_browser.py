@@ -187,6 +187,10 @@ def test_sequence_review_in_chromium(browser: Any, seq_server: Server, shared_da
     status = page.inner_text("#status")
     assert f"track {two}: keyframe {frames[0]['id']} says" in status and "says 'bus'" in status
     assert "interpolation needs one class per track" in status
+    page.keyboard.press("Escape")  # no track selected: every track with two keyframes, all or nothing
+    page.keyboard.press("i")
+    assert f"track {two}: keyframe" in page.inner_text("#status")
+    page.click(f"#tracks li[data-track='{two}']")
     frames = page.evaluate(f"{seq}.frames")
     assert [_box(frames, k, two)["source"] for k in range(6)] == ["human", "prelabel", "prelabel", "human"] + [
         "prelabel"] * 2  # fmt: skip

@@ -2,7 +2,7 @@
 // frames prefetched around the current one), boxes coloured per track, track-wide edits and in-browser
 // interpolation (sequence_tracks.js). Text from the data is only ever set with textContent.
 import {
-  boxOf, deleteTrack, interpolateTrack, lerpBox, mergeTracks, newTrackId, setTrackClass, splitTrack, trackColour,
+  boxOf, deleteTrack, interpolateTracks, lerpBox, mergeTracks, newTrackId, setTrackClass, splitTrack, trackColour,
   trackIds, trackSpans, xyxy,
 } from "./sequence_tracks.js";
 
@@ -220,7 +220,13 @@ function hitCorner(p) {
 const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
 
 function onDown(ev) {
-  if (!S.task || ev.button !== 0) return;
+  if (!S.task) return;
+  if (ev.button === 1 || ev.button === 2) { // pan
+    canvas.setPointerCapture(ev.pointerId);
+    S.drag = { mode: "pan", cx: ev.clientX, cy: ev.clientY, ox: S.view.ox, oy: S.view.oy };
+    return;
+  }
+  if (ev.button !== 0) return;
   canvas.focus();
   const p = toImage(ev), f = frame();
   if (S.picking) {
@@ -246,6 +252,7 @@ function onDown(ev) {
 function onMove(ev) {
   const d = S.drag;
   if (!d) return;
+  if (d.mode === "pan") { S.view.ox = d.ox + ev.clientX - d.cx; S.view.oy = d.oy + ev.clientY - d.cy; draw(); return; }
   const p = toImage(ev), f = frame(), x = clamp(p.x, f.width), y = clamp(p.y, f.height);
   if (d.mode === "draw") { d.cur = { x, y }; draw(); drawRubber(d); return; }
   const b = d.box;
@@ -271,6 +278,7 @@ function onUp(ev) {
   S.drag = null;
   if (!d) return;
   if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
+  if (d.mode === "pan") return;
   const f = frame();
   if (d.mode === "draw") {
     if (!d.cur || Math.abs(d.cur.x - d.x0) * S.view.scale < 4 || Math.abs(d.cur.y - d.y0) * S.view.scale < 4) {
@@ -316,23 +324,10 @@ function keyframe() {
     () => `Frame ${frame().id} is a keyframe of track ${S.track}`);
 }
 function interpolate() {
-  const tids = S.track !== null ? [S.track] : trackIds(S.frames);
-  const snap = snapshot();
-  let filled = 0, done = 0;
-  for (const tid of tids) {
-    const keys = trackSpans(S.frames, tid).filter((s) => s === "h").length;
-    if (S.track === null && keys < 2) continue;
-    const res = interpolateTrack(S.frames, tid);
-    if (!res.ok) {
-      const st = JSON.parse(snap);
-      S.frames.forEach((f, k) => { f.boxes = st.boxes[k]; });
-      setStatus(res.error, "error"); refresh(); return;
-    }
-    filled += res.filled; done += 1;
-  }
-  if (!done) { setStatus("No track has two keyframes: move or confirm (K) boxes on two frames first", "error"); return; }
-  S.history.push(snap); edit("interpolate", { track: S.track ?? "*", boxes: filled });
-  setStatus(`Interpolated ${filled} boxes on ${done} track${done > 1 ? "s" : ""}`, "ok"); refresh();
+  const snap = snapshot(), res = interpolateTracks(S.frames, S.track);
+  if (!res.ok) { setStatus(res.error, "error"); refresh(); return; }
+  S.history.push(snap); edit("interpolate", { track: S.track ?? "*", boxes: res.filled });
+  setStatus(`Interpolated ${res.filled} boxes on ${res.tracks} track${res.tracks > 1 ? "s" : ""}`, "ok"); refresh();
 }
 function split() {
   if (!needTrack()) return;
@@ -461,6 +456,7 @@ canvas.addEventListener("pointerdown", onDown);
 canvas.addEventListener("pointermove", onMove);
 canvas.addEventListener("pointerup", onUp);
 canvas.addEventListener("pointercancel", onUp);
+canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
 document.addEventListener("keydown", onKey);
 window.addEventListener("resize", () => { if (S.task) layout(); });
 scrub.addEventListener("input", () => seek(Number(scrub.value)));

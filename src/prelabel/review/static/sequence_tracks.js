@@ -73,6 +73,20 @@ export function interpolateTrack(frames, tid) {
   return { ok: true, filled };
 }
 
+// Interpolate one track, or (tid null) every track with two keyframes; all or nothing.
+export function interpolateTracks(frames, tid) {
+  const tids = tid !== null ? [tid] : trackIds(frames).filter((t) => trackSpans(frames, t).filter((x) => x === "h").length > 1);
+  if (!tids.length) return { ok: false, error: "No track has two keyframes: move or confirm (K) boxes on two frames first" };
+  const before = frames.map((f) => f.boxes.map((b) => ({ ...b })));
+  let filled = 0;
+  for (const t of tids) {
+    const res = interpolateTrack(frames, t);
+    if (!res.ok) { frames.forEach((f, k) => { f.boxes = before[k]; }); return res; }
+    filled += res.filled;
+  }
+  return { ok: true, filled, tracks: tids.length };
+}
+
 // A new track id for a split at frame index `index`, or a box drawn there: unique across the sequence's tasks,
 // since a frame belongs to one task.
 export function newTrackId(frames, base, index) {
