@@ -58,6 +58,8 @@ def test_video_manifest_job_over_http(seq_server: Server, shared_data: Path, tmp
     assert "sequence, up to 4 frames per task" in admin.get(f"/admin/jobs/{job}").text
 
     alice, csrf = seq_server.login("alice")
+    page = alice.get("/tasks").text
+    assert "b1c66a42-6f7d68ca part 2/2 · 2 frames" in page and "00091078-875c1f73 part 1/2 · 4 frames" in page
     queue = alice.get("/api/tasks").json()["tasks"]
     assert len(queue) == 4
     tid = queue[0]["task"]

@@ -259,7 +259,8 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     def queue_page(request: Request) -> Response:
         s = portal.session(request, role="worker")
         items = tasks.worker_queue(portal.db, s.user)
-        return portal.render(request, "queue.html", session=s, items=items)
+        names = web_sequence.queue_names(portal, items)
+        return portal.render(request, "queue.html", session=s, items=items, names=names)
 
     @app.get("/tasks/{task_id}", response_class=HTMLResponse)
     def task_page(request: Request, task_id: int) -> Response:

@@ -35,6 +35,22 @@ def task_json(portal: Portal, task: jobs.Task, job: jobs.Job, base: str) -> dict
     } | sequence_tasks.task_payload(portal.db, job, task, base)
 
 
+def queue_names(portal: Portal, items: list[jobs.QueueItem]) -> dict[int, str]:
+    """What the queue shows for sequence tasks instead of a frame id: ``<sequence> part n/N · k frames``."""
+    out: dict[int, str] = {}
+    parts: dict[int, list[sequence_tasks.Chunk]] = {}
+    for i in items:
+        job = jobs.get_job(portal.db, i.task.job_id)
+        if job.kind != sequence_tasks.KIND:
+            continue
+        every = parts.setdefault(job.id, sequence_tasks.chunks(portal.db, job))
+        c = next((x for x in every if x.key == i.task.frame_id), None)
+        if c is not None:
+            total = sum(1 for x in every if x.sequence == c.sequence)
+            out[i.task.id] = f"{c.sequence} part {c.number + 1}/{total} · {len(c.frame_ids)} frames"
+    return out
+
+
 def register(app: FastAPI, portal: Portal) -> None:
     @app.get("/api/tasks/{task_id}/frames/{k}/image")
     def sequence_frame_image(request: Request, task_id: int, k: int) -> Response:
