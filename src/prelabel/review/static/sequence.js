@@ -133,26 +133,31 @@ function drawTimeline() {
 }
 
 // ---- the side panel ----------------------------------------------------------------------------------------------
-function renderPanel() {
+function renderInfo() { // cheap: what changes with the frame
   const f = frame();
   $("frame-id").textContent = f.id;
   $("frame-no").textContent = `${S.cur + 1} / ${S.frames.length} · index ${f.index ?? "-"}`;
   scrub.value = String(S.cur);
   const info = $("track-info");
-  if (S.track === null) info.textContent = "No track selected";
-  else {
-    const spans = trackSpans(S.frames, S.track);
-    const any = S.frames.map((fr) => boxOf(fr, S.track)).find((b) => b);
-    info.textContent = `Track #${S.track} · ${any ? any.category : "-"} · ${spans.filter(Boolean).length} frames, ` +
-      `${spans.filter((s) => s === "h").length} keyframes, ${spans.filter((s) => s === "i").length} interpolated`;
-    if (any) catEl.value = any.category;
+  if (S.track === null) { info.textContent = "No track selected"; return; }
+  const spans = trackSpans(S.frames, S.track), any = S.frames.map((fr) => boxOf(fr, S.track)).find((b) => b);
+  info.textContent = `Track #${S.track} · ${any ? any.category : "-"} · ${spans.filter(Boolean).length} frames, ` +
+    `${spans.filter((s) => s === "h").length} keyframes, ${spans.filter((s) => s === "i").length} interpolated`;
+  if (any) catEl.value = any.category;
+}
+function renderTracks() { // one pass over the boxes: each track's class and length
+  const seen = new Map();
+  for (const f of S.frames) {
+    for (const b of f.boxes) {
+      const t = seen.get(b.track_id);
+      if (t) t.n += 1; else seen.set(b.track_id, { category: b.category, n: 1 });
+    }
   }
   const frag = document.createDocumentFragment();
-  for (const tid of trackIds(S.frames)) {
-    const any = S.frames.map((fr) => boxOf(fr, tid)).find((b) => b);
+  for (const [tid, t] of seen) {
     const li = document.createElement("li"), sw = document.createElement("span");
     sw.className = "swatch"; sw.style.backgroundColor = trackColour(tid);
-    li.append(sw, document.createTextNode(`#${tid} ${any.category} · ${trackSpans(S.frames, tid).filter(Boolean).length}`));
+    li.append(sw, document.createTextNode(`#${tid} ${t.category} · ${t.n}`));
     li.dataset.track = tid;
     if (tid === S.track) li.className = "sel";
     li.addEventListener("click", () => selectTrack(tid, true));
@@ -160,11 +165,11 @@ function renderPanel() {
   }
   $("tracks").replaceChildren(frag);
 }
-function refresh() { renderPanel(); draw(); }
+function refresh() { renderInfo(); renderTracks(); draw(); }
 
 function seek(k) {
   S.cur = Math.min(Math.max(0, k), S.frames.length - 1);
-  prefetch(); refresh();
+  prefetch(); renderInfo(); draw();
 }
 function selectTrack(tid, jump) {
   S.track = tid;
@@ -443,7 +448,7 @@ async function start() {
     catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
     scrub.max = String(S.frames.length - 1);
     await load(0);
-    prefetch(); layout(); renderPanel();
+    prefetch(); layout(); refresh();
     setStatus(`${S.frames.length} frames · ${trackIds(S.frames).length} tracks · ` +
       (S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"));
     body.dataset.ready = "1";
@@ -484,6 +489,6 @@ window.prelabelSequence = {
   get edits() { return S.edits.map((e) => ({ ...e })); },
   get zoom() { return S.view.zoom; },
   cached: () => [...S.images.keys()].filter((k) => S.images.get(k)).sort((a, b) => a - b),
-  toScreen, lerp: lerpBox,
+  toScreen, seek, lerp: lerpBox,
 };
 start();
