@@ -91,9 +91,12 @@ function draw() {
   ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
   const img = S.images.get(S.cur);
   if (img) ctx.drawImage(img, 0, 0, f.width, f.height);
-  else { ctx.fillStyle = "#333"; ctx.fillRect(0, 0, f.width, f.height); }
   const px = 1 / v.scale;
   ctx.font = `${12 * px}px system-ui, sans-serif`; ctx.textBaseline = "bottom";
+  if (!img) {
+    ctx.fillStyle = "#333"; ctx.fillRect(0, 0, f.width, f.height);
+    ctx.fillStyle = "#aaa"; ctx.fillText(S.images.has(S.cur) ? "image not available" : "loading…", 8 * px, 24 * px);
+  }
   const order = [...f.boxes].sort((a, b) => (a.track_id === S.track) - (b.track_id === S.track));
   for (const b of order) drawBox(b, b.track_id === S.track, px);
   drawTimeline();
