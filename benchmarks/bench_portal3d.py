@@ -85,7 +85,8 @@ def make_job(tmp: Path, n_points: int, n_boxes: int) -> tuple[Path, int, int]:
     from prelabel.core.labels import Frame, FrameRecord
     from prelabel.labelfile import write_records
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign
     from prelabel.review.workforce import create_user
 
     sweep, labels = make_sweep(tmp, n_points, n_boxes)

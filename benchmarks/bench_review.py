@@ -36,7 +36,8 @@ def make_job(tmp: Path) -> tuple[Path, int]:
     from prelabel.labelfile import write_records
     from prelabel.models import load_detector
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign
     from prelabel.review.workforce import create_user
 
     src = next(NUSCENES.glob("*CAM_FRONT__*.jpg"))

@@ -14,9 +14,11 @@ from prelabel.review.consolidate import WorkerBox, consolidate_boxes, consolidat
 from prelabel.review.db import Database
 from prelabel.review.errors import ReviewInputError
 from prelabel.review.export import export_job, reviewed_records
+from prelabel.review.responses import submit
+from prelabel.review.review_jobs import create_job
 from prelabel.review.sources import load_job_source
 from prelabel.review.stats import job_stats
-from prelabel.review.tasks import assign, create_job, submit, worker_queue
+from prelabel.review.tasks import assign, worker_queue
 
 
 @pytest.fixture()

@@ -34,7 +34,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture()
 def server3d(state: Path, shared_data: Path, tmp_path: Path) -> Iterator[tuple[Server, int]]:
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign
 
     src = tmp_path / "nus" / "labels.jsonl"
     src.parent.mkdir()
@@ -167,7 +168,9 @@ def test_verify_boxes_with_keys(browser: Any, state: Path, shared_data: Path, tm
     """A verify job: G/B judge each box (the selection moves on to the next unjudged one), a comment on one box;
     the stored answer holds exactly those verdicts."""
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job, last_response, worker_queue
+    from prelabel.review.responses import last_response
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign, worker_queue
     from prelabel.review.web import create_portal_app
 
     src = tmp_path / "nus" / "labels.jsonl"
@@ -215,7 +218,9 @@ def test_kitti_sequence_track_edit(browser: Any, state: Path, shared_data: Path,
     from tests.review.scenes3d import kitti_sequence
 
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job, last_response, worker_queue
+    from prelabel.review.responses import last_response
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign, worker_queue
     from prelabel.review.web import create_portal_app
 
     recs = kitti_sequence(shared_data)

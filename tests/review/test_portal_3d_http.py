@@ -86,7 +86,8 @@ def test_3d_task_payload_points_and_confinement(server3d: Server, labels3d: Path
 def test_3d_sweep_outside_roots_refused(state: Path, labels3d: Path, shared_data: Path) -> None:
     """A job whose frames lie outside its roots (only the labels file's folder) gets 403 for points and images."""
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign
     from prelabel.review.web import create_portal_app
 
     db = Database(state)
@@ -103,8 +104,8 @@ def test_3d_sweep_outside_roots_refused(state: Path, labels3d: Path, shared_data
 def test_3d_answers_validated_exported_and_measured(server3d: Server, tmp_path: Path) -> None:
     from prelabel.review.db import Database
     from prelabel.review.export import export_job
+    from prelabel.review.review_jobs import get_job
     from prelabel.review.stats import job_stats
-    from prelabel.review.tasks import get_job
 
     tid = _task(server3d)
     alice, token = server3d.login("alice")
@@ -170,8 +171,10 @@ def test_3d_verify_job(state: Path, labels3d: Path, shared_data: Path) -> None:
     from prelabel.review.db import Database
     from prelabel.review.errors import ReviewInputError
     from prelabel.review.export import reviewed_records
+    from prelabel.review.responses import submit
+    from prelabel.review.review_jobs import create_job
     from prelabel.review.stats import job_stats
-    from prelabel.review.tasks import assign, create_job, submit, worker_queue
+    from prelabel.review.tasks import assign, worker_queue
 
     db = Database(state)
     recs = read_records(labels3d)
@@ -196,7 +199,7 @@ def test_mixed_frames_refused(labels3d: Path, state: Path) -> None:
     from prelabel.core.labels import Box2D, Frame, Label
     from prelabel.review.db import Database
     from prelabel.review.errors import ReviewInputError
-    from prelabel.review.tasks import create_job
+    from prelabel.review.review_jobs import create_job
 
     img = FrameRecord(
         frame=Frame(id="img", uri="/x.png", width=10, height=10),
@@ -212,7 +215,8 @@ def test_kitti_sequence_steps_and_serves(state: Path, shared_data: Path, tmp_pat
     from tests.review.scenes3d import kitti_sequence
 
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign
     from prelabel.review.web import create_portal_app
 
     recs = kitti_sequence(shared_data)

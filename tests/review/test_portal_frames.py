@@ -17,7 +17,8 @@ from tests.review.conftest import PASSWORDS, Server
 
 from prelabel.labelfile import read_records
 from prelabel.review.db import Database
-from prelabel.review.tasks import assign, create_job
+from prelabel.review.review_jobs import create_job
+from prelabel.review.tasks import assign
 from prelabel.review.throttle import LoginThrottle
 
 

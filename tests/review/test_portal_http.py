@@ -294,7 +294,9 @@ def test_cli_round_trip(tmp_path: Path, prelabels: Path, monkeypatch: pytest.Mon
 
     from prelabel.cli.main import app
     from prelabel.review.db import Database
-    from prelabel.review.tasks import get_job, submit, worker_queue
+    from prelabel.review.responses import submit
+    from prelabel.review.review_jobs import get_job
+    from prelabel.review.tasks import worker_queue
 
     state = tmp_path / "st"
     monkeypatch.setenv("PRELABEL_STATE", str(state))

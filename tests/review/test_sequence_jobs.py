@@ -113,8 +113,8 @@ def test_track_edits_export_marks(state: Path, shared_data: Path, tmp_path: Path
     from prelabel.refine.interpolate import interpolate_sequence
     from prelabel.review.audit import entries
     from prelabel.review.export import export_job, reviewed_records
+    from prelabel.review.responses import submit
     from prelabel.review.stats import job_stats
-    from prelabel.review.tasks import submit
 
     db, job, task, payload = _bdd_job(state, shared_data, tmp_path)
     answer = prelabel_answer(payload)
@@ -195,7 +195,7 @@ def test_track_edits_export_marks(state: Path, shared_data: Path, tmp_path: Path
 
 
 def test_bad_answers_refused(state: Path, shared_data: Path, tmp_path: Path) -> None:
-    from prelabel.review.tasks import submit
+    from prelabel.review.responses import submit
 
     db, job, task, payload = _bdd_job(state, shared_data, tmp_path)
 

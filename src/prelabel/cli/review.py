@@ -115,9 +115,9 @@ def create_job(
     """Create a review job from pre-labels."""
     from prelabel.review.db import Database
     from prelabel.review.frames import normalise_root, source_root
+    from prelabel.review.review_jobs import create_job as make
     from prelabel.review.sequence_tasks import choose_kind, create_sequence_job
     from prelabel.review.sources import load_job_source
-    from prelabel.review.tasks import create_job as make
 
     if instructions.startswith("@"):
         instructions = Path(instructions[1:]).read_text(encoding="utf-8")
@@ -177,8 +177,8 @@ def assign(
 def list_jobs(state: Path | None = typer.Option(None, "--state", help=STATE_HELP)) -> None:
     """List review jobs."""
     from prelabel.review.db import Database
-    from prelabel.review.tasks import job_frames
-    from prelabel.review.tasks import list_jobs as all_jobs
+    from prelabel.review.review_jobs import job_frames
+    from prelabel.review.review_jobs import list_jobs as all_jobs
 
     db = Database(_state(state))
     for j in all_jobs(db):

@@ -20,7 +20,7 @@ from prelabel.core.labels import FrameRecord, ReviewState
 from prelabel.errors import OutputExistsError
 from prelabel.review.db import Database
 from prelabel.review.results import FrameOutcome, frame_outcomes
-from prelabel.review.tasks import Job, get_job
+from prelabel.review.review_jobs import Job, get_job
 
 
 def manifest_dicts(job: Job, outcomes: Sequence[FrameOutcome]) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ from typing import Any
 from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, make_label_id
 from prelabel.review.consolidate import WorkerBox, consolidate_boxes, consolidate_verdicts
 from prelabel.review.db import Database
-from prelabel.review.tasks import Job, JobFrame, Response, job_frames, latest_responses
+from prelabel.review.responses import Response, latest_responses
+from prelabel.review.review_jobs import Job, JobFrame, job_frames
 
 # a corner that moved less than this (pixels) counts as not moved
 MOVE_TOLERANCE = 0.5

@@ -20,7 +20,7 @@ from prelabel.review.tasks3d import box7
 
 if TYPE_CHECKING:
     from prelabel.review.results import FinalLabel, FrameOutcome
-    from prelabel.review.tasks import Job
+    from prelabel.review.review_jobs import Job
 
 MOVE_TOLERANCE = 0.01  # metres (centre or size) below which a box counts as unchanged
 YAW_TOLERANCE = 0.005  # radians

@@ -15,9 +15,10 @@ from typing import Any
 
 from prelabel.core.labels import Box2D, Label, ReviewState, make_label_id
 from prelabel.review.db import Database
+from prelabel.review.responses import Response, latest_responses
 from prelabel.review.results import MOVE_TOLERANCE, FinalLabel, FrameOutcome
+from prelabel.review.review_jobs import Job, JobFrame, job_frames
 from prelabel.review.sequence_tasks import chunks
-from prelabel.review.tasks import Job, JobFrame, Response, job_frames, latest_responses
 
 
 def _moved(a: Box2D, b: list[float]) -> bool:

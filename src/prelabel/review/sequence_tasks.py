@@ -27,7 +27,8 @@ from prelabel.review.errors import ReviewInputError
 
 if TYPE_CHECKING:
     from prelabel.review.db import Database
-    from prelabel.review.tasks import Job, JobFrame, Task
+    from prelabel.review.review_jobs import Job, JobFrame
+    from prelabel.review.tasks import Task
 
 KIND = "sequence"
 KINDS = ("auto", "frame", KIND)
@@ -128,9 +129,9 @@ def create_sequence_job(
     chunk: int = DEFAULT_CHUNK,
     **kw: Any,
 ) -> tuple[Job, dict[str, Any]]:
-    """A sequence review job (``adjust``) from tracked records; ``kw`` as :func:`prelabel.review.tasks.create_job`.
+    """A sequence review job (``adjust``) from tracked records; ``kw`` as :func:`.review_jobs.create_job`.
     The summary adds ``sequences``, ``tasks_per_worker`` (chunks) and ``untracked`` (labels passed through)."""
-    from prelabel.review.tasks import create_job
+    from prelabel.review.review_jobs import create_job
 
     if not 1 <= chunk <= MAX_CHUNK:
         raise ReviewInputError(f"frames per sequence task must be 1-{MAX_CHUNK}; got {chunk}")
@@ -178,7 +179,7 @@ def chunk_of(db: Database, job: Job, key: str) -> Chunk:
 
 def chunk_frames(db: Database, job: Job, chunk: Chunk) -> list[JobFrame]:
     """The chunk's frames (records parsed), in sequence order."""
-    from prelabel.review.tasks import JobFrame
+    from prelabel.review.review_jobs import JobFrame
 
     marks = ",".join("?" * len(chunk.frame_ids))
     with db.connect() as conn:

@@ -16,7 +16,8 @@ import numpy as np
 from prelabel.core.geometry.boxes2d import overlap
 from prelabel.review.db import Database
 from prelabel.review.results import frame_outcomes
-from prelabel.review.tasks import Job, get_job, job_tasks
+from prelabel.review.review_jobs import Job, get_job
+from prelabel.review.tasks import job_tasks
 
 
 def job_stats(db: Database, job: Job | int | str) -> dict[str, Any]:

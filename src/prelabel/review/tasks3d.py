@@ -19,7 +19,7 @@ from prelabel.core.labels import FrameRecord
 from prelabel.review.errors import ReviewInputError
 
 if TYPE_CHECKING:
-    from prelabel.review.tasks import Job, JobFrame
+    from prelabel.review.review_jobs import Job, JobFrame
 
 MAX_BOXES = 2000
 MAX_COMMENT = 2000
@@ -120,7 +120,7 @@ def _comment(v: Any, what: str) -> str:
 
 def validate_response3d(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]:
     """Check a worker's answer to a 3D task; returns the normalised answer (see the module doc)."""
-    from prelabel.review.tasks import adjusted_boxes  # tasks imports this module
+    from prelabel.review.responses import adjusted_boxes  # responses imports this module
 
     if not isinstance(payload, dict):
         raise ReviewInputError(f"response must be a JSON object; got {type(payload).__name__}")

@@ -26,7 +26,20 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prelabel.errors import LimitExceededError, PrelabelError
-from prelabel.review import audit, auth, export, sequence_tasks, stats, tasks, tasks3d, web3d, web_sequence, workforce
+from prelabel.review import (
+    audit,
+    auth,
+    export,
+    responses,
+    review_jobs,
+    sequence_tasks,
+    stats,
+    tasks,
+    tasks3d,
+    web3d,
+    web_sequence,
+    workforce,
+)
 from prelabel.review import frames as frame_files
 from prelabel.review.audit import entries
 from prelabel.review.db import Database
@@ -127,10 +140,10 @@ class Portal:
 
 
 def _task_json(portal: Portal, task: tasks.Task, request: Request) -> dict[str, Any]:
-    job = tasks.get_job(portal.db, task.job_id)
-    jf = tasks.job_frame(portal.db, job.id, task.frame_id)
+    job = review_jobs.get_job(portal.db, task.job_id)
+    jf = review_jobs.job_frame(portal.db, job.id, task.frame_id)
     frame = jf.record.frame
-    last = tasks.last_response(portal.db, task.id)
+    last = responses.last_response(portal.db, task.id)
     previous = last.payload if last is not None else None
     return {
         "task": task.id,
@@ -143,7 +156,7 @@ def _task_json(portal: Portal, task: tasks.Task, request: Request) -> dict[str, 
         },
         "frame": {"id": frame.id, "width": frame.width, "height": frame.height, "certainty": jf.certainty},
         "image": f"{_base(request)}/api/tasks/{task.id}/image",
-        "labels": tasks.review_labels(jf.record),
+        "labels": responses.review_labels(jf.record),
         "previous": previous,
         "next_task": tasks.next_task(portal.db, task.worker, after=task.id),
     } | (
@@ -266,7 +279,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     def task_page(request: Request, task_id: int) -> Response:
         s = portal.session(request, role="worker")
         task = tasks.get_task(portal.db, task_id, s.user)
-        job = tasks.get_job(portal.db, task.job_id)
+        job = review_jobs.get_job(portal.db, task.job_id)
         page = "task3d.html" if job.modality == "3d" else "sequence.html" if job.kind == "sequence" else "task.html"
         return portal.render(request, page, session=s, task=task, job=job)
 
@@ -298,7 +311,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         s = portal.session(request, role="worker")
         task = tasks.get_task(portal.db, task_id, s.user)
         tasks.mark_opened(portal.db, task)
-        job = tasks.get_job(portal.db, task.job_id)
+        job = review_jobs.get_job(portal.db, task.job_id)
         if job.kind == "sequence":
             return web_sequence.task_json(portal, task, job, _base(request))
         return _task_json(portal, task, request)
@@ -307,8 +320,8 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     def task_image(request: Request, task_id: int) -> Response:
         s = portal.session(request)
         task = tasks.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
-        uri = tasks.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
-        policy = portal.policy.with_roots(tasks.get_job(portal.db, task.job_id).roots)
+        uri = review_jobs.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
+        policy = portal.policy.with_roots(review_jobs.get_job(portal.db, task.job_id).roots)
         data, media = frame_files.image_bytes(uri, policy, f"image of frame {task.frame_id}")
         return Response(
             data,
@@ -319,15 +332,15 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.post("/api/tasks/{task_id}/response")
     async def task_submit(request: Request, task_id: int) -> dict[str, Any]:
         s, body = await portal.changing(request, role="worker")
-        r = tasks.submit(portal.db, task_id, s.user, body)
+        r = responses.submit(portal.db, task_id, s.user, body)
         return {"response": r.id, "task": task_id, "next_task": tasks.next_task(portal.db, s.user, after=task_id)}
 
     # --- admins ------------------------------------------------------------------------------------------------
     @app.get("/admin", response_class=HTMLResponse)
     def admin_page(request: Request, error: str = "", notice: str = "") -> Response:
         s = portal.session(request, role="admin")
-        all_jobs = tasks.list_jobs(portal.db)
-        counts = {j.id: len(tasks.job_frames(portal.db, j.id)) for j in all_jobs}
+        all_jobs = review_jobs.list_jobs(portal.db)
+        counts = {j.id: len(review_jobs.job_frames(portal.db, j.id)) for j in all_jobs}
         return portal.render(
             request,
             "admin.html",
@@ -384,7 +397,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         make: Any = (
             functools.partial(sequence_tasks.create_sequence_job, chunk=sequence_tasks.parse_chunk(body.get("chunk")))
             if kind == "sequence"
-            else functools.partial(tasks.create_job, job_type=job_type)
+            else functools.partial(review_jobs.create_job, job_type=job_type)
         )
         job, summary = make(
             portal.db,
@@ -414,7 +427,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.get("/admin/jobs/{job_id}", response_class=HTMLResponse)
     def admin_job(request: Request, job_id: int) -> Response:
         s = portal.session(request, role="admin")
-        job = tasks.get_job(portal.db, job_id)
+        job = review_jobs.get_job(portal.db, job_id)
         return portal.render(
             request,
             "job.html",
@@ -434,7 +447,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     @app.get("/api/admin/jobs/{job_id}/audit")
     def admin_audit(request: Request, job_id: int) -> dict[str, Any]:
         portal.session(request, role="admin")
-        tasks.get_job(portal.db, job_id)
+        review_jobs.get_job(portal.db, job_id)
         return {"entries": entries(portal.db, job_id=job_id)}
 
     @app.get("/admin/jobs/{job_id}/output.manifest")

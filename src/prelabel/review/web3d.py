@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from prelabel.review import frames as frame_files
-from prelabel.review import tasks as jobs
+from prelabel.review import review_jobs, tasks
 from prelabel.review.errors import NotFoundError
 from prelabel.review.pointcloud import MAX_POINTS, frame_points, thin
 
@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 _PRIVATE = {"Cache-Control": "private, max-age=3600"}
 
 
-def _visible(portal: Portal, request: Request, task_id: int) -> tuple[jobs.Task, jobs.Job, jobs.JobFrame]:
+def _visible(
+    portal: Portal, request: Request, task_id: int
+) -> tuple[tasks.Task, review_jobs.Job, review_jobs.JobFrame]:
     s = portal.session(request)
-    task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
-    job = jobs.get_job(portal.db, task.job_id)
+    task = tasks.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
+    job = review_jobs.get_job(portal.db, task.job_id)
     if job.modality != "3d":
         raise NotFoundError("3D task", task_id)
-    return task, job, jobs.job_frame(portal.db, job.id, task.frame_id)
+    return task, job, review_jobs.job_frame(portal.db, job.id, task.frame_id)
 
 
 def register(app: FastAPI, portal: Portal) -> None:
@@ -55,14 +57,14 @@ def register(app: FastAPI, portal: Portal) -> None:
         return Response(data, media_type=media, headers={**_PRIVATE, "Content-Disposition": "inline; filename=cam"})
 
 
-def sequence_nav(portal: Portal, task: jobs.Task, jf: jobs.JobFrame) -> dict[str, object] | None:
+def sequence_nav(portal: Portal, task: tasks.Task, jf: review_jobs.JobFrame) -> dict[str, object] | None:
     """Where the task's sample sits in its sequence, with the worker's tasks on the samples before and after."""
     seq = jf.record.frame.sequence
     if seq is None:
         return None
-    frames = [f for f in jobs.job_frames(portal.db, task.job_id) if f.record.frame.sequence == seq]
+    frames = [f for f in review_jobs.job_frames(portal.db, task.job_id) if f.record.frame.sequence == seq]
     frames.sort(key=lambda f: (f.record.frame.index if f.record.frame.index is not None else f.position, f.position))
-    mine = {t.frame_id: t.id for t in jobs.job_tasks(portal.db, task.job_id) if t.worker == task.worker}
+    mine = {t.frame_id: t.id for t in tasks.job_tasks(portal.db, task.job_id) if t.worker == task.worker}
     ids = [f.frame_id for f in frames]
     i = ids.index(task.frame_id)
     return {

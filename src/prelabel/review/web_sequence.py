@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from prelabel.review import frames as frame_files
-from prelabel.review import sequence_tasks
+from prelabel.review import responses, review_jobs, sequence_tasks
 from prelabel.review import tasks as jobs
 from prelabel.review.errors import NotFoundError
 
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from prelabel.review.web import Portal
 
 
-def task_json(portal: Portal, task: jobs.Task, job: jobs.Job, base: str) -> dict[str, Any]:
-    last = jobs.last_response(portal.db, task.id)
+def task_json(portal: Portal, task: jobs.Task, job: review_jobs.Job, base: str) -> dict[str, Any]:
+    last = responses.last_response(portal.db, task.id)
     return {
         "task": task.id,
         "status": task.status,
@@ -40,7 +40,7 @@ def queue_names(portal: Portal, items: list[jobs.QueueItem]) -> dict[int, str]:
     out: dict[int, str] = {}
     parts: dict[int, list[sequence_tasks.Chunk]] = {}
     for i in items:
-        job = jobs.get_job(portal.db, i.task.job_id)
+        job = review_jobs.get_job(portal.db, i.task.job_id)
         if job.kind != sequence_tasks.KIND:
             continue
         every = parts.setdefault(job.id, sequence_tasks.chunks(portal.db, job))
@@ -56,13 +56,13 @@ def register(app: FastAPI, portal: Portal) -> None:
     def sequence_frame_image(request: Request, task_id: int, k: int) -> Response:
         s = portal.session(request)
         task = jobs.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
-        job = jobs.get_job(portal.db, task.job_id)
+        job = review_jobs.get_job(portal.db, task.job_id)
         if job.kind != sequence_tasks.KIND:
             raise NotFoundError("sequence task", task_id)
         chunk = sequence_tasks.chunk_of(portal.db, job, task.frame_id)
         if not 0 <= k < len(chunk.frame_ids):
             raise NotFoundError("frame of the task", k)
-        jf = jobs.job_frame(portal.db, job.id, chunk.frame_ids[k])
+        jf = review_jobs.job_frame(portal.db, job.id, chunk.frame_ids[k])
         policy = portal.policy.with_roots(job.roots)
         data, media = frame_files.image_bytes(jf.record.frame.uri, policy, f"image of frame {jf.frame_id}")
         return Response(
