@@ -120,3 +120,24 @@ def test_register_an_ultralytics_export_without_flags(yolo_files: dict[str, Path
     zoo = load_detector("yolo11n-coco", threads=2)
     image = load_image_file(kitti / "image_2" / "000008.png")
     assert np.allclose(det.detect(image).xyxy, zoo.detect(image).xyxy)
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="reads are counted from /proc/self/io (Linux)")
+def test_a_plain_onnx_file_is_read_once_per_load(yolo_files: dict[str, Path]) -> None:
+    """The file's bytes give the metadata, the sha256 version and the session: one read of the file, not 3-4."""
+
+    def bytes_read() -> int:
+        line = next(x for x in Path("/proc/self/io").read_text().splitlines() if x.startswith("rchar:"))
+        return int(line.split()[1])
+
+    path = yolo_files["yolo11n-coco"]
+    size = path.stat().st_size
+    load_detector(str(path), threads=1)  # imports and first-use costs out of the way
+    before = bytes_read()
+    det = load_detector(str(path), threads=1)
+    read = bytes_read() - before
+    assert size <= read < 1.5 * size, f"read {read} bytes for a {size}-byte model"
+    import hashlib
+
+    assert det.version == f"sha256-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    check_model_ref(str(path), options={"classes": ["car"]})  # names to rename outputs need no weights loaded
