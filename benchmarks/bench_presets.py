@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks.preset_runs import CACHE, MODELS, SETTINGS, load_run
+from benchmarks.preset_runs import CACHE, MODELS, SETTINGS, load_run, setting_of
 from benchmarks.reviewer_effort import choose_thresholds, effort
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -258,7 +258,7 @@ def bdd_ap(preset: dict[str, Any], dataset: str = "bdd") -> dict[str, float | No
 
     member_runs = []
     for m in preset["members"]:
-        setting = "+".join(k for k in ("tiled", "tta") if m.get(k)) or "full"
+        setting = setting_of(m)
         got = load_run(dataset, m["model"], setting, CACHE)
         if got is None:
             print(f"no cached {dataset} run of {m['model']} {setting}: run benchmarks.preset_runs --dataset {dataset}")

@@ -32,6 +32,8 @@ ULTRALYTICS_OPTIONS: dict[str, Any] = {
     "pad_value": 114,
 }
 TASKS = ("detect", "segment")
+# where ONNX Runtime looks for external-data files (weights saved beside the .onnx) of a model given as bytes
+EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 @dataclass
@@ -79,6 +81,7 @@ def inspect(path: str | Path, data: bytes | None = None) -> OnnxFileInfo:
     so = ort.SessionOptions()
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.add_session_config_entry(EXTERNAL_DATA_FOLDER, str(p.resolve().parent))  # weights in files beside it
     try:
         session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for a bad file

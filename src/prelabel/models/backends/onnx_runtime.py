@@ -44,6 +44,8 @@ def onnx_session(path: Path, threads: int | None = None, device: str | None = No
     # no busy-waiting between ops: prelabel often runs several workers per machine (measured here on NanoDet with
     # 2 threads: 48.8 ms per frame without spinning, 55.1 ms with it, on a shared 2-core machine)
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if data is not None:  # external-data weights (files beside the .onnx) are found next to the file
+        so.add_session_config_entry("session.model_external_initializers_file_folder_path", str(path.resolve().parent))
     try:
         session = ort.InferenceSession(str(path) if data is None else data, so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for a bad file
