@@ -54,3 +54,18 @@ def test_an_endpoint_labels_in_the_models_ontology(client: Client, service: Serv
     cats = [lab["category"] for lab in r.json()["labels"]]
     assert "Car" in cats and set(cats) <= {"Car", "Pedestrian"}
     client.delete_endpoint("y11-kitti-ep")
+
+
+def test_a_plain_onnx_file_is_a_model_of_kind_onnx_with_its_ontology(client: Client, tmp_path: Path) -> None:
+    """An Ultralytics export under the service's roots, its classes read from the file, checked against the map."""
+    import shutil
+
+    from prelabel.models.loader import prepare_entry
+    from prelabel.models.zoo import get_entry
+
+    path = tmp_path / "y11.onnx"
+    shutil.copy(prepare_entry(get_entry("yolo11n-coco"))["model"], path)
+    info = client.create_model("y11-file", str(path), threads=1, ontology={"class_map": "bdd", "classes": "car"})
+    assert info.kind == "onnx" and info.options["ontology"]["classes"] == "car"
+    with pytest.raises(ServiceError, match=r"unknown class \(after class map coco80-to-bdd\) 'Car'"):
+        client.create_model("y11-file2", str(path), ontology={"class_map": "bdd", "classes": ["Car"]})
