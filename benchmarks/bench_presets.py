@@ -2,6 +2,7 @@
 
     nice -n 10 python -m benchmarks.preset_runs --dataset kitti        # every zoo model x setting, cached in /tmp
     nice -n 10 python -m benchmarks.bench_presets [--write src/prelabel/inference/presets.json] [--speed]
+    nice -n 10 python -m benchmarks.bench_presets --settings full,tiled,tta,tiled+tta,tiled256 --pool per-model  # more
 
 Candidates: every cached run (zoo model x full / tiled / flip TTA / tiled + TTA, detections from score 0.05) and
 weighted box fusion (``prelabel.refine.fusion``) of 2 or 3 of the five best runs, IoU 0.55, skipping boxes
@@ -28,12 +29,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks.preset_runs import CACHE, MODELS, SETTINGS, load_run
+from benchmarks.preset_runs import CACHE, MODELS, SETTINGS, load_run, setting_of
 from benchmarks.reviewer_effort import choose_thresholds, effort
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 KITTI = DATA / "kitti" / "training"
 TIERS = {"fast": 0.100, "balanced": 1.000, "best": 1e9}
+SEARCHED = ("full", "tiled", "tta", "tiled+tta")  # the settings the shipped presets were chosen from
 TUNED = ("car", "truck", "bus", "pedestrian")
 SCORED = {"car", "truck", "bus", "person"}  # COCO classes behind TUNED  # the driving classes with KITTI ground truth
 UNTUNED_MIN_SCORE = 0.5  # classes KITTI does not label (bicycle, motorcycle, train, traffic light, stop sign)
@@ -95,7 +97,7 @@ def ontology(records: list[Any], thresholds: dict[str, float] | None = None) -> 
     return out
 
 
-def candidates(runs: dict[str, tuple[list[Any], float]], gt: list[Any]) -> dict[str, dict[str, Any]]:
+def candidates(runs: dict[str, tuple[list[Any], float]], gt: list[Any], pool_rule: str = "best") -> dict[str, Any]:
     """name -> {config, records (after the ontology), cpu seconds per frame}."""
     from prelabel.refine.fusion import fuse_records
 
@@ -104,8 +106,14 @@ def candidates(runs: dict[str, tuple[list[Any], float]], gt: list[Any]) -> dict[
         model, setting = name.split("__")
         member = {"model": model, **SETTINGS[setting]}
         out[name] = {"members": [member], "records": ontology(recs), "cpu": cpu}
-    pool = sorted(runs, key=lambda n: -ap50(out[n]["records"], gt)["mean"])[:5]
-    print("fusion pool (five best runs):", ", ".join(pool), flush=True)
+    ranked = sorted(runs, key=lambda n: -ap50(out[n]["records"], gt)["mean"])
+    if pool_rule == "per-model":  # each model's best run first, then the best others
+        firsts: dict[str, str] = {}
+        for n in ranked:
+            firsts.setdefault(n.split("__")[0], n)
+        ranked = [*firsts.values(), *(n for n in ranked if n not in firsts.values())]
+    pool = ranked[:5]
+    print(f"fusion pool ({pool_rule}):", ", ".join(pool), flush=True)
     for k in (2, 3):
         for combo in itertools.combinations(pool, k):
             for iou, skip in itertools.product((0.55,), (0.0, 0.2)):
@@ -126,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", default="", help="write the report rows here")
     ap.add_argument("--speed", action="store_true", help="time each shipped preset end to end")
     ap.add_argument("--shipped", action="store_true", help="only BDD100K AP50 and speed of the shipped presets")
+    ap.add_argument("--settings", default=",".join(SEARCHED), help="cached settings searched (also tiled256,640)")
+    ap.add_argument("--pool", choices=("best", "per-model"), default="best", help="five best runs, or per model first")
     args = ap.parse_args(argv)
     if args.shipped:
         from prelabel.inference.presets import presets
@@ -146,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
 
     runs: dict[str, tuple[list[Any], float]] = {}
     for model in MODELS:
-        for setting in SETTINGS:
+        for setting in args.settings.split(","):
             got = load_run("kitti", model, setting, CACHE)
             if got is not None:
                 cpu = json.loads((CACHE / "kitti" / f"{model}__{setting}.json").read_text())["cpu_per_frame"]
@@ -159,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     gt = [g for g in read_kitti(KITTI / "label_2") if g.frame.id in set(ids)]
     halves = [set(ids[: len(ids) // 2]), set(ids[len(ids) // 2 :])]
     t0 = time.perf_counter()
-    cands = candidates(runs, gt)
+    cands = candidates(runs, gt, args.pool)
     scores = {n: [ap50(c["records"], gt, h)["mean"] for h in halves] + [ap50(c["records"], gt)["mean"]]
               for n, c in cands.items()}  # fmt: skip
     print(f"{len(cands)} candidates scored in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -253,12 +263,12 @@ def bdd_ap(preset: dict[str, Any], dataset: str = "bdd") -> dict[str, float | No
     """AP50 per class of a shipped preset on the labelled BDD100K frames or nuScenes camera images (cached member
     runs), or None when a member's run is not cached."""
     from prelabel.quality.evaluate import EvalConfig, evaluate
-    from prelabel.quality.inputs import read_scalabel
+    from prelabel.quality.inputs import load_records
     from prelabel.refine.fusion import fuse_records
 
     member_runs = []
     for m in preset["members"]:
-        setting = "+".join(k for k in ("tiled", "tta") if m.get(k)) or "full"
+        setting = setting_of(m)
         got = load_run(dataset, m["model"], setting, CACHE)
         if got is None:
             print(f"no cached {dataset} run of {m['model']} {setting}: run benchmarks.preset_runs --dataset {dataset}")
@@ -271,8 +281,8 @@ def bdd_ap(preset: dict[str, Any], dataset: str = "bdd") -> dict[str, float | No
         gt = nuscenes_gt()
     else:
         bdd = DATA / "bdd100k"
-        gt = [g for f in sorted((bdd / "track" / "labels").glob("*.json")) for g in read_scalabel(f)]
-        gt += read_scalabel(bdd / "detect" / "labels" / "annotation.json")
+        gt = [g for f in sorted((bdd / "track" / "labels").glob("*.json")) for g in load_records(f, "scalabel")]
+        gt += load_records(bdd / "detect" / "labels" / "annotation.json", "scalabel")
         gt = [g.model_copy(update={"frame": g.frame.model_copy(update={"id": Path(g.frame.id).stem})}) for g in gt]
     ids = {r.frame.id for r in recs}
     gt = [g for g in gt if g.frame.id in ids]

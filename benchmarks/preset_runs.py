@@ -20,13 +20,20 @@ CACHE = Path(os.environ.get("PRELABEL_PRESET_CACHE", "/tmp/prelabel-presets"))
 THREADS = 2
 MIN_SCORE = 0.05
 MODELS = ("yolo11n-coco", "yolo11n-seg-coco", "nanodet-m-coco", "centernet-mobilenetv3-coco", "ssd-mobilenet-v2-coco")
-SETTINGS: dict[str, dict[str, bool]] = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "full": {},
     "tiled": {"tiled": True},
     "tta": {"tta": True},
     "tiled+tta": {"tiled": True, "tta": True},
     "tiled256": {"tiled": True, "tile": 256},  # smaller tiles: distant pedestrians scaled up more (13 passes on KITTI)
+    "tiled640": {"tiled": True, "tile": 640},  # 640 px crops at native resolution for 640-input models (4 passes)
 }
+
+
+def setting_of(member: dict[str, Any]) -> str:
+    """The cached run's setting name of a preset member (``{"model": ..., "tiled": true, "tile": 640}``)."""
+    flags = {k: v for k, v in member.items() if k != "model"}
+    return next((name for name, f in SETTINGS.items() if f == flags), "full")
 
 
 def dataset_frames(name: str) -> list[Any]:

@@ -73,3 +73,52 @@ def test_parse_classes() -> None:
     assert parse_classes(" car, truck ,") == ["car", "truck"]
     assert parse_classes(["car,bus", "person"]) == ["car", "bus", "person"]
     assert parse_classes("") is None
+
+
+def test_settings_apply_alike_to_a_detector_and_to_written_labels(yolo: Any, kitti: Path) -> None:
+    """One implementation: the service wraps its detector with Ontology.wrap, fuse filters written labels with
+    Ontology.apply_records; both give the same KITTI labels as prelabel label --class-map kitti."""
+    from prelabel.inference.ontology import Ontology, split_options
+
+    backend, onto = split_options({"threads": 2, "ontology": {"class_map": "kitti", "classes": ["Car", "Pedestrian"]}})
+    assert backend == {"threads": 2} and onto is not None and onto.classes == ("Car", "Pedestrian")
+    frames = _frames(kitti, 4)
+    wrapped = Predictor(onto.wrap(yolo))(frames)
+    assert wrapped[0].labels and {lab.category for r in wrapped for lab in r.labels} <= {"Car", "Pedestrian"}
+    written = onto.apply_records(Predictor(yolo)(frames))
+    for a, b in zip(wrapped, written, strict=True):
+        key = sorted((lab.category, lab.box.xyxy, round(lab.score or 0, 5)) for lab in a.labels)  # type: ignore[union-attr]
+        assert key == sorted((lab.category, lab.box.xyxy, round(lab.score or 0, 5)) for lab in b.labels)  # type: ignore[union-attr]
+    assert Ontology.from_value({}) is None and Ontology.from_value({"classes": "Car, Van"}).classes == ("Car", "Van")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("kitti", "expected an object"),
+        ({"class_map": "kitti", "colour": 1}, "unknown key 'colour'"),
+        ({"classes": [1, 2]}, "expected a list of class names"),
+        ({"class_map": ""}, "expected a class map name or JSON file"),
+        ({"class_map": "kitti", "dedupe": "some"}, "unknown ontology.dedupe mode 'some'"),
+    ],
+)
+def test_malformed_ontology_settings_say_what_was_wrong(value: Any, message: str) -> None:
+    from prelabel.errors import PrelabelError
+    from prelabel.inference.ontology import Ontology
+
+    with pytest.raises(PrelabelError, match=message):
+        Ontology.from_value(value)
+
+
+def test_ontology_check_knows_the_targets_and_refuses_files_where_asked(tmp_path: Path) -> None:
+    from prelabel.core.vocab import COCO80
+    from prelabel.inference.ontology import Ontology
+
+    assert Ontology("kitti", ("Car",)).check(COCO80) == ["Car"]
+    with pytest.raises(UnknownNameError, match=r"'car'; expected one of: .*Car"):
+        Ontology("kitti", ("car",)).check(None)  # model classes unknown: the map's targets still are
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"name": "mine", "map": {"car": "vehicle"}}')
+    assert Ontology(str(mine)).check(COCO80) == ["vehicle"]
+    with pytest.raises(UnknownNameError, match=r"unknown shipped class map \(files are not read here\)"):
+        Ontology(str(mine)).check(COCO80, files=False)

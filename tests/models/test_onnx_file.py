@@ -120,3 +120,40 @@ def test_register_an_ultralytics_export_without_flags(yolo_files: dict[str, Path
     zoo = load_detector("yolo11n-coco", threads=2)
     image = load_image_file(kitti / "image_2" / "000008.png")
     assert np.allclose(det.detect(image).xyxy, zoo.detect(image).xyxy)
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="reads are counted from /proc/self/io (Linux)")
+def test_a_plain_onnx_file_is_read_once_per_load(yolo_files: dict[str, Path]) -> None:
+    """The file's bytes give the metadata, the sha256 version and the session: one read of the file, not 3-4."""
+
+    def bytes_read() -> int:
+        line = next(x for x in Path("/proc/self/io").read_text().splitlines() if x.startswith("rchar:"))
+        return int(line.split()[1])
+
+    path = yolo_files["yolo11n-coco"]
+    size = path.stat().st_size
+    load_detector(str(path), threads=1)  # imports and first-use costs out of the way
+    before = bytes_read()
+    det = load_detector(str(path), threads=1)
+    read = bytes_read() - before
+    assert size <= read < 1.5 * size, f"read {read} bytes for a {size}-byte model"
+    import hashlib
+
+    assert det.version == f"sha256-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    check_model_ref(str(path), options={"classes": ["car"]})  # names to rename outputs need no weights loaded
+
+
+def test_weights_in_external_data_files_load_from_beside_the_model(tmp_path: Path) -> None:
+    import onnx
+
+    rows = [[[2, 3, 20, 30, 0.9, 1], [0, 0, 0, 0, 0, 0]]]
+    path = const_model(tmp_path / "src.onnx", {"output0": rows}, [1, 3, 64, 64])
+    model = onnx.load(str(path))
+    (tmp_path / "ext").mkdir()
+    ext = tmp_path / "ext" / "plain.onnx"
+    onnx.save_model(model, str(ext), save_as_external_data=True, location="plain.weights", size_threshold=0)
+    assert (tmp_path / "ext" / "plain.weights").stat().st_size > 0
+    check_model_ref(str(ext), options={"classes": ["car", "person"]})
+    det = load_detector(str(ext), classes=["car", "person"], threads=1)
+    dets = det.detect(IMAGE)
+    assert dets.class_ids.tolist() == [1] and dets.xyxy.tolist() == [[2, 3, 20, 30]]

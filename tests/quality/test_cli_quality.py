@@ -80,6 +80,22 @@ def test_fuse_cli(ssd_kitti_file: Path, tmp_path: Path) -> None:
     assert r.returncode == 2 and "2 label sets" in r.stderr
 
 
+def test_fuse_cli_in_a_teams_ontology(ssd_kitti_file: Path, tmp_path: Path) -> None:
+    """--class-map takes the label-time ontology's names (kitti = coco80-to-kitti); --classes keeps only those."""
+    out = tmp_path / "kitti.jsonl"
+    r = prelabel("fuse", ssd_kitti_file, ssd_kitti_file, "-o", out, "--class-map", "kitti", "--classes", "Car,Van")
+    assert r.returncode == 0, r.stderr
+    assert "note: no Van in the fused labels" in r.stdout
+    fused = read_records(out)
+    cats = [lab.category for rec in fused for lab in rec.labels]
+    assert len(cats) > 30 and set(cats) == {"Car"}
+    everything = tmp_path / "all.jsonl"
+    assert prelabel("fuse", ssd_kitti_file, ssd_kitti_file, "-o", everything, "--class-map", "kitti").returncode == 0
+    assert cats == [lab.category for rec in read_records(everything) for lab in rec.labels if lab.category == "Car"]
+    bad = prelabel("fuse", ssd_kitti_file, ssd_kitti_file, "-o", tmp_path / "x.jsonl", "--class-map", "kitty")
+    assert bad.returncode == 2 and "unknown" in bad.stderr and "kitty" in bad.stderr
+
+
 def test_calibrate_route_select_report(ssd_kitti_file: Path, kitti: Path, kitti_gt, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from prelabel.labelfile import write_records
 

@@ -148,7 +148,11 @@ def register(app: typer.Typer) -> None:
         class_map: list[str] = typer.Option(
             [],
             "--class-map",
-            help="Class map per input, in order (repeat), or one for all: preset, 'a=b,c=d' or JSON file.",
+            help="Class map per input, in order (repeat), or one for all: kitti | bdd | nuscenes | driving | a "
+            "shipped map's name, 'a=b,c=d' or a JSON file (as prelabel label --class-map).",
+        ),
+        classes: str | None = typer.Option(
+            None, "--classes", help="Keep only these classes in the fused labels (after the class maps): a,b,..."
         ),
         iou: float = typer.Option(0.55, "--iou", help="IoU above which boxes of one class are the same object."),
         skip_score: float = typer.Option(0.0, "--skip-score", help="Ignore input boxes scored below this."),
@@ -168,6 +172,7 @@ def register(app: typer.Typer) -> None:
         from collections import Counter
 
         from prelabel.errors import PrelabelError
+        from prelabel.inference.ontology import Ontology
         from prelabel.labelfile import write_records
         from prelabel.quality.classmaps import parse_class_map
         from prelabel.quality.inputs import load_records
@@ -176,6 +181,7 @@ def register(app: typer.Typer) -> None:
         dest = _check_out(out, overwrite)
         if len(inputs) < 2:
             raise PrelabelError(f"fuse needs at least two labels files; got {len(inputs)}")
+        keep = Ontology.from_value({"classes": classes, "dedupe": "none"}, "--classes")
         sets = [load_records(p) for p in inputs]
         w = [float(x) for x in weights.split(",")] if weights else None
         maps = [parse_class_map(c) for c in class_map]
@@ -205,6 +211,12 @@ def register(app: typer.Typer) -> None:
             from prelabel.refine.compose import compose_records
 
             fused = compose_records(fused, compose)
+        if keep is not None and keep.classes:
+            found = {lab.category for r in fused for lab in r.labels}
+            missing = [c for c in keep.classes if c not in found]
+            if missing:
+                console.print(f"note: no {', '.join(missing)} in the fused labels; found: {', '.join(sorted(found))}")
+            fused = keep.apply_records(fused)
         write_records(str(dest), fused)
         agree = Counter(lab.attributes["agreement"] for r in fused for lab in r.labels if "agreement" in lab.attributes)
         composed = sum("composed_from" in lab.attributes for r in fused for lab in r.labels)

@@ -7,23 +7,33 @@ When the map sends several model classes to one name (KITTI: truck and bus -> Tr
 both car and truck, the copies are duplicates a reviewer would have to delete: boxes that overlap a better-scored
 kept box by IoU >= ``dedupe_iou`` are removed (``same-class`` only, or across all classes with ``dedupe="any"``).
 ``min_scores`` sets a score threshold per target class (the presets' thresholds), ``min_score`` the rest.
+
+One implementation for every place a team names its classes: ``prelabel label`` (the Predictor wraps its model in
+an :class:`OntologyDetector`), the service (a model's ``options.ontology``: :func:`split_options`,
+:meth:`Ontology.check`, :meth:`Ontology.wrap`, in the worker's model loading) and ``prelabel fuse``
+(:func:`load_class_map` for each input, :meth:`Ontology.apply_records` on the fused labels).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.classmap import ClassMap
+from prelabel.core.classmap import ClassMap, builtin_names
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import overlap
-from prelabel.errors import UnknownNameError
+from prelabel.core.labels import FrameRecord
+from prelabel.errors import FormatError, UnknownNameError
 from prelabel.models.base import Detector
 
 ALIASES = {"kitti": "coco80-to-kitti", "bdd": "coco80-to-bdd", "nuscenes": "coco80-to-nuscenes"}
 ALIASES["driving"] = "coco80-to-driving"
+ALIASES.update({"coco-to-kitti": "coco80-to-kitti", "coco-to-bdd": "coco80-to-bdd"})  # older spellings
+ONTOLOGY_KEY = "ontology"  # a service model's options: {"ontology": {"class_map": ..., "classes": [...]}}
 DEDUPE = ("same-class", "any", "none")
 
 
@@ -41,19 +51,32 @@ def parse_classes(text: str | Sequence[str] | None) -> list[str] | None:
     return out or None
 
 
+def dedupe_index(
+    xyxy: npt.NDArray[np.floating],
+    scores: npt.NDArray[np.floating],
+    cls: npt.NDArray[np.integer],
+    iou: float,
+    agnostic: bool,
+) -> npt.NDArray[np.int64]:
+    """Indices kept by greedy de-duplication, best score first: a box overlapping an already kept box by IoU >=
+    ``iou`` (same class unless ``agnostic``) is dropped."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    if len(order) < 2:
+        return order.astype(np.int64)
+    ious = overlap(np.asarray(xyxy)[order], np.asarray(xyxy)[order], "iou")
+    c = np.asarray(cls)[order]
+    keep: list[int] = []
+    for i in range(len(order)):
+        if not any(ious[i, k] >= iou and (agnostic or c[i] == c[k]) for k in keep):
+            keep.append(i)
+    return order[np.asarray(keep, dtype=np.int64)].astype(np.int64)
+
+
 def dedupe(dets: Detections, iou: float, agnostic: bool) -> Detections:
     """Greedy, best score first: drop a box overlapping an already kept box (same class unless ``agnostic``)."""
     if len(dets) < 2:
         return dets
-    order = np.argsort(-dets.scores, kind="stable")
-    ious = overlap(dets.xyxy[order], dets.xyxy[order], "iou")
-    cls = dets.class_ids[order]
-    keep: list[int] = []
-    for i in range(len(order)):
-        dup = [k for k in keep if ious[i, k] >= iou and (agnostic or cls[i] == cls[k])]
-        if not dup:
-            keep.append(i)
-    return dets[order[np.asarray(keep, dtype=np.int64)]]
+    return dets[dedupe_index(dets.xyxy, dets.scores, dets.class_ids, iou, agnostic)]
 
 
 def vocabulary(
@@ -129,3 +152,104 @@ class OntologyDetector:
         if self.dedupe_mode == "none" or not len(kept):
             return kept
         return dedupe(kept, self.dedupe_iou, agnostic=self.dedupe_mode == "any")
+
+
+@dataclass(frozen=True)
+class Ontology:
+    """A team's ontology as settings: a class map (name or JSON file) and the target classes to keep."""
+
+    class_map: str | None = None
+    classes: tuple[str, ...] | None = None
+    dedupe_mode: str = "same-class"
+    dedupe_iou: float = 0.7
+
+    @classmethod
+    def from_value(cls, value: Any, what: str = "ontology") -> Ontology | None:
+        """``{"class_map": "kitti", "classes": ["Car", "Pedestrian"]}`` (either key optional; ``classes`` may be
+        one comma-separated string) -> an Ontology, None for an empty one; a malformed value is a FormatError."""
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise FormatError(what, f'expected an object {{"class_map": NAME, "classes": [NAME, ...]}}; got {value!r}')
+        unknown = sorted(set(value) - {"class_map", "classes", "dedupe"})
+        if unknown:
+            raise FormatError(what, f"unknown key {unknown[0]!r}; expected class_map, classes, dedupe")
+        cmap = value.get("class_map")
+        if cmap is not None and (not isinstance(cmap, str) or not cmap.strip()):
+            raise FormatError(f"{what}.class_map", f"expected a class map name or JSON file; got {cmap!r}")
+        raw = value.get("classes")
+        names_ok = isinstance(raw, str) or (isinstance(raw, list) and all(isinstance(c, str) for c in raw))
+        if raw is not None and not names_ok:
+            raise FormatError(f"{what}.classes", f"expected a list of class names; got {raw!r}")
+        mode = value.get("dedupe", "same-class")
+        if mode not in DEDUPE:
+            raise UnknownNameError(f"{what}.dedupe mode", str(mode), DEDUPE)
+        keep = parse_classes(raw)
+        if cmap is None and keep is None:
+            return None
+        return cls(class_map=cmap.strip() if cmap else None, classes=tuple(keep) if keep else None, dedupe_mode=mode)
+
+    def load_map(self) -> ClassMap | None:
+        return load_class_map(self.class_map) if self.class_map else None
+
+    def check(self, model_classes: Sequence[str] | None = None, *, files: bool = True) -> list[str] | None:
+        """Load the class map now (an unknown one fails here) and, when the model's classes are known, check the
+        kept names against the classes the map gives; returns the target classes (None when unknown).
+        ``files=False`` (the service) accepts only shipped class maps, never a path to read."""
+        if not files and self.class_map and ALIASES.get(self.class_map, self.class_map) not in builtin_names():
+            raise UnknownNameError("shipped class map (files are not read here)", self.class_map,
+                                   sorted([*ALIASES, *builtin_names()]))  # fmt: skip
+        cmap = self.load_map()
+        if model_classes is None:
+            if self.classes and cmap is not None and cmap.unmapped == "drop":
+                targets = set(cmap.targets())
+                unknown = [c for c in self.classes if c not in targets]
+                if unknown:
+                    raise UnknownNameError(f"class (after class map {cmap.name})", unknown[0], sorted(targets))
+            return None
+        return vocabulary(list(model_classes), cmap, self.classes)[1]
+
+    def wrap(self, detector: Detector) -> Detector:
+        """``detector`` with this ontology's class names: an :class:`OntologyDetector`."""
+        return OntologyDetector(
+            detector,
+            class_map=self.load_map(),
+            keep=self.classes,
+            dedupe_mode=self.dedupe_mode,
+            dedupe_iou=self.dedupe_iou,
+        )
+
+    def apply_records(self, records: Iterable[FrameRecord]) -> list[FrameRecord]:
+        """Labels already written (a labels file, fused labels): categories through the class map, only the kept
+        classes, then de-duplication as :meth:`OntologyDetector.apply`; every other field of a kept label stays."""
+        cmap = self.load_map()
+        keep = set(self.classes) if self.classes else None
+        out = []
+        for rec in records:
+            labels = []
+            for lab in rec.labels:
+                name = cmap.map(lab.category) if cmap is not None else lab.category
+                if name is None or (keep is not None and name not in keep):
+                    continue
+                labels.append(lab if name == lab.category else lab.model_copy(update={"category": name}))
+            boxed = [i for i, lab in enumerate(labels) if lab.box is not None]
+            if self.dedupe_mode != "none" and len(boxed) > 1:
+                codes = {c: k for k, c in enumerate(dict.fromkeys(labels[i].category for i in boxed))}
+                kept = dedupe_index(
+                    np.asarray([labels[i].box.xyxy for i in boxed], dtype=np.float64),  # type: ignore[union-attr]
+                    np.asarray([labels[i].score if labels[i].score is not None else 1.0 for i in boxed]),
+                    np.asarray([codes[labels[i].category] for i in boxed], dtype=np.int64),
+                    self.dedupe_iou,
+                    agnostic=self.dedupe_mode == "any",
+                )
+                drop = set(boxed) - {boxed[int(k)] for k in kept}
+                labels = [lab for i, lab in enumerate(labels) if i not in drop]
+            out.append(rec.model_copy(update={"labels": labels}))
+        return out
+
+
+def split_options(options: Mapping[str, Any] | None, what: str = "options") -> tuple[dict[str, Any], Ontology | None]:
+    """(the backend's options, the ontology) from a service model's ``options``: ``ontology`` is not a backend
+    option (the ONNX backend's own ``class_map`` renumbers model outputs; it is not the ontology)."""
+    opts = dict(options or {})
+    return opts, Ontology.from_value(opts.pop(ONTOLOGY_KEY, None), f"{what}.{ONTOLOGY_KEY}")

@@ -151,7 +151,7 @@ def _load_python(ref: ModelRef, options: dict[str, Any]) -> Detector:
 def check_model_ref(model: str, registry: str | None = None, options: dict[str, Any] | None = None) -> str:
     """Check a reference without loading weights: its kind (see :data:`prelabel.models.refs.KINDS`); raises a
     clear error if it is malformed or names nothing. ``options``: what it would be loaded with (a plain .onnx
-    file needs ``decoder``)."""
+    file is checked with its ``decoder`` and ``classes`` overrides: one without names needs ``classes``)."""
     ref = parse_model_ref(model)
     if ref.kind == "registry":
         from prelabel.models.registry import Registry
@@ -162,10 +162,8 @@ def check_model_ref(model: str, registry: str | None = None, options: dict[str, 
     elif ref.kind == "python":
         check_python_ref(ref)
     elif ref.kind == "onnx":
-        from prelabel.errors import InputNotFoundError
-        from prelabel.models.onnx_file import inspect
+        from prelabel.models.onnx_file import check_onnx_file
 
-        if not Path(ref.name).expanduser().is_file():
-            raise InputNotFoundError(ref.name, what="ONNX model file")
-        inspect(ref.name)  # metadata or output shapes must say how to read it, unless options override
+        opts = options or {}
+        check_onnx_file(ref.name, decoder=opts.get("decoder"), classes=opts.get("classes"))
     return ref.kind

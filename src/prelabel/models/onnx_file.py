@@ -32,6 +32,8 @@ ULTRALYTICS_OPTIONS: dict[str, Any] = {
     "pad_value": 114,
 }
 TASKS = ("detect", "segment")
+# where ONNX Runtime looks for external-data files (weights saved beside the .onnx) of a model given as bytes
+EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 @dataclass
@@ -60,18 +62,28 @@ def _literal(text: str, what: str, path: Path) -> Any:
         raise FormatError(f"{path} metadata {what!r}", f"expected a Python literal; got {text[:80]!r}") from e
 
 
-def inspect(path: str | Path) -> OnnxFileInfo:
-    """Read the metadata and shapes of an ONNX file (no inference)."""
-    import onnxruntime as ort
-
+def read_model(path: str | Path) -> tuple[Path, bytes]:
+    """The file's bytes, read once: :func:`inspect`, the sha256 version and the inference session all use them."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputNotFoundError(str(p), what="ONNX model file")
+    try:
+        return p, p.read_bytes()
+    except OSError as e:
+        raise UnreadableInputError(f"ONNX model {p}", f"{type(e).__name__}: {e}") from e
+
+
+def inspect(path: str | Path, data: bytes | None = None) -> OnnxFileInfo:
+    """Read the metadata and shapes of an ONNX file (no inference); ``data``: its bytes when already read."""
+    import onnxruntime as ort
+
+    p, data = (Path(path).expanduser(), data) if data is not None else read_model(path)
     so = ort.SessionOptions()
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.add_session_config_entry(EXTERNAL_DATA_FOLDER, str(p.resolve().parent))  # weights in files beside it
     try:
-        session = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for a bad file
         raise UnreadableInputError(f"ONNX model {p}", f"{type(e).__name__}: {e}") from e
     meta = dict(session.get_modelmeta().custom_metadata_map)
@@ -93,6 +105,34 @@ def inspect(path: str | Path) -> OnnxFileInfo:
         info.imgsz = [int(v) for v in size]
     info.task = meta.get("task")
     return info
+
+
+def default_options(decoder: str) -> dict[str, Any]:
+    """Ultralytics preprocessing, and NMS unless the graph does it (end-to-end exports)."""
+    return {**ULTRALYTICS_OPTIONS, **({"nms": "none"} if decoder == "yolo-e2e" else {"iou": 0.6})}
+
+
+def resolve(info: OnnxFileInfo, decoder: str | None = None, classes: list[str] | None = None) -> tuple[list[str], str]:
+    """(class names, decoder) for a file: what it says, with ``classes``/``decoder`` as overrides; an error naming
+    what was found when it says too little."""
+    names = info.names
+    if classes and (names is None or not set(classes) <= set(names)):
+        names = list(classes)  # the file has no names, or these rename its outputs
+    if names is None:
+        raise PrelabelError(
+            f"{info.path}: no class names in the file (found {info.found()}); expected Ultralytics 'names' metadata "
+            "or --classes NAME,NAME,... in output order"
+        )
+    dec = decoder or choose_decoder(info, len(names))
+    if dec == "yolo-e2e" and info.task == "segment" and not any(len(s) == 4 for _, s in info.outputs):
+        raise PrelabelError(f"{info.path}: task 'segment' but no prototype output; found {info.found()}")
+    return names, dec
+
+
+def check_onnx_file(path: str | Path, decoder: str | None = None, classes: list[str] | None = None) -> None:
+    """Fail now, with the reason, if :func:`load_onnx_file` would fail to understand the file (weights not loaded
+    into a runtime session for inference)."""
+    resolve(inspect(path), decoder, classes)
 
 
 def _input_size(info: OnnxFileInfo) -> list[int]:
@@ -144,30 +184,24 @@ def load_onnx_file(
     classes: list[str] | None = None,
     **options: Any,
 ) -> Detector:
-    """A detector for ``path`` (see the module docstring); ``options`` as for the ONNX backend."""
-    from prelabel.models.backends.onnx_runtime import OnnxDetector
-    from prelabel.models.fetch import sha256_file
+    """A detector for ``path`` (see the module docstring); ``options`` as for the ONNX backend. The file is read
+    once: its bytes give the metadata, the sha256 version and the inference session."""
+    import hashlib
 
-    info = inspect(path)
-    names = info.names
-    if classes and (names is None or not set(classes) <= set(names)):
-        names = list(classes)  # the file has no names, or these rename its outputs
-    if names is None:
-        raise PrelabelError(
-            f"{info.path}: no class names in the file (found {info.found()}); expected Ultralytics 'names' metadata "
-            "or --classes NAME,NAME,... in output order"
-        )
-    dec = decoder or choose_decoder(info, len(names))
-    if dec == "yolo-e2e" and info.task == "segment" and not any(len(s) == 4 for _, s in info.outputs):
-        raise PrelabelError(f"{info.path}: task 'segment' but no prototype output; found {info.found()}")
-    merged = {**ULTRALYTICS_OPTIONS, **({"nms": "none"} if dec == "yolo-e2e" else {"iou": 0.6})}
+    from prelabel.models.backends.onnx_runtime import OnnxDetector
+
+    p, data = read_model(path)
+    info = inspect(p, data)
+    names, dec = resolve(info, decoder, classes)
+    merged = default_options(dec)
     merged.update({k: v for k, v in options.items() if v is not None})
     size = [int(v) for v in merged.pop("input_size")] if "input_size" in merged else _input_size(info)
     return OnnxDetector(
         model_id=info.path.stem,
-        version=f"sha256-{sha256_file(info.path)[:12]}",
+        version=f"sha256-{hashlib.sha256(data).hexdigest()[:12]}",
         classes=names,
         onnx_path=info.path,
+        model_bytes=data,
         input_size=size,
         decoder=dec,
         **merged,
@@ -184,5 +218,4 @@ def registry_settings(path: str | Path, decoder: str | None = None, classes: lis
             f"{info.path}: no class names in the file (found {info.found()}); pass --classes (a file or coco80)"
         )
     dec = decoder or choose_decoder(info, len(names))
-    options = {**ULTRALYTICS_OPTIONS, **({"nms": "none"} if dec == "yolo-e2e" else {"iou": 0.6})}
-    return {"decoder": dec, "classes": list(names), "input_size": _input_size(info), "options": options}
+    return {"decoder": dec, "classes": list(names), "input_size": _input_size(info), "options": default_options(dec)}

@@ -3,27 +3,27 @@ inline ``a=b,c=d`` string.
 
 Inline maps keep names that are not listed (``a=`` drops ``a``); ``*=`` drops every unlisted name and ``*=x`` renames
 them all to ``x``. Shipped maps (``coco80-to-kitti``, ``coco80-to-bdd``, ...) say themselves what happens to
-unlisted names.
+unlisted names. The short names are the label-time ontology's (``kitti`` = ``coco80-to-kitti``, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from prelabel.core.classmap import ClassMap
 from prelabel.errors import FormatError
-
-# shorter names people type
-ALIASES = {"coco-to-kitti": "coco80-to-kitti", "coco-to-bdd": "coco80-to-bdd"}
 
 
 def parse_class_map(spec: str | None) -> Callable[[str], str | None] | None:
-    """``None``; a shipped class map name or a JSON class map file; or ``a=b,c=d``."""
+    """``None``; a shipped class map name (``kitti``, ``bdd``, ``nuscenes``, ``driving`` or a full name) or a JSON
+    class map file, resolved as ``prelabel label --class-map`` resolves it (``prelabel.inference.ontology``); or
+    ``a=b,c=d``."""
     if spec is None or not spec.strip():
         return None
     spec = spec.strip()
     if "=" not in spec:
-        return ClassMap.load(ALIASES.get(spec, spec)).map
+        from prelabel.inference.ontology import load_class_map
+
+        return load_class_map(spec).map
     raw: dict[str, str | None] = {}
     for part in spec.split(","):
         if "=" not in part:

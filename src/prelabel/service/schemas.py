@@ -48,11 +48,16 @@ class ModelCreate(_Body):
         description="a zoo id (`ssd-mobilenet-v2-coco`), a private model reference, an existing endpoint URL "
         "(`http://host:port/endpoints/NAME`) or `python:module:factory` (a callable returning a Detector)",
     )
-    options: dict[str, Any] = Field(default_factory=dict, description="backend options, e.g. min_score, threads")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="backend options, e.g. min_score, threads; `ontology`: the labels' class names, "
+        '`{"class_map": "kitti", "classes": ["Car", "Pedestrian"]}` (a shipped class map: kitti, bdd, nuscenes, '
+        "driving, ...; classes to keep after it), as `prelabel label --class-map/--classes`",
+    )
 
 
 class ModelInfo(ModelCreate):
-    kind: Literal["zoo", "private", "endpoint", "python"]
+    kind: Literal["zoo", "private", "endpoint", "python", "onnx"]
     created_at: float
 
 

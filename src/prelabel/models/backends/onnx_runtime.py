@@ -28,7 +28,8 @@ NMS_MODES = ("class", "agnostic", "none")
 MAX_CANDIDATES = 2000
 
 
-def onnx_session(path: Path, threads: int | None = None, device: str | None = None) -> Any:
+def onnx_session(path: Path, threads: int | None = None, device: str | None = None, data: bytes | None = None) -> Any:
+    """A session for the model at ``path``; ``data``: its bytes when the caller has read them already."""
     import onnxruntime as ort
 
     from prelabel.models.backends.providers import check_session, providers_for
@@ -43,8 +44,10 @@ def onnx_session(path: Path, threads: int | None = None, device: str | None = No
     # no busy-waiting between ops: prelabel often runs several workers per machine (measured here on NanoDet with
     # 2 threads: 48.8 ms per frame without spinning, 55.1 ms with it, on a shared 2-core machine)
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if data is not None:  # external-data weights (files beside the .onnx) are found next to the file
+        so.add_session_config_entry("session.model_external_initializers_file_folder_path", str(path.resolve().parent))
     try:
-        session = ort.InferenceSession(str(path), so, providers=providers)
+        session = ort.InferenceSession(str(path) if data is None else data, so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for a bad file
         raise UnreadableInputError(f"ONNX model {path}", f"{type(e).__name__}: {e}") from e
     check_session(session, device, f"ONNX model {path}")
@@ -165,10 +168,16 @@ class OnnxDetector(TensorDetector):
     """A local ONNX file through ONNX Runtime (``threads`` intra-op threads)."""
 
     def __init__(
-        self, *, onnx_path: Path, threads: int | None = None, device: str | None = None, **kwargs: Any
+        self,
+        *,
+        onnx_path: Path,
+        threads: int | None = None,
+        device: str | None = None,
+        model_bytes: bytes | None = None,
+        **kwargs: Any,
     ) -> None:
         self.device = device or "cpu"
-        self._session = onnx_session(onnx_path, threads, device)
+        self._session = onnx_session(onnx_path, threads, device, model_bytes)  # model_bytes: already read
         self._input = self._session.get_inputs()[0].name
         outs = self._session.get_outputs()
         names = [o.name for o in outs]
