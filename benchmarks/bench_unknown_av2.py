@@ -99,7 +99,8 @@ def main() -> None:
     print(f"vehicles found by a box guessed 'vehicle' (2 m): {pct(tot['guess2'], tot['veh'])}")
     print(f"pedestrians: {tot['ped']}; recall at 1 m {pct(tot['ped1'], tot['ped'])}")
     per = tot["boxes"] / max(tot["sweeps"], 1)
-    print(f"unknown boxes: {tot['boxes']} ({per:.0f} per sweep); within 2 m of a cuboid: {pct(tot['near'], tot['boxes'])}")
+    near = pct(tot["near"], tot["boxes"])
+    print(f"unknown boxes: {tot['boxes']} ({per:.0f} per sweep); within 2 m of a cuboid: {near}")
     print(f"clustering CPU time per sweep (ground fit included): {1000 * float(np.mean(cpu)):.0f} ms")
 
 
