@@ -170,3 +170,14 @@ def test_a_scan_frame_missing_from_the_rig_is_one_line(ford_bag: Path, tmp_path:
         app, ["extract", str(ford_bag), "-o", str(tmp_path / "o"), "--urdf", str(tmp_path / "none.urdf")]
     )
     assert res.exit_code == 2 and "none.urdf" in res.output and "Traceback" not in res.output
+
+
+def test_a_ford_style_bag_labels_in_3d_in_one_command(ford_bag: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels3d.jsonl"
+    res = CliRunner().invoke(app, ["label", str(ford_bag), "--3d", "-o", str(labels)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "ford-scenes" / "scenes.jsonl").is_file()
+    recs = list(read_records(labels))
+    assert len(recs) == 2 and all(r.status == "ok" for r in recs)
+    ped = [lb for lb in recs[0].labels if lb.category == "pedestrian" and (lb.score or 0) > 0.5]
+    assert ped and ped[0].box3d is not None and 8.0 < ped[0].box3d.x < 9.5  # the pedestrian 8.4 m ahead

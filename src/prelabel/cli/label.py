@@ -122,7 +122,8 @@ def register(app: typer.Typer) -> None:
         three_d: bool = typer.Option(
             False,
             "--3d",
-            help="INPUT is a scene source (KITTI, nuScenes, AV2, scenes .jsonl): 3D boxes from LiDAR. Default model: "
+            help="INPUT is a scene source (KITTI, nuScenes, AV2, scenes .jsonl, or a bag with /tf_static: "
+            "PointCloud2 or raw VelodyneScan sweeps plus images): 3D boxes from LiDAR. Default model: "
             "tiled nanodet-m-coco; several models (a,b) have their 2D boxes fused (WBF) before lifting.",
         ),
         unknown_objects: bool = typer.Option(

@@ -51,6 +51,10 @@ def run_label3d(
 
     options = LiftOptions(min_score=min(min_score, 0.15))
     models = [m.strip() for m in model.split(",") if m.strip()]
+    from prelabel.sources.rosbag import is_bag
+
+    if is_bag(src):
+        src = _bag_scenes(src, dest, overwrite)
     scenes = list(read_scenes(src))
     ok = [r for r in scenes if r.status == "ok"]
     if ok and not unknown_objects and not any(r.frame.cameras for r in ok):
@@ -102,3 +106,28 @@ def _check_poses(src: str, scenes: list[Any]) -> None:
             f"none (first: {missing[0]}); expected scenes with poses: KITTI tracking (oxts), nuScenes, Argoverse 2, "
             "or a Ground Truth 3D manifest with ego-vehicle-pose"
         )
+
+
+def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
+    """Extract a ROS bag / MCAP (images, PointCloud2 or raw VelodyneScan sweeps, rig from /tf_static) beside the
+    labels file, in ``<bag stem>-scenes/``, and pair its scenes; returns the scenes file. Bags without /tf_static
+    need ``prelabel extract --scenes --extrinsics`` first."""
+    from pathlib import PurePosixPath
+
+    from prelabel import storage
+    from prelabel.labelfile import write_records
+    from prelabel.sources.extract import INDEX, extract_bag
+    from prelabel.sources.scenes.bagindex import scenes_from_index
+
+    parent = dest.rsplit("/", 1)[0] if "/" in dest else "."
+    folder = storage.join(parent, f"{PurePosixPath(bag.rstrip('/')).stem}-scenes")
+    errors: list[str] = []
+    written = extract_bag(bag, folder, overwrite=overwrite, errors=errors)
+    for topic, n in sorted(written.items()):
+        console.print(f"{topic}: {n} files", highlight=False)
+    for line in errors[:20]:
+        console.print(f"[red]failed[/] {line}", highlight=False)
+    scenes = storage.join(folder, "scenes.jsonl")
+    write_records(scenes, list(scenes_from_index(storage.join(folder, INDEX))))
+    console.print(f"bag extracted to {folder}; scenes in {scenes}", highlight=False)
+    return scenes
