@@ -129,3 +129,36 @@ def test_a_box_without_a_class_is_refused(shared_data: Path, tmp_path: Path) -> 
     out.write_text(json.dumps(line) + "\n")
     with pytest.raises(FormatError, match="annotation 0.*center-x/y/z"):
         list(gtl.read_output(str(out)))
+
+
+def test_convert_cli_writes_and_reads_ground_truth_3d(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from prelabel.cli.main import app
+    from prelabel.labelfile import read_records, write_records
+
+    root = shared_data / "kitti_tracking/tracking/training"
+    recs = [
+        FrameRecord(
+            frame=sc.frame,
+            labels=_tracking_labels(root / "label_02/0001.txt", i, np.asarray(sc.frame.meta["rect_from_lidar"])),
+        )
+        for i, sc in enumerate(read_scenes(str(root)))
+    ]
+    src = tmp_path / "labels3d.jsonl"
+    write_records(src, recs)
+    runner = CliRunner()
+    for to, out in (("groundtruth-3d", tmp_path / "out.manifest"), ("groundtruth-3d-tracking", tmp_path / "seq")):
+        res = runner.invoke(app, ["convert", str(src), str(out), "--from", "labels", "--to", to])
+        assert res.exit_code == 0, res.output
+        again = runner.invoke(app, ["convert", str(src), str(out), "--from", "labels", "--to", to])
+        assert again.exit_code == 2 and "--overwrite" in again.output
+        manifest = out if to == "groundtruth-3d" else out / "output.manifest"
+        back = tmp_path / f"{to}.jsonl"
+        res = runner.invoke(app, ["convert", str(manifest), str(back), "--from", to, "--to", "labels"])
+        assert res.exit_code == 0, res.output
+        for a, b in zip(recs, read_records(back), strict=True):
+            _same_boxes(a, b)
+    res = runner.invoke(app, ["convert", str(src), str(tmp_path / "x.manifest"), "-f", "labels", "-t", "gt-3d",
+                              "--opt", "colour=red"])  # fmt: skip
+    assert res.exit_code == 2 and "colour" in res.output and "attribute" in res.output
