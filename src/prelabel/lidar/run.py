@@ -64,11 +64,10 @@ def label_scene(
                 "one camera image within the time tolerance, or pass --unknown-objects (Python: unknown=) to box "
                 "the LiDAR clusters alone as low-score 'unknown' objects"
             )
-        ground = fit_ground(points[:, :3])
-        lifted = lift_frame(points, scene.cameras, dets, options, ground=ground) if scene.cameras else []
+        lifted = lift_frame(points, scene.cameras, dets, options) if scene.cameras else []
         labels = to_labels(lifted, scene.id)
         if unknown is not None:
-            found = unknown_boxes(points, ground, [it.box for it in lifted], unknown)
+            found = unknown_boxes(points, fit_ground(points[:, :3]), [it.box for it in lifted], unknown)
             labels += unknown_labels(found, scene.id)
     except PrelabelError as e:
         return FrameRecord(frame=scene, status="failed", error=str(e))
