@@ -115,6 +115,7 @@ def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
     from pathlib import PurePosixPath
 
     from prelabel import storage
+    from prelabel.errors import PrelabelError
     from prelabel.labelfile import write_records
     from prelabel.sources.extract import INDEX, extract_bag
     from prelabel.sources.scenes.bagindex import scenes_from_index
@@ -128,6 +129,14 @@ def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
     for line in errors[:20]:
         console.print(f"[red]failed[/] {line}", highlight=False)
     scenes = storage.join(folder, "scenes.jsonl")
-    write_records(scenes, list(scenes_from_index(storage.join(folder, INDEX))))
+    recs = list(scenes_from_index(storage.join(folder, INDEX)))
+    write_records(scenes, recs)
+    sweeps = [r for r in recs if r.frame.kind == "pointcloud"]
+    if sweeps and all(r.status == "failed" for r in sweeps):
+        raise PrelabelError(
+            f"{bag}: none of its {len(sweeps)} sweeps pairs with its cameras ({sweeps[0].error}); give the rig "
+            f"when extracting: prelabel extract {bag} -o DIR --scenes --extrinsics FILE (or --urdf FILE), then "
+            "prelabel label DIR/scenes.jsonl --3d"
+        )
     console.print(f"bag extracted to {folder}; scenes in {scenes}", highlight=False)
     return scenes
