@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from prelabel.cli.main import app
@@ -57,8 +58,18 @@ def _tf(T: Any, t: int, parent: str, child: str, m: np.ndarray) -> Any:
     )
 
 
-def write_ford_bag(path: Path, frames: tuple[str, ...] = FRAMES, *, camera: bool = True) -> None:
-    """The bag described in the module docstring (one sweep and one image every 100 ms)."""
+def ford_rig() -> dict[str, np.ndarray]:
+    """``body_from_frame`` of the four LiDARs (Ford's URDF) and the camera (where KITTI 000000's camera is)."""
+    rig = {k: v for k, v in vel.rig_from_urdf(URDF).items() if k.startswith("lidar_")}
+    flu_from_cam = np.linalg.inv(rect_from_lidar(parse_calib(KITTI / "calib" / "000000.txt"), "calib"))
+    return {**rig, CAMERA: FLU_FROM_FRD @ flu_from_cam}  # KITTI velodyne = vehicle frame; FLU_FROM_FRD = its inverse
+
+
+def write_ford_bag(
+    path: Path, frames: tuple[str, ...] = FRAMES, *, camera: bool = True, tf_static: bool = True, info: bool = True
+) -> None:
+    """The bag described in the module docstring (one sweep and one image every 100 ms); without ``tf_static`` or
+    ``info`` it leaves out the rig or the CameraInfo, as Ford's recorded bags do (their calibration is in files)."""
     from rosbags.rosbag1 import Writer
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
@@ -66,17 +77,17 @@ def write_ford_bag(path: Path, frames: tuple[str, ...] = FRAMES, *, camera: bool
     vel.register_velodyne_types(ts)
     ts.register(get_types_from_msg("geometry_msgs/TransformStamped[] transforms\n", "tf2_msgs/msg/TFMessage"))
     T = ts.types
-    rig = {k: v for k, v in vel.rig_from_urdf(URDF).items() if k.startswith("lidar_")}
-    rows = parse_calib(KITTI / "calib" / f"{frames[0]}.txt")
-    flu_from_cam = np.linalg.inv(rect_from_lidar(rows, "calib"))  # KITTI velodyne frame = prelabel's vehicle frame
-    body_from_cam = FLU_FROM_FRD @ flu_from_cam  # FLU_FROM_FRD is its own inverse
+    rig = ford_rig()
     with Writer(path) as w:
-        conn = w.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=ts)
-        trs = [_tf(T, T0, "body", f, m) for f, m in rig.items()] + [_tf(T, T0, "body", CAMERA, body_from_cam)]
-        w.write(conn, T0, ts.serialize_ros1(T["tf2_msgs/msg/TFMessage"](transforms=trs), "tf2_msgs/msg/TFMessage"))
+        if tf_static:
+            conn = w.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=ts)
+            trs = [_tf(T, T0, "body", f, m) for f, m in rig.items()]
+            msg = T["tf2_msgs/msg/TFMessage"](transforms=trs)
+            w.write(conn, T0, ts.serialize_ros1(msg, "tf2_msgs/msg/TFMessage"))
         scan_conns = {t: w.add_connection(t, vel.SCAN_TYPE, typestore=ts) for t in vel.FORD_TOPICS}
         img_conn = w.add_connection("/image_front_left", "sensor_msgs/msg/Image", typestore=ts)
-        info_conn = w.add_connection("/image_front_left/camera_info", "sensor_msgs/msg/CameraInfo", typestore=ts)
+        info_topic = "/image_front_left/camera_info"
+        info_conn = w.add_connection(info_topic, "sensor_msgs/msg/CameraInfo", typestore=ts) if info else None
         for n, stem in enumerate(frames):
             t = T0 + n * 100_000_000
             flu = np.fromfile(KITTI / "velodyne" / f"{stem}.bin", dtype=np.float32).reshape(-1, 4)[:, :3]
@@ -101,6 +112,8 @@ def write_ford_bag(path: Path, frames: tuple[str, ...] = FRAMES, *, camera: bool
                 data=np.ascontiguousarray(rgb).reshape(-1),
             )  # fmt: skip
             w.write(img_conn, t, ts.serialize_ros1(img, "sensor_msgs/msg/Image"))
+            if info_conn is None:
+                continue
             p2 = parse_calib(KITTI / "calib" / f"{stem}.txt")["P2"].reshape(3, 4)
             info = T["sensor_msgs/msg/CameraInfo"](
                 header=_header(T, t, CAMERA), height=h, width=wd, distortion_model="plumb_bob",
@@ -181,3 +194,48 @@ def test_a_ford_style_bag_labels_in_3d_in_one_command(ford_bag: Path, tmp_path: 
     assert len(recs) == 2 and all(r.status == "ok" for r in recs)
     ped = [lb for lb in recs[0].labels if lb.category == "pedestrian" and (lb.score or 0) > 0.5]
     assert ped and ped[0].box3d is not None and 8.0 < ped[0].box3d.x < 9.5  # the pedestrian 8.4 m ahead
+
+
+def test_a_bag_without_rig_or_camera_info_takes_them_from_calibration_files(tmp_path: Path) -> None:
+    """Ford's recorded bags keep their calibration in files: TransformStamped YAMLs (as ford_demo's
+    extrinsics_broadcaster.py reads them) and the camera's intrinsics; given with --rig and --camera-info."""
+    bag = tmp_path / "ford_nocal.bag"
+    write_ford_bag(bag, ("000000",), tf_static=False, info=False)
+    cal = tmp_path / "calibration"
+    cal.mkdir()
+    for frame, m in ford_rig().items():
+        pose = Pose.from_matrix(m)
+        w, x, y, z = pose.rotation
+        tx, ty, tz = pose.translation
+        doc = {
+            "header": {"frame_id": "body"},
+            "child_frame_id": frame,
+            "transform": {"translation": {"x": tx, "y": ty, "z": tz}, "rotation": {"x": x, "y": y, "z": z, "w": w}},
+        }
+        (cal / f"{frame}_body.yaml").write_text(yaml.safe_dump(doc))
+    p2 = parse_calib(KITTI / "calib" / "000000.txt")["P2"].reshape(3, 4)
+    intr = {
+        "image_width": 1242, "image_height": 375, "camera_name": CAMERA,
+        "camera_matrix": {"rows": 3, "cols": 3, "data": p2[:, :3].reshape(-1).tolist()},
+        "distortion_model": "plumb_bob", "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0.0] * 5},
+        "rectification_matrix": {"rows": 3, "cols": 3, "data": np.eye(3).reshape(-1).tolist()},
+        "projection_matrix": {"rows": 3, "cols": 4, "data": p2.reshape(-1).tolist()},
+    }  # fmt: skip
+    (cal / "cameraFrontLeftIntrinsics.yaml").write_text(yaml.safe_dump(intr))  # in the same folder: not a transform
+    runner = CliRunner()
+    res = runner.invoke(app, ["extract", str(bag), "-o", str(tmp_path / "bare"), "--scenes"])
+    assert res.exit_code == 2 and "no transform for frame 'lidar_" in res.output and "--rig" in res.output
+    out = tmp_path / "out"
+    args = ["extract", str(bag), "-o", str(out), "--scenes", "--rig", str(cal)]
+    res = runner.invoke(app, [*args, "--camera-info", f"/image_front_left={cal / 'cameraFrontLeftIntrinsics.yaml'}"])
+    assert res.exit_code == 0, res.output
+    (scene,) = list(read_records(out / "scenes.jsonl"))
+    (cam,) = scene.frame.cameras or []
+    shift = np.eye(4)
+    shift[:3, 3] = np.linalg.solve(p2[:, :3], p2[:, 3])
+    rect = rect_from_lidar(parse_calib(KITTI / "calib" / "000000.txt"), "calib")
+    np.testing.assert_allclose(cam.camera_from_lidar.matrix(), shift @ Pose.from_matrix(rect).matrix(), atol=1e-6)
+    np.testing.assert_allclose(cam.K, p2[:, :3], atol=1e-9)
+    # without the intrinsics the scene fails, naming the image and what it lacks
+    res = runner.invoke(app, [*args[:3], str(tmp_path / "o2"), "--scenes", "--rig", str(cal)])
+    assert res.exit_code == 0 and "1 failed" in res.output and "no CameraInfo calibration" in res.output

@@ -40,7 +40,17 @@ def register(app: typer.Typer) -> None:
             help="Bags without /tf_static: JSON {camera topic: 4x4 camera_from_lidar} or KITTI calib.",
         ),
         urdf: str | None = typer.Option(
-            None, "--urdf", help="The sensor rig as a URDF (fixed joints) instead of the bag's /tf_static."
+            None,
+            "--rig",
+            "--urdf",
+            help="The sensor rig instead of the bag's /tf_static: a URDF (fixed joints), or TransformStamped YAML "
+            "files (a file or folder; Ford's calibration extrinsics).",
+        ),
+        camera_info: list[str] | None = typer.Option(
+            None,
+            "--camera-info",
+            help="TOPIC=FILE.yaml: intrinsics (ROS calibration YAML) for an image topic the bag has no CameraInfo "
+            "for (repeat per camera).",
         ),
         velodyne_calibration: str | None = typer.Option(
             None,
@@ -70,11 +80,17 @@ def register(app: typer.Typer) -> None:
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
         errors: list[str] = []
         velodyne = {"model": velodyne_model, "calibration": velodyne_calibration}
+        infos = {}
+        for pair in camera_info or []:
+            topic, sep, path = pair.partition("=")
+            if not sep or not topic or not path:
+                raise typer.BadParameter(f"--camera-info must be TOPIC=FILE.yaml; got {pair!r}")
+            infos[topic] = path
         with progress_bar("files") as progress:
             task = progress.add_task("extracting", total=None)
             written = extract_bag(
                 bag, out, topic_list, overwrite=overwrite, on_item=lambda _f: progress.advance(task), urdf=urdf,
-                velodyne=velodyne, errors=errors,
+                velodyne=velodyne, errors=errors, camera_info=infos,
             )  # fmt: skip
         for topic, n in sorted(written.items()):
             console.print(f"{topic}: {n} files", highlight=False)

@@ -22,7 +22,7 @@ from typing import Any
 
 from prelabel import storage
 from prelabel.core.labels import Frame
-from prelabel.errors import OutputExistsError
+from prelabel.errors import OutputExistsError, UnknownNameError
 from prelabel.sources.pointcloud import COLUMNS, pointcloud2_to_xyzi, write_bin
 from prelabel.sources.rosbag import IMAGE_TYPES, POINTCLOUD, bag_frames, choose_topics, open_bag, stamp_ns, topic_slug
 from prelabel.sources.velodyne import SCAN_TYPE
@@ -51,20 +51,29 @@ def extract_bag(
     urdf: str | None = None,
     velodyne: dict[str, Any] | None = None,
     errors: list[str] | None = None,
+    camera_info: dict[str, str] | None = None,
 ) -> Counter[str]:
     """Write the chosen topics' images and point clouds under ``out``; returns files written per topic.
 
     Topics default to every camera, point-cloud and VelodyneScan topic. Frames that fail to decode are skipped and
     counted under ``"<topic> (failed)"`` (with the reason in ``errors`` where given); the rest go on. ``urdf``
-    gives the rig when the bag has no ``/tf_static``; ``velodyne`` options (``model``, ``calibration``,
+    gives the rig instead of the bag's ``/tf_static`` (a URDF or TransformStamped YAML, see
+    :func:`prelabel.sources.rig.load_rig`); ``camera_info`` maps an image topic to a ROS calibration YAML for
+    images the bag has no CameraInfo for; ``velodyne`` options (``model``, ``calibration``,
     ``tolerance_ms``) go to :func:`prelabel.sources.velodyne.read_sweeps`."""
     index_uri = storage.join(out, INDEX)
     if storage.exists(index_uri) and not overwrite:
         raise OutputExistsError(index_uri)
+    from prelabel.sources.rig import camera_info_yaml
+
+    cams = {t: camera_info_yaml(f) for t, f in (camera_info or {}).items()}
     with open_bag(bag) as reader:
         chosen = choose_topics(reader, topics, (*IMAGE_TYPES, POINTCLOUD, SCAN_TYPE))
         available = reader.topics()
         rig = _rig(reader, urdf)
+    for t in cams:
+        if t not in available or available[t][0] not in IMAGE_TYPES:
+            raise UnknownNameError(f"camera topic of --camera-info in {bag}", t, [a for a in chosen if a in available])
     image_topics = [t for t in chosen if available[t][0] in IMAGE_TYPES]
     cloud_topics = [t for t in chosen if available[t][0] == POINTCLOUD]
     scan_topics = [t for t in chosen if available[t][0] == SCAN_TYPE]
@@ -72,6 +81,8 @@ def extract_bag(
     with storage.open(index_uri, "w", newline="\n") as index:  # nothing appears unless the extraction finishes
 
         def add(frame: Frame) -> None:
+            if frame.sensor in cams and frame.calibration is None and frame.kind != "pointcloud":
+                frame = frame.model_copy(update={"calibration": cams[frame.sensor][0]})
             fid = str(frame.meta.get("frame_id", "")).lstrip("/")
             if fid in rig and "root_from_sensor" not in frame.meta:
                 frame = frame.model_copy(update={"meta": {**frame.meta, "root_from_sensor": rig[fid].tolist()}})
@@ -96,10 +107,10 @@ def extract_bag(
 
 def _rig(reader: Any, urdf: str | None) -> dict[str, Any]:
     """``{frame: root_from_frame}`` from the URDF or the bag's ``/tf_static`` (empty when neither is there)."""
-    from prelabel.sources.rig import TF_STATIC, rig_from_tf, rig_from_urdf
+    from prelabel.sources.rig import TF_STATIC, load_rig, rig_from_tf
 
     if urdf is not None:
-        return rig_from_urdf(urdf)
+        return load_rig(urdf)
     if TF_STATIC not in reader.topics():
         return {}
     return rig_from_tf([m.msg for m in reader.messages([TF_STATIC])])

@@ -6,6 +6,13 @@ A rig is ``{frame: root_from_frame}`` (4x4, metres). Frames with no parent are r
 x-forward, y-left, z-up (docs/schema.md). :func:`vehicle_from_root` tells them apart from the LiDARs themselves:
 a spinning LiDAR is mounted upright, so when the LiDARs' own z axes point down the root's z (mean below -0.5), the
 root is z-down and the vehicle frame is the root turned half a turn about x.
+
+A rig given outside the bag (:func:`load_rig`) is a URDF, or ``geometry_msgs/TransformStamped`` YAML files
+(``header.frame_id``, ``child_frame_id``, ``transform.translation`` / ``rotation``: the calibration files Ford's
+``ford_demo/scripts/extrinsics_broadcaster.py`` publishes), one file or a folder of them. Camera intrinsics given
+outside the bag (:func:`camera_info_yaml`) are ROS calibration YAML files (``camera_calibration_parsers``:
+``image_width``, ``image_height``, ``camera_matrix``, ``distortion_model``, ``distortion_coefficients``,
+``rectification_matrix``, ``projection_matrix``, each matrix as ``{rows, cols, data}``).
 """
 
 from __future__ import annotations
@@ -88,12 +95,85 @@ def rig_from_tf(messages: Sequence[Any]) -> dict[str, F64]:
     return _chain(edges)
 
 
+def rig_from_yaml(path: str | Path) -> dict[str, F64]:
+    """``frame -> root_from_frame`` from TransformStamped YAML files (a file, or every ``*.yaml`` of a folder)."""
+    import yaml
+
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFoundError(str(p), "rig (TransformStamped YAML file or folder)")
+    files = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml")) if p.is_dir() else [p]
+    edges: dict[str, tuple[str, F64]] = {}
+    for f in files:
+        try:
+            d = yaml.safe_load(f.read_text("utf-8"))
+            if not isinstance(d, dict) or "transform" not in d or "child_frame_id" not in d:
+                continue  # not a transform (e.g. an intrinsics file in the same folder)
+            t, q = d["transform"]["translation"], d["transform"]["rotation"]
+            m = Pose(rotation=[q["w"], q["x"], q["y"], q["z"]], translation=[t["x"], t["y"], t["z"]]).matrix()
+            edges[str(d["child_frame_id"]).lstrip("/")] = (str(d["header"]["frame_id"]).lstrip("/"), m)
+        except (yaml.YAMLError, KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
+            raise UnreadableInputError(
+                str(f), f"expected a TransformStamped YAML (header.frame_id, child_frame_id, transform): {e}"
+            ) from e
+    if not edges:
+        raise UnreadableInputError(str(p), "no TransformStamped YAML (header.frame_id, child_frame_id, transform)")
+    return _chain(edges)
+
+
+def load_rig(path: str | Path) -> dict[str, F64]:
+    """A rig given outside the bag: a URDF (``*.urdf``, ``*.xml``) or TransformStamped YAML (file or folder)."""
+    p = Path(path)
+    if p.suffix.lower() in (".urdf", ".xml"):
+        return rig_from_urdf(p)
+    return rig_from_yaml(p)
+
+
+def camera_info_yaml(path: str | Path) -> Any:
+    """A :class:`~prelabel.core.labels.CameraCalibration` (and image size) from a ROS calibration YAML file."""
+    import yaml
+
+    from prelabel.core.labels import CameraCalibration
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputNotFoundError(str(p), "camera calibration YAML")
+
+    def mat(d: dict[str, Any], key: str, rows: int, cols: int) -> list[list[float]] | None:
+        if key not in d:
+            return None
+        data = [float(v) for v in d[key]["data"]]
+        if len(data) != rows * cols:
+            raise ValueError(f"{key} has {len(data)} numbers; expected {rows}x{cols}")
+        return [data[r * cols : (r + 1) * cols] for r in range(rows)]
+
+    try:
+        d = yaml.safe_load(p.read_text("utf-8"))
+        k = mat(d, "camera_matrix", 3, 3)
+        if k is None:
+            raise KeyError("camera_matrix")
+        dist = d.get("distortion_coefficients", {}).get("data", [])
+        return CameraCalibration(
+            K=k,
+            P=mat(d, "projection_matrix", 3, 4),
+            R=mat(d, "rectification_matrix", 3, 3),
+            D=[float(v) for v in dist],
+            distortion_model=d.get("distortion_model"),
+        ), (int(d["image_width"]), int(d["image_height"])) if "image_width" in d else None
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as e:
+        raise UnreadableInputError(
+            str(p), f"expected a ROS calibration YAML (camera_matrix {{rows, cols, data}}, projection_matrix ...): {e}"
+        ) from e
+
+
 def bag_rig(reader: Any, urdf: str | Path | None = None) -> dict[str, F64]:
-    """The rig of an open ``rosbags`` ``AnyReader``: from ``urdf`` when given, else from its ``/tf_static``
-    (empty when it has none)."""
+    """The rig of an open ``rosbags`` ``AnyReader``: from ``urdf`` (a URDF or TransformStamped YAML, see
+    :func:`load_rig`) when given, else from its ``/tf_static`` (empty when it has none)."""
     if urdf is not None:
-        return rig_from_urdf(urdf)
+        return load_rig(urdf)
     conns = [c for c in reader.connections if c.topic == TF_STATIC]
+    if not conns:  # (an empty list would make rosbags read every connection)
+        return {}
     return rig_from_tf([reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(connections=conns)])
 
 

@@ -143,7 +143,8 @@ def read_sweeps(
             if frame_id not in rig:
                 raise UnreadableInputError(
                     f"{bag}:{conn.topic}",
-                    f"no transform for frame {frame_id!r} in /tf_static or the URDF; the rig has {sorted(rig)}",
+                    f"no transform for frame {frame_id!r} in the bag's /tf_static or the given rig; the rig has "
+                    f"{sorted(rig) or 'no frames'}; give one with --rig (a URDF or TransformStamped YAML files)",
                 )
             frames.add(frame_id)
             item = f"{bag}:{conn.topic}@{t_ns}"
