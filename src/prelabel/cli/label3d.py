@@ -135,7 +135,7 @@ def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
     if sweeps and all(r.status == "failed" for r in sweeps):
         raise PrelabelError(
             f"{bag}: none of its {len(sweeps)} sweeps pairs with its cameras ({sweeps[0].error}); give the rig "
-            f"when extracting: prelabel extract {bag} -o DIR --scenes --extrinsics FILE (or --urdf FILE), then "
+            f"when extracting: prelabel extract {bag} -o DIR --scenes --extrinsics FILE (or --rig URDF_OR_YAML), then "
             "prelabel label DIR/scenes.jsonl --3d"
         )
     console.print(f"bag extracted to {folder}; scenes in {scenes}", highlight=False)

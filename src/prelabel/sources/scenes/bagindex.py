@@ -115,7 +115,7 @@ def scenes_from_index(
                 if base is None:
                     raise PrelabelError(
                         f"{topic}: no camera_from_lidar extrinsics (no /tf_static places both the camera's and the "
-                        "sweep's frame); pass --extrinsics with a JSON {topic: 4x4} or a KITTI calib file, or --urdf"
+                        "sweep's frame); pass --extrinsics with a JSON {topic: 4x4} or a KITTI calib file, or --rig"
                     )
                 cams.append(_camera(best, np.asarray(base, dtype=np.float64), off))
             scene.cameras = cams
