@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from prelabel.cli.main import app
@@ -73,6 +74,7 @@ def test_av2_without_images_needs_the_option(shared_data: Path, tmp_path: Path) 
     assert not (tmp_path / "l.jsonl").exists()
 
 
+@pytest.mark.model  # the 2D detector is loaded (the AV2 scenes have no image to run it on)
 def test_av2_labels_and_tracks_in_one_command(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "av2.jsonl"
     args = ["label", str(shared_data / AV2_LOG), "--3d", "--unknown-objects", "--track", "-o", str(out)]

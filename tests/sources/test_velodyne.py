@@ -23,6 +23,7 @@ from prelabel.errors import UnreadableInputError
 from prelabel.sources import velodyne as vel
 from tests.conftest import KITTI, SHARED_DATA
 
+pytestmark = pytest.mark.data  # KITTI and Ford files from the shared data (not through the fixture)
 FORD = SHARED_DATA / "ford_av"
 INTRINSICS = FORD / "ford_demo" / "params" / "lidarIntrinsics.yaml"
 URDF = FORD / "fusion_description" / "urdf" / "fusion.urdf"

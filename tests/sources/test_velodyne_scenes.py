@@ -32,6 +32,7 @@ from prelabel.sources.scenes.kitti import parse_calib, rect_from_lidar
 from tests.conftest import KITTI
 from tests.sources.test_velodyne import INTRINSICS, URDF, encode_hdl32e
 
+pytestmark = pytest.mark.data  # KITTI frames from the shared data (not through the fixture)
 T0 = 1_500_000_000 * 10**9
 FRAMES = ("000000", "000003")
 CAMERA = "camera_front_left"
@@ -136,6 +137,7 @@ def _gt_zup(stem: str, category: str) -> np.ndarray:
     return np.array([b3.from_box3d(lb.box3d) for lb in rec.labels if lb.category == category and lb.box3d])
 
 
+@pytest.mark.model
 def test_a_ford_style_bag_extracts_to_scenes_and_labels_in_3d(ford_bag: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     runner = CliRunner()
@@ -185,6 +187,7 @@ def test_a_scan_frame_missing_from_the_rig_is_one_line(ford_bag: Path, tmp_path:
     assert res.exit_code == 2 and "none.urdf" in res.output and "Traceback" not in res.output
 
 
+@pytest.mark.model
 def test_a_ford_style_bag_labels_in_3d_in_one_command(ford_bag: Path, tmp_path: Path) -> None:
     labels = tmp_path / "labels3d.jsonl"
     res = CliRunner().invoke(app, ["label", str(ford_bag), "--3d", "-o", str(labels)])
