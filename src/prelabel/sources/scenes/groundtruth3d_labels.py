@@ -53,14 +53,17 @@ def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat()
 
 
-def _class_ids(records: Sequence[FrameRecord], names: Sequence[str] | None) -> dict[str, int]:
+def class_ids(records: Sequence[FrameRecord], names: Sequence[str] | None) -> dict[str, int]:
+    """``{category: class-id}``: ``names`` first, in order, then the other 3D label categories, sorted."""
     seen = sorted({lb.category for r in records for lb in r.labels if lb.box3d is not None})
     order = list(names or []) + [c for c in seen if c not in (names or [])]
     return {c: i for i, c in enumerate(order)}
 
 
-def _annotations(rec: FrameRecord, ids: dict[str, int], tracking: bool) -> tuple[list[dict[str, Any]], list[float]]:
-    """The frame's 3D labels as Ground Truth annotations (world frame) and their confidences."""
+def annotations(rec: FrameRecord, ids: dict[str, int], tracking: bool) -> tuple[list[dict[str, Any]], list[float]]:
+    """The frame's 3D labels as Ground Truth annotations (world frame) and their confidences; ``ids`` maps each
+    category to its ``class-id`` (:func:`class_ids`). Public so other writers of Ground Truth 3D output (the
+    review portal's export) can share one annotation layout."""
     frame = rec.frame
     world_from_lidar = _world_from_lidar(frame)
     world_from_ego = frame.ego_pose.matrix() if frame.ego_pose is not None else np.eye(4)
@@ -111,10 +114,10 @@ def write_detection_output(
 ) -> int:
     """An object-detection output manifest (one line per ok record; failed ones are left out). Returns lines."""
     recs = [r for r in records if r.status == "ok"]
-    ids = _class_ids(recs, class_names)
+    ids = class_ids(recs, class_names)
     lines = []
     for rec in recs:
-        anns, conf = _annotations(rec, ids, tracking=False)
+        anns, conf = annotations(rec, ids, tracking=False)
         meta = {"objects": [{"confidence": c} for c in conf], **_metadata(ids, DETECTION_TYPE, job_name, creation_date)}
         line = {
             "source-ref": rec.frame.uri,
@@ -140,7 +143,7 @@ def write_tracking_output(
     ``<sequence>.json`` and label file ``<sequence>.SeqLabel.json``; plus ``output.manifest`` with one line per
     sequence. Returns the manifest's path."""
     recs = [r for r in records if r.status == "ok"]
-    ids = _class_ids(recs, class_names)
+    ids = class_ids(recs, class_names)
     seqs: dict[str, list[FrameRecord]] = {}
     for r in recs:
         seqs.setdefault(r.frame.sequence or "sequence", []).append(r)
@@ -151,7 +154,7 @@ def write_tracking_output(
         for i, rec in enumerate(group):
             meta = _frame_json(rec.frame)
             entries.append({"frame-no": i, "frame": rec.frame.uri, **{k: meta[k] for k in meta if k != "prefix"}})
-            anns, conf = _annotations(rec, ids, tracking=True)
+            anns, conf = annotations(rec, ids, tracking=True)
             labels.append({"frame-number": i, "frame-name": rec.frame.uri, "annotations": anns})
             objects.append({"frame-no": i, "confidence": conf})
         stem = name.replace("/", "_")
