@@ -60,7 +60,9 @@ def class_ids(records: Sequence[FrameRecord], names: Sequence[str] | None) -> di
     return {c: i for i, c in enumerate(order)}
 
 
-def annotations(rec: FrameRecord, ids: dict[str, int], tracking: bool) -> tuple[list[dict[str, Any]], list[float]]:
+def frame_annotations(
+    rec: FrameRecord, ids: dict[str, int], tracking: bool
+) -> tuple[list[dict[str, Any]], list[float]]:
     """The frame's 3D labels as Ground Truth annotations (world frame) and their confidences; ``ids`` maps each
     category to its ``class-id`` (:func:`class_ids`). Public so other writers of Ground Truth 3D output (the
     review portal's export) can share one annotation layout."""
@@ -117,7 +119,7 @@ def write_detection_output(
     ids = class_ids(recs, class_names)
     lines = []
     for rec in recs:
-        anns, conf = annotations(rec, ids, tracking=False)
+        anns, conf = frame_annotations(rec, ids, tracking=False)
         meta = {"objects": [{"confidence": c} for c in conf], **_metadata(ids, DETECTION_TYPE, job_name, creation_date)}
         line = {
             "source-ref": rec.frame.uri,
@@ -154,7 +156,7 @@ def write_tracking_output(
         for i, rec in enumerate(group):
             meta = _frame_json(rec.frame)
             entries.append({"frame-no": i, "frame": rec.frame.uri, **{k: meta[k] for k in meta if k != "prefix"}})
-            anns, conf = annotations(rec, ids, tracking=True)
+            anns, conf = frame_annotations(rec, ids, tracking=True)
             labels.append({"frame-number": i, "frame-name": rec.frame.uri, "annotations": anns})
             objects.append({"frame-no": i, "confidence": conf})
         stem = name.replace("/", "_")
