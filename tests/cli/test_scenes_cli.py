@@ -43,3 +43,13 @@ def test_label_3d_on_kitti_scenes(shared_data: Path, tmp_path: Path) -> None:
     assert cars and all(lb.box3d is not None and lb.box3d.frame == "lidar" for lb in cars)
     best = max(cars, key=lambda lb: lb.score or 0.0)
     assert best.box3d is not None and 12.0 < best.box3d.x < 16.0  # the car 13-14 m ahead in frame 000003
+
+
+def test_label_3d_on_a_bag_without_a_rig_says_how_to_give_one(shared_data: Path, tmp_path: Path) -> None:
+    from prelabel.cli.main import app
+
+    bag = shared_data / "rosbags/kitti_object_10f.bag"  # PointCloud2 + camera, no /tf_static
+    res = CliRunner().invoke(app, ["label", str(bag), "--3d", "-o", str(tmp_path / "l.jsonl")])
+    assert res.exit_code == 2, res.output
+    assert "none of its 10 sweeps pairs with its cameras" in res.output and "--extrinsics" in res.output
+    assert not (tmp_path / "l.jsonl").exists() and (tmp_path / "kitti_object_10f-scenes" / "index.jsonl").is_file()

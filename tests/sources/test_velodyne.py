@@ -23,6 +23,7 @@ from prelabel.errors import UnreadableInputError
 from prelabel.sources import velodyne as vel
 from tests.conftest import KITTI, SHARED_DATA
 
+pytestmark = pytest.mark.data  # KITTI and Ford files from the shared data (not through the fixture)
 FORD = SHARED_DATA / "ford_av"
 INTRINSICS = FORD / "ford_demo" / "params" / "lidarIntrinsics.yaml"
 URDF = FORD / "fusion_description" / "urdf" / "fusion.urdf"
@@ -166,9 +167,12 @@ def test_four_lidars_merge_in_the_vehicle_frame(tmp_path: Path) -> None:
     sweeps = list(vel.read_sweeps(tmp_path / "ford.bag", topics=vel.FORD_TOPICS, calibration=str(INTRINSICS)))
     assert len(sweeps) == 1 and sweeps[0].missing == []
     got = sweeps[0].points[:, :3].astype(np.float64)
-    want = np.concatenate(expected)
+    # Ford's body is x forward, y right, z down (the LiDARs' z axes point down it): the sweep is turned to z up
+    np.testing.assert_array_equal(sweeps[0].vehicle_from_root, np.diag([1.0, -1.0, -1.0, 1.0]))
+    turn = sweeps[0].vehicle_from_root[:3, :3]
+    want = np.concatenate(expected) @ turn.T
     assert got.shape == want.shape and len(got) > 5000
-    origin = np.concatenate(origins)
+    origin = np.concatenate(origins) @ turn.T
     err = np.linalg.norm(got - want, axis=1)
     assert np.all(err < 1e-3 + np.linalg.norm(want - origin, axis=1) * math.radians(0.02))
     assert set(sweeps[0].counts) == set(vel.FORD_TOPICS)

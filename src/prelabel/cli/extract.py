@@ -35,11 +35,37 @@ def register(app: typer.Typer) -> None:
         ),
         scenes: bool = typer.Option(False, "--scenes", help="Bags: also pair sweeps and images into scenes.jsonl."),
         extrinsics: str | None = typer.Option(
-            None, "--extrinsics", help="Bags without /tf: JSON {camera topic: 4x4 camera_from_lidar} or KITTI calib."
+            None,
+            "--extrinsics",
+            help="Bags without /tf_static: JSON {camera topic: 4x4 camera_from_lidar} or KITTI calib.",
+        ),
+        urdf: str | None = typer.Option(
+            None,
+            "--rig",
+            "--urdf",
+            help="The sensor rig instead of the bag's /tf_static: a URDF (fixed joints), or TransformStamped YAML "
+            "files (a file or folder; Ford's calibration extrinsics).",
+        ),
+        camera_info: list[str] | None = typer.Option(
+            None,
+            "--camera-info",
+            help="TOPIC=FILE.yaml: intrinsics (ROS calibration YAML) for an image topic the bag has no CameraInfo "
+            "for (repeat per camera).",
+        ),
+        velodyne_calibration: str | None = typer.Option(
+            None,
+            "--velodyne-calibration",
+            help="VelodyneScan topics: the sensor's calibration YAML (e.g. Ford's lidarIntrinsics.yaml); "
+            "default: the decoder's own table for the model.",
+        ),
+        velodyne_model: str = typer.Option(
+            "HDL32E", "--velodyne-model", help="VelodyneScan topics: HDL32E | HDL64E_S2 | HDL64E_S3 | VLP16 | ..."
         ),
     ) -> None:
         """Write camera frames as PNGs and point clouds as .bin files, plus index.jsonl (one Frame per file, with
-        timestamps, frame ids and CameraInfo calibration). Label them with: prelabel label OUT/index.jsonl"""
+        timestamps, frame ids and CameraInfo calibration). Raw Velodyne packets (VelodyneScan topics, Ford style)
+        are decoded and merged into one vehicle-frame sweep per revolution. Label them with: prelabel label
+        OUT/index.jsonl, or with --scenes: prelabel label OUT/scenes.jsonl --3d"""
         from prelabel import storage
         from prelabel.limits import ENV_MAX_PIXELS
         from prelabel.sources.extract import INDEX, extract_bag
@@ -52,11 +78,24 @@ def register(app: typer.Typer) -> None:
         set_limit(ENV_MAX_PIXELS, max_pixels)
 
         topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
+        errors: list[str] = []
+        velodyne = {"model": velodyne_model, "calibration": velodyne_calibration}
+        infos = {}
+        for pair in camera_info or []:
+            topic, sep, path = pair.partition("=")
+            if not sep or not topic or not path:
+                raise typer.BadParameter(f"--camera-info must be TOPIC=FILE.yaml; got {pair!r}")
+            infos[topic] = path
         with progress_bar("files") as progress:
             task = progress.add_task("extracting", total=None)
-            written = extract_bag(bag, out, topic_list, overwrite=overwrite, on_item=lambda _f: progress.advance(task))
+            written = extract_bag(
+                bag, out, topic_list, overwrite=overwrite, on_item=lambda _f: progress.advance(task), urdf=urdf,
+                velodyne=velodyne, errors=errors, camera_info=infos,
+            )  # fmt: skip
         for topic, n in sorted(written.items()):
             console.print(f"{topic}: {n} files", highlight=False)
+        for line in errors[:20]:
+            console.print(f"[red]failed[/] {line}", highlight=False)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
         if scenes:
             from prelabel.sources.scenes.bagindex import TOLERANCE_MS, load_extrinsics, scenes_from_index

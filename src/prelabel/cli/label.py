@@ -122,8 +122,21 @@ def register(app: typer.Typer) -> None:
         three_d: bool = typer.Option(
             False,
             "--3d",
-            help="INPUT is a scene source (KITTI, nuScenes, AV2, scenes .jsonl): 3D boxes from LiDAR. Default model: "
+            help="INPUT is a scene source (KITTI, nuScenes, AV2, scenes .jsonl, or a bag with /tf_static: "
+            "PointCloud2 or raw VelodyneScan sweeps plus images): 3D boxes from LiDAR. Default model: "
             "tiled nanodet-m-coco; several models (a,b) have their 2D boxes fused (WBF) before lifting.",
+        ),
+        unknown_objects: bool = typer.Option(
+            False,
+            "--unknown-objects",
+            help="With --3d: also box the LiDAR clusters no 2D detection claimed, as low-score 'unknown' objects "
+            "(score <= 0.3; a size guess in attributes); scenes without camera images are labelled this way.",
+        ),
+        track: bool = typer.Option(
+            False,
+            "--track",
+            help="With --3d: track the 3D boxes over each sequence in the world frame and refine every track "
+            "offline (as prelabel track3d); needs ego poses (KITTI tracking, nuScenes, Argoverse 2).",
         ),
     ) -> None:
         """Pre-label every frame as a persisted, resumable job; writes the labels file and prints a summary.
@@ -145,8 +158,12 @@ def register(app: typer.Typer) -> None:
                 cache=cache,
                 overwrite=overwrite,
                 min_score=0.25 if min_score is None else min_score,
+                unknown_objects=unknown_objects,
+                track=track,
             )
             raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+        if unknown_objects or track:
+            raise typer.BadParameter("--unknown-objects and --track go with --3d (LiDAR scenes)")
         from prelabel.limits import ENV_MAX_PIXELS
 
         set_limit(ENV_MAX_PIXELS, max_pixels)

@@ -101,38 +101,35 @@ def rotation_angle_deg(m: F64) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
 
 
-# ---- KITTI calibration (duplicates sources.scenes.kitti.parse_calib on the lidar3d branch; swap at merge) ----
+# ---- KITTI calibration: the scene reader's parser (sources.scenes.kitti), errors as unreadable input ----
 
 
 def kitti_camera(calib_path: str | Path, camera: str = "image_2") -> tuple[F64, F64]:
-    """``(K, camera_from_lidar)`` for a KITTI object calib file: ``P = K [I | t]``, ``R0_rect @ Tr_velo_to_cam``."""
+    """``(K, camera_from_lidar)`` for a KITTI object calib file: ``P = K [I | t]``, ``R0_rect @ Tr_velo_to_cam``
+    (parsed by :func:`prelabel.sources.scenes.kitti.parse_calib` and ``rect_from_lidar``)."""
+    from prelabel.sources.scenes.kitti import CalibrationError, parse_calib, rect_from_lidar
+
     index = {"image_0": "P0", "image_1": "P1", "image_2": "P2", "image_3": "P3"}
     if camera not in index:
         raise PrelabelError(f"unknown KITTI camera {camera!r}; expected one of: {', '.join(index)}")
-    vals: dict[str, F64] = {}
+    path = Path(calib_path)
     try:
-        for line in Path(calib_path).read_text().splitlines():
-            if ":" in line:
-                key, rest = line.split(":", 1)
-                if rest.strip():
-                    vals[key.strip()] = np.array([float(x) for x in rest.split()], dtype=np.float64)
-    except (OSError, ValueError) as e:
-        raise UnreadableInputError(str(calib_path), f"expected a KITTI calib file (KEY: numbers); {e}") from e
-    need = [index[camera], "R0_rect", "Tr_velo_to_cam"]
-    missing = [k for k in need if k not in vals or vals[k].size != {"R0_rect": 9}.get(k, 12)]
-    if missing:
-        raise UnreadableInputError(str(calib_path), f"expected {', '.join(need)}; missing or malformed: {missing}")
-    p = vals[index[camera]].reshape(3, 4)
-    k = p[:, :3]
+        rows = parse_calib(path)
+        p = rows.get(index[camera])
+        if p is None or p.size != 12 or not np.all(np.isfinite(p)):
+            raise CalibrationError(
+                str(path), f"expected {index[camera]} as 12 finite numbers; got {None if p is None else p.size}"
+            )
+        rect = rect_from_lidar(rows, str(path))
+    except (CalibrationError, OSError, UnicodeDecodeError) as e:
+        reason = str(e).removeprefix(f"{path}: ")
+        raise UnreadableInputError(str(path), f"expected a KITTI calib file (KEY: numbers); {reason}") from e
+    k = p.reshape(3, 4)[:, :3]
     if abs(np.linalg.det(k)) < 1e-9:
-        raise UnreadableInputError(str(calib_path), f"{index[camera]} has a singular 3x3 part")
-    rect = np.eye(4)
-    rect[:3, :3] = vals["R0_rect"].reshape(3, 3)
-    tr = np.eye(4)
-    tr[:3, :] = vals["Tr_velo_to_cam"].reshape(3, 4)
+        raise UnreadableInputError(str(path), f"{index[camera]} has a singular 3x3 part")
     shift = np.eye(4)
-    shift[:3, 3] = np.linalg.solve(k, p[:, 3])
-    return k, shift @ rect @ tr
+    shift[:3, 3] = np.linalg.solve(k, p.reshape(3, 4)[:, 3])
+    return k, shift @ rect
 
 
 def kitti_ids(spec: str) -> list[str]:

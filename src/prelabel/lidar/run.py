@@ -18,6 +18,7 @@ from typing import Any
 from prelabel.core.labels import Frame, FrameRecord, Label
 from prelabel.errors import PrelabelError
 from prelabel.lidar.lift import LiftOptions, lift_frame, to_labels
+from prelabel.lidar.unknown import UnknownOptions
 
 
 def camera_frame(scene: Frame, cam: Any) -> Frame:
@@ -33,9 +34,17 @@ def camera_frame(scene: Frame, cam: Any) -> Frame:
 
 
 def label_scene(
-    rec: FrameRecord, detect: Callable[[Frame], FrameRecord], options: LiftOptions | None = None
+    rec: FrameRecord,
+    detect: Callable[[Frame], FrameRecord],
+    options: LiftOptions | None = None,
+    unknown: UnknownOptions | None = None,
 ) -> FrameRecord:
-    """One scene record to a record with 3D labels (or a failed one naming why)."""
+    """One scene record to a record with 3D labels (or a failed one naming why). With ``unknown`` options, the
+    clusters no 2D detection claimed are added as low-score ``unknown`` labels (:mod:`prelabel.lidar.unknown`),
+    and a scene without cameras is labelled from its clusters alone."""
+    from prelabel.lidar.ground import fit_ground
+    from prelabel.lidar.unknown import to_labels as unknown_labels
+    from prelabel.lidar.unknown import unknown_boxes
     from prelabel.sources.scenes.points import load
 
     if rec.status == "failed":
@@ -49,17 +58,22 @@ def label_scene(
             if out.status == "failed":
                 raise PrelabelError(f"camera {cam.name} of {scene.id}: {out.error}")
             dets[cam.name] = out.labels
-        if not scene.cameras:
+        if not scene.cameras and unknown is None:
             raise PrelabelError(
                 f"{scene.id}: the scene has no camera to take 2D detections from; expected at least "
-                "one camera image within the time tolerance"
+                "one camera image within the time tolerance, or pass --unknown-objects (Python: unknown=) to box "
+                "the LiDAR clusters alone as low-score 'unknown' objects"
             )
-        lifted = lift_frame(points, scene.cameras, dets, options)
+        lifted = lift_frame(points, scene.cameras, dets, options) if scene.cameras else []
+        labels = to_labels(lifted, scene.id)
+        if unknown is not None:
+            found = unknown_boxes(points, fit_ground(points[:, :3]), [it.box for it in lifted], unknown)
+            labels += unknown_labels(found, scene.id)
     except PrelabelError as e:
         return FrameRecord(frame=scene, status="failed", error=str(e))
     except ValueError as e:
         return FrameRecord(frame=scene, status="failed", error=f"{scene.id}: {e}")
-    return FrameRecord(frame=scene, labels=to_labels(lifted, scene.id))
+    return FrameRecord(frame=scene, labels=labels)
 
 
 def label_scenes(
@@ -72,9 +86,11 @@ def label_scenes(
     threads: int = 2,
     cache: str | None = None,
     options: LiftOptions | None = None,
+    unknown: UnknownOptions | None = None,
 ) -> Iterator[FrameRecord]:
     """Records with 3D labels for every scene of ``src`` (a scene source or scene records). Several ``model`` s
-    are run on every camera image and their boxes fused (WBF) before lifting."""
+    are run on every camera image and their boxes fused (WBF) before lifting; ``unknown`` adds the unclaimed
+    clusters (see :func:`label_scene`)."""
     from prelabel.inference.predictor import Predictor
     from prelabel.sources.scenes import read_scenes
 
@@ -85,7 +101,7 @@ def label_scenes(
     ]
     detect = predictors[0].predict_frame if len(predictors) == 1 else _fused(predictors)
     for rec in scenes:
-        yield label_scene(rec, detect, options)
+        yield label_scene(rec, detect, options, unknown)
 
 
 def _fused(predictors: Sequence[Any]) -> Callable[[Frame], FrameRecord]:

@@ -277,7 +277,8 @@ def open_bag(spec: str, *, backend: str = "auto") -> BagReader:
 
 
 def camera_info_topic(image_topic: str, available: Iterable[str]) -> str | None:
-    """The ``camera_info`` topic beside an image topic (``/cam/image_raw/compressed`` -> ``/cam/camera_info``)."""
+    """The ``camera_info`` topic beside an image topic (``/cam/image_raw/compressed`` -> ``/cam/camera_info``), or
+    under it (Ford style: ``/image_front_left`` -> ``/image_front_left/camera_info``)."""
     avail = set(available)
     parts = image_topic.rstrip("/").split("/")
     while parts:
@@ -285,7 +286,8 @@ def camera_info_topic(image_topic: str, available: Iterable[str]) -> str | None:
         cand = "/".join([*parts, "camera_info"]) or "/camera_info"
         if cand in avail:
             return cand
-    return None
+    child = image_topic.rstrip("/") + "/camera_info"
+    return child if child in avail else None
 
 
 def choose_topics(reader: BagReader, topics: Iterable[str] | None, kinds: tuple[str, ...]) -> list[str]:

@@ -12,8 +12,6 @@ their intrinsics are the standard HDL-32E table (``ford_demo/params/lidarIntrins
 
 from __future__ import annotations
 
-import math
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +21,10 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.core.labels import Frame
-from prelabel.core.scene import Pose
 from prelabel.errors import InputNotFoundError, PrelabelError, UnreadableInputError
+from prelabel.sources.rig import bag_rig, vehicle_from_root
+from prelabel.sources.rig import rig_from_tf as rig_from_tf
+from prelabel.sources.rig import rig_from_urdf as rig_from_urdf
 
 F64 = npt.NDArray[np.float64]
 FORD_TOPICS = ("/lidar_red_scan", "/lidar_blue_scan", "/lidar_green_scan", "/lidar_yellow_scan")
@@ -47,67 +47,6 @@ def register_velodyne_types(typestore: Any) -> None:
     typestore.register(types)
 
 
-def _rpy(roll: float, pitch: float, yaw: float) -> F64:
-    cr, sr, cp, sp, cy, sy = (math.cos(roll), math.sin(roll), math.cos(pitch), math.sin(pitch), math.cos(yaw),
-                              math.sin(yaw))  # fmt: skip
-    rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
-    ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
-    rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
-def _chain(edges: dict[str, tuple[str, F64]]) -> dict[str, F64]:
-    """``child -> (parent, parent_from_child)`` edges to ``frame -> root_from_frame`` (roots map to identity)."""
-    out: dict[str, F64] = {}
-
-    def resolve(f: str, depth: int = 0) -> F64:
-        if f in out:
-            return out[f]
-        if f not in edges or depth > 64:
-            out[f] = np.eye(4)
-            return out[f]
-        parent, m = edges[f]
-        out[f] = resolve(parent, depth + 1) @ m
-        return out[f]
-
-    for f in list(edges):
-        resolve(f)
-    return out
-
-
-def rig_from_urdf(path: str | Path) -> dict[str, F64]:
-    """``link -> root_from_link`` (4x4) from a URDF's fixed joints (``origin xyz``, ``rpy`` = roll pitch yaw)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputNotFoundError(str(p), "URDF")
-    try:
-        root = ET.parse(p).getroot()
-    except ET.ParseError as e:
-        raise UnreadableInputError(str(p), f"expected URDF XML; {e}") from e
-    edges: dict[str, tuple[str, F64]] = {}
-    for joint in root.iter("joint"):
-        parent, child, origin = joint.find("parent"), joint.find("child"), joint.find("origin")
-        if parent is None or child is None:
-            continue
-        m = np.eye(4)
-        if origin is not None:
-            m[:3, 3] = [float(v) for v in origin.get("xyz", "0 0 0").split()]
-            m[:3, :3] = _rpy(*(float(v) for v in origin.get("rpy", "0 0 0").split()))
-        edges[child.get("link", "")] = (parent.get("link", ""), m)
-    return _chain(edges)
-
-
-def rig_from_tf(messages: Sequence[Any]) -> dict[str, F64]:
-    """``frame -> root_from_frame`` from ``tf2_msgs/TFMessage`` messages (``/tf_static``)."""
-    edges: dict[str, tuple[str, F64]] = {}
-    for msg in messages:
-        for tr in msg.transforms:
-            q, t = tr.transform.rotation, tr.transform.translation
-            m = Pose(rotation=[q.w, q.x, q.y, q.z], translation=[t.x, t.y, t.z]).matrix()
-            edges[str(tr.child_frame_id).lstrip("/")] = (str(tr.header.frame_id).lstrip("/"), m)
-    return _chain(edges)
-
-
 @dataclass
 class Sweep:
     """One merged sweep: ``points`` (N, 4) float32 x y z intensity in the vehicle frame, per-LiDAR counts."""
@@ -116,6 +55,7 @@ class Sweep:
     points: npt.NDArray[np.float32]
     counts: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # topics with no scan within the tolerance
+    vehicle_from_root: F64 = field(default_factory=lambda: np.eye(4))  # the rig root to the vehicle frame
 
 
 def _decoder(model: str, calibration: str | None) -> Any:
@@ -158,6 +98,11 @@ def decode_scan(vd: Any, decoder: Any, msg: Any, item: str = "scan") -> npt.NDAr
     return np.ascontiguousarray(arr[:, :4]) if arr.size else np.zeros((0, 4), np.float32)
 
 
+def scan_topics(reader: Any) -> list[str]:
+    """The VelodyneScan topics of an open ``rosbags`` reader, sorted."""
+    return sorted({c.topic for c in reader.connections if c.msgtype == SCAN_TYPE})
+
+
 def read_sweeps(
     bag: str | Path,
     topics: Sequence[str] | None = None,
@@ -168,39 +113,41 @@ def read_sweeps(
     tolerance_ms: float = 60.0,
     errors: list[str] | None = None,
 ) -> Iterator[Sweep]:
-    """Merged sweeps from a bag with VelodyneScan topics (all of them when ``topics`` is None), in time order.
+    """Merged sweeps from a bag with VelodyneScan topics (all of them when ``topics`` is None), in time order, in
+    the vehicle frame (x forward, y left, z up: the rig's root, turned when it is z-down, see
+    :func:`prelabel.sources.rig.vehicle_from_root`).
 
     A scan that cannot be decoded raises ``UnreadableInputError``; with an ``errors`` list it is recorded there
     (one line naming the bag, topic and time) and left out, and the other scans go on."""
     from rosbags.highlevel import AnyReader
 
-    path = Path(bag)
-    if not path.exists():
-        raise InputNotFoundError(str(path), "bag")
+    from prelabel.sources.remote import localize
+
+    path = localize(str(bag))
     vd, decoder = _decoder(model, calibration)
     with AnyReader([path]) as reader:
-        scan_conns = [c for c in reader.connections if c.msgtype == SCAN_TYPE]
-        have = sorted({c.topic for c in scan_conns})
+        have = scan_topics(reader)
         wanted = list(topics) if topics else have
         absent = [t for t in wanted if t not in have]
         if not wanted or absent:
             raise UnreadableInputError(
-                str(path), f"expected VelodyneScan topics {absent or 'any'}; the bag has {have or 'none'}"
+                str(bag), f"expected VelodyneScan topics {absent or 'any'}; the bag has {have or 'none'}"
             )
-        tf_msgs = [
-            reader.deserialize(raw, c.msgtype)
-            for c, _, raw in reader.messages(connections=[c for c in reader.connections if c.topic == "/tf_static"])
-        ]
-        rig = rig_from_urdf(urdf) if urdf is not None else rig_from_tf(tf_msgs)
+        scan_conns = [c for c in reader.connections if c.msgtype == SCAN_TYPE and c.topic in wanted]
+        rig = bag_rig(reader, urdf)
         scans: dict[str, list[tuple[int, npt.NDArray[np.float32]]]] = {t: [] for t in wanted}
-        for conn, t_ns, raw in reader.messages(connections=[c for c in scan_conns if c.topic in wanted]):
+        frames: set[str] = set()
+        for conn, t_ns, raw in reader.messages(connections=scan_conns):
             msg: Any = reader.deserialize(raw, conn.msgtype)
             frame_id = str(msg.header.frame_id).lstrip("/")
             if frame_id not in rig:
                 raise UnreadableInputError(
-                    f"{path}:{conn.topic}", f"no transform for frame {frame_id!r}; the rig has {sorted(rig)}"
+                    f"{bag}:{conn.topic}",
+                    f"no transform for frame {frame_id!r} in the bag's /tf_static or the given rig; the rig has "
+                    f"{sorted(rig) or 'no frames'}; give one with --rig (a URDF or TransformStamped YAML files)",
                 )
-            item = f"{path}:{conn.topic}@{t_ns}"
+            frames.add(frame_id)
+            item = f"{bag}:{conn.topic}@{t_ns}"
             try:
                 pts = decode_scan(vd, decoder, msg, item)
             except UnreadableInputError as e:
@@ -212,6 +159,7 @@ def read_sweeps(
             pts[:, :3] = (pts[:, :3].astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
             stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec) or int(t_ns)
             scans[conn.topic].append((stamp, pts))
+    turn = vehicle_from_root(rig, frames)
     ref, others = wanted[0], wanted[1:]
     tol = int(tolerance_ms * 1e6)
     for stamp, pts in sorted(scans[ref], key=lambda s: s[0]):
@@ -223,13 +171,16 @@ def read_sweeps(
                 continue
             parts.append(near[1])
             counts[t] = len(near[1])
-        yield Sweep(stamp, np.concatenate(parts), counts, missing)
+        merged = np.concatenate(parts)
+        merged[:, :3] = (merged[:, :3].astype(np.float64) @ turn[:3, :3].T).astype(np.float32)
+        yield Sweep(stamp, merged, counts, missing, turn)
 
 
 def extract_frames(bag: str | Path, out: str, **opts: Any) -> Iterator[Frame]:
     """Write each merged sweep as ``<out>/vehicle/<stamp ns>.bin`` (KITTI-style float32 x y z intensity rows, vehicle
     frame; ``out`` a folder or ``s3://`` prefix, as ``prelabel extract`` lays out PointCloud2 sweeps) and yield its
-    pointcloud :class:`Frame`. ``opts`` go to :func:`read_sweeps`."""
+    pointcloud :class:`Frame`. ``meta.root_from_sensor`` is the sweep's frame in the rig's root frame (for camera
+    extrinsics from the same rig). ``opts`` go to :func:`read_sweeps`."""
     from prelabel import storage
     from prelabel.sources.pointcloud import COLUMNS, write_bin
 
@@ -243,7 +194,7 @@ def extract_frames(bag: str | Path, out: str, **opts: Any) -> Iterator[Frame]:
             kind="pointcloud",
             sensor="vehicle",
             timestamp_ns=sw.timestamp_ns,
-            sequence=Path(bag).stem,
+            sequence=Path(str(bag)).stem,
             index=i,
             point_format="kitti_bin",
             meta={
@@ -254,5 +205,6 @@ def extract_frames(bag: str | Path, out: str, **opts: Any) -> Iterator[Frame]:
                 "dtype": "float32",
                 "lidars": sw.counts,
                 "missing_lidars": sw.missing,
+                "root_from_sensor": np.linalg.inv(sw.vehicle_from_root).tolist(),
             },
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -71,6 +72,12 @@ def test_bad_points_name_the_file() -> None:
     nan = np.array([[1, 2, np.nan, 0]], np.float32).tobytes()
     with pytest.raises(UnreadableInputError, match="NaN or infinite"):
         decode(nan, "kitti_bin", "y.bin")
+    # a .npy sweep that is not (N, >=3) rows: one line naming the file and the shape, no IndexError
+    for arr in (np.zeros(12, np.float32), np.zeros((5, 2), np.float32), np.array(["a", "b", "c"])[None, :]):
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        with pytest.raises(UnreadableInputError, match=r"z\.npy.*(shape \(N, >=3\)|expected numbers)"):
+            decode(buf.getvalue(), "npy", "z.npy")
 
 
 def test_missing_and_singular_calibration_fail_per_item(shared_data: Path, tmp_path: Path) -> None:

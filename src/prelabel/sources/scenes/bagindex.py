@@ -2,8 +2,10 @@
 every camera topic, within a tolerance.
 
 Intrinsics come from each image's CameraInfo (``K``, or ``P[:, :3]`` with ``P``'s fourth column as a shift of the
-rectified camera, as KITTI's P2). A bag without ``/tf`` holds no LiDAR-to-camera extrinsics, so they are given:
-a JSON file ``{"<camera topic>": 4x4 camera_from_lidar}`` (``"*"`` for every topic) or a KITTI calib file
+rectified camera, as KITTI's P2). Extrinsics come from the rig: where the bag's ``/tf_static`` (or a URDF given
+to ``extract``) places both the image's and the sweep's frame, ``camera_from_lidar = root_from_camera⁻¹ ·
+root_from_sweep`` (``meta.root_from_sensor`` of each index entry). Given extrinsics win over the rig: a JSON file
+``{"<camera topic>": 4x4 camera_from_lidar}`` (``"*"`` for every topic) or a KITTI calib file
 (``R0_rect · Tr_velo_to_cam``). Images matched to no sweep, sweeps with no image in tolerance and topics without
 extrinsics are reported per item, never paired silently.
 """
@@ -70,6 +72,15 @@ def _camera(img: Frame, base: npt.NDArray[np.float64], offset_ms: float) -> Came
     )
 
 
+def _from_rig(cloud: Frame, img: Frame) -> npt.NDArray[np.float64] | None:
+    """camera_from_lidar from both frames' place in the rig (``meta.root_from_sensor``), or None."""
+    cam, sweep = img.meta.get("root_from_sensor"), cloud.meta.get("root_from_sensor")
+    if cam is None or sweep is None:
+        return None
+    m: npt.NDArray[np.float64] = np.linalg.inv(np.asarray(cam, dtype=np.float64)) @ np.asarray(sweep, np.float64)
+    return m
+
+
 def scenes_from_index(
     index: str, extrinsics: dict[str, Any] | None = None, *, tolerance_ms: float = TOLERANCE_MS
 ) -> Iterator[FrameRecord]:
@@ -100,9 +111,11 @@ def scenes_from_index(
                 used.add(best.id)  # matched in time, whatever happens to the scene next
                 base = ext.get(topic, ext.get("*"))
                 if base is None:
+                    base = _from_rig(cloud, best)
+                if base is None:
                     raise PrelabelError(
-                        f"{topic}: no camera_from_lidar extrinsics (the bag has no /tf); pass "
-                        "--extrinsics with a JSON {topic: 4x4} or a KITTI calib file"
+                        f"{topic}: no camera_from_lidar extrinsics (no /tf_static places both the camera's and the "
+                        "sweep's frame); pass --extrinsics with a JSON {topic: 4x4} or a KITTI calib file, or --rig"
                     )
                 cams.append(_camera(best, np.asarray(base, dtype=np.float64), off))
             scene.cameras = cams

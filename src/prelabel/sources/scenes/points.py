@@ -64,7 +64,14 @@ def _npy(data: bytes, item: str) -> npt.NDArray[np.float32]:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as e:
         raise UnreadableInputError(item, f"not a .npy array: {e}") from e
-    return np.asarray(arr, dtype=np.float32)[:, :4]
+    if arr.ndim != 2 or arr.shape[1] < 3:
+        raise UnreadableInputError(
+            item, f"expected a .npy array of shape (N, >=3) as x y z [intensity ...] rows; got shape {arr.shape}"
+        )
+    try:
+        return np.asarray(arr, dtype=np.float32)[:, :4]
+    except (TypeError, ValueError) as e:
+        raise UnreadableInputError(item, f"expected numbers in the .npy array; got dtype {arr.dtype}") from e
 
 
 def _feather(data: bytes, item: str) -> npt.NDArray[np.float32]:
