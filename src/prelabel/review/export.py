@@ -3,8 +3,10 @@
 The output manifest follows Ground Truth's adjustment and verification jobs: each reviewed frame's input
 line (or, for a job made from a labels file, one built from the pre-labels under ``prelabel-boxes``) with the
 job's attribute appended, ``"human-annotated": "yes"``, and ``"adjustment-status"`` ``adjusted`` or
-``unadjusted``. ``export_job`` writes Ground Truth's layout: ``<out>/<job>/manifests/output/output.manifest``, the
-raw answers under ``<out>/<job>/annotations/worker-response/`` and ``<out>/<job>/labels.jsonl``.
+``unadjusted``. A 3D job whose frames form sequences also gets Ground Truth's 3D tracking output
+(:mod:`prelabel.review.export3d`). ``export_job`` writes Ground Truth's layout:
+``<out>/<job>/manifests/output/output.manifest``, the raw answers under
+``<out>/<job>/annotations/worker-response/`` and ``<out>/<job>/labels.jsonl``.
 """
 
 from __future__ import annotations
@@ -100,7 +102,15 @@ def export_job(db: Database, job: Job | int | str, out_dir: str, *, overwrite: b
                 json.dumps(doc, indent=1),
             )
             responses += 1
+    tracking: dict[str, Any] = {}
+    if j.modality == "3d" and any(o.reviewed for o in outcomes):
+        from prelabel.review.export3d import export_tracking
+        from prelabel.review.manifests import gt_date
+
+        last = max(r.submitted_at for o in outcomes for r in o.responses)
+        tracking = export_tracking(j, outcomes, root, gt_date(last))
     return {
+        **tracking,
         "manifest": manifest,
         "labels": labels,
         "frames_reviewed": len(lines),

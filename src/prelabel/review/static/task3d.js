@@ -5,8 +5,9 @@
 // Boxes are [x, y, z, length, width, height, yaw] in the LiDAR frame (x forward, y left, z up; metres, radians).
 // Text from the job (names, classes, comments) only ever goes through textContent.
 import * as THREE from "./vendor/three/three.module.js";
+import { bevInteraction } from "./task3d_bev.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
-import { handles, inBoxLocal, round, wrap } from "./task3d_geometry.js";
+import { handles, round, wrap } from "./task3d_geometry.js";
 import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
 import { sequenceTools } from "./task3d_sequence.js";
 
@@ -191,6 +192,8 @@ function colourPoints() {
 }
 
 function buildPoints(buf) {
+  if (pointsObj) { scene.remove(pointsObj); pointsObj.geometry.dispose(); pointsObj.material.dispose(); }
+  nearKey = "";
   S.points = new Float32Array(buf);
   S.count = S.points.length / 4;
   const geom = new THREE.BufferGeometry();
@@ -284,12 +287,24 @@ function select(i) {
 }
 
 // ---- history -----------------------------------------------------------------------------------------------------
-const pushHistory = () => { S.history.push(JSON.stringify({ boxes: S.boxes, sel: S.sel })); if (S.history.length > 300) S.history.shift(); };
+// in a sequence, one step holds every sample's boxes (track edits and interpolation reach them all)
+const pushHistory = () => {
+  S.history.push(JSON.stringify(S.seq ? { all: S.seq.samples.map((s) => s.boxes), sel: S.sel } : { boxes: S.boxes, sel: S.sel }));
+  if (S.history.length > 300) S.history.shift();
+};
 function undo() {
   const prev = S.history.pop();
   if (!prev) { setStatus("Nothing to undo"); return; }
   const st = JSON.parse(prev);
-  S.boxes = st.boxes; S.sel = st.sel; syncBoxes(); setStatus("Undone");
+  if (st.all) { S.seq.samples.forEach((s, i) => { s.boxes = st.all[i]; }); S.boxes = S.seq.samples[S.seq.cur].boxes; }
+  else S.boxes = st.boxes;
+  S.sel = st.sel; syncBoxes(); setStatus("Undone");
+}
+// a box the worker set by hand, in a sequence: a keyframe; its class and size go to its whole track
+function touched(b) {
+  if (!S.seq || !b) return;
+  b.keyframe = true; b.interpolated = false;
+  seqTools.carry(b, false);
 }
 
 // ---- editing -----------------------------------------------------------------------------------------------------
@@ -302,6 +317,7 @@ function edit(fn) {
   for (const k of [3, 4, 5]) v[k] = Math.max(0.05, v[k]);
   v[6] = wrap(v[6]);
   b.box3d = v.map((e, k) => round(e, k === 6 ? 5 : 4));
+  touched(b);
   syncBoxes();
   return true;
 }
@@ -328,104 +344,8 @@ function setVerdict(verdict) {
   select(next >= 0 ? next : S.sel);
 }
 
-// ---- bird's-eye interaction --------------------------------------------------------------------------------------
-function bevWorld(ev) {
-  const r = canvas.getBoundingClientRect(), vp = viewports().bev;
-  const px = ev.clientX - r.left, py = ev.clientY - r.top;
-  if (px > vp.w) return null;
-  const a = vp.w / vp.h, s = S.bev.span / 2;
-  // screen right = -y (left is +y), screen up = +x
-  const sx = ((px / vp.w) * 2 - 1) * s * a, sy = (1 - (py / vp.h) * 2) * s;
-  return [S.bev.cx + sy, S.bev.cy - sx];
-}
-
-S.toScreen = (x, y) => {
-  const r = canvas.getBoundingClientRect(), vp = viewports().bev, a = vp.w / vp.h, s = S.bev.span / 2;
-  const sx = -(y - S.bev.cy), sy = x - S.bev.cx;
-  return { x: r.left + (sx / (s * a) + 1) / 2 * vp.w, y: r.top + (1 - sy / s) / 2 * vp.h };
-};
-S.handles = () => (S.boxes[S.sel] ? handles(S.boxes[S.sel].box3d) : []);
-
-function pickHandle(x, y) {
-  const b = S.boxes[S.sel];
-  if (!b || b.deleted || jobType !== "adjust") return null;
-  const tol = 8 * S.bev.span / viewports().bev.h;
-  for (const q of handles(b.box3d)) if (Math.hypot(q[0] - x, q[1] - y) < tol) return q;
-  return null;
-}
-
-function pickBev(x, y) {
-  let best = -1, area = Infinity;
-  S.boxes.forEach((b, i) => {
-    if (b.deleted) return;
-    const [lx, ly] = inBoxLocal(b.box3d, x, y);
-    if (Math.abs(lx) <= b.box3d[3] / 2 + 0.2 && Math.abs(ly) <= b.box3d[4] / 2 + 0.2 && b.box3d[3] * b.box3d[4] < area) {
-      best = i; area = b.box3d[3] * b.box3d[4];
-    }
-  });
-  return best;
-}
-
-canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
-canvas.addEventListener("pointerdown", (ev) => {
-  canvas.focus();
-  const w = bevWorld(ev);
-  if (!w) return;
-  canvas.setPointerCapture(ev.pointerId);
-  if (ev.button === 2 || ev.button === 1) { S.drag = { kind: "pan", x: ev.clientX, y: ev.clientY, cx: S.bev.cx, cy: S.bev.cy }; return; }
-  if (S.drawing && jobType === "adjust") { S.drag = { kind: "draw", start: w, end: w }; return; }
-  const hnd = pickHandle(w[0], w[1]);
-  if (hnd) { pushHistory(); S.drag = { kind: hnd[2] ? "resize" : "rotate", sx: hnd[2], sy: hnd[3] }; return; }
-  const i = pickBev(w[0], w[1]);
-  if (i !== S.sel) select(i);
-  if (i >= 0 && jobType === "adjust") { pushHistory(); S.drag = { kind: "move", last: w }; }
-});
-canvas.addEventListener("pointermove", (ev) => {
-  const d = S.drag;
-  if (!d) return;
-  if (d.kind === "pan") {
-    const vp = viewports().bev, k = S.bev.span / vp.h;
-    S.bev.cx = d.cx + (ev.clientY - d.y) * k; S.bev.cy = d.cy + (ev.clientX - d.x) * k; changed(false); return;
-  }
-  const w = bevWorld(ev);
-  if (!w) return;
-  if (d.kind === "move") {
-    const b = S.boxes[S.sel];
-    b.box3d[0] = round(b.box3d[0] + w[0] - d.last[0], 4); b.box3d[1] = round(b.box3d[1] + w[1] - d.last[1], 4);
-    d.last = w; syncBoxes();
-  } else if (d.kind === "rotate") {
-    const v = S.boxes[S.sel].box3d;
-    v[6] = round(Math.atan2(w[1] - v[1], w[0] - v[0]), 5); syncBoxes();
-  } else if (d.kind === "resize") {
-    const v = S.boxes[S.sel].box3d, c = Math.cos(v[6]), s = Math.sin(v[6]);
-    const [lx, ly] = inBoxLocal(v, w[0], w[1]);
-    const ox = -d.sx * v[3] / 2, oy = -d.sy * v[4] / 2;  // the opposite corner stays where it is
-    const nl = Math.max(0.1, d.sx * (lx - ox)), nw = Math.max(0.1, d.sy * (ly - oy));
-    const mx = ox + d.sx * nl / 2, my = oy + d.sy * nw / 2;
-    v[0] = round(v[0] + c * mx - s * my, 4); v[1] = round(v[1] + s * mx + c * my, 4);
-    v[3] = round(nl, 4); v[4] = round(nw, 4); syncBoxes();
-  } else if (d.kind === "draw") { d.end = w; setStatus(`New box ${Math.abs(w[0] - d.start[0]).toFixed(1)} x ${Math.abs(w[1] - d.start[1]).toFixed(1)} m`); }
-});
-canvas.addEventListener("pointerup", () => {
-  const d = S.drag;
-  S.drag = null;
-  if (!d || d.kind !== "draw") return;
-  S.drawing = false;
-  const l = Math.abs(d.end[0] - d.start[0]), w = Math.abs(d.end[1] - d.start[1]);
-  if (l < 0.3 || w < 0.3) { setStatus("Drag a larger rectangle to draw a box"); return; }
-  pushHistory();
-  const x = (d.start[0] + d.end[0]) / 2, y = (d.start[1] + d.end[1]) / 2;
-  S.boxes.push({ id: null, category: catEl.value || S.task.job.categories[0], score: null, track_id: null,
-    box3d: [round(x, 4), round(y, 4), -1.0, round(l, 4), round(w, 4), 1.6, 0] });
-  select(S.boxes.length - 1);
-  fitToPoints();
-});
-canvas.addEventListener("wheel", (ev) => {
-  ev.preventDefault();
-  S.bev.span = Math.min(400, Math.max(4, S.bev.span * (ev.deltaY > 0 ? 1.15 : 1 / 1.15)));
-  changed(false);
-}, { passive: false });
-
+// ---- bird's-eye interaction (task3d_bev.js) -------------------------------------------------------------------
+// (set up at the end, once the sequence tools exist)
 // ---- keys --------------------------------------------------------------------------------------------------------
 document.addEventListener("keydown", (ev) => {
   const tag = (ev.target && ev.target.tagName) || "";
@@ -438,9 +358,12 @@ document.addEventListener("keydown", (ev) => {
   else if (k === "Enter") submit();
   else if (k === "Tab") { const n = S.boxes.length; if (n) select((S.sel + (ev.shiftKey ? n - 1 : 1) + n) % n); }
   else if (k === "Escape") { S.drawing = false; select(-1); }
-  else if (k === "k" && jobType === "adjust") applyToTrack();
-  else if (k === ",") stepSample(-1);
-  else if (k === ".") stepSample(1);
+  else if (k === "k" && jobType === "adjust") seqTools.applyToTrack();
+  else if (k === "m" && jobType === "adjust") seqTools.toggleKeyframe();
+  else if (k === "i" && jobType === "adjust") { seqTools.interpolate(); syncBoxes(); }
+  else if (k === ",") seqTools.stepSample(-1);
+  else if (k === ".") seqTools.stepSample(1);
+  else if (k === " ") seqTools.play();
   else if (k === "c") { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); }
   else if (jobType === "verify" && k === "g") setVerdict("good");
   else if (jobType === "verify" && k === "b") setVerdict("bad");
@@ -477,28 +400,54 @@ function deleteSel() {
 function setCategory(cat) {
   const b = S.boxes[S.sel];
   if (!b || jobType !== "adjust") return;
-  pushHistory(); b.category = cat; syncBoxes();
+  pushHistory(); b.category = cat; touched(b); syncBoxes();
 }
 
-// ---- sequences and track-wide edits (task3d_sequence.js) ----------------------------------------------------------
-const { stepSample, showSequence, applyToTrack, applyTrackEdits } = sequenceTools({ S, base, jobType, setStatus, pushHistory });
-
-// ---- submit ------------------------------------------------------------------------------------------------------
-function answer() {
-  const comment = $("comment").value;
-  if (jobType === "verify") {
-    return { comment, verdicts: S.boxes.map((b) => ({ id: b.id, verdict: b.verdict || "good", comment: b.comment || "" })) };
+// ---- answers: one sample's boxes as stored; a sequence's samples all at once (task3d_sequence.js) -----------------
+function boxesFrom(labels, prev) {
+  let boxes = labels.map((lb) => ({ id: lb.id, category: lb.category, score: lb.score, track_id: lb.track_id, box3d: lb.box3d.slice() }));
+  if (prev && jobType === "adjust" && Array.isArray(prev.boxes)) {
+    const by = new Map(boxes.map((b) => [b.id, b]));
+    boxes = prev.boxes.map((b) => ({ ...(by.get(b.id) || { score: null }), id: b.id, category: b.category, track_id: b.track_id,
+      box3d: b.box3d.slice(), keyframe: !!b.keyframe, interpolated: !!b.interpolated }));
+    for (const b of by.values()) if (!prev.boxes.some((p) => p.id === b.id)) boxes.push({ ...b, deleted: true });
+  } else if (prev && jobType === "verify" && Array.isArray(prev.verdicts)) {
+    const v = new Map(prev.verdicts.map((x) => [x.id, x]));
+    boxes.forEach((b) => { const x = v.get(b.id); if (x) { b.verdict = x.verdict; b.comment = x.comment; } });
   }
-  return { comment, boxes: S.boxes.filter((b) => !b.deleted).map((b) => ({ id: b.id, category: b.category, box3d: b.box3d, track_id: b.track_id || null })) };
+  return boxes;
 }
+function answerOf(boxes, comment) {
+  if (jobType === "verify") {
+    return { comment, verdicts: boxes.map((b) => ({ id: b.id, verdict: b.verdict || "good", comment: b.comment || "" })) };
+  }
+  return { comment, boxes: boxes.filter((b) => !b.deleted).map((b) => ({ id: b.id, category: b.category, box3d: b.box3d,
+    track_id: b.track_id || null, ...(b.keyframe ? { keyframe: true } : {}), ...(b.interpolated ? { interpolated: true } : {}) })) };
+}
+// Show another sample of the sequence in place: its cameras, its sweep, its boxes.
+function showSample(s, buf) {
+  S.task.cameras = s.cameras;
+  $("frame-id").textContent = s.frame;
+  buildCameraViews(S, camsEl, select);
+  buildPoints(buf);
+  $("npoints").textContent = `${S.count.toLocaleString()} points`;
+  select(S.sel);
+}
+const seqTools = sequenceTools({ S, base, jobType, setStatus, pushHistory, boxesFrom, answerOf, showSample });
+
 async function submit() {
   if (!S.task || S.submitting) return;
   S.submitting = true;
   setStatus("Submitting…");
   try {
+    if (S.seq) {
+      const data = await seqTools.submitAll();
+      if (data) { body.dataset.submitted = "sequence"; S.task.next_task = data.next_task; }
+      return;
+    }
     const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer()),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answerOf(S.boxes, $("comment").value)),
     });
     const data = await r.json();
     if (!r.ok) { setStatus(data.error || `HTTP ${r.status}`, "error"); return; }
@@ -516,24 +465,21 @@ async function start() {
     S.task = await r.json();
     $("frame-id").textContent = S.task.frame.id;
     for (const c of S.task.job.categories) { const o = document.createElement("option"); o.value = c; o.textContent = c; catEl.appendChild(o); }
-    const prev = S.task.previous;
-    S.boxes = S.task.labels.map((lb) => ({ id: lb.id, category: lb.category, score: lb.score, track_id: lb.track_id, box3d: lb.box3d.slice() }));
-    if (prev && jobType === "adjust" && Array.isArray(prev.boxes)) {
-      const by = new Map(S.boxes.map((b) => [b.id, b]));
-      S.boxes = prev.boxes.map((b) => ({ ...(by.get(b.id) || { score: null }), id: b.id, category: b.category, track_id: b.track_id, box3d: b.box3d.slice() }));
-      for (const b of by.values()) if (!prev.boxes.some((p) => p.id === b.id)) S.boxes.push({ ...b, deleted: true });
-    } else if (prev && jobType === "verify" && Array.isArray(prev.verdicts)) {
-      const v = new Map(prev.verdicts.map((x) => [x.id, x]));
-      S.boxes.forEach((b) => { const x = v.get(b.id); if (x) { b.verdict = x.verdict; b.comment = x.comment; } });
-    }
+    S.boxes = boxesFrom(S.task.labels, S.task.previous);
+    if (S.task.previous) $("comment").value = S.task.previous.comment || "";
     if (jobType === "verify") { $("verify-tools").hidden = false; for (const id of ["delete", "fit", "draw"]) $(id).hidden = true; }
+    if (jobType !== "adjust") for (const id of ["track", "keyframe", "interpolate"]) $(id).hidden = true;
     buildCameraViews(S, camsEl, select);
-    showSequence();
-    if (jobType === "adjust" && !prev && S.task.sequence) applyTrackEdits();
     syncBoxes();
-    const pr = await fetch(S.task.points, { credentials: "same-origin" });
-    if (!pr.ok) { setStatus(`points: HTTP ${pr.status}`, "error"); return; }
-    buildPoints(await pr.arrayBuffer());
+    let buf;
+    if (S.task.sequence) buf = await seqTools.load();
+    if (!buf) {
+      const pr = await fetch(S.task.points, { credentials: "same-origin" });
+      if (!pr.ok) { setStatus(`points: HTTP ${pr.status}`, "error"); return; }
+      buf = await pr.arrayBuffer();
+    }
+    buildPoints(buf);
+    syncBoxes();
     $("npoints").textContent = `${S.count.toLocaleString()} points`;
     changed();
     requestAnimationFrame(() => requestAnimationFrame(() => {
@@ -555,6 +501,8 @@ $("label-comment").addEventListener("input", (ev) => { const b = S.boxes[S.sel];
 catEl.addEventListener("change", () => setCategory(catEl.value));
 $("submit").addEventListener("click", submit);
 $("next").addEventListener("click", () => { if (S.task && S.task.next_task) location.href = `${base}/tasks/${S.task.next_task}`; else location.href = `${base}/tasks`; });
+bevInteraction({ S, canvas, viewports, select, pushHistory, syncBoxes, changed, setStatus, touched, fitToPoints,
+  newTrackId: () => seqTools.newTrackId(), catEl, jobType });
 new ResizeObserver(() => changed(false)).observe(viewsEl);
 requestAnimationFrame(loop);
 start();
