@@ -3,7 +3,8 @@ quality figures; Ground Truth's 3D point cloud object detection output.
 
 Ground Truth's 3D cuboids (AWS "Labeling job output data", sections "3D Point Cloud Object Detection Output" and
 "3D Point Cloud Object Tracking Output") are ``center-x center-y center-z length width height roll pitch yaw`` with
-``yaw`` *clockwise*-positive seen from above: ``yaw_in_output = pi - yaw_right_handed`` (see :func:`gt_yaw`).
+``yaw`` *clockwise*-positive seen from above: ``yaw_in_output = pi - yaw_right_handed``
+(:mod:`prelabel.sources.scenes.gt3d_labels`).
 prelabel adds ``object-id`` (the label id; in tracking output the track) and ``prelabel-origin`` per cuboid:
 ``human`` (a keyframe or a box the worker changed), ``interpolated`` (filled between keyframes) or ``prelabel``
 (the pre-label, accepted as it was).
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from prelabel.core.geometry import boxes3d
 from prelabel.core.labels import Box3D, Label, ReviewState, make_label_id
 from prelabel.review.tasks3d import box7
+from prelabel.sources.scenes.gt3d_labels import cuboid
 
 if TYPE_CHECKING:
     from prelabel.review.results import FinalLabel, FrameOutcome
@@ -227,12 +229,6 @@ def quality3d(reviewed: Sequence[FrameOutcome]) -> dict[str, Any]:
     }
 
 
-def gt_yaw(yaw: float) -> float:
-    """Ground Truth's output yaw from a right-handed one (counter-clockwise from x seen from above), and back:
-    ``pi - yaw``, wrapped into (-pi, pi]."""
-    return round(float(boxes3d.wrap_angle(math.pi - yaw)), 6)
-
-
 def origin(lb: Label) -> str:
     """``interpolated``, ``human`` or ``prelabel``: where a reviewed 3D box came from."""
     a = lb.attributes
@@ -244,25 +240,11 @@ def origin(lb: Label) -> str:
 
 
 def annotation(lb: Label, class_ids: dict[str, int], n: int) -> dict[str, Any]:
-    """One Ground Truth 3D cuboid."""
+    """One Ground Truth 3D cuboid (:func:`prelabel.sources.scenes.gt3d_labels.cuboid`) with prelabel's
+    ``object-id`` and ``prelabel-origin``."""
     assert lb.box3d is not None
-    b = lb.box3d
-    return {
-        "label-category-attributes": {},
-        "object-name": f"{lb.category}:{lb.track_id or n}",
-        "class-id": class_ids[lb.category],
-        "center-x": b.x,
-        "center-y": b.y,
-        "center-z": b.z,
-        "length": b.length,
-        "width": b.width,
-        "height": b.height,
-        "roll": 0.0,
-        "pitch": 0.0,
-        "yaw": gt_yaw(b.yaw),
-        "object-id": lb.id,
-        "prelabel-origin": origin(lb),
-    }
+    c = cuboid(lb.box3d, lb.category, class_ids[lb.category], lb.track_id or str(n))
+    return {**c, "object-id": lb.id, "prelabel-origin": origin(lb)}
 
 
 def manifest_dicts3d(job: Job, outcomes: Sequence[FrameOutcome], creation_dates: Sequence[str]) -> list[dict[str, Any]]:
@@ -272,7 +254,9 @@ def manifest_dicts3d(job: Job, outcomes: Sequence[FrameOutcome], creation_dates:
     lines = []
     for o, date in zip([o for o in outcomes if o.reviewed], creation_dates, strict=True):
         rec = o.frame.record
-        line: dict[str, Any] = dict(o.frame.manifest_line or {"source-ref": rec.frame.uri})
+        given = o.frame.manifest_line or {}
+        # a frame line is kept whole; a sample of a tracking input (its line names a sequence) gets its own
+        line: dict[str, Any] = dict(given) if "source-ref-metadata" in given else {"source-ref": rec.frame.uri}
         kept: list[FinalLabel] = [f for f in o.labels if f.label.review != ReviewState.REJECTED]
         line[job.attribute] = {
             "annotations": [annotation(f.label, class_ids, n) for n, f in enumerate(kept) if f.label.box3d]
