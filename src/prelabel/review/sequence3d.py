@@ -37,8 +37,11 @@ def sequence_tasks(db: Database, task: jobs.Task) -> tuple[str, list[tuple[jobs.
     if seq is None:
         raise NotFoundError("sequence of task", task.id)
     frames = {f.frame_id: f for f in jobs.job_frames(db, task.job_id) if f.record.frame.sequence == seq}
-    mine = [(t, frames[t.frame_id]) for t in jobs.job_tasks(db, task.job_id) if t.worker == task.worker]
-    out = [(t, f) for t, f in mine if t.frame_id in frames]
+    out = [
+        (t, frames[t.frame_id])
+        for t in jobs.job_tasks(db, task.job_id)
+        if t.worker == task.worker and t.frame_id in frames
+    ]
     out.sort(key=lambda p: (_place(p[1]), p[1].position))
     if len(out) > MAX_SAMPLES:
         raise ReviewInputError(f"sequence {seq!r} has {len(out)} samples for this worker; at most {MAX_SAMPLES}")
