@@ -7,7 +7,7 @@
 import * as THREE from "./vendor/three/three.module.js";
 import { bevInteraction } from "./task3d_bev.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
-import { handles, round, wrap } from "./task3d_geometry.js";
+import { EDGES, corners, handles, round, wrap } from "./task3d_geometry.js";
 import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
 import { sequenceTools } from "./task3d_sequence.js";
 
@@ -49,10 +49,15 @@ const bevCam = new THREE.OrthographicCamera(-1, 1, 1, -1, -500, 500);
 bevCam.up.set(1, 0, 0);  // forward (x) points up the screen, left (y) to the left
 const detailCams = { top: new THREE.OrthographicCamera(), side: new THREE.OrthographicCamera(),
   back: new THREE.OrthographicCamera() };
-const unitEdges = new THREE.EdgesGeometry(new THREE.BoxGeometry(1, 1, 1));
-const headGeom = new THREE.BufferGeometry().setFromPoints([new THREE.Vector3(0, 0, 0.5), new THREE.Vector3(0.5, 0, 0.5)]);
-const boxGroup = new THREE.Group();
-scene.add(boxGroup);
+// All boxes are two line objects (the selected one white, the rest by class: one draw call each, not two per box)
+// and the selected box's handles one point object; rebuilt from S.boxes whenever a box changes.
+const lineMat = new THREE.LineBasicMaterial({ vertexColors: true });
+const boxLines = new THREE.LineSegments(new THREE.BufferGeometry(), lineMat);
+const selLines = new THREE.LineSegments(new THREE.BufferGeometry(), new THREE.LineBasicMaterial({ color: 0xffffff }));
+const handlePts = new THREE.Points(new THREE.BufferGeometry(), new THREE.PointsMaterial({ size: 9, sizeAttenuation: false, color: 0xffffff }));
+for (const o of [boxLines, selLines, handlePts]) { o.frustumCulled = false; scene.add(o); }
+boxLines.layers.enable(1); selLines.layers.enable(1);
+const rgb = new Map();  // category -> [r, g, b]
 let pointsObj = null;
 // The sweep is drawn into the bird's-eye view only when that view (or the colouring) changes: into a texture that
 // each frame copies, before drawing the boxes on top. So moving a box costs a copy, not 120,000 points again.
@@ -207,54 +212,70 @@ function buildPoints(buf) {
 }
 
 // ---- boxes -------------------------------------------------------------------------------------------------------
+function setGeometry(obj, pos, col) {
+  obj.geometry.dispose();
+  obj.geometry = new THREE.BufferGeometry();
+  obj.geometry.setAttribute("position", new THREE.BufferAttribute(pos, 3));
+  if (col) obj.geometry.setAttribute("color", new THREE.BufferAttribute(col, 3));
+}
+// 12 edges and a heading line (top centre to the middle of the top front edge): 26 vertices per box
+function boxSegments(v, out, at) {
+  const c = corners(v), top = (v[2] + v[5] / 2), k = Math.cos(v[6]), s = Math.sin(v[6]);
+  let o = at;
+  const put = (p) => { out[o++] = p[0]; out[o++] = p[1]; out[o++] = p[2]; };
+  for (const [a, b] of EDGES) { put(c[a]); put(c[b]); }
+  put([v[0], v[1], top]); put([v[0] + k * v[3] / 2, v[1] + s * v[3] / 2, top]);
+  return o;
+}
 function syncBoxes() {
-  while (boxGroup.children.length) {
-    const g = boxGroup.children.pop();
-    g.children.forEach((m) => { m.material.dispose(); if (m.geometry !== unitEdges && m.geometry !== headGeom) m.geometry.dispose(); });
+  const shown = S.boxes.filter((b, i) => !b.deleted && i !== S.sel), sel = S.boxes[S.sel];
+  const pos = new Float32Array(shown.length * 78), col = new Float32Array(shown.length * 78);
+  let o = 0;
+  for (const b of shown) {
+    if (!rgb.has(b.category)) { const c = new THREE.Color(colour(b.category)); rgb.set(b.category, [c.r, c.g, c.b]); }
+    const c = rgb.get(b.category), start = o;
+    o = boxSegments(b.box3d, pos, o);
+    for (let q = start; q < o; q += 3) { col[q] = c[0]; col[q + 1] = c[1]; col[q + 2] = c[2]; }
   }
-  S.boxes.forEach((b, i) => {
-    if (b.deleted) return;
-    const [x, y, z, l, w, h, yaw] = b.box3d;
-    const g = new THREE.Group();
-    const sel = i === S.sel;
-    const mat = new THREE.LineBasicMaterial({ color: sel ? 0xffffff : colour(b.category) });
-    const edges = new THREE.LineSegments(unitEdges, mat);
-    const head = new THREE.Line(headGeom, mat.clone());
-    edges.layers.enable(1); head.layers.enable(1);
-    g.add(edges, head);
-    g.position.set(x, y, z); g.rotation.set(0, 0, yaw); g.scale.set(l, w, h);
-    boxGroup.add(g);
-    if (sel && jobType === "adjust") {
-      const hg = new THREE.BufferGeometry().setFromPoints(handles(b.box3d).map((q) => new THREE.Vector3(q[0], q[1], z + h / 2)));
-      const hp = new THREE.Points(hg, new THREE.PointsMaterial({ size: 9, sizeAttenuation: false, color: 0xffffff }));
-      const hgrp = new THREE.Group();
-      hgrp.add(hp);
-      boxGroup.add(hgrp);
-    }
-  });
+  setGeometry(boxLines, pos, col);
+  const one = new Float32Array(sel && !sel.deleted ? 78 : 0);
+  if (one.length) boxSegments(sel.box3d, one, 0);
+  setGeometry(selLines, one);
+  const hs = sel && !sel.deleted && jobType === "adjust" ? handles(sel.box3d) : [];
+  setGeometry(handlePts, new Float32Array(hs.flatMap((q) => [q[0], q[1], sel.box3d[2] + sel.box3d[5] / 2])));
   renderList();
   showSelection();
   changed();
 }
 
+// The class labels over the bird's-eye view: the same divs reused, only what changed is touched (a moved box's
+// label moves; nothing else is restyled or laid out again).
+const labelDivs = [];
 function placeLabels(vp) {
-  const frag = document.createDocumentFragment();
   const v = new THREE.Vector3();
+  let n = 0;
   S.boxes.forEach((b, i) => {
     if (b.deleted) return;
     v.set(b.box3d[0], b.box3d[1], b.box3d[2]).project(bevCam);
     if (Math.abs(v.x) > 1 || Math.abs(v.y) > 1) return;
-    const d = document.createElement("div");
-    d.textContent = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.track_id ? " #" + b.track_id : "");
-    if (i === S.sel) d.className = "sel";
-    d.style.left = (vp.x + (v.x + 1) / 2 * vp.w) + "px";
-    d.style.top = (vp.y + (1 - v.y) / 2 * vp.h) + "px";
-    frag.appendChild(d);
+    if (n === labelDivs.length) { labelDivs.push(document.createElement("div")); labelsEl.appendChild(labelDivs[n]); }
+    const d = labelDivs[n++];
+    const text = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.track_id ? " #" + b.track_id : "");
+    const left = Math.round(vp.x + (v.x + 1) / 2 * vp.w) + "px", top = Math.round(vp.y + (1 - v.y) / 2 * vp.h) + "px";
+    if (d.textContent !== text) d.textContent = text;
+    if (d.className !== (i === S.sel ? "sel" : "")) d.className = i === S.sel ? "sel" : "";
+    if (d.style.left !== left) d.style.left = left;
+    if (d.style.top !== top) d.style.top = top;
+    if (d.hidden) d.hidden = false;
   });
-  labelsEl.replaceChildren(frag);
+  for (let k = n; k < labelDivs.length; k++) if (!labelDivs[k].hidden) labelDivs[k].hidden = true;
 }
 
+let listKey = "";
 function renderList() {
+  const key = S.sel + JSON.stringify(S.boxes.map((b) => [b.id, b.category, b.score, b.track_id, b.deleted, b.verdict]));
+  if (key === listKey) return;
+  listKey = key;
   const frag = document.createDocumentFragment();
   S.boxes.forEach((b, i) => {
     const li = document.createElement("li");
