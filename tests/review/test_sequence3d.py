@@ -13,7 +13,7 @@ from tests.review.conftest import Server, start_server
 from tests.review.scenes3d import kitti_sequence
 
 from prelabel.core.labels import FrameRecord
-from prelabel.labelfile import write_records
+from prelabel.labelfile import read_records, write_records
 
 
 @pytest.fixture()
@@ -86,6 +86,8 @@ def test_sequence_answers_and_track_edit(kitti_job: tuple[Server, list[FrameReco
     size = [box["box3d"][3], box["box3d"][4], round(box["box3d"][5] + 0.3, 4)]
     box.update(category="van", box3d=[*box["box3d"][:5], size[2], box["box3d"][6]], keyframe=True)
     edit = {"track_id": track, "category": "van", "size": size}
+    other = next(b for b in ans1["boxes"] if b["track_id"] != track)
+    other["interpolated"] = True  # as if the page had filled it between two keyframes
     # a sample that is not hers, and a class the job lacks, are refused naming what was wrong; nothing is stored
     bad = alice.post(
         f"/api/tasks/{second}/sequence/response",
@@ -105,6 +107,11 @@ def test_sequence_answers_and_track_edit(kitti_job: tuple[Server, list[FrameReco
         headers=hdr,
     )
     assert bad.status_code == 422 and "frame kitti-0001-000001" in bad.json()["error"]
+    both = {**ans1, "boxes": [{**other, "keyframe": True}]}
+    bad = alice.post(
+        f"/api/tasks/{second}/sequence/response", json={"samples": [{"task": second, "response": both}]}, headers=hdr
+    )
+    assert bad.status_code == 422 and "a keyframe or interpolated, not both" in bad.json()["error"]
     assert last_response(db, second) is None
     assert alice.post(f"/api/tasks/{second}/sequence/response", json={}, headers={}).status_code == 403  # no CSRF
 
@@ -154,6 +161,11 @@ def test_sequence_answers_and_track_edit(kitti_job: tuple[Server, list[FrameReco
     (a1,) = [a for a in frames[1]["annotations"] if a["object-id"] == track]  # alice's alone
     assert a1["object-name"] == f"van:{track}" and [a1["length"], a1["width"], a1["height"]] == size
     assert a1["prelabel-origin"] == "human"
+    (ai,) = [a for a in frames[1]["annotations"] if a["object-id"] == other["track_id"]]
+    assert ai["prelabel-origin"] == "interpolated"
+    rec1 = next(r for r in read_records(out["labels"]) if r.frame.id == "kitti-0001-000001")
+    assert next(lb for lb in rec1.labels if lb.track_id == other["track_id"]).attributes["interpolated"] is True
+    assert next(lb for lb in rec1.labels if lb.track_id == track).attributes["keyframe"] is True
     # the first sample has bob's answer too: the consolidation of both (a class tie keeps the pre-label's; the size
     # is their mean)
     (a0,) = [a for a in frames[0]["annotations"] if a["object-id"] == track]
