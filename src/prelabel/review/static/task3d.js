@@ -5,6 +5,7 @@
 // Boxes are [x, y, z, length, width, height, yaw] in the LiDAR frame (x forward, y left, z up; metres, radians).
 // Text from the job (names, classes, comments) only ever goes through textContent.
 import * as THREE from "./vendor/three/three.module.js";
+import { answerTools } from "./task3d_answers.js";
 import { bevInteraction } from "./task3d_bev.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
 import { EDGES, corners, handles, round, wrap } from "./task3d_geometry.js";
@@ -425,26 +426,7 @@ function setCategory(cat) {
 }
 
 // ---- answers: one sample's boxes as stored; a sequence's samples all at once (task3d_sequence.js) -----------------
-function boxesFrom(labels, prev) {
-  let boxes = labels.map((lb) => ({ id: lb.id, category: lb.category, score: lb.score, track_id: lb.track_id, box3d: lb.box3d.slice() }));
-  if (prev && jobType === "adjust" && Array.isArray(prev.boxes)) {
-    const by = new Map(boxes.map((b) => [b.id, b]));
-    boxes = prev.boxes.map((b) => ({ ...(by.get(b.id) || { score: null }), id: b.id, category: b.category, track_id: b.track_id,
-      box3d: b.box3d.slice(), keyframe: !!b.keyframe, interpolated: !!b.interpolated }));
-    for (const b of by.values()) if (!prev.boxes.some((p) => p.id === b.id)) boxes.push({ ...b, deleted: true });
-  } else if (prev && jobType === "verify" && Array.isArray(prev.verdicts)) {
-    const v = new Map(prev.verdicts.map((x) => [x.id, x]));
-    boxes.forEach((b) => { const x = v.get(b.id); if (x) { b.verdict = x.verdict; b.comment = x.comment; } });
-  }
-  return boxes;
-}
-function answerOf(boxes, comment) {
-  if (jobType === "verify") {
-    return { comment, verdicts: boxes.map((b) => ({ id: b.id, verdict: b.verdict || "good", comment: b.comment || "" })) };
-  }
-  return { comment, boxes: boxes.filter((b) => !b.deleted).map((b) => ({ id: b.id, category: b.category, box3d: b.box3d,
-    track_id: b.track_id || null, ...(b.keyframe ? { keyframe: true } : {}), ...(b.interpolated ? { interpolated: true } : {}) })) };
-}
+const { boxesFrom, answerOf } = answerTools(jobType);
 // Show another sample of the sequence in place: its cameras, its sweep, its boxes.
 function showSample(s, buf) {
   S.task.cameras = s.cameras;
@@ -463,7 +445,7 @@ async function submit() {
   try {
     if (S.seq) {
       const data = await seqTools.submitAll();
-      if (data) { body.dataset.submitted = "sequence"; S.task.next_task = data.next_task; }
+      if (data) { body.dataset.submitted = "sequence"; S.task.next_task = data.next_task; savedAt = S.history.length; }
       return;
     }
     const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
@@ -473,6 +455,7 @@ async function submit() {
     const data = await r.json();
     if (!r.ok) { setStatus(data.error || `HTTP ${r.status}`, "error"); return; }
     body.dataset.submitted = String(data.response);
+    savedAt = S.history.length;
     S.task.next_task = data.next_task;
     setStatus("Submitted", "ok");
   } catch (e) { setStatus(String(e), "error"); } finally { S.submitting = false; }
@@ -521,7 +504,16 @@ $("bad").addEventListener("click", () => setVerdict("bad"));
 $("label-comment").addEventListener("input", (ev) => { const b = S.boxes[S.sel]; if (b) b.comment = ev.target.value; });
 catEl.addEventListener("change", () => setCategory(catEl.value));
 $("submit").addEventListener("click", submit);
-$("next").addEventListener("click", () => { if (S.task && S.task.next_task) location.href = `${base}/tasks/${S.task.next_task}`; else location.href = `${base}/tasks`; });
+// Leaving with edits made since the last submit takes a second press (nothing is dropped silently).
+let leaveArmed = false, savedAt = 0;
+$("next").addEventListener("click", () => {
+  if (S.history.length > savedAt && !leaveArmed) {
+    leaveArmed = true;
+    setStatus("Unsubmitted edits: submit first, or press Next again to leave them", "error");
+    return;
+  }
+  location.href = S.task && S.task.next_task ? `${base}/tasks/${S.task.next_task}` : `${base}/tasks`;
+});
 bevInteraction({ S, canvas, viewports, select, pushHistory, syncBoxes, changed, setStatus, touched, fitToPoints,
   newTrackId: () => seqTools.newTrackId(), catEl, jobType });
 new ResizeObserver(() => changed(false)).observe(viewsEl);
