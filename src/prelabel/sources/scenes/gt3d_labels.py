@@ -62,8 +62,13 @@ def _num(d: dict[str, Any], k: str, where: str) -> float:
     return float(v)
 
 
-def label_from_cuboid(d: Any, class_map: dict[str, str], frame_id: str, n: int, where: str) -> Label:
-    """A pre-label from one cuboid; its class from ``class-map`` by ``class-id`` (else ``object-name``'s class)."""
+def label_from_cuboid(
+    d: Any, class_map: dict[str, str], frame_id: str, n: int, where: str, *, tracking: bool = False
+) -> Label:
+    """A pre-label from one cuboid; its class from ``class-map`` by ``class-id`` (else ``object-name``'s class).
+
+    The track: in tracking, ``object-id`` (one object across frames); in detection, the number in ``object-name``
+    (``<class>:<n>``), and ``object-id`` (prelabel writes the label id there) becomes the label id."""
     if not isinstance(d, dict):
         raise FormatError(where, f"a cuboid must be an object; got {type(d).__name__}")
     name = str(d.get("object-name") or "")
@@ -76,10 +81,13 @@ def label_from_cuboid(d: Any, class_map: dict[str, str], frame_id: str, n: int, 
         box = Box3D(x=vals[0], y=vals[1], z=vals[2], length=vals[3], width=vals[4], height=h, yaw=gt_yaw(yaw))
     except ValueError as e:
         raise FormatError(f"{where} cuboid {n}", f"not a valid box: {e}") from None
-    track = d.get("object-id") or (name.split(":", 1)[1] if ":" in name else None)
+    named = name.split(":", 1)[1] if ":" in name else None
+    oid = d.get("object-id")
+    track = (oid or named) if tracking else named
     score = d.get("score")
+    lid = str(oid) if oid and not tracking else make_label_id("groundtruth3d", frame_id, n, name, *vals)
     return Label(
-        id=make_label_id("groundtruth3d", frame_id, n, name, *vals),
+        id=lid,
         category=cat,
         source="import:groundtruth3d",
         score=float(score) if isinstance(score, int | float) and not isinstance(score, bool) else None,
@@ -110,7 +118,13 @@ def detection_attribute(line: dict[str, Any], attribute: str | None = None) -> s
 def detection_labels(line: dict[str, Any], attr: str, frame_id: str, where: str) -> list[Label]:
     """The pre-labels of an object-detection frame line's attribute ``attr``."""
     cmap = _class_map(line.get(f"{attr}-metadata"))
-    return [label_from_cuboid(c, cmap, frame_id, n, where) for n, c in enumerate(line[attr]["annotations"])]
+    labels = [label_from_cuboid(c, cmap, frame_id, n, where) for n, c in enumerate(line[attr]["annotations"])]
+    if len({lb.id for lb in labels}) < len(labels):  # object-ids repeated (another tool's): ids from the cuboids
+        labels = [
+            lb.model_copy(update={"id": make_label_id("groundtruth3d", frame_id, n, lb.category, lb.id)})
+            for n, lb in enumerate(labels)
+        ]
+    return labels
 
 
 def tracking_attribute(line: dict[str, Any], attribute: str | None = None) -> str | None:
@@ -140,5 +154,5 @@ def tracking_labels(line: dict[str, Any], key: str, frame_ids: dict[int, str], w
         if fid is None:
             raise FormatError(uri, f"frame-number {no} is not a frame of the sequence in {where}")
         anns = fr.get("annotations") or []
-        out[no] = [label_from_cuboid(c, cmap, fid, n, f"{uri} frame {no}") for n, c in enumerate(anns)]
+        out[no] = [label_from_cuboid(c, cmap, fid, n, f"{uri} frame {no}", tracking=True) for n, c in enumerate(anns)]
     return out
