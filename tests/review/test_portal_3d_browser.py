@@ -122,6 +122,32 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     assert resized[4] == pytest.approx(before["box3d"][4], abs=0.15)
     page.keyboard.press("u")
     assert page.evaluate("(i) => window.__review3d.boxes[i].box3d", i) == before["box3d"]
+    # the side view: drag the box's top edge 0.3 m up (its floor stays), then undo; the top view: drag the box 0.2 m
+    # to its right, then undo
+    v = before["box3d"]
+
+    def drag(view: str, a: tuple[float, float], b: tuple[float, float]) -> None:
+        p0 = page.evaluate("([v, u, w]) => window.__review3d.detailToScreen(v, u, w)", [view, *a])
+        p1 = page.evaluate("([v, u, w]) => window.__review3d.detailToScreen(v, u, w)", [view, *b])
+        page.mouse.move(p0["x"], p0["y"])
+        page.mouse.down()
+        for k in range(1, 5):
+            page.mouse.move(p0["x"] + (p1["x"] - p0["x"]) * k / 4, p0["y"] + (p1["y"] - p0["y"]) * k / 4)
+        page.mouse.up()
+
+    drag("side", (0.0, v[5] / 2), (0.0, v[5] / 2 + 0.3))
+    taller = page.evaluate("(i) => window.__review3d.boxes[i].box3d", i)
+    assert taller[5] == pytest.approx(v[5] + 0.3, abs=0.03) and taller[2] - taller[5] / 2 == pytest.approx(
+        v[2] - v[5] / 2, abs=1e-3
+    )
+    page.keyboard.press("u")
+    drag("top", (0.0, 0.0), (0.2, 0.0))
+    moved = page.evaluate("(i) => window.__review3d.boxes[i].box3d", i)
+    right = [math.sin(v[6]), -math.cos(v[6])]  # the box's right, on the ground
+    assert [moved[0] - v[0], moved[1] - v[1]] == pytest.approx([0.2 * right[0], 0.2 * right[1]], abs=0.02)
+    assert moved[3:] == v[3:]
+    page.keyboard.press("u")
+    assert page.evaluate("(i) => window.__review3d.boxes[i].box3d", i) == before["box3d"]
     # rotate 5 x 2 degrees, then move 5 x 0.1 m along the new heading and 3 x 0.02 m (fine) to the left
     page.focus("#gl")
     for _ in range(5):

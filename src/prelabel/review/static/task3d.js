@@ -7,6 +7,7 @@
 import * as THREE from "./vendor/three/three.module.js";
 import { answerTools } from "./task3d_answers.js";
 import { bevInteraction } from "./task3d_bev.js";
+import { detailInteraction } from "./task3d_detail.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
 import { EDGES, corners, handles, round, wrap } from "./task3d_geometry.js";
 import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
@@ -516,6 +517,7 @@ $("next").addEventListener("click", () => {
 });
 bevInteraction({ S, canvas, viewports, select, pushHistory, syncBoxes, changed, setStatus, touched, fitToPoints,
   newTrackId: () => seqTools.newTrackId(), catEl, jobType });
+detailInteraction({ S, canvas, viewports, pushHistory, syncBoxes, touched, jobType });
 new ResizeObserver(() => changed(false)).observe(viewsEl);
 requestAnimationFrame(loop);
 start();
