@@ -304,10 +304,14 @@ def test_kitti_sequence_end_to_end(
         # the track's class, changed on the first sample: the whole track follows, on both samples
         i = page.evaluate("(t) => window.__review3d.boxes.findIndex((b) => b.track_id === t)", track)
         page.click(f"#boxes li[data-index='{i}']")
+        classes = "(t) => window.__review3d.seq.samples.map((s) => s.boxes.find((b) => b.track_id === t).category)"
         page.select_option("#category", "van")
-        assert page.evaluate(
-            "(t) => window.__review3d.seq.samples.map((s) => s.boxes.find((b) => b.track_id === t).category)", track
-        ) == ["van", "van"]
+        assert page.evaluate(classes, track) == ["van", "van"]
+        page.focus("#gl")
+        page.keyboard.press("u")  # undo takes the whole track back
+        assert page.evaluate(classes, track) == ["car", "car"]
+        page.select_option("#category", "van")
+        assert page.evaluate(classes, track) == ["van", "van"]
         # moved 0.3 m forward at this keyframe
         before = page.evaluate("(i) => window.__review3d.boxes[i].box3d", i)
         page.focus("#gl")

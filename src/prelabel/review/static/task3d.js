@@ -310,17 +310,27 @@ function select(i) {
 }
 
 // ---- history -----------------------------------------------------------------------------------------------------
-// in a sequence, one step holds every sample's boxes (track edits and interpolation reach them all)
-const pushHistory = () => {
-  S.history.push(JSON.stringify(S.seq ? { all: S.seq.samples.map((s) => s.boxes), sel: S.sel } : { boxes: S.boxes, sel: S.sel }));
-  if (S.history.length > 300) S.history.shift();
+// One undo step holds the current sample's boxes; in a sequence, a step that may reach a whole track (a class or
+// size change of a tracked box, track edits, interpolation: wide = true) holds every sample's. At most 300 steps
+// and about 64 MB of them.
+let historyBytes = 0;
+const pushHistory = (wide) => {
+  const b = S.boxes[S.sel], all = S.seq && wide && (wide === "all" || (b && b.track_id));
+  const text = JSON.stringify(all ? { all: S.seq.samples.map((s) => s.boxes), sel: S.sel }
+    : { cur: S.seq ? S.seq.cur : null, boxes: S.boxes, sel: S.sel });
+  S.history.push(text);
+  historyBytes += text.length;
+  while (S.history.length > 1 && (S.history.length > 300 || historyBytes > 64e6)) historyBytes -= S.history.shift().length;
 };
+S.popHistory = () => { const t = S.history.pop(); if (t) historyBytes -= t.length; };  // a step that changed nothing
 function undo() {
   const prev = S.history.pop();
   if (!prev) { setStatus("Nothing to undo"); return; }
+  historyBytes -= prev.length;
   const st = JSON.parse(prev);
   if (st.all) { S.seq.samples.forEach((s, i) => { s.boxes = st.all[i]; }); S.boxes = S.seq.samples[S.seq.cur].boxes; }
-  else S.boxes = st.boxes;
+  else if (S.seq && st.cur !== S.seq.cur) { S.seq.samples[st.cur].boxes = st.boxes; setStatus(`Undone on sample ${st.cur + 1}`); return; }
+  else { S.boxes = st.boxes; if (S.seq) S.seq.samples[S.seq.cur].boxes = st.boxes; }
   S.sel = st.sel; syncBoxes(); setStatus("Undone");
 }
 // a box the worker set by hand, in a sequence: a keyframe; its class and size go to its whole track
@@ -334,12 +344,13 @@ function touched(b) {
 function edit(fn) {
   const b = S.boxes[S.sel];
   if (!b || b.deleted || jobType !== "adjust") return false;
-  pushHistory();
   const v = b.box3d.slice();
   fn(v);
   for (const k of [3, 4, 5]) v[k] = Math.max(0.05, v[k]);
   v[6] = wrap(v[6]);
-  b.box3d = v.map((e, k) => round(e, k === 6 ? 5 : 4));
+  const nv = v.map((e, k) => round(e, k === 6 ? 5 : 4));
+  pushHistory([3, 4, 5].some((k) => nv[k] !== b.box3d[k]));  // a size change reaches the track
+  b.box3d = nv;
   touched(b);
   syncBoxes();
   return true;
@@ -423,7 +434,7 @@ function deleteSel() {
 function setCategory(cat) {
   const b = S.boxes[S.sel];
   if (!b || jobType !== "adjust") return;
-  pushHistory(); b.category = cat; touched(b); syncBoxes();
+  pushHistory(true); b.category = cat; touched(b); syncBoxes();
 }
 
 // ---- answers: one sample's boxes as stored; a sequence's samples all at once (task3d_sequence.js) -----------------

@@ -51,7 +51,7 @@ export function bevInteraction({ S, canvas, viewports, select, pushHistory, sync
     if (ev.button === 2 || ev.button === 1) { S.drag = { kind: "pan", x: ev.clientX, y: ev.clientY, cx: S.bev.cx, cy: S.bev.cy }; return; }
     if (S.drawing && jobType === "adjust") { S.drag = { kind: "draw", start: w, end: w }; return; }
     const hnd = pickHandle(w[0], w[1]);
-    if (hnd) { pushHistory(); S.drag = { kind: hnd[2] ? "resize" : "rotate", sx: hnd[2], sy: hnd[3] }; return; }
+    if (hnd) { pushHistory(Boolean(hnd[2])); S.drag = { kind: hnd[2] ? "resize" : "rotate", sx: hnd[2], sy: hnd[3] }; return; }
     const i = pickBev(w[0], w[1]);
     if (i !== S.sel) select(i);
     if (i >= 0 && jobType === "adjust") { pushHistory(); S.drag = { kind: "move", last: w, start: S.boxes[i].box3d.slice() }; }
@@ -85,7 +85,7 @@ export function bevInteraction({ S, canvas, viewports, select, pushHistory, sync
   canvas.addEventListener("pointerup", () => {
     const d = S.drag;
     S.drag = null;
-    if (d && d.kind === "move" && S.boxes[S.sel].box3d.every((v, k) => v === d.start[k])) { S.history.pop(); return; }  // a click
+    if (d && d.kind === "move" && S.boxes[S.sel].box3d.every((v, k) => v === d.start[k])) { S.popHistory(); return; }  // a click
     if (d && d.kind !== "draw" && d.kind !== "pan") { touched(S.boxes[S.sel]); syncBoxes(); }
     if (!d || d.kind !== "draw") return;
     S.drawing = false;

@@ -54,7 +54,7 @@ export function detailInteraction({ S, canvas, viewports, pushHistory, syncBoxes
     const inside = Math.abs(at.u) <= hu && Math.abs(at.w) <= hv;
     if (!eu && !ev2 && !inside) return;
     canvas.setPointerCapture(ev.pointerId);
-    pushHistory();
+    pushHistory(Boolean(eu || ev2));  // a resize reaches the track
     drag = { view: at.name, eu, ev: ev2, x: ev.clientX, y: ev.clientY, moved: false };
   });
   canvas.addEventListener("pointermove", (ev) => {
@@ -88,7 +88,7 @@ export function detailInteraction({ S, canvas, viewports, pushHistory, syncBoxes
   });
   canvas.addEventListener("pointerup", () => {
     if (!drag) return;
-    if (!drag.moved) S.history.pop();
+    if (!drag.moved) S.popHistory();
     else { touched(S.boxes[S.sel]); syncBoxes(); }
     drag = null;
   });

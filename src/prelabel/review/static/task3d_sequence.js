@@ -113,7 +113,7 @@ export function sequenceTools({ S, base, jobType, setStatus, pushHistory, boxesF
     if (!S.seq || !b || b.deleted || !b.track_id || jobType !== "adjust") {
       setStatus("Select a box with a track id, in a sequence", "error"); return;
     }
-    pushHistory();
+    pushHistory("all");
     const n = carry(b, true);
     setStatus(`Track ${b.track_id}: class ${b.category} and this size on every sample (${n} boxes changed)`, "ok");
   }
@@ -133,7 +133,7 @@ export function sequenceTools({ S, base, jobType, setStatus, pushHistory, boxesF
       : [...new Set(seq.samples.flatMap((s) => s.boxes.filter((b) => b.track_id && !b.deleted).map((b) => b.track_id)))];
     const positions = seq.samples.map((_, i) => pos(i)), at = new Map(positions.map((p, i) => [p, i]));
     let filled = 0;
-    pushHistory();
+    pushHistory("all");
     for (const t of tracks) {
       const keys = [];
       seq.samples.forEach((s, i) => { const b = trackBox(s, t); if (b && b.keyframe) keys.push([pos(i), b]); });
