@@ -331,8 +331,17 @@ def test_kitti_sequence_end_to_end(
         assert sel["track_id"] == track and sel["category"] == "van" and sel["box3d"][3:6] == moved["box3d"][3:6]
         # play from the start to the end (Space), then back to the first sample (,)
         page.select_option("#play-rate", "10")
+        page.evaluate(
+            """() => { window.__shown = [];
+                new MutationObserver(() => window.__shown.push(document.body.dataset.sample))
+                    .observe(document.body, { attributes: true, attributeFilter: ["data-sample"] }); }"""
+        )
+        page.focus("#gl")
         page.keyboard.press(" ")
-        page.wait_for_function("() => document.getElementById('play').textContent === 'Play'")
+        page.wait_for_function(
+            "() => window.__shown.includes('1') && document.getElementById('play').textContent === 'Play'"
+        )
+        assert page.evaluate("() => window.__shown.filter((v, i, a) => i === 0 || a[i - 1] !== v)") == ["0", "1"]
         assert page.get_attribute("body", "data-sample") == "1"
         page.keyboard.press(",")
         page.wait_for_selector("body[data-sample='0']")

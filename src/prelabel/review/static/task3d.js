@@ -385,6 +385,7 @@ document.addEventListener("keydown", (ev) => {
   const tag = (ev.target && ev.target.tagName) || "";
   if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
   const k = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+  if (tag === "BUTTON" && (k === " " || k === "Enter")) return;  // the focused button's own click
   const st = ev.shiftKey ? FINE : STEP, rt = ev.shiftKey ? FINE_ROT : ROT;
   let done = true;
   if ((ev.ctrlKey || ev.metaKey) && k === "z") undo();
