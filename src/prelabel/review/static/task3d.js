@@ -8,6 +8,7 @@ import * as THREE from "./vendor/three/three.module.js";
 import { answerTools } from "./task3d_answers.js";
 import { bevInteraction } from "./task3d_bev.js";
 import { detailInteraction } from "./task3d_detail.js";
+import { bindKeys } from "./task3d_keys.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
 import { EDGES, corners, handles, round, wrap } from "./task3d_geometry.js";
 import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
@@ -29,7 +30,6 @@ const statusEl = $("status");
 const selInfo = $("sel-info");
 const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
   "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9"];
-const STEP = 0.1, FINE = 0.02, ROT = Math.PI / 90, FINE_ROT = Math.PI / 360;
 
 const S = {
   task: null, boxes: [], sel: -1, history: [], points: null, count: 0, colourBy: "height",
@@ -380,50 +380,7 @@ function setVerdict(verdict) {
 
 // ---- bird's-eye interaction (task3d_bev.js) -------------------------------------------------------------------
 // (set up at the end, once the sequence tools exist)
-// ---- keys --------------------------------------------------------------------------------------------------------
-document.addEventListener("keydown", (ev) => {
-  const tag = (ev.target && ev.target.tagName) || "";
-  if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
-  const k = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
-  if (tag === "BUTTON" && (k === " " || k === "Enter")) return;  // the focused button's own click
-  const st = ev.shiftKey ? FINE : STEP, rt = ev.shiftKey ? FINE_ROT : ROT;
-  let done = true;
-  if ((ev.ctrlKey || ev.metaKey) && k === "z") undo();
-  else if (k === "u") undo();
-  else if (k === "Enter") submit();
-  else if (k === "Tab") { const n = S.boxes.length; if (n) select((S.sel + (ev.shiftKey ? n - 1 : 1) + n) % n); }
-  else if (k === "Escape") { S.drawing = false; select(-1); }
-  else if (k === "k" && jobType === "adjust") seqTools.applyToTrack();
-  else if (k === "m" && jobType === "adjust") seqTools.toggleKeyframe();
-  else if (k === "i" && jobType === "adjust") { seqTools.interpolate(); syncBoxes(); }
-  else if (k === ",") seqTools.stepSample(-1);
-  else if (k === ".") seqTools.stepSample(1);
-  else if (k === " ") seqTools.play();
-  else if (k === "c") { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); }
-  else if (jobType === "verify" && k === "g") setVerdict("good");
-  else if (jobType === "verify" && k === "b") setVerdict("bad");
-  else if (jobType !== "adjust") done = false;
-  else if (k === "ArrowUp") move(st, 0, 0);
-  else if (k === "ArrowDown") move(-st, 0, 0);
-  else if (k === "ArrowLeft") move(0, st, 0);
-  else if (k === "ArrowRight") move(0, -st, 0);
-  else if (k === "PageUp") move(0, 0, st);
-  else if (k === "PageDown") move(0, 0, -st);
-  else if (k === "q") edit((v) => { v[6] += rt; });
-  else if (k === "e") edit((v) => { v[6] -= rt; });
-  else if (k === "t") edit((v) => { v[3] += st; });
-  else if (k === "g") edit((v) => { v[3] -= st; });
-  else if (k === "y") edit((v) => { v[4] += st; });
-  else if (k === "h") edit((v) => { v[4] -= st; });
-  else if (k === "r") edit((v) => { v[5] += st; });
-  else if (k === "f") edit((v) => { v[5] -= st; });
-  else if (k === "p") fitToPoints();
-  else if (k === "n") { S.drawing = true; setStatus("Drag on the bird's-eye view to draw a box"); }
-  else if (k === "Delete" || k === "Backspace") deleteSel();
-  else if (/^[1-9]$/.test(k) && S.task.job.categories[Number(k) - 1]) setCategory(S.task.job.categories[Number(k) - 1]);
-  else done = false;
-  if (done) ev.preventDefault();
-});
+// ---- keys (task3d_keys.js; bound at the end, once the sequence tools exist) ----------------------------------------
 
 function deleteSel() {
   const b = S.boxes[S.sel];
@@ -530,6 +487,8 @@ $("next").addEventListener("click", () => {
 bevInteraction({ S, canvas, viewports, select, pushHistory, syncBoxes, changed, setStatus, touched, fitToPoints,
   newTrackId: () => seqTools.newTrackId(), catEl, jobType });
 detailInteraction({ S, canvas, viewports, pushHistory, syncBoxes, touched, jobType });
+bindKeys({ S, jobType, undo, submit, select, seqTools, syncBoxes, colourPoints, setVerdict, move, edit, fitToPoints,
+  setStatus, deleteSel, setCategory });
 new ResizeObserver(() => changed(false)).observe(viewsEl);
 requestAnimationFrame(loop);
 start();
