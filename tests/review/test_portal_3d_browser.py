@@ -173,6 +173,20 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     page.keyboard.press("u")
     assert page.evaluate("(i) => window.__review3d.boxes[i].box3d[0]", i) != after["box3d"][0]
     page.keyboard.press("Shift+ArrowLeft")
+    # the orbit view (O): a drag in it turns the view and edits nothing; O again is the bird's-eye view
+    boxes_now = page.evaluate("() => JSON.stringify(window.__review3d.boxes)")
+    page.keyboard.press("o")
+    assert page.evaluate("() => window.__review3d.orbit") is True
+    az = page.evaluate("() => window.__review3d.orbitState.az")
+    c = page.evaluate("(i) => window.__review3d.toScreen(...window.__review3d.boxes[i].box3d.slice(0, 2))", i)
+    page.mouse.move(c["x"], c["y"])
+    page.mouse.down()
+    page.mouse.move(c["x"] + 60, c["y"] + 10, steps=4)
+    page.mouse.up()
+    assert page.evaluate("() => window.__review3d.orbitState.az") == pytest.approx(az - 0.6, abs=0.05)
+    assert page.evaluate("() => JSON.stringify(window.__review3d.boxes)") == boxes_now
+    page.keyboard.press("o")
+    assert page.evaluate("() => window.__review3d.orbit") is False
     page.click("#submit")
     page.wait_for_selector("body[data-submitted]")
     assert page.evaluate("() => window.__xss") is None

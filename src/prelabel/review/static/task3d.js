@@ -9,6 +9,7 @@ import { answerTools } from "./task3d_answers.js";
 import { bevInteraction } from "./task3d_bev.js";
 import { detailInteraction } from "./task3d_detail.js";
 import { bindKeys } from "./task3d_keys.js";
+import { orbitView } from "./task3d_orbit.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
 import { EDGES, corners, handles, round, wrap } from "./task3d_geometry.js";
 import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
@@ -157,10 +158,13 @@ function render() {
     bevCam.layers.set(0);
     S.stats.bevDraws = (S.stats.bevDraws || 0) + 1;
   }
-  draw(quadCam, vps.bev, quadScene);
-  renderer.autoClear = false;
-  draw(bevCam, vps.bev);
-  renderer.autoClear = true;
+  if (S.orbit) draw(orbit.place(vps.bev), vps.bev);  // the sweep drawn from the orbit camera, every frame
+  else {
+    draw(quadCam, vps.bev, quadScene);
+    renderer.autoClear = false;
+    draw(bevCam, vps.bev);
+    renderer.autoClear = true;
+  }
   const b = S.boxes[S.sel];
   if (b && !b.deleted) {
     fitDetailCameras(vps);
@@ -173,7 +177,7 @@ function render() {
       renderer.clear();
     }
   }
-  placeLabels(vps.bev);
+  placeLabels(vps.bev, S.orbit ? orbit.place(vps.bev) : bevCam);
   if (S.camsDirty) { drawCameraViews(S, colour); S.camsDirty = false; }
   const ms = performance.now() - t;
   const st = S.stats;
@@ -186,6 +190,7 @@ function loop() {
   requestAnimationFrame(loop);
 }
 const changed = (cams = true) => { S.dirty = true; if (cams) S.camsDirty = true; };
+const orbit = orbitView({ S, canvas, viewports, changed, pointsLayer: POINTS_LAYER });
 
 // ---- points ------------------------------------------------------------------------------------------------------
 function colourPoints() {
@@ -253,13 +258,13 @@ function syncBoxes() {
 // The class labels over the bird's-eye view: the same divs reused, only what changed is touched (a moved box's
 // label moves; nothing else is restyled or laid out again).
 const labelDivs = [];
-function placeLabels(vp) {
+function placeLabels(vp, cam) {
   const v = new THREE.Vector3();
   let n = 0;
   S.boxes.forEach((b, i) => {
     if (b.deleted) return;
-    v.set(b.box3d[0], b.box3d[1], b.box3d[2]).project(bevCam);
-    if (Math.abs(v.x) > 1 || Math.abs(v.y) > 1) return;
+    v.set(b.box3d[0], b.box3d[1], b.box3d[2]).project(cam);
+    if (Math.abs(v.x) > 1 || Math.abs(v.y) > 1 || v.z > 1) return;
     if (n === labelDivs.length) { labelDivs.push(document.createElement("div")); labelsEl.appendChild(labelDivs[n]); }
     const d = labelDivs[n++];
     const text = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.track_id ? " #" + b.track_id : "");
@@ -488,7 +493,7 @@ bevInteraction({ S, canvas, viewports, select, pushHistory, syncBoxes, changed, 
   newTrackId: () => seqTools.newTrackId(), catEl, jobType });
 detailInteraction({ S, canvas, viewports, pushHistory, syncBoxes, touched, jobType });
 bindKeys({ S, jobType, undo, submit, select, seqTools, syncBoxes, colourPoints, setVerdict, move, edit, fitToPoints,
-  setStatus, deleteSel, setCategory });
+  setStatus, deleteSel, setCategory, orbit });
 new ResizeObserver(() => changed(false)).observe(viewsEl);
 requestAnimationFrame(loop);
 start();

@@ -1,11 +1,11 @@
 // The 3D task page's keys (see the help under the tools): select, undo, submit, sequence steps / play / track edits
-// / keyframes / interpolation, colouring, verdicts; in adjust jobs move / rotate / resize the selected box (0.1 m and
+// / keyframes / interpolation, colouring, verdicts, the orbit view (O); in adjust jobs move / rotate / resize the selected box (0.1 m and
 // 2 degrees a press; with Shift 0.02 m and 0.5 degrees), fit, draw, delete, class 1-9. Keys typed into a field, and
 // Space / Enter on a focused button, are left alone.
 const STEP = 0.1, FINE = 0.02, ROT = Math.PI / 90, FINE_ROT = Math.PI / 360;
 
 export function bindKeys({ S, jobType, undo, submit, select, seqTools, syncBoxes, colourPoints, setVerdict, move, edit,
-  fitToPoints, setStatus, deleteSel, setCategory }) {
+  fitToPoints, setStatus, deleteSel, setCategory, orbit }) {
   document.addEventListener("keydown", (ev) => {
     const tag = (ev.target && ev.target.tagName) || "";
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
@@ -24,6 +24,7 @@ export function bindKeys({ S, jobType, undo, submit, select, seqTools, syncBoxes
     else if (k === ",") seqTools.stepSample(-1);
     else if (k === ".") seqTools.stepSample(1);
     else if (k === " ") seqTools.play();
+    else if (k === "o") orbit.toggle();
     else if (k === "c") { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); }
     else if (jobType === "verify" && k === "g") setVerdict("good");
     else if (jobType === "verify" && k === "b") setVerdict("bad");
