@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +109,7 @@ def _load_pointcloud_manifest(uri: str, attribute: str | None) -> LoadedSource:
     else:
         by_seq: dict[str, dict[str, Any]] = {}
         for n, d in enumerate(raw):
-            seq = json.loads(storage.read_bytes(str(d.get("source-ref"))))
+            seq = groundtruth3d.sequence_file(str(d.get("source-ref")))
             by_seq[str(seq.get("seq-no", n))] = d
         lines = [by_seq.get(r.frame.sequence or "") for r in records]
         key = gt3d_labels.tracking_attribute(raw[0], attribute) if raw else None

@@ -94,3 +94,14 @@ def test_detection_line_as_the_aws_doc_writes_it(shared_data: Path, tmp_path: Pa
     out.write_text(json.dumps(line) + "\n")
     with pytest.raises(FormatError, match="cuboid field 'length' must be a finite number"):
         list(gt3d.read(str(out)))
+
+
+def test_a_missing_or_bad_sequence_file_is_named(tmp_path: Path) -> None:
+    m = tmp_path / "manifest.jsonl"
+    m.write_text(json.dumps({"source-ref": str(tmp_path / "nope.json")}) + "\n")
+    with pytest.raises(FormatError, match="nope.json.*does not exist"):
+        list(gt3d.read(str(m)))
+    (tmp_path / "seq.json").write_text(json.dumps({"seq-no": 0, "frames": [{"frame": "a.bin"}]}))
+    m.write_text(json.dumps({"source-ref": str(tmp_path / "seq.json")}) + "\n")
+    with pytest.raises(FormatError, match="needs 'frame-no'"):
+        list(gt3d.read(str(m)))

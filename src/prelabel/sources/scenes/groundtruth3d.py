@@ -245,6 +245,19 @@ def _scene(
     )
 
 
+def sequence_file(uri: str) -> dict[str, Any]:
+    """A Ground Truth point cloud sequence file, checked for its ``frames`` list."""
+    try:
+        doc = json.loads(storage.read_bytes(uri))
+    except FileNotFoundError:
+        raise FormatError(uri, "the sequence file named by the manifest's source-ref does not exist") from None
+    except (OSError, ValueError) as e:
+        raise FormatError(uri, f"expected a sequence file (JSON with 'frames'): {e}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("frames"), list):
+        raise FormatError(uri, "expected a sequence file {'seq-no', 'prefix', 'frames': [...]}")
+    return doc
+
+
 def read(src: str, *, attribute: str | None = None) -> Iterator[FrameRecord]:
     """Scenes from a detection manifest or a tracking manifest (its lines point at sequence files), with their
     cuboids as pre-labels: a frame line's cuboid attribute, a sequence line's ``-ref`` label sequence file
@@ -263,13 +276,16 @@ def read(src: str, *, attribute: str | None = None) -> Iterator[FrameRecord]:
             labels = gt3d_labels.detection_labels(d, attr, str(n), where) if attr else []
             yield FrameRecord(frame=_scene(str(n), ref, d["source-ref-metadata"], where), labels=labels)
             continue
-        seq = json.loads(storage.read_bytes(ref))
+        seq = sequence_file(ref)
         name = str(seq.get("seq-no", n))
         scenes = []
-        for fr in seq.get("frames", []):
-            fw = f"{ref} frame {fr.get('frame-no')}"
-            meta = {**fr, "prefix": seq.get("prefix", "")}
-            scenes.append(_scene(f"{name}/{fr['frame-no']}", fr["frame"], meta, fw, name, int(fr["frame-no"])))
+        for fr in seq["frames"]:
+            fw = f"{ref} frame {fr.get('frame-no') if isinstance(fr, dict) else fr!r}"
+            try:
+                no, uri = int(fr["frame-no"]), str(fr["frame"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise FormatError(fw, f"a sequence frame needs 'frame-no' (an integer) and 'frame': {e}") from None
+            scenes.append(_scene(f"{name}/{no}", uri, {**fr, "prefix": seq.get("prefix", "")}, fw, name, no))
         key = gt3d_labels.tracking_attribute(d, attribute)
         ids = {int(f.index or 0): f.id for f in scenes}
         by_no = gt3d_labels.tracking_labels(d, key, ids, where) if key else {}
