@@ -11,7 +11,10 @@ Debian's Chromium (headless, ``--use-angle=swiftshader``: WebGL on the CPU) sign
 Measured: time from navigation to a usable view (points uploaded, boxes drawn, the page reports ready); then, with
 a box selected, ``--moves`` key presses dispatched in the page (move/rotate), one per animation frame: the
 frame interval (requestAnimationFrame to requestAnimationFrame, what a user sees) and the JS ``render()`` time
-(four viewports: bird's-eye, top, side, back), median / 95th percentile / max.
+(four viewports: bird's-eye, top, side, back), median / 95th percentile / max. The two sweeps also form a
+two-sample sequence (the second sweep alone, in its own ego frame, with its own cuboids): ``--steps`` in-place
+steps between the samples (``.`` and ``,``: the other sample's points, cameras and boxes shown), each timed from
+the key press to the first animation frame after the new sample is drawn (its points are cached after the first).
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ def _pose(row: Any) -> np.ndarray:
     return Pose(rotation=[row.qw, row.qx, row.qy, row.qz], translation=[row.tx_m, row.ty_m, row.tz_m]).matrix()
 
 
-def make_sweep(tmp: Path, n_points: int, n_boxes: int) -> tuple[Path, list[Any]]:
-    """An ``.npy`` sweep of ``n_points`` (ego frame of the first sweep) and its ``n_boxes`` best-seen cuboids."""
+def make_sweep(tmp: Path, n_points: int, n_boxes: int, which: int = 0) -> tuple[Path, list[Any]]:
+    """An ``.npy`` sweep of ``n_points`` (ego frame of the first sweep) and its ``n_boxes`` best-seen cuboids;
+    ``which=1``: the second sweep alone, in its own ego frame, with the cuboids of its timestamp."""
     import math
 
     import pyarrow.feather as feather
@@ -49,6 +53,8 @@ def make_sweep(tmp: Path, n_points: int, n_boxes: int) -> tuple[Path, list[Any]]
     from prelabel.review.pointcloud import thin
 
     sweeps = sorted((LOG / "sensors" / "lidar").glob("*.feather"))
+    if which:
+        sweeps = sweeps[which : which + 1]
     t0 = int(sweeps[0].stem)
     poses = feather.read_table(LOG / "city_SE3_egovehicle.feather").to_pandas().set_index("timestamp_ns")
     city_from_ego0 = _pose(poses.loc[t0])
@@ -60,7 +66,7 @@ def make_sweep(tmp: Path, n_points: int, n_boxes: int) -> tuple[Path, list[Any]]
         pts[:, :3] = pts[:, :3] @ m[:3, :3].T + m[:3, 3]
         clouds.append(pts.astype(np.float32))
     cloud = thin(np.concatenate(clouds), n_points)
-    path = tmp / "sweep.npy"
+    path = tmp / f"sweep{which}.npy"
     np.save(path, cloud)
     ann = feather.read_table(LOG / "annotations.feather").to_pandas()
     ann = ann[ann.timestamp_ns == t0].sort_values("num_interior_pts", ascending=False).head(n_boxes)
@@ -89,18 +95,26 @@ def make_job(tmp: Path, n_points: int, n_boxes: int) -> tuple[Path, int, int]:
     from prelabel.review.tasks import assign
     from prelabel.review.workforce import create_user
 
-    sweep, labels = make_sweep(tmp, n_points, n_boxes)
-    rec = FrameRecord(
-        frame=Frame(id="av2-7fab2350-0", uri=str(sweep), kind="pointcloud", point_format="npy"), labels=labels
-    )
+    recs = []
+    for which in (0, 1):
+        sweep, labels = make_sweep(tmp, n_points, n_boxes, which)
+        frame = Frame(
+            id=f"av2-7fab2350-{which}",
+            uri=str(sweep),
+            kind="pointcloud",
+            point_format="npy",
+            sequence="av2-7fab2350",
+            index=which,
+        )
+        recs.append(FrameRecord(frame=frame, labels=labels))
     src = tmp / "labels.jsonl"
-    write_records(src, [rec])
+    write_records(src, recs)
     state = tmp / "state"
     db = Database(state)
     create_user(db, "worker", "worker-pass-1", "worker")
-    job, _ = create_job(db, "bench3d", "adjust", [rec], source=str(src), roots=[str(tmp)])
+    job, _ = create_job(db, "bench3d", "adjust", recs, source=str(src), roots=[str(tmp)])
     assign(db, job.id, ["worker"])
-    return state, int(np.load(sweep).shape[0]), len(labels)
+    return state, int(np.load(tmp / "sweep0.npy").shape[0]), len(recs[0].labels)
 
 
 MOVES_JS = """async (n) => {
@@ -121,6 +135,21 @@ MOVES_JS = """async (n) => {
 }"""
 
 
+STEPS_JS = """async (n) => {
+  const frame = () => new Promise((r) => requestAnimationFrame(r));
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const want = String(1 - Number(document.body.dataset.sample));
+    const t = performance.now();
+    document.dispatchEvent(new KeyboardEvent("keydown", { key: want === "1" ? "." : ",", bubbles: true }));
+    while (document.body.dataset.sample !== want) await frame();
+    await frame();
+    out.push(performance.now() - t);
+  }
+  return out;
+}"""
+
+
 def _summary(xs: list[float]) -> dict[str, float]:
     s = sorted(xs)
     return {
@@ -130,7 +159,7 @@ def _summary(xs: list[float]) -> dict[str, float]:
     }
 
 
-def run(n_points: int, n_boxes: int, moves: int) -> dict[str, Any]:
+def run(n_points: int, n_boxes: int, moves: int, steps: int = 10) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     from benchmarks.bench_review import serve
@@ -164,6 +193,7 @@ def run(n_points: int, n_boxes: int, moves: int) -> dict[str, Any]:
                 )
                 page.click("#boxes li[data-index='0']")
                 res = page.evaluate(MOVES_JS, moves)
+                step_ms = page.evaluate(STEPS_JS, steps) if steps else []
                 b.close()
         finally:
             server.should_exit = True
@@ -177,6 +207,9 @@ def run(n_points: int, n_boxes: int, moves: int) -> dict[str, Any]:
         "moves": moves,
         "frame_interval_ms": _summary(res["gaps"]),
         "render_ms": _summary(res["render"]),
+        "sequence_steps": steps,
+        "sequence_step_ms": _summary(step_ms) if step_ms else None,
+        "sequence_first_step_ms": round(step_ms[0], 1) if step_ms else None,
     }
 
 
@@ -185,9 +218,10 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=120_000)
     ap.add_argument("--boxes", type=int, default=50)
     ap.add_argument("--moves", type=int, default=120)
+    ap.add_argument("--steps", type=int, default=10, help="in-place steps between the two samples (0: none)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
-    out = run(a.points, a.boxes, a.moves)
+    out = run(a.points, a.boxes, a.moves, a.steps)
     print(json.dumps(out, indent=1))
     if a.json:
         a.json.write_text(json.dumps(out, indent=1))

@@ -123,6 +123,32 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     assert resized[4] == pytest.approx(before["box3d"][4], abs=0.15)
     page.keyboard.press("u")
     assert page.evaluate("(i) => window.__review3d.boxes[i].box3d", i) == before["box3d"]
+    # the side view: drag the box's top edge 0.3 m up (its floor stays), then undo; the top view: drag the box 0.2 m
+    # to its right, then undo
+    v = before["box3d"]
+
+    def drag(view: str, a: tuple[float, float], b: tuple[float, float]) -> None:
+        p0 = page.evaluate("([v, u, w]) => window.__review3d.detailToScreen(v, u, w)", [view, *a])
+        p1 = page.evaluate("([v, u, w]) => window.__review3d.detailToScreen(v, u, w)", [view, *b])
+        page.mouse.move(p0["x"], p0["y"])
+        page.mouse.down()
+        for k in range(1, 5):
+            page.mouse.move(p0["x"] + (p1["x"] - p0["x"]) * k / 4, p0["y"] + (p1["y"] - p0["y"]) * k / 4)
+        page.mouse.up()
+
+    drag("side", (0.0, v[5] / 2), (0.0, v[5] / 2 + 0.3))
+    taller = page.evaluate("(i) => window.__review3d.boxes[i].box3d", i)
+    assert taller[5] == pytest.approx(v[5] + 0.3, abs=0.03) and taller[2] - taller[5] / 2 == pytest.approx(
+        v[2] - v[5] / 2, abs=1e-3
+    )
+    page.keyboard.press("u")
+    drag("top", (0.0, 0.0), (0.2, 0.0))
+    moved = page.evaluate("(i) => window.__review3d.boxes[i].box3d", i)
+    right = [math.sin(v[6]), -math.cos(v[6])]  # the box's right, on the ground
+    assert [moved[0] - v[0], moved[1] - v[1]] == pytest.approx([0.2 * right[0], 0.2 * right[1]], abs=0.02)
+    assert moved[3:] == v[3:]
+    page.keyboard.press("u")
+    assert page.evaluate("(i) => window.__review3d.boxes[i].box3d", i) == before["box3d"]
     # rotate 5 x 2 degrees, then move 5 x 0.1 m along the new heading and 3 x 0.02 m (fine) to the left
     page.focus("#gl")
     for _ in range(5):
@@ -148,6 +174,20 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     page.keyboard.press("u")
     assert page.evaluate("(i) => window.__review3d.boxes[i].box3d[0]", i) != after["box3d"][0]
     page.keyboard.press("Shift+ArrowLeft")
+    # the orbit view (O): a drag in it turns the view and edits nothing; O again is the bird's-eye view
+    boxes_now = page.evaluate("() => JSON.stringify(window.__review3d.boxes)")
+    page.keyboard.press("o")
+    assert page.evaluate("() => window.__review3d.orbit") is True
+    az = page.evaluate("() => window.__review3d.orbitState.az")
+    c = page.evaluate("(i) => window.__review3d.toScreen(...window.__review3d.boxes[i].box3d.slice(0, 2))", i)
+    page.mouse.move(c["x"], c["y"])
+    page.mouse.down()
+    page.mouse.move(c["x"] + 60, c["y"] + 10, steps=4)
+    page.mouse.up()
+    assert page.evaluate("() => window.__review3d.orbitState.az") == pytest.approx(az - 0.6, abs=0.05)
+    assert page.evaluate("() => JSON.stringify(window.__review3d.boxes)") == boxes_now
+    page.keyboard.press("o")
+    assert page.evaluate("() => window.__review3d.orbit") is False
     page.click("#submit")
     page.wait_for_selector("body[data-submitted]")
     assert page.evaluate("() => window.__xss") is None
@@ -156,10 +196,11 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     admin, _ = server.login("admin")
     line = json.loads(admin.get(f"/admin/jobs/{job_id}/output.manifest").text.splitlines()[0])
     ann = next(a for a in line["prelabel-boxes-adjusted"]["annotations"] if a["object-id"] == before["id"])
-    assert ann["position"]["x"] == pytest.approx(before["box3d"][0] + dx, abs=2e-3)
-    assert ann["position"]["y"] == pytest.approx(before["box3d"][1] + dy, abs=2e-3)
-    assert ann["rotation"]["z"] == pytest.approx(after["box3d"][6], abs=1e-4)
-    assert ann["dimensions"]["length"] == pytest.approx(before["box3d"][3], abs=1e-4)
+    assert ann["center-x"] == pytest.approx(before["box3d"][0] + dx, abs=2e-3)
+    assert ann["center-y"] == pytest.approx(before["box3d"][1] + dy, abs=2e-3)
+    gt_yaw = math.pi - after["box3d"][6]  # Ground Truth's yaw is clockwise-positive from above
+    assert ann["yaw"] == pytest.approx(math.atan2(math.sin(gt_yaw), math.cos(gt_yaw)), abs=1e-4)
+    assert ann["length"] == pytest.approx(before["box3d"][3], abs=1e-4)
     assert line["prelabel-boxes-adjusted-metadata"]["adjustment-status"] == "adjusted"
     ctx.close()
 
@@ -212,71 +253,129 @@ def test_verify_boxes_with_keys(browser: Any, state: Path, shared_data: Path, tm
     assert all(got[i] == ("good", "") for i in ids if i != ids[1])
 
 
-def test_kitti_sequence_track_edit(browser: Any, state: Path, shared_data: Path, tmp_path: Path) -> None:
-    """On a real KITTI tracking sequence: a tracked box's class and height changed on the first sample and carried
-    to the track (K), the worker steps to the next sample (.), where the same track's box has that class and size."""
-    from tests.review.scenes3d import kitti_sequence
+@pytest.mark.slow
+def test_kitti_sequence_end_to_end(
+    browser: Any, state: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real KITTI tracking sequence, end to end: 3D pre-labels by ``prelabel label --3d`` then ``prelabel
+    track3d``, a job made with ``review create-job``; in the browser the worker steps and plays through the samples
+    in place, changes a track's class (the whole track follows, on both samples), moves its box at a keyframe,
+    submits the sequence at once; the export is Ground Truth's 3D tracking output with those changes. The page's
+    keyframe interpolation gives the same boxes as the Python one."""
+    from typer.testing import CliRunner
 
+    from prelabel.cli.main import app
+    from prelabel.labelfile import read_records
+    from prelabel.refine.interpolate3d import interpolate_track
     from prelabel.review.db import Database
+    from prelabel.review.export import export_job
     from prelabel.review.responses import last_response
-    from prelabel.review.review_jobs import create_job
-    from prelabel.review.tasks import assign, worker_queue
+    from prelabel.review.tasks import worker_queue
     from prelabel.review.web import create_portal_app
 
-    recs = kitti_sequence(shared_data)
-    src = tmp_path / "kitti" / "labels.jsonl"
-    src.parent.mkdir()
-    write_records(src, recs)
+    monkeypatch.setenv("PRELABEL_STATE", str(state))
+    run = CliRunner().invoke
+    kt = shared_data / "kitti_tracking" / "tracking" / "training"
+    l3d, t3d = tmp_path / "l3d.jsonl", tmp_path / "t3d.jsonl"
+    for args in (["label", str(kt), "--3d", "-o", str(l3d)], ["track3d", str(l3d), "-o", str(t3d)]):
+        r = run(app, args)
+        assert r.exit_code == 0, r.output
+    recs = read_records(t3d)
+    assert [r.frame.index for r in recs] == [0, 1] and recs[0].frame.sequence == recs[1].frame.sequence
+    cats = "car,van,truck,bus,pedestrian,cyclist"
+    r = run(app, ["review", "create-job", "kitti-trk", str(t3d), "--root", str(kt), "--categories", cats])
+    assert r.exit_code == 0, r.output
+    assert run(app, ["review", "assign", "kitti-trk", "alice"]).exit_code == 0
     db = Database(state)
-    cats = sorted({lb.category for r in recs for lb in r.labels} | {"van"})
-    job, _ = create_job(
-        db, "kitti-track", "adjust", recs, source=str(src), categories=cats, roots=[str(shared_data / "kitti_tracking")]
-    )
-    assign(db, job.id, ["alice"])
     tasks = {i.task.frame_id: i.task.id for i in worker_queue(db, "alice")}
-    track = sorted({lb.track_id for lb in recs[0].labels} & {lb.track_id for lb in recs[1].labels})[0]
+    first, second = (tasks[r.frame.id] for r in recs)
+    # a car track seen on both samples, the best scored
+    both = {lb.track_id for lb in recs[1].labels if lb.category == "car"}
+    lab0 = max((lb for lb in recs[0].labels if lb.track_id in both), key=lambda lb: lb.score or 0)
+    track = lab0.track_id
+    errors: list[str] = []
     for url in start_server(create_portal_app(state)):
         page = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{url}/login")
         page.fill("#username", "alice")
         page.fill("#password", PASSWORDS["alice"])
         page.click("#signin")
         page.wait_for_url(f"{url}/tasks")
-        page.goto(f"{url}/tasks/{tasks[recs[0].frame.id]}")
-        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        page.goto(f"{url}/tasks/{first}")
+        page.wait_for_selector("body[data-ready='1'][data-sample='0']", timeout=60_000)
+        assert page.evaluate("() => window.__review3d.seq.samples.map((s) => s.task)") == [first, second]
+        # the page's interpolation and Python's agree, yaw wrapping the short way through pi
+        keys = [
+            [2, [10.0, -3.0, -0.8, 4.0, 1.8, 1.5, 3.1]],
+            [7, [14.5, -2.0, -0.6, 4.4, 1.9, 1.6, -3.05]],
+            [11, [15.0, 1.0, -0.7, 4.2, 1.8, 1.55, -2.5]],
+        ]
+        js = page.evaluate(
+            """async (keys) => { const m = await import('/static/task3d_interp.js');
+                return [...m.interpolateTrack(keys, [...Array(14).keys()])]; }""",
+            keys,
+        )
+        py = interpolate_track({p: b for p, b in keys}, range(14))
+        assert {p: b for p, b in js} == py and sorted(py) == [3, 4, 5, 6, 8, 9, 10]
+        assert all(abs(b[6]) > 3.0 for p, b in py.items() if p < 7)
+        # the track's class, changed on the first sample: the whole track follows, on both samples
         i = page.evaluate("(t) => window.__review3d.boxes.findIndex((b) => b.track_id === t)", track)
         page.click(f"#boxes li[data-index='{i}']")
+        classes = "(t) => window.__review3d.seq.samples.map((s) => s.boxes.find((b) => b.track_id === t).category)"
         page.select_option("#category", "van")
+        assert page.evaluate(classes, track) == ["van", "van"]
+        page.focus("#gl")
+        page.keyboard.press("u")  # undo takes the whole track back
+        assert page.evaluate(classes, track) == ["car", "car"]
+        page.select_option("#category", "van")
+        assert page.evaluate(classes, track) == ["van", "van"]
+        # moved 0.3 m forward at this keyframe
+        before = page.evaluate("(i) => window.__review3d.boxes[i].box3d", i)
         page.focus("#gl")
         for _ in range(3):
-            page.keyboard.press("r")  # 0.1 m taller each
-        edited = page.evaluate("(i) => window.__review3d.boxes[i]", i)
-        page.keyboard.press("k")
-        page.click("#submit")
-        page.wait_for_selector("body[data-submitted]")
+            page.keyboard.press("ArrowUp")
+        moved = page.evaluate("(i) => window.__review3d.boxes[i]", i)
+        assert moved["keyframe"] is True and math.dist(moved["box3d"][:2], before[:2]) == pytest.approx(0.3, abs=1e-3)
+        n0 = page.evaluate("() => window.__review3d.count")
+        # step to the next sample in place: its own sweep and camera, the selection follows the track
         page.keyboard.press(".")
-        page.wait_for_url(f"{url}/tasks/{tasks[recs[1].frame.id]}")
-        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
-        other = page.evaluate("(t) => window.__review3d.boxes.find((b) => b.track_id === t)", track)
-        assert other["category"] == "van" and other["box3d"][3:6] == edited["box3d"][3:6]
-        before = next(lb.box3d for lb in recs[1].labels if lb.track_id == track)
-        assert other["box3d"][:3] == pytest.approx([before.x, before.y, before.z], abs=1e-3)  # position is per sample
-        # fit another box to its points (P): it changes, by a fit, not by much (KITTI's boxes are good)
-        j = page.evaluate("(t) => window.__review3d.boxes.findIndex((b) => b.track_id !== t)", track)
-        page.click(f"#boxes li[data-index='{j}']")
-        was = page.evaluate("(j) => window.__review3d.boxes[j].box3d", j)
-        page.focus("#gl")
-        page.keyboard.press("p")
-        assert page.inner_text("#status").startswith("Fitted to ")
-        fitted = page.evaluate("(j) => window.__review3d.boxes[j].box3d", j)
-        assert fitted != was and fitted[6] == was[6]
-        assert math.dist(fitted[:2], was[:2]) < 1.0 and all(
-            abs(a - b) < 1.0 for a, b in zip(fitted[3:6], was[3:6], strict=True)
+        page.wait_for_selector("body[data-sample='1']")
+        assert page.evaluate("() => window.__review3d.count") != n0
+        assert page.evaluate("() => window.__review3d.task.cameras[0].image").endswith(
+            f"/tasks/{second}/cameras/0/image"
         )
+        sel = page.evaluate("() => window.__review3d.boxes[window.__review3d.sel]")
+        assert sel["track_id"] == track and sel["category"] == "van" and sel["box3d"][3:6] == moved["box3d"][3:6]
+        # play from the start to the end (Space), then back to the first sample (,)
+        page.select_option("#play-rate", "10")
+        page.evaluate(
+            """() => { window.__shown = [];
+                new MutationObserver(() => window.__shown.push(document.body.dataset.sample))
+                    .observe(document.body, { attributes: true, attributeFilter: ["data-sample"] }); }"""
+        )
+        page.focus("#gl")
+        page.keyboard.press(" ")
+        page.wait_for_function(
+            "() => window.__shown.includes('1') && document.getElementById('play').textContent === 'Play'"
+        )
+        assert page.evaluate("() => window.__shown.filter((v, i, a) => i === 0 || a[i - 1] !== v)") == ["0", "1"]
+        assert page.get_attribute("body", "data-sample") == "1"
+        page.keyboard.press(",")
+        page.wait_for_selector("body[data-sample='0']")
         page.click("#submit")
-        page.wait_for_selector("body[data-submitted]")
+        page.wait_for_selector("body[data-submitted='sequence']")
+        assert not errors, errors
         page.context.close()
-    r = last_response(db, tasks[recs[1].frame.id])
-    assert r is not None
-    box = next(b for b in r.payload["boxes"] if b["track_id"] == track)
-    assert box["category"] == "van" and box["box3d"][5] == pytest.approx(edited["box3d"][5], abs=1e-4)
+    a0, a1 = last_response(db, first), last_response(db, second)
+    assert a0 is not None and a1 is not None
+    b0 = next(b for b in a0.payload["boxes"] if b["track_id"] == track)
+    b1 = next(b for b in a1.payload["boxes"] if b["track_id"] == track)
+    assert b0["box3d"] == moved["box3d"] and b0["keyframe"] is True and b1["category"] == "van"
+    out = export_job(db, "kitti-trk", str(tmp_path / "export"))
+    (line,) = [json.loads(x) for x in Path(out["tracking_manifest"]).read_text().splitlines()]
+    doc = json.loads(Path(line["prelabel-boxes-adjusted-ref"]).read_text())
+    anns = [next(a for a in f["annotations"] if a["object-id"] == track) for f in doc["tracking-annotations"]]
+    assert [a["object-name"] for a in anns] == [f"van:{track}"] * 2
+    assert [anns[0]["center-x"], anns[0]["center-y"]] == pytest.approx(moved["box3d"][:2], abs=1e-4)
+    assert [a["prelabel-origin"] for a in anns] == ["human", "human"]

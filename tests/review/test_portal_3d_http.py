@@ -156,8 +156,12 @@ def test_3d_answers_validated_exported_and_measured(server3d: Server, tmp_path: 
     anns = line["prelabel-boxes-adjusted"]["annotations"]
     assert len(anns) == 7  # 7 pre-labels - 1 deleted + 1 drawn
     a0 = next(a for a in anns if a["object-id"] == first["id"])
-    assert a0["position"]["x"] == pytest.approx(b0[0], abs=1e-3)
-    assert a0["rotation"]["z"] == pytest.approx(math.atan2(math.sin(b0[6]), math.cos(b0[6])), abs=1e-4)
+    # Ground Truth's cuboid fields; its yaw is clockwise-positive from above: pi - ours
+    assert a0["center-x"] == pytest.approx(b0[0], abs=1e-3) and a0["center-y"] == pytest.approx(b0[1], abs=1e-3)
+    assert (a0["roll"], a0["pitch"]) == (0.0, 0.0) and a0["length"] == pytest.approx(b0[3], abs=1e-4)
+    assert a0["yaw"] == pytest.approx(math.atan2(math.sin(math.pi - b0[6]), math.cos(math.pi - b0[6])), abs=1e-4)
+    assert a0["prelabel-origin"] == "human"
+    assert {a["prelabel-origin"] for a in anns if a["object-id"] == labels[3]["id"]} == {"prelabel"}
     assert line["source-ref"].endswith(".pcd.bin")
     rec: FrameRecord = read_records(out["labels"])[0]
     states = {lb.id: (lb.review, lb.attributes.get("review_action")) for lb in rec.labels}

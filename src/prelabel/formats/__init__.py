@@ -44,6 +44,7 @@ BUILTINS: dict[str, str] = {
     "groundtruth-video": "prelabel.formats.groundtruth_video:SPEC",
     "nuscenes-detection": "prelabel.formats.nuscenes_detection:SPEC",
     "av2": "prelabel.formats.av2:SPEC",
+    "groundtruth3d": "prelabel.formats.groundtruth3d:SPEC",
 }
 # other spellings people use for the built-ins (a plugin declares its own in FormatSpec.aliases)
 ALIASES: dict[str, str] = {

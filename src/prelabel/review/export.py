@@ -3,8 +3,10 @@
 The output manifest follows Ground Truth's adjustment and verification jobs: each reviewed frame's input
 line (or, for a job made from a labels file, one built from the pre-labels under ``prelabel-boxes``) with the
 job's attribute appended, ``"human-annotated": "yes"``, and ``"adjustment-status"`` ``adjusted`` or
-``unadjusted``. ``export_job`` writes Ground Truth's layout: ``<out>/<job>/manifests/output/output.manifest``, the
-raw answers under ``<out>/<job>/annotations/worker-response/`` and ``<out>/<job>/labels.jsonl``.
+``unadjusted``. A 3D job whose frames form sequences also gets Ground Truth's 3D tracking output
+(:mod:`prelabel.review.export3d`). ``export_job`` writes Ground Truth's layout:
+``<out>/<job>/manifests/output/output.manifest``, the raw answers under
+``<out>/<job>/annotations/worker-response/`` and ``<out>/<job>/labels.jsonl``.
 """
 
 from __future__ import annotations
@@ -108,10 +110,17 @@ def export_job(db: Database, job: Job | int | str, out_dir: str, *, overwrite: b
     if j.kind == "sequence":
         from prelabel.review.sequence_results import write_tracking_manifest
 
-        tracking = storage.join(root, "manifests", "output", "tracking", "output.manifest")
-        extra = {"tracking_manifest": tracking}
-        write_tracking_manifest(j, outcomes, tracking, overwrite=overwrite)
-    return extra | {
+        tracking_path = storage.join(root, "manifests", "output", "tracking", "output.manifest")
+        extra = {"tracking_manifest": tracking_path}
+        write_tracking_manifest(j, outcomes, tracking_path, overwrite=overwrite)
+    if j.modality == "3d" and any(o.reviewed for o in outcomes):
+        from prelabel.review.export3d import export_tracking
+        from prelabel.review.manifests import gt_date
+
+        last = max(r.submitted_at for o in outcomes for r in o.responses)
+        extra |= export_tracking(j, outcomes, root, gt_date(last))
+    return {
+        **extra,
         "manifest": manifest,
         "labels": labels,
         "frames_reviewed": len(lines),

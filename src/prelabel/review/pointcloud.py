@@ -2,7 +2,8 @@
 
 The sweep's URI comes from job data, so it is read only from the job's allowed roots, within the input size limit,
 and decoded by its declared ``point_format``: ``kitti_bin`` (float32 x y z intensity), ``nuscenes_bin`` (float32 x
-y z intensity ring) or ``npy`` (float32 (N, >=3)). Points are sent to the browser as little-endian float32 rows
+y z intensity ring), ``npy`` (float32 (N, >=3)), ``av2_feather`` (Argoverse 2 sweeps) or ``pcd`` (PCD files; the
+last two through :mod:`prelabel.sources.scenes.points`). Points are sent to the browser as little-endian float32 rows
 ``x y z intensity`` (LiDAR frame, metres), evenly thinned to at most ``cap`` points.
 
 (Duplicates the loader of ``prelabel.sources.scenes.points``; swap for it once both are merged.)
@@ -24,7 +25,7 @@ from prelabel.review.frames import FramePolicy, check_allowed
 
 MAX_POINTS = 200_000  # sent to the browser; a 120,000-point sweep goes whole
 _FIELDS = {"kitti_bin": 4, "nuscenes_bin": 5}
-FORMATS = ("kitti_bin", "nuscenes_bin", "npy")
+FORMATS = ("kitti_bin", "nuscenes_bin", "npy", "av2_feather", "pcd")
 
 
 def decode(data: bytes, point_format: str, item: str) -> npt.NDArray[np.float32]:
@@ -43,6 +44,14 @@ def decode(data: bytes, point_format: str, item: str) -> npt.NDArray[np.float32]
         pts = arr[:, :4].astype(np.float32)
         if pts.shape[1] == 3:
             pts = np.concatenate([pts, np.zeros((len(pts), 1), np.float32)], axis=1)
+    elif point_format in ("av2_feather", "pcd"):
+        from prelabel.errors import UnreadableInputError
+        from prelabel.sources.scenes.points import decode as decode_sweep
+
+        try:
+            pts = decode_sweep(data, point_format, item)
+        except UnreadableInputError as e:
+            raise ReviewInputError(str(e)) from None
     else:
         raise ReviewInputError(f"{item}: point format {point_format!r} is not served; expected one of {FORMATS}")
     keep = np.isfinite(pts).all(axis=1)

@@ -1,6 +1,14 @@
 """What a 3D job's answers add up to: each 3D pre-label accepted, adjusted or deleted, boxes added; the pre-label
 quality figures; Ground Truth's 3D point cloud object detection output.
 
+Ground Truth's 3D cuboids (AWS "Labeling job output data", sections "3D Point Cloud Object Detection Output" and
+"3D Point Cloud Object Tracking Output") are ``center-x center-y center-z length width height roll pitch yaw`` with
+``yaw`` *clockwise*-positive seen from above: ``yaw_in_output = pi - yaw_right_handed``
+(:mod:`prelabel.sources.scenes.gt3d_labels`).
+prelabel adds ``object-id`` (the label id; in tracking output the track) and ``prelabel-origin`` per cuboid:
+``human`` (a keyframe or a box the worker changed), ``interpolated`` (filled between keyframes) or ``prelabel``
+(the pre-label, accepted as it was).
+
 Several workers on one frame: a pre-label is kept when at least half of them kept it, its final box is the mean of
 theirs (yaw by circular mean), its class the majority (ties: the pre-label's). Added boxes are grouped by
 bird's-eye centre distance (< 1 m); a group drawn by at least half of the workers survives, as its mean.
@@ -17,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from prelabel.core.geometry import boxes3d
 from prelabel.core.labels import Box3D, Label, ReviewState, make_label_id
 from prelabel.review.tasks3d import box7
+from prelabel.sources.scenes.gt3d_labels import cuboid
 
 if TYPE_CHECKING:
     from prelabel.review.results import FinalLabel, FrameOutcome
@@ -63,6 +72,16 @@ def _box3d(v: Sequence[float], frame: str) -> Box3D:
     return Box3D(x=v[0], y=v[1], z=v[2], length=v[3], width=v[4], height=v[5], yaw=v[6], frame=frame)
 
 
+def _flags(answers: Sequence[dict[str, Any]]) -> dict[str, bool]:
+    """``keyframe`` when a worker set the box by hand in a sequence; ``interpolated`` when every answer has it
+    filled between keyframes."""
+    if any(a.get("keyframe") for a in answers):
+        return {"keyframe": True}
+    if answers and all(a.get("interpolated") for a in answers):
+        return {"interpolated": True}
+    return {}
+
+
 def adjust_outcome3d(job: Job, out: FrameOutcome) -> None:
     from prelabel.review.results import FinalLabel
 
@@ -97,14 +116,15 @@ def adjust_outcome3d(job: Job, out: FrameOutcome) -> None:
             cat = base.category
         tracks = [a["track_id"] for a in answers if a.get("track_id")]
         track = tracks[0] if tracks else base.track_id
+        flags = _flags(answers)
         changes = _change(box7(base.box3d), final) + (["reclassified"] if cat != base.category else [])
         conf = len(answers) / len(workers)
         if not changes:
-            attrs = {**base.attributes, "reviewed_by": workers}
+            attrs = {**base.attributes, "reviewed_by": workers, **flags}
             label = base.model_copy(update={"review": ReviewState.ACCEPTED, "attributes": attrs})
             out.labels.append(FinalLabel(label, "unchanged", base, conf))
             continue
-        attrs = {**base.attributes, "reviewed_by": workers, "prelabel_source": base.source}
+        attrs = {**base.attributes, "reviewed_by": workers, "prelabel_source": base.source, **flags}
         attrs["prelabel_box3d"] = box7(base.box3d)
         if base.score is not None:
             attrs["prelabel_score"] = base.score
@@ -148,7 +168,12 @@ def adjust_outcome3d(job: Job, out: FrameOutcome) -> None:
             review=ReviewState.ACCEPTED,
             box3d=_box3d(final, frame_name),
             track_id=track,
-            attributes={"reviewed_by": who, "review_action": "added", "added_in_review": True},
+            attributes={
+                "reviewed_by": who,
+                "review_action": "added",
+                "added_in_review": True,
+                **_flags([b for _, b in g]),
+            },
         )
         out.labels.append(FinalLabel(label, "added", None, len(g) / len(workers)))
 
@@ -204,18 +229,22 @@ def quality3d(reviewed: Sequence[FrameOutcome]) -> dict[str, Any]:
     }
 
 
-def _annotation(lb: Label, class_ids: dict[str, int], n: int) -> dict[str, Any]:
+def origin(lb: Label) -> str:
+    """``interpolated``, ``human`` or ``prelabel``: where a reviewed 3D box came from."""
+    a = lb.attributes
+    if a.get("interpolated"):
+        return "interpolated"
+    if a.get("keyframe") or a.get("added_in_review") or lb.review == ReviewState.ADJUSTED:
+        return "human"
+    return "prelabel"
+
+
+def annotation(lb: Label, class_ids: dict[str, int], n: int) -> dict[str, Any]:
+    """One Ground Truth 3D cuboid (:func:`prelabel.sources.scenes.gt3d_labels.cuboid`) with prelabel's
+    ``object-id`` and ``prelabel-origin``."""
     assert lb.box3d is not None
-    b = lb.box3d
-    return {
-        "label-category-attributes": {},
-        "object-id": lb.id,
-        "object-name": f"{lb.category}:{lb.track_id or n}",
-        "class-id": class_ids[lb.category],
-        "position": {"x": b.x, "y": b.y, "z": b.z},
-        "dimensions": {"length": b.length, "width": b.width, "height": b.height},
-        "rotation": {"x": 0.0, "y": 0.0, "z": b.yaw},
-    }
+    c = cuboid(lb.box3d, lb.category, class_ids[lb.category], lb.track_id or str(n))
+    return {**c, "object-id": lb.id, "prelabel-origin": origin(lb)}
 
 
 def manifest_dicts3d(job: Job, outcomes: Sequence[FrameOutcome], creation_dates: Sequence[str]) -> list[dict[str, Any]]:
@@ -225,10 +254,12 @@ def manifest_dicts3d(job: Job, outcomes: Sequence[FrameOutcome], creation_dates:
     lines = []
     for o, date in zip([o for o in outcomes if o.reviewed], creation_dates, strict=True):
         rec = o.frame.record
-        line: dict[str, Any] = dict(o.frame.manifest_line or {"source-ref": rec.frame.uri})
+        given = o.frame.manifest_line or {}
+        # a frame line is kept whole; a sample of a tracking input (its line names a sequence) gets its own
+        line: dict[str, Any] = dict(given) if "source-ref-metadata" in given else {"source-ref": rec.frame.uri}
         kept: list[FinalLabel] = [f for f in o.labels if f.label.review != ReviewState.REJECTED]
         line[job.attribute] = {
-            "annotations": [_annotation(f.label, class_ids, n) for n, f in enumerate(kept) if f.label.box3d]
+            "annotations": [annotation(f.label, class_ids, n) for n, f in enumerate(kept) if f.label.box3d]
         }
         line[f"{job.attribute}-metadata"] = {
             "class-map": {str(i): c for c, i in class_ids.items()},

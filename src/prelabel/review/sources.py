@@ -88,7 +88,52 @@ def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:
 
         records = list(groundtruth_video.read(uri, label_attribute=attribute))
         return LoadedSource(records=records, lines=[None] * len(records), format="groundtruth-video", attribute=None)
+    if _pointcloud_manifest(uri):
+        return _load_pointcloud_manifest(uri, attribute)
     from prelabel.review.manifests import read_manifest
 
     records, lines, attr = read_manifest(uri, attribute=attribute)
     return LoadedSource(records=records, lines=list(lines), format="groundtruth", attribute=attr)
+
+
+def _pointcloud_manifest(uri: str) -> bool:
+    """A Ground Truth 3D point cloud manifest: frame lines (``source-ref-metadata``) or lines naming sequence
+    files (``source-ref`` ending in ``.json``)."""
+    first = _first_object(uri)
+    ref = str(first.get("source-ref", ""))
+    return "source-ref-metadata" in first or ref.lower().endswith(".json")
+
+
+def _first_object(uri: str) -> dict[str, Any]:
+    with storage.open(uri, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                first = parse_json_text(raw.strip(), f"{uri}:1")
+                return first if isinstance(first, dict) else {}
+    return {}
+
+
+def _load_pointcloud_manifest(uri: str, attribute: str | None) -> LoadedSource:
+    """Scenes and their cuboid pre-labels from a Ground Truth 3D manifest (detection frames or tracking
+    sequences); each record keeps its input line (a sequence's line for each of its samples)."""
+    from prelabel.sources.scenes import groundtruth3d, gt3d_labels
+
+    records = list(groundtruth3d.read(uri, attribute=attribute))
+    raw = [parse_json_text(ln, f"{uri}:{n + 1}") for n, ln in enumerate(storage.read_bytes(uri).decode().splitlines())]
+    raw = [d for d in raw if isinstance(d, dict)]
+    lines: list[dict[str, Any] | None] = []
+    attr = None
+    if raw and "source-ref-metadata" in raw[0]:
+        lines = list(raw)
+        attr = attribute or gt3d_labels.detection_attribute(raw[0])
+    else:
+        by_seq: dict[str, dict[str, Any]] = {}
+        for n, d in enumerate(raw):
+            seq = groundtruth3d.sequence_file(str(d.get("source-ref")))
+            by_seq[str(seq.get("seq-no", n))] = d
+        lines = [by_seq.get(r.frame.sequence or "") for r in records]
+        key = gt3d_labels.tracking_attribute(raw[0], attribute) if raw else None
+        attr = key[: -len("-ref")] if key else None
+    if len(lines) != len(records):
+        raise FormatError(uri, f"{len(records)} frames read but {len(lines)} lines; expected one line per frame")
+    return LoadedSource(records=records, lines=lines, format="groundtruth", attribute=attr)

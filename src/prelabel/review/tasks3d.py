@@ -4,8 +4,10 @@ A job whose frames are all point clouds (``Frame.kind == "pointcloud"``) with ``
 (``Job.modality == "3d"``). Answers:
 
 - adjust: ``{"boxes": [{"id": <pre-label id or null>, "category": c, "box3d": [x, y, z, l, w, h, yaw],
-  "track_id": <optional>}, ...], "comment": ""}`` — the frame's boxes as the worker left them (LiDAR frame,
-  metres, yaw radians about up); pre-labels missing from the list were deleted.
+  "track_id": <optional>, "keyframe": <optional true>, "interpolated": <optional true>}, ...], "comment": ""}`` —
+  the frame's boxes as the worker left them (LiDAR frame, metres, yaw radians about up); pre-labels missing from
+  the list were deleted. In a sequence, ``keyframe`` marks a box the worker set by hand and ``interpolated`` one
+  the page filled between two keyframes of its track (see :mod:`prelabel.refine.interpolate3d`).
 - verify: ``{"verdicts": [{"id": <pre-label id>, "verdict": "good"|"bad", "comment": "..."}, ...]}``, one per box.
 """
 
@@ -25,6 +27,7 @@ MAX_BOXES = 2000
 MAX_COMMENT = 2000
 MAX_EXTENT = 10_000.0  # metres: a centre or size beyond this is a mistake
 MAX_TRACK = 128
+ORIGIN_FLAGS = ("keyframe", "interpolated")  # a sequence box set by the worker, or filled between keyframes
 
 
 def modality(records: Sequence[FrameRecord]) -> str:
@@ -134,7 +137,15 @@ def validate_response3d(job: Job, frame: JobFrame, payload: Any) -> dict[str, An
             if track is not None and (not isinstance(track, str) or not 0 < len(track) <= MAX_TRACK):
                 raise ReviewInputError(f"box {i}: track_id must be text of 1-{MAX_TRACK} characters; got {track!r}")
             box = check_box7(b.get("box3d"), f"box {i}")
-            out.append({"id": bid, "category": cat, "box3d": box, "track_id": track})
+            item: dict[str, Any] = {"id": bid, "category": cat, "box3d": box, "track_id": track}
+            for flag in ORIGIN_FLAGS:
+                if b.get(flag) not in (None, False, True):
+                    raise ReviewInputError(f"box {i}: {flag!r} must be true or false; got {b.get(flag)!r}")
+                if b.get(flag):
+                    item[flag] = True
+            if item.get("keyframe") and item.get("interpolated"):
+                raise ReviewInputError(f"box {i}: a box is a keyframe or interpolated, not both")
+            out.append(item)
         return {"boxes": out, "comment": comment}
     verdicts = payload.get("verdicts")
     if not isinstance(verdicts, list):

@@ -3,13 +3,13 @@ their own; an admin: any), only from the job's allowed roots (:mod:`prelabel.rev
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from prelabel.review import frames as frame_files
-from prelabel.review import review_jobs, tasks
+from prelabel.review import review_jobs, sequence3d, tasks
 from prelabel.review.errors import NotFoundError
 from prelabel.review.pointcloud import MAX_POINTS, frame_points, thin
 
@@ -31,6 +31,17 @@ def _visible(
 
 
 def register(app: FastAPI, portal: Portal) -> None:
+    @app.get("/api/tasks/{task_id}/sequence")
+    def task_sequence(request: Request, task_id: int) -> dict[str, Any]:
+        task, _, _ = _visible(portal, request, task_id)
+        return sequence3d.sequence_payload(portal.db, task, str(request.scope.get("root_path", "")).rstrip("/"))
+
+    @app.post("/api/tasks/{task_id}/sequence/response")
+    async def task_sequence_submit(request: Request, task_id: int) -> dict[str, Any]:
+        s, body = await portal.changing(request, role="worker")
+        out = sequence3d.submit_sequence(portal.db, task_id, s.user, body)
+        return {**out, "next_task": tasks.next_task(portal.db, s.user, after=task_id)}
+
     @app.get("/api/tasks/{task_id}/points")
     def task_points(request: Request, task_id: int) -> Response:
         task, job, jf = _visible(portal, request, task_id)

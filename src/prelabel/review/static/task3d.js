@@ -5,8 +5,13 @@
 // Boxes are [x, y, z, length, width, height, yaw] in the LiDAR frame (x forward, y left, z up; metres, radians).
 // Text from the job (names, classes, comments) only ever goes through textContent.
 import * as THREE from "./vendor/three/three.module.js";
+import { answerTools } from "./task3d_answers.js";
+import { bevInteraction } from "./task3d_bev.js";
+import { detailInteraction } from "./task3d_detail.js";
+import { bindKeys } from "./task3d_keys.js";
+import { orbitView } from "./task3d_orbit.js";
 import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
-import { handles, inBoxLocal, round, wrap } from "./task3d_geometry.js";
+import { EDGES, corners, handles, round, wrap } from "./task3d_geometry.js";
 import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
 import { sequenceTools } from "./task3d_sequence.js";
 
@@ -26,7 +31,6 @@ const statusEl = $("status");
 const selInfo = $("sel-info");
 const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
   "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9"];
-const STEP = 0.1, FINE = 0.02, ROT = Math.PI / 90, FINE_ROT = Math.PI / 360;
 
 const S = {
   task: null, boxes: [], sel: -1, history: [], points: null, count: 0, colourBy: "height",
@@ -48,10 +52,15 @@ const bevCam = new THREE.OrthographicCamera(-1, 1, 1, -1, -500, 500);
 bevCam.up.set(1, 0, 0);  // forward (x) points up the screen, left (y) to the left
 const detailCams = { top: new THREE.OrthographicCamera(), side: new THREE.OrthographicCamera(),
   back: new THREE.OrthographicCamera() };
-const unitEdges = new THREE.EdgesGeometry(new THREE.BoxGeometry(1, 1, 1));
-const headGeom = new THREE.BufferGeometry().setFromPoints([new THREE.Vector3(0, 0, 0.5), new THREE.Vector3(0.5, 0, 0.5)]);
-const boxGroup = new THREE.Group();
-scene.add(boxGroup);
+// All boxes are two line objects (the selected one white, the rest by class: one draw call each, not two per box)
+// and the selected box's handles one point object; rebuilt from S.boxes whenever a box changes.
+const lineMat = new THREE.LineBasicMaterial({ vertexColors: true });
+const boxLines = new THREE.LineSegments(new THREE.BufferGeometry(), lineMat);
+const selLines = new THREE.LineSegments(new THREE.BufferGeometry(), new THREE.LineBasicMaterial({ color: 0xffffff }));
+const handlePts = new THREE.Points(new THREE.BufferGeometry(), new THREE.PointsMaterial({ size: 9, sizeAttenuation: false, color: 0xffffff }));
+for (const o of [boxLines, selLines, handlePts]) { o.frustumCulled = false; scene.add(o); }
+boxLines.layers.enable(1); selLines.layers.enable(1);
+const rgb = new Map();  // category -> [r, g, b]
 let pointsObj = null;
 // The sweep is drawn into the bird's-eye view only when that view (or the colouring) changes: into a texture that
 // each frame copies, before drawing the boxes on top. So moving a box costs a copy, not 120,000 points again.
@@ -149,10 +158,13 @@ function render() {
     bevCam.layers.set(0);
     S.stats.bevDraws = (S.stats.bevDraws || 0) + 1;
   }
-  draw(quadCam, vps.bev, quadScene);
-  renderer.autoClear = false;
-  draw(bevCam, vps.bev);
-  renderer.autoClear = true;
+  if (S.orbit) draw(orbit.place(vps.bev), vps.bev);  // the sweep drawn from the orbit camera, every frame
+  else {
+    draw(quadCam, vps.bev, quadScene);
+    renderer.autoClear = false;
+    draw(bevCam, vps.bev);
+    renderer.autoClear = true;
+  }
   const b = S.boxes[S.sel];
   if (b && !b.deleted) {
     fitDetailCameras(vps);
@@ -165,7 +177,7 @@ function render() {
       renderer.clear();
     }
   }
-  placeLabels(vps.bev);
+  placeLabels(vps.bev, S.orbit ? orbit.place(vps.bev) : bevCam);
   if (S.camsDirty) { drawCameraViews(S, colour); S.camsDirty = false; }
   const ms = performance.now() - t;
   const st = S.stats;
@@ -178,6 +190,7 @@ function loop() {
   requestAnimationFrame(loop);
 }
 const changed = (cams = true) => { S.dirty = true; if (cams) S.camsDirty = true; };
+const orbit = orbitView({ S, canvas, viewports, changed, pointsLayer: POINTS_LAYER });
 
 // ---- points ------------------------------------------------------------------------------------------------------
 function colourPoints() {
@@ -191,6 +204,8 @@ function colourPoints() {
 }
 
 function buildPoints(buf) {
+  if (pointsObj) { scene.remove(pointsObj); pointsObj.geometry.dispose(); pointsObj.material.dispose(); }
+  nearKey = "";
   S.points = new Float32Array(buf);
   S.count = S.points.length / 4;
   const geom = new THREE.BufferGeometry();
@@ -204,54 +219,70 @@ function buildPoints(buf) {
 }
 
 // ---- boxes -------------------------------------------------------------------------------------------------------
+function setGeometry(obj, pos, col) {
+  obj.geometry.dispose();
+  obj.geometry = new THREE.BufferGeometry();
+  obj.geometry.setAttribute("position", new THREE.BufferAttribute(pos, 3));
+  if (col) obj.geometry.setAttribute("color", new THREE.BufferAttribute(col, 3));
+}
+// 12 edges and a heading line (top centre to the middle of the top front edge): 26 vertices per box
+function boxSegments(v, out, at) {
+  const c = corners(v), top = (v[2] + v[5] / 2), k = Math.cos(v[6]), s = Math.sin(v[6]);
+  let o = at;
+  const put = (p) => { out[o++] = p[0]; out[o++] = p[1]; out[o++] = p[2]; };
+  for (const [a, b] of EDGES) { put(c[a]); put(c[b]); }
+  put([v[0], v[1], top]); put([v[0] + k * v[3] / 2, v[1] + s * v[3] / 2, top]);
+  return o;
+}
 function syncBoxes() {
-  while (boxGroup.children.length) {
-    const g = boxGroup.children.pop();
-    g.children.forEach((m) => { m.material.dispose(); if (m.geometry !== unitEdges && m.geometry !== headGeom) m.geometry.dispose(); });
+  const shown = S.boxes.filter((b, i) => !b.deleted && i !== S.sel), sel = S.boxes[S.sel];
+  const pos = new Float32Array(shown.length * 78), col = new Float32Array(shown.length * 78);
+  let o = 0;
+  for (const b of shown) {
+    if (!rgb.has(b.category)) { const c = new THREE.Color(colour(b.category)); rgb.set(b.category, [c.r, c.g, c.b]); }
+    const c = rgb.get(b.category), start = o;
+    o = boxSegments(b.box3d, pos, o);
+    for (let q = start; q < o; q += 3) { col[q] = c[0]; col[q + 1] = c[1]; col[q + 2] = c[2]; }
   }
-  S.boxes.forEach((b, i) => {
-    if (b.deleted) return;
-    const [x, y, z, l, w, h, yaw] = b.box3d;
-    const g = new THREE.Group();
-    const sel = i === S.sel;
-    const mat = new THREE.LineBasicMaterial({ color: sel ? 0xffffff : colour(b.category) });
-    const edges = new THREE.LineSegments(unitEdges, mat);
-    const head = new THREE.Line(headGeom, mat.clone());
-    edges.layers.enable(1); head.layers.enable(1);
-    g.add(edges, head);
-    g.position.set(x, y, z); g.rotation.set(0, 0, yaw); g.scale.set(l, w, h);
-    boxGroup.add(g);
-    if (sel && jobType === "adjust") {
-      const hg = new THREE.BufferGeometry().setFromPoints(handles(b.box3d).map((q) => new THREE.Vector3(q[0], q[1], z + h / 2)));
-      const hp = new THREE.Points(hg, new THREE.PointsMaterial({ size: 9, sizeAttenuation: false, color: 0xffffff }));
-      const hgrp = new THREE.Group();
-      hgrp.add(hp);
-      boxGroup.add(hgrp);
-    }
-  });
+  setGeometry(boxLines, pos, col);
+  const one = new Float32Array(sel && !sel.deleted ? 78 : 0);
+  if (one.length) boxSegments(sel.box3d, one, 0);
+  setGeometry(selLines, one);
+  const hs = sel && !sel.deleted && jobType === "adjust" ? handles(sel.box3d) : [];
+  setGeometry(handlePts, new Float32Array(hs.flatMap((q) => [q[0], q[1], sel.box3d[2] + sel.box3d[5] / 2])));
   renderList();
   showSelection();
   changed();
 }
 
-function placeLabels(vp) {
-  const frag = document.createDocumentFragment();
+// The class labels over the bird's-eye view: the same divs reused, only what changed is touched (a moved box's
+// label moves; nothing else is restyled or laid out again).
+const labelDivs = [];
+function placeLabels(vp, cam) {
   const v = new THREE.Vector3();
+  let n = 0;
   S.boxes.forEach((b, i) => {
     if (b.deleted) return;
-    v.set(b.box3d[0], b.box3d[1], b.box3d[2]).project(bevCam);
-    if (Math.abs(v.x) > 1 || Math.abs(v.y) > 1) return;
-    const d = document.createElement("div");
-    d.textContent = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.track_id ? " #" + b.track_id : "");
-    if (i === S.sel) d.className = "sel";
-    d.style.left = (vp.x + (v.x + 1) / 2 * vp.w) + "px";
-    d.style.top = (vp.y + (1 - v.y) / 2 * vp.h) + "px";
-    frag.appendChild(d);
+    v.set(b.box3d[0], b.box3d[1], b.box3d[2]).project(cam);
+    if (Math.abs(v.x) > 1 || Math.abs(v.y) > 1 || v.z > 1) return;
+    if (n === labelDivs.length) { labelDivs.push(document.createElement("div")); labelsEl.appendChild(labelDivs[n]); }
+    const d = labelDivs[n++];
+    const text = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.track_id ? " #" + b.track_id : "");
+    const left = Math.round(vp.x + (v.x + 1) / 2 * vp.w) + "px", top = Math.round(vp.y + (1 - v.y) / 2 * vp.h) + "px";
+    if (d.textContent !== text) d.textContent = text;
+    if (d.className !== (i === S.sel ? "sel" : "")) d.className = i === S.sel ? "sel" : "";
+    if (d.style.left !== left) d.style.left = left;
+    if (d.style.top !== top) d.style.top = top;
+    if (d.hidden) d.hidden = false;
   });
-  labelsEl.replaceChildren(frag);
+  for (let k = n; k < labelDivs.length; k++) if (!labelDivs[k].hidden) labelDivs[k].hidden = true;
 }
 
+let listKey = "";
 function renderList() {
+  const key = S.sel + JSON.stringify(S.boxes.map((b) => [b.id, b.category, b.score, b.track_id, b.deleted, b.verdict]));
+  if (key === listKey) return;
+  listKey = key;
   const frag = document.createDocumentFragment();
   S.boxes.forEach((b, i) => {
     const li = document.createElement("li");
@@ -284,24 +315,48 @@ function select(i) {
 }
 
 // ---- history -----------------------------------------------------------------------------------------------------
-const pushHistory = () => { S.history.push(JSON.stringify({ boxes: S.boxes, sel: S.sel })); if (S.history.length > 300) S.history.shift(); };
+// One undo step holds the current sample's boxes; in a sequence, a step that may reach a whole track (a class or
+// size change of a tracked box, track edits, interpolation: wide = true) holds every sample's. At most 300 steps
+// and about 64 MB of them.
+let historyBytes = 0;
+const pushHistory = (wide) => {
+  const b = S.boxes[S.sel], all = S.seq && wide && (wide === "all" || (b && b.track_id));
+  const text = JSON.stringify(all ? { all: S.seq.samples.map((s) => s.boxes), sel: S.sel }
+    : { cur: S.seq ? S.seq.cur : null, boxes: S.boxes, sel: S.sel });
+  S.history.push(text);
+  historyBytes += text.length;
+  while (S.history.length > 1 && (S.history.length > 300 || historyBytes > 64e6)) historyBytes -= S.history.shift().length;
+};
+S.popHistory = () => { const t = S.history.pop(); if (t) historyBytes -= t.length; };  // a step that changed nothing
 function undo() {
   const prev = S.history.pop();
   if (!prev) { setStatus("Nothing to undo"); return; }
+  historyBytes -= prev.length;
   const st = JSON.parse(prev);
-  S.boxes = st.boxes; S.sel = st.sel; syncBoxes(); setStatus("Undone");
+  if (st.all) { S.seq.samples.forEach((s, i) => { s.boxes = st.all[i]; }); S.boxes = S.seq.samples[S.seq.cur].boxes; }
+  else if (S.seq && st.cur !== S.seq.cur) { S.seq.samples[st.cur].boxes = st.boxes; setStatus(`Undone on sample ${st.cur + 1}`); return; }
+  else { S.boxes = st.boxes; if (S.seq) S.seq.samples[S.seq.cur].boxes = st.boxes; }
+  S.sel = st.sel; syncBoxes(); setStatus("Undone");
+}
+// a box the worker set by hand, in a sequence: a keyframe; its class and size go to its whole track
+function touched(b) {
+  if (!S.seq || !b) return;
+  b.keyframe = true; b.interpolated = false;
+  seqTools.carry(b, false);
 }
 
 // ---- editing -----------------------------------------------------------------------------------------------------
 function edit(fn) {
   const b = S.boxes[S.sel];
   if (!b || b.deleted || jobType !== "adjust") return false;
-  pushHistory();
   const v = b.box3d.slice();
   fn(v);
   for (const k of [3, 4, 5]) v[k] = Math.max(0.05, v[k]);
   v[6] = wrap(v[6]);
-  b.box3d = v.map((e, k) => round(e, k === 6 ? 5 : 4));
+  const nv = v.map((e, k) => round(e, k === 6 ? 5 : 4));
+  pushHistory([3, 4, 5].some((k) => nv[k] !== b.box3d[k]));  // a size change reaches the track
+  b.box3d = nv;
+  touched(b);
   syncBoxes();
   return true;
 }
@@ -328,144 +383,9 @@ function setVerdict(verdict) {
   select(next >= 0 ? next : S.sel);
 }
 
-// ---- bird's-eye interaction --------------------------------------------------------------------------------------
-function bevWorld(ev) {
-  const r = canvas.getBoundingClientRect(), vp = viewports().bev;
-  const px = ev.clientX - r.left, py = ev.clientY - r.top;
-  if (px > vp.w) return null;
-  const a = vp.w / vp.h, s = S.bev.span / 2;
-  // screen right = -y (left is +y), screen up = +x
-  const sx = ((px / vp.w) * 2 - 1) * s * a, sy = (1 - (py / vp.h) * 2) * s;
-  return [S.bev.cx + sy, S.bev.cy - sx];
-}
-
-S.toScreen = (x, y) => {
-  const r = canvas.getBoundingClientRect(), vp = viewports().bev, a = vp.w / vp.h, s = S.bev.span / 2;
-  const sx = -(y - S.bev.cy), sy = x - S.bev.cx;
-  return { x: r.left + (sx / (s * a) + 1) / 2 * vp.w, y: r.top + (1 - sy / s) / 2 * vp.h };
-};
-S.handles = () => (S.boxes[S.sel] ? handles(S.boxes[S.sel].box3d) : []);
-
-function pickHandle(x, y) {
-  const b = S.boxes[S.sel];
-  if (!b || b.deleted || jobType !== "adjust") return null;
-  const tol = 8 * S.bev.span / viewports().bev.h;
-  for (const q of handles(b.box3d)) if (Math.hypot(q[0] - x, q[1] - y) < tol) return q;
-  return null;
-}
-
-function pickBev(x, y) {
-  let best = -1, area = Infinity;
-  S.boxes.forEach((b, i) => {
-    if (b.deleted) return;
-    const [lx, ly] = inBoxLocal(b.box3d, x, y);
-    if (Math.abs(lx) <= b.box3d[3] / 2 + 0.2 && Math.abs(ly) <= b.box3d[4] / 2 + 0.2 && b.box3d[3] * b.box3d[4] < area) {
-      best = i; area = b.box3d[3] * b.box3d[4];
-    }
-  });
-  return best;
-}
-
-canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
-canvas.addEventListener("pointerdown", (ev) => {
-  canvas.focus();
-  const w = bevWorld(ev);
-  if (!w) return;
-  canvas.setPointerCapture(ev.pointerId);
-  if (ev.button === 2 || ev.button === 1) { S.drag = { kind: "pan", x: ev.clientX, y: ev.clientY, cx: S.bev.cx, cy: S.bev.cy }; return; }
-  if (S.drawing && jobType === "adjust") { S.drag = { kind: "draw", start: w, end: w }; return; }
-  const hnd = pickHandle(w[0], w[1]);
-  if (hnd) { pushHistory(); S.drag = { kind: hnd[2] ? "resize" : "rotate", sx: hnd[2], sy: hnd[3] }; return; }
-  const i = pickBev(w[0], w[1]);
-  if (i !== S.sel) select(i);
-  if (i >= 0 && jobType === "adjust") { pushHistory(); S.drag = { kind: "move", last: w }; }
-});
-canvas.addEventListener("pointermove", (ev) => {
-  const d = S.drag;
-  if (!d) return;
-  if (d.kind === "pan") {
-    const vp = viewports().bev, k = S.bev.span / vp.h;
-    S.bev.cx = d.cx + (ev.clientY - d.y) * k; S.bev.cy = d.cy + (ev.clientX - d.x) * k; changed(false); return;
-  }
-  const w = bevWorld(ev);
-  if (!w) return;
-  if (d.kind === "move") {
-    const b = S.boxes[S.sel];
-    b.box3d[0] = round(b.box3d[0] + w[0] - d.last[0], 4); b.box3d[1] = round(b.box3d[1] + w[1] - d.last[1], 4);
-    d.last = w; syncBoxes();
-  } else if (d.kind === "rotate") {
-    const v = S.boxes[S.sel].box3d;
-    v[6] = round(Math.atan2(w[1] - v[1], w[0] - v[0]), 5); syncBoxes();
-  } else if (d.kind === "resize") {
-    const v = S.boxes[S.sel].box3d, c = Math.cos(v[6]), s = Math.sin(v[6]);
-    const [lx, ly] = inBoxLocal(v, w[0], w[1]);
-    const ox = -d.sx * v[3] / 2, oy = -d.sy * v[4] / 2;  // the opposite corner stays where it is
-    const nl = Math.max(0.1, d.sx * (lx - ox)), nw = Math.max(0.1, d.sy * (ly - oy));
-    const mx = ox + d.sx * nl / 2, my = oy + d.sy * nw / 2;
-    v[0] = round(v[0] + c * mx - s * my, 4); v[1] = round(v[1] + s * mx + c * my, 4);
-    v[3] = round(nl, 4); v[4] = round(nw, 4); syncBoxes();
-  } else if (d.kind === "draw") { d.end = w; setStatus(`New box ${Math.abs(w[0] - d.start[0]).toFixed(1)} x ${Math.abs(w[1] - d.start[1]).toFixed(1)} m`); }
-});
-canvas.addEventListener("pointerup", () => {
-  const d = S.drag;
-  S.drag = null;
-  if (!d || d.kind !== "draw") return;
-  S.drawing = false;
-  const l = Math.abs(d.end[0] - d.start[0]), w = Math.abs(d.end[1] - d.start[1]);
-  if (l < 0.3 || w < 0.3) { setStatus("Drag a larger rectangle to draw a box"); return; }
-  pushHistory();
-  const x = (d.start[0] + d.end[0]) / 2, y = (d.start[1] + d.end[1]) / 2;
-  S.boxes.push({ id: null, category: catEl.value || S.task.job.categories[0], score: null, track_id: null,
-    box3d: [round(x, 4), round(y, 4), -1.0, round(l, 4), round(w, 4), 1.6, 0] });
-  select(S.boxes.length - 1);
-  fitToPoints();
-});
-canvas.addEventListener("wheel", (ev) => {
-  ev.preventDefault();
-  S.bev.span = Math.min(400, Math.max(4, S.bev.span * (ev.deltaY > 0 ? 1.15 : 1 / 1.15)));
-  changed(false);
-}, { passive: false });
-
-// ---- keys --------------------------------------------------------------------------------------------------------
-document.addEventListener("keydown", (ev) => {
-  const tag = (ev.target && ev.target.tagName) || "";
-  if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
-  const k = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
-  const st = ev.shiftKey ? FINE : STEP, rt = ev.shiftKey ? FINE_ROT : ROT;
-  let done = true;
-  if ((ev.ctrlKey || ev.metaKey) && k === "z") undo();
-  else if (k === "u") undo();
-  else if (k === "Enter") submit();
-  else if (k === "Tab") { const n = S.boxes.length; if (n) select((S.sel + (ev.shiftKey ? n - 1 : 1) + n) % n); }
-  else if (k === "Escape") { S.drawing = false; select(-1); }
-  else if (k === "k" && jobType === "adjust") applyToTrack();
-  else if (k === ",") stepSample(-1);
-  else if (k === ".") stepSample(1);
-  else if (k === "c") { S.colourBy = S.colourBy === "height" ? "intensity" : "height"; colourPoints(); }
-  else if (jobType === "verify" && k === "g") setVerdict("good");
-  else if (jobType === "verify" && k === "b") setVerdict("bad");
-  else if (jobType !== "adjust") done = false;
-  else if (k === "ArrowUp") move(st, 0, 0);
-  else if (k === "ArrowDown") move(-st, 0, 0);
-  else if (k === "ArrowLeft") move(0, st, 0);
-  else if (k === "ArrowRight") move(0, -st, 0);
-  else if (k === "PageUp") move(0, 0, st);
-  else if (k === "PageDown") move(0, 0, -st);
-  else if (k === "q") edit((v) => { v[6] += rt; });
-  else if (k === "e") edit((v) => { v[6] -= rt; });
-  else if (k === "t") edit((v) => { v[3] += st; });
-  else if (k === "g") edit((v) => { v[3] -= st; });
-  else if (k === "y") edit((v) => { v[4] += st; });
-  else if (k === "h") edit((v) => { v[4] -= st; });
-  else if (k === "r") edit((v) => { v[5] += st; });
-  else if (k === "f") edit((v) => { v[5] -= st; });
-  else if (k === "p") fitToPoints();
-  else if (k === "n") { S.drawing = true; setStatus("Drag on the bird's-eye view to draw a box"); }
-  else if (k === "Delete" || k === "Backspace") deleteSel();
-  else if (/^[1-9]$/.test(k) && S.task.job.categories[Number(k) - 1]) setCategory(S.task.job.categories[Number(k) - 1]);
-  else done = false;
-  if (done) ev.preventDefault();
-});
+// ---- bird's-eye interaction (task3d_bev.js) -------------------------------------------------------------------
+// (set up at the end, once the sequence tools exist)
+// ---- keys (task3d_keys.js; bound at the end, once the sequence tools exist) ----------------------------------------
 
 function deleteSel() {
   const b = S.boxes[S.sel];
@@ -477,32 +397,40 @@ function deleteSel() {
 function setCategory(cat) {
   const b = S.boxes[S.sel];
   if (!b || jobType !== "adjust") return;
-  pushHistory(); b.category = cat; syncBoxes();
+  pushHistory(true); b.category = cat; touched(b); syncBoxes();
 }
 
-// ---- sequences and track-wide edits (task3d_sequence.js) ----------------------------------------------------------
-const { stepSample, showSequence, applyToTrack, applyTrackEdits } = sequenceTools({ S, base, jobType, setStatus, pushHistory });
-
-// ---- submit ------------------------------------------------------------------------------------------------------
-function answer() {
-  const comment = $("comment").value;
-  if (jobType === "verify") {
-    return { comment, verdicts: S.boxes.map((b) => ({ id: b.id, verdict: b.verdict || "good", comment: b.comment || "" })) };
-  }
-  return { comment, boxes: S.boxes.filter((b) => !b.deleted).map((b) => ({ id: b.id, category: b.category, box3d: b.box3d, track_id: b.track_id || null })) };
+// ---- answers: one sample's boxes as stored; a sequence's samples all at once (task3d_sequence.js) -----------------
+const { boxesFrom, answerOf } = answerTools(jobType);
+// Show another sample of the sequence in place: its cameras, its sweep, its boxes.
+function showSample(s, buf) {
+  S.task.cameras = s.cameras;
+  $("frame-id").textContent = s.frame;
+  buildCameraViews(S, camsEl, select);
+  buildPoints(buf);
+  $("npoints").textContent = `${S.count.toLocaleString()} points`;
+  select(S.sel);
 }
+const seqTools = sequenceTools({ S, base, jobType, setStatus, pushHistory, boxesFrom, answerOf, showSample });
+
 async function submit() {
   if (!S.task || S.submitting) return;
   S.submitting = true;
   setStatus("Submitting…");
   try {
+    if (S.seq) {
+      const data = await seqTools.submitAll();
+      if (data) { body.dataset.submitted = "sequence"; S.task.next_task = data.next_task; savedAt = S.history.length; }
+      return;
+    }
     const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer()),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answerOf(S.boxes, $("comment").value)),
     });
     const data = await r.json();
     if (!r.ok) { setStatus(data.error || `HTTP ${r.status}`, "error"); return; }
     body.dataset.submitted = String(data.response);
+    savedAt = S.history.length;
     S.task.next_task = data.next_task;
     setStatus("Submitted", "ok");
   } catch (e) { setStatus(String(e), "error"); } finally { S.submitting = false; }
@@ -516,24 +444,21 @@ async function start() {
     S.task = await r.json();
     $("frame-id").textContent = S.task.frame.id;
     for (const c of S.task.job.categories) { const o = document.createElement("option"); o.value = c; o.textContent = c; catEl.appendChild(o); }
-    const prev = S.task.previous;
-    S.boxes = S.task.labels.map((lb) => ({ id: lb.id, category: lb.category, score: lb.score, track_id: lb.track_id, box3d: lb.box3d.slice() }));
-    if (prev && jobType === "adjust" && Array.isArray(prev.boxes)) {
-      const by = new Map(S.boxes.map((b) => [b.id, b]));
-      S.boxes = prev.boxes.map((b) => ({ ...(by.get(b.id) || { score: null }), id: b.id, category: b.category, track_id: b.track_id, box3d: b.box3d.slice() }));
-      for (const b of by.values()) if (!prev.boxes.some((p) => p.id === b.id)) S.boxes.push({ ...b, deleted: true });
-    } else if (prev && jobType === "verify" && Array.isArray(prev.verdicts)) {
-      const v = new Map(prev.verdicts.map((x) => [x.id, x]));
-      S.boxes.forEach((b) => { const x = v.get(b.id); if (x) { b.verdict = x.verdict; b.comment = x.comment; } });
-    }
+    S.boxes = boxesFrom(S.task.labels, S.task.previous);
+    if (S.task.previous) $("comment").value = S.task.previous.comment || "";
     if (jobType === "verify") { $("verify-tools").hidden = false; for (const id of ["delete", "fit", "draw"]) $(id).hidden = true; }
+    if (jobType !== "adjust") for (const id of ["track", "keyframe", "interpolate"]) $(id).hidden = true;
     buildCameraViews(S, camsEl, select);
-    showSequence();
-    if (jobType === "adjust" && !prev && S.task.sequence) applyTrackEdits();
     syncBoxes();
-    const pr = await fetch(S.task.points, { credentials: "same-origin" });
-    if (!pr.ok) { setStatus(`points: HTTP ${pr.status}`, "error"); return; }
-    buildPoints(await pr.arrayBuffer());
+    let buf;
+    if (S.task.sequence) buf = await seqTools.load();
+    if (!buf) {
+      const pr = await fetch(S.task.points, { credentials: "same-origin" });
+      if (!pr.ok) { setStatus(`points: HTTP ${pr.status}`, "error"); return; }
+      buf = await pr.arrayBuffer();
+    }
+    buildPoints(buf);
+    syncBoxes();
     $("npoints").textContent = `${S.count.toLocaleString()} points`;
     changed();
     requestAnimationFrame(() => requestAnimationFrame(() => {
@@ -554,7 +479,21 @@ $("bad").addEventListener("click", () => setVerdict("bad"));
 $("label-comment").addEventListener("input", (ev) => { const b = S.boxes[S.sel]; if (b) b.comment = ev.target.value; });
 catEl.addEventListener("change", () => setCategory(catEl.value));
 $("submit").addEventListener("click", submit);
-$("next").addEventListener("click", () => { if (S.task && S.task.next_task) location.href = `${base}/tasks/${S.task.next_task}`; else location.href = `${base}/tasks`; });
+// Leaving with edits made since the last submit takes a second press (nothing is dropped silently).
+let leaveArmed = false, savedAt = 0;
+$("next").addEventListener("click", () => {
+  if (S.history.length > savedAt && !leaveArmed) {
+    leaveArmed = true;
+    setStatus("Unsubmitted edits: submit first, or press Next again to leave them", "error");
+    return;
+  }
+  location.href = S.task && S.task.next_task ? `${base}/tasks/${S.task.next_task}` : `${base}/tasks`;
+});
+bevInteraction({ S, canvas, viewports, select, pushHistory, syncBoxes, changed, setStatus, touched, fitToPoints,
+  newTrackId: () => seqTools.newTrackId(), catEl, jobType });
+detailInteraction({ S, canvas, viewports, pushHistory, syncBoxes, touched, jobType });
+bindKeys({ S, jobType, undo, submit, select, seqTools, syncBoxes, colourPoints, setVerdict, move, edit, fitToPoints,
+  setStatus, deleteSel, setCategory, orbit });
 new ResizeObserver(() => changed(false)).observe(viewsEl);
 requestAnimationFrame(loop);
 start();

@@ -39,7 +39,13 @@ export function buildCameraViews(S, camsEl, select) {
     c.dataset.camera = cam.name;
     fig.append(c, cap); frag.appendChild(fig);
     const img = new Image();
-    img.addEventListener("load", () => { S.camsDirty = true; S.dirty = true; });
+    img.addEventListener("load", () => {
+      if (!cam.width) {  // a camera without its size (a Ground Truth manifest gives none): the image's own
+        cam.width = img.naturalWidth; cam.height = img.naturalHeight;
+        c.height = Math.round(320 * cam.height / cam.width);
+      }
+      S.camsDirty = true; S.dirty = true;
+    });
     img.src = cam.image;
     const view = { cam, canvas: c, img };
     c.addEventListener("click", (ev) => {

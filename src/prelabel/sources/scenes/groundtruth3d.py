@@ -15,6 +15,10 @@ world_from_lidar = ego_pose · sensor_pose (the identity when the scene has no p
 world_from_camera = world_from_lidar · camera_from_lidar⁻¹. Reading gives scenes with ``ego_pose`` =
 world_from_lidar, ``sensor_pose`` = identity and the same ``camera_from_lidar``: the ego/sensor split is not in
 the manifest. Only float32 ``x y z intensity`` sweeps (``kitti_bin``) are a Ground Truth point format.
+
+3D boxes travel as Ground Truth's cuboids (:mod:`prelabel.sources.scenes.gt3d_labels`): written under a label
+attribute when one is given (an adjustment job's input: a frame line's ``<attr>``, or a sequence line's
+``<attr>-ref`` label sequence file), and read back as the scenes' pre-labels.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from prelabel.core.geometry import transforms as tf
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.core.scene import CameraView, Pose
 from prelabel.errors import FormatError
+from prelabel.sources.scenes import gt3d_labels
 
 F64 = npt.NDArray[np.float64]
 FORMATS = {"kitti_bin": "binary/xyzi"}
@@ -99,28 +104,67 @@ def _frame_json(f: Frame) -> dict[str, Any]:
     }
 
 
-def write_detection(scenes: Iterable[FrameRecord], dst: str) -> int:
-    """An object-detection input manifest (one line per scene); failed scenes are left out. Returns lines."""
+def _classes(scenes: list[FrameRecord]) -> dict[str, int]:
+    cats = sorted({lb.category for r in scenes for lb in r.labels if lb.box3d is not None})
+    return {c: i for i, c in enumerate(cats)}
+
+
+def _cuboids(rec: FrameRecord, classes: dict[str, int], tracking: bool) -> list[dict[str, Any]]:
+    out = []
+    for n, lb in enumerate(x for x in rec.labels if x.box3d is not None):
+        assert lb.box3d is not None
+        c = gt3d_labels.cuboid(lb.box3d, lb.category, classes[lb.category], lb.track_id or str(n))
+        c["object-id"] = (lb.track_id or lb.id) if tracking else lb.id
+        if lb.score is not None:
+            c["score"] = lb.score
+        out.append(c)
+    return out
+
+
+def _label_meta(classes: dict[str, int], kind: str) -> dict[str, Any]:
+    return {
+        "class-map": {str(i): c for c, i in classes.items()},
+        "type": kind,
+        "human-annotated": "no",
+        "job-name": "labeling-job/prelabel",
+    }
+
+
+def write_detection(scenes: Iterable[FrameRecord], dst: str, *, attribute: str | None = None) -> int:
+    """An object-detection input manifest (one line per scene); failed scenes are left out. Returns lines.
+
+    ``attribute``: also write each scene's 3D boxes as Ground Truth cuboids under this label attribute (the input
+    of an adjustment job)."""
     lines = []
-    for rec in scenes:
-        if rec.status != "ok":
-            continue
+    ok = [r for r in scenes if r.status == "ok"]
+    classes = _classes(ok)
+    for rec in ok:
         meta = _frame_json(rec.frame)
-        lines.append(json.dumps({"source-ref": rec.frame.uri, "source-ref-metadata": meta}))
+        line: dict[str, Any] = {"source-ref": rec.frame.uri, "source-ref-metadata": meta}
+        if attribute:
+            line[attribute] = {"annotations": _cuboids(rec, classes, False)}
+            line[f"{attribute}-metadata"] = _label_meta(classes, gt3d_labels.DETECTION_TYPE)
+        lines.append(json.dumps(line))
     storage.write_bytes(dst, ("\n".join(lines) + "\n").encode())
     return len(lines)
 
 
-def write_tracking(scenes: Iterable[FrameRecord], folder: str) -> list[str]:
+def write_tracking(scenes: Iterable[FrameRecord], folder: str, *, attribute: str | None = None) -> list[str]:
     """One sequence file per sequence (scenes grouped by ``sequence``, ordered by ``index``) plus
-    ``manifest.jsonl`` listing them. Returns the sequence files."""
-    seqs: dict[str, list[Frame]] = {}
+    ``manifest.jsonl`` listing them. Returns the sequence files.
+
+    ``attribute``: also write each sequence's 3D boxes as a label sequence file (``<sequence>.SeqLabel.json``)
+    that the manifest line names under ``<attribute>-ref`` (the input of an adjustment job)."""
+    seqs: dict[str, list[FrameRecord]] = {}
     for rec in scenes:
         if rec.status == "ok":
-            seqs.setdefault(rec.frame.sequence or "sequence", []).append(rec.frame)
-    files = []
-    for n, (name, frames) in enumerate(sorted(seqs.items())):
-        frames.sort(key=lambda f: (f.index if f.index is not None else 0, f.timestamp_ns or 0))
+            seqs.setdefault(rec.frame.sequence or "sequence", []).append(rec)
+    classes = _classes([r for rs in seqs.values() for r in rs])
+    key = None if not attribute else attribute if attribute.endswith("-ref") else f"{attribute}-ref"
+    files, lines = [], []
+    for n, (name, recs) in enumerate(sorted(seqs.items())):
+        recs.sort(key=lambda r: (r.frame.index if r.frame.index is not None else 0, r.frame.timestamp_ns or 0))
+        frames = [r.frame for r in recs]
         entries: list[dict[str, Any]] = []
         doc = {"seq-no": n, "prefix": "", "number-of-frames": len(frames), "frames": entries}
         for i, f in enumerate(frames):
@@ -138,9 +182,25 @@ def write_tracking(scenes: Iterable[FrameRecord], folder: str) -> list[str]:
         uri = storage.join(folder, f"{name.replace('/', '_')}.json")
         storage.write_bytes(uri, json.dumps(doc).encode())
         files.append(uri)
-    storage.write_bytes(
-        storage.join(folder, "manifest.jsonl"), "".join(json.dumps({"source-ref": u}) + "\n" for u in files).encode()
-    )
+        line: dict[str, Any] = {"source-ref": uri}
+        if key:
+            seq_labels = {
+                "tracking-annotations": [
+                    {
+                        "frame-number": i,
+                        "frame-name": r.frame.uri.rsplit("/", 1)[-1],
+                        "frame-attributes": {},
+                        "annotations": _cuboids(r, classes, True),
+                    }
+                    for i, r in enumerate(recs)
+                ]
+            }
+            label_uri = storage.join(folder, f"{name.replace('/', '_')}.SeqLabel.json")
+            storage.write_bytes(label_uri, json.dumps(seq_labels).encode())
+            line[key] = label_uri
+            line[f"{key}-metadata"] = _label_meta(classes, gt3d_labels.TRACKING_TYPE)
+        lines.append(json.dumps(line) + "\n")
+    storage.write_bytes(storage.join(folder, "manifest.jsonl"), "".join(lines).encode())
     return files
 
 
@@ -185,8 +245,23 @@ def _scene(
     )
 
 
-def read(src: str) -> Iterator[FrameRecord]:
-    """Scenes from a detection manifest or a tracking manifest (its lines point at sequence files)."""
+def sequence_file(uri: str) -> dict[str, Any]:
+    """A Ground Truth point cloud sequence file, checked for its ``frames`` list."""
+    try:
+        doc = json.loads(storage.read_bytes(uri))
+    except FileNotFoundError:
+        raise FormatError(uri, "the sequence file named by the manifest's source-ref does not exist") from None
+    except (OSError, ValueError) as e:
+        raise FormatError(uri, f"expected a sequence file (JSON with 'frames'): {e}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("frames"), list):
+        raise FormatError(uri, "expected a sequence file {'seq-no', 'prefix', 'frames': [...]}")
+    return doc
+
+
+def read(src: str, *, attribute: str | None = None) -> Iterator[FrameRecord]:
+    """Scenes from a detection manifest or a tracking manifest (its lines point at sequence files), with their
+    cuboids as pre-labels: a frame line's cuboid attribute, a sequence line's ``-ref`` label sequence file
+    (``attribute`` names which when a line holds several)."""
     for n, line in enumerate(storage.read_bytes(src).decode().splitlines()):
         if not line.strip():
             continue
@@ -197,13 +272,22 @@ def read(src: str) -> Iterator[FrameRecord]:
             raise FormatError(where, f"not JSON: {e}") from e
         ref = d.get("source-ref", "")
         if "source-ref-metadata" in d:
-            yield FrameRecord(frame=_scene(str(n), ref, d["source-ref-metadata"], where))
+            attr = gt3d_labels.detection_attribute(d, attribute)
+            labels = gt3d_labels.detection_labels(d, attr, str(n), where) if attr else []
+            yield FrameRecord(frame=_scene(str(n), ref, d["source-ref-metadata"], where), labels=labels)
             continue
-        seq = json.loads(storage.read_bytes(ref))
+        seq = sequence_file(ref)
         name = str(seq.get("seq-no", n))
-        for fr in seq.get("frames", []):
-            fw = f"{ref} frame {fr.get('frame-no')}"
-            meta = {**fr, "prefix": seq.get("prefix", "")}
-            yield FrameRecord(
-                frame=_scene(f"{name}/{fr['frame-no']}", fr["frame"], meta, fw, name, int(fr["frame-no"]))
-            )
+        scenes = []
+        for fr in seq["frames"]:
+            fw = f"{ref} frame {fr.get('frame-no') if isinstance(fr, dict) else fr!r}"
+            try:
+                no, uri = int(fr["frame-no"]), str(fr["frame"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise FormatError(fw, f"a sequence frame needs 'frame-no' (an integer) and 'frame': {e}") from None
+            scenes.append(_scene(f"{name}/{no}", uri, {**fr, "prefix": seq.get("prefix", "")}, fw, name, no))
+        key = gt3d_labels.tracking_attribute(d, attribute)
+        ids = {int(f.index or 0): f.id for f in scenes}
+        by_no = gt3d_labels.tracking_labels(d, key, ids, where) if key else {}
+        for f in scenes:
+            yield FrameRecord(frame=f, labels=by_no.get(int(f.index or 0), []))
