@@ -14,7 +14,8 @@ from prelabel.sources.scenes import read_scenes
 
 def test_av2_and_pcd_sweeps_served(state: Path, shared_data: Path) -> None:
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign
     from prelabel.review.web import create_portal_app
 
     db = Database(state)

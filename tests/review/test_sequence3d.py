@@ -19,7 +19,8 @@ from prelabel.labelfile import read_records, write_records
 @pytest.fixture()
 def kitti_job(state: Path, shared_data: Path, tmp_path: Path) -> Iterator[tuple[Server, list[FrameRecord]]]:
     from prelabel.review.db import Database
-    from prelabel.review.tasks import assign, create_job
+    from prelabel.review.review_jobs import create_job
+    from prelabel.review.tasks import assign
     from prelabel.review.web import create_portal_app
 
     recs = kitti_sequence(shared_data)

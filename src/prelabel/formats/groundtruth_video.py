@@ -78,7 +78,14 @@ def read(src: str, *, label_attribute: str | None = None) -> Iterator[FrameRecor
             lab_ref = _resolve(str(line[f"{attr}-ref"]), base)
             doc = load_json(lab_ref)
             for fr in doc.get("tracking-annotations") or []:
-                fno = int(fr.get("frame-no"))
+                if isinstance(fr.get("frame-no"), bool) or not isinstance(fr.get("frame-no"), int | str):
+                    raise FormatError(
+                        lab_ref, f"a tracking annotation needs a 'frame-no' number; got {fr.get('frame-no')!r}"
+                    )
+                try:
+                    fno = int(fr["frame-no"])
+                except ValueError as e:
+                    raise FormatError(lab_ref, f"'frame-no' must be a whole number; got {fr['frame-no']!r}") from e
                 labs = labels_by_frame.setdefault(fno, [])
                 for a in fr.get("annotations") or []:
                     try:

@@ -7,7 +7,7 @@ from typing import Any
 
 from prelabel import storage
 from prelabel.core.labels import FrameRecord
-from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.errors import FormatError, InputNotFoundError, PrelabelError
 from prelabel.formats._common import parse_json_text
 
 
@@ -83,25 +83,44 @@ def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:
 
         records = read_records(uri)
         return LoadedSource(records=records, lines=[None] * len(records), format="labels", attribute=None)
+    if _pointcloud_manifest(uri):  # before the video check: 3D tracking manifests are sequence files too
+        return _load_pointcloud_manifest(uri, attribute)
     if _is_video_manifest(uri):
         from prelabel.formats import groundtruth_video
 
         records = list(groundtruth_video.read(uri, label_attribute=attribute))
         return LoadedSource(records=records, lines=[None] * len(records), format="groundtruth-video", attribute=None)
-    if _pointcloud_manifest(uri):
-        return _load_pointcloud_manifest(uri, attribute)
     from prelabel.review.manifests import read_manifest
 
     records, lines, attr = read_manifest(uri, attribute=attribute)
     return LoadedSource(records=records, lines=list(lines), format="groundtruth", attribute=attr)
 
 
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
 def _pointcloud_manifest(uri: str) -> bool:
-    """A Ground Truth 3D point cloud manifest: frame lines (``source-ref-metadata``) or lines naming sequence
-    files (``source-ref`` ending in ``.json``)."""
+    """A Ground Truth 3D point cloud manifest: frame lines (``source-ref-metadata``), or lines naming sequence
+    files (``source-ref`` ending in ``.json``) whose frames are not images (a video-frame sequence's are)."""
     first = _first_object(uri)
-    ref = str(first.get("source-ref", ""))
-    return "source-ref-metadata" in first or ref.lower().endswith(".json")
+    ref = str(first.get("source-ref", "")).split("?")[0]
+    if "source-ref-metadata" in first:
+        return True
+    if not ref.lower().endswith(".json"):
+        return False
+    from pathlib import Path, PurePosixPath
+
+    from prelabel.formats.groundtruth_video import _resolve
+
+    base = str(PurePosixPath(uri).parent) if "://" in uri else str(Path(uri).parent)
+    try:
+        doc = parse_json_text(storage.read_bytes(_resolve(ref, base)), ref)
+    except (OSError, PrelabelError):
+        return False  # unreadable: the video reader names what is wrong
+    frames = doc.get("frames") if isinstance(doc, dict) else None
+    head = frames[0] if isinstance(frames, list) and frames and isinstance(frames[0], dict) else {}
+    name = str(head.get("frame", "")).lower()
+    return bool(name) and not name.endswith(_IMAGE_SUFFIXES)
 
 
 def _first_object(uri: str) -> dict[str, Any]:
