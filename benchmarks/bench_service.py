@@ -60,7 +60,12 @@ def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
     extra = ["--no-wake"] if mode == "poll" else []
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         work = Path(tmp)
-        svc_args: dict[str, Any] = {"tick_s": 0.1, "cwd": REPO, "roots": [work], "allow_python_models": True}
+        svc_args: dict[str, Any] = {
+            "tick_s": 0.1,
+            "cwd": REPO,
+            "roots": [work, FRAMES[0].parent],
+            "allow_python_models": True,
+        }
         with ServiceProcess(work / "state", extra_args=extra, **svc_args) as svc, Client(svc.url) as client:
             db = sqlite3.connect(svc.state_dir / "service.sqlite3")
             models = {"no-op": ("python:benchmarks.bench_service:NoopDetector", n), "ssd-mobilenet-v2-coco": (

@@ -191,7 +191,9 @@ def read_regular(uri: str, name: str = "input", lim: limits.Limits | None = None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise UnreadableInputError(path, "expected a regular file; got a device, FIFO, socket or folder")
+                raise UnreadableInputError(
+                    path, "not a regular file (a device, FIFO, socket or folder); expected a regular file"
+                )
             limits.check_bytes(st.st_size, f"{name} {path}", lim)
             with os.fdopen(fd, "rb", closefd=False) as f:
                 return f.read(st.st_size)
@@ -199,12 +201,16 @@ def read_regular(uri: str, name: str = "input", lim: limits.Limits | None = None
             os.close(fd)
     fs = storage.filesystem(uri)
     try:
-        size = fs.size(uri)
+        info = fs.info(uri)
     except FileNotFoundError:
         raise InputNotFoundError(uri) from None
-    if size is not None:
-        limits.check_bytes(int(size), f"{name} {uri}", lim)
-    return storage.read_bytes(uri)
+    if info.get("type") == "directory":
+        raise InputNotFoundError(uri, what="object (got a prefix)")
+    if info.get("size") is not None:
+        limits.check_bytes(int(info["size"]), f"{name} {uri}", lim)
+    data = storage.read_bytes(uri)
+    limits.check_bytes(len(data), f"{name} {uri}", lim)  # it grew since the size was read
+    return data
 
 
 def from_env() -> AccessPolicy | None:

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import PurePosixPath
 from types import FrameType
@@ -34,10 +35,9 @@ from prelabel.service.delivery import (
     foreign_output,
     write_once_bounded,
 )
-from prelabel.service.inputs import read_input
 from prelabel.service.models import load_model
 from prelabel.service.store import Lease, Store
-from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket
+from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket, announce
 
 log = logging.getLogger("prelabel.service.worker")
 
@@ -62,7 +62,9 @@ class Worker:
         poll_s: float = 0.1,
         write_attempts: int = 3,
         write_backoff_s: float = 0.2,
+        announce: Callable[[str], None] | None = None,
     ) -> None:
+        """``announce(inference_id)``: called after an invocation's final state is committed (tells the API)."""
         self.store = store
         self.spec = spec
         self.endpoint = str(spec["name"])
@@ -73,6 +75,8 @@ class Worker:
         self.write_attempts = write_attempts
         self.write_backoff_s = write_backoff_s
         self.max_concurrency = int(spec["max_concurrency"])
+        self.announce = announce
+        self.policy = access.from_env()  # the roots its server passed: read once, not per invocation
         self.model_lock = threading.Lock()
         self.stopping = threading.Event()
         det = predictor.detector
@@ -89,6 +93,20 @@ class Worker:
             except Exception:  # the store itself fails: the lease expires and MAX_ATTEMPTS bounds the retries
                 log.exception("invocation %s: cannot record the failure", lease.id)
 
+    def read_input(self, uri: str) -> bytes:
+        """The input's bytes: only under the roots the server passed (any location without them), regular files
+        only, at most ``max_input_bytes``."""
+        if self.policy is None:
+            return access.read_regular(uri)
+        return self.policy.read_bytes(uri)
+
+    def _finish(self, lease: Lease, **kw: Any) -> bool:
+        """The final transition (once, for the lease owner), then the announcement to the API server."""
+        done = self.store.finish(lease.id, self.instance, **kw)
+        if done and self.announce is not None:
+            self.announce(lease.id)
+        return done
+
     def _write(self, uri: str, data: bytes) -> bool:
         return write_once_bounded(uri, data, attempts=self.write_attempts, backoff_s=self.write_backoff_s)
 
@@ -101,7 +119,7 @@ class Worker:
             )
             return
         try:
-            image_bytes = read_input(access.check_from_env(lease.input_location))  # under the roots, bounded
+            image_bytes = self.read_input(lease.input_location)  # under the roots, bounded
             from prelabel.sources.images import decode_image
 
             image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
@@ -164,9 +182,7 @@ class Worker:
             "labels": len(record.labels),
         }
         # the notice goes into the outbox with the final transition; the server's outbox thread delivers it
-        self.store.finish(
-            lease.id, self.instance, ok=True, model_seconds=model_s, notice=(self.spec.get("success_webhook"), notice)
-        )
+        self._finish(lease, ok=True, model_seconds=model_s, notice=(self.spec.get("success_webhook"), notice))
 
     def fail(self, lease: Lease, error: str, error_type: str) -> None:
         """The invocation ends as failed: its error document (bounded attempts), then the final transition with
@@ -191,9 +207,8 @@ class Worker:
             "error_type": error_type,
             "error": error,
         }
-        if self.store.finish(
-            lease.id,
-            self.instance,
+        if self._finish(
+            lease,
             ok=False,
             error=error,
             error_type=error_type,
@@ -268,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             lease_s=args.lease_s,
             poll_s=args.poll_s,
             write_attempts=args.write_attempts,
+            announce=lambda iid: announce(args.state, [iid]),
         )
     except Exception as e:
         reason = f"model {spec['model']!r} could not be loaded: {type(e).__name__}: {e}"
@@ -276,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
     wake = WakeSocket.open(args.state, args.instance) if args.wake else None
+    if wake is not None:
+        worker.announce = wake.announce  # one socket for both directions
 
     def _term(signum: int, frame: FrameType | None) -> None:
         worker.stopping.set()
