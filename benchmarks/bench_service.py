@@ -84,8 +84,7 @@ def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
                 # time from zero instances to the first result
                 t0 = time.monotonic()
                 first = client.invoke_async(name, str(FRAMES[0]))
-                while client.describe_invocation(first.inference_id).status != "completed":
-                    time.sleep(0.01)
+                assert client.wait(first.inference_id, timeout_s=300).status == "completed"
                 cold = time.monotonic() - t0
 
                 # throughput: a backlog of `count` invocations on 1 warm instance
@@ -102,8 +101,7 @@ def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
                 seq = []
                 for i in range(min(30, count)):
                     inv = client.invoke_async(name, str(FRAMES[i % len(FRAMES)]))
-                    while client.describe_invocation(inv.inference_id).status != "completed":
-                        time.sleep(0.005)
+                    assert client.wait(inv.inference_id, timeout_s=60).status == "completed"  # long poll
                     seq.append(inv.inference_id)
                 got = db.execute(
                     "SELECT completed_at - created_at, model_seconds, started_at - created_at FROM invocations "

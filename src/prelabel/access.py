@@ -68,6 +68,11 @@ def _under(path: str, prefix: str) -> bool:
     return prefix == "" or path == prefix or path.startswith(prefix + "/")
 
 
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or below it (both resolved, absolute)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 @dataclass(frozen=True)
 class AccessPolicy:
     """``local_roots``: resolved folders; ``object_roots``: ``(scheme, bucket, key prefix)``; ``url_prefixes``:
@@ -157,10 +162,10 @@ class AccessPolicy:
             norm = os.path.normpath(raw)
             if "\0" in norm:
                 raise LocationRefusedError(name, uri, "a path with a NUL byte")
-            resolved = Path(norm).resolve()
-            if any(resolved.is_relative_to(x) for x in self.excluded):
+            resolved = os.path.realpath(norm)  # strings, not pathlib: this runs on every request
+            if any(_inside(resolved, str(x)) for x in self.excluded):
                 raise LocationRefusedError(name, uri, "inside the server's own state folder")
-            if any(resolved == r or resolved.is_relative_to(r) for r in self.local_roots):
+            if any(_inside(resolved, str(r)) for r in self.local_roots):
                 return norm
             raise LocationRefusedError(name, uri, f"not under a storage root of this service (roots: {roots}); {HOW}")
         scheme, bucket, key = _object_parts(uri)

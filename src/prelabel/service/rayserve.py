@@ -78,6 +78,7 @@ class EndpointReplica:
             predictor,
             lease_s=lease_s,
             announce=lambda iid: announce(state_dir, [iid]),  # heard when the replica runs on the server's host
+            chain=False,  # the dispatcher hands each invocation to a replica
         )
 
     def _run(self, inference_id: str) -> str:

@@ -50,10 +50,14 @@ def config_info(ctx: ServiceContext, name: str) -> EndpointConfigInfo:
     )
 
 
+def missing_endpoint(ctx: ServiceContext, name: str) -> Exception:
+    return _missing("endpoint", name, ctx.store.endpoint_names())
+
+
 def endpoint_info(ctx: ServiceContext, name: str) -> EndpointInfo:
     row = ctx.store.endpoint(name)
     if row is None:
-        raise _missing("endpoint", name, ctx.store.endpoint_names())
+        raise missing_endpoint(ctx, name)
     if row["backend"] == "ray" and ctx.ray_backend is not None:
         instances = ctx.ray_backend.replicas(name)
     else:

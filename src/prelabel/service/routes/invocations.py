@@ -19,10 +19,12 @@ from prelabel.service.schemas import (
     InvocationStatus,
 )
 from prelabel.service.store import PUBLIC_STATE
-from prelabel.service.views import config_info, endpoint_info, invocation_info
-from prelabel.service.wake import wake
+from prelabel.service.views import invocation_info, missing_endpoint
+from prelabel.service.wake import FALLBACK_POLL_S, wake
 
 router = APIRouter(tags=["invocations"])
+
+FINAL_STATES = ("completed", "failed", "cancelled")
 
 
 def enqueue(
@@ -33,28 +35,33 @@ def enqueue(
     params: dict[str, Any],
     out_dir: str | None = None,
     priority: int = 0,
-) -> InvocationInfo:
+) -> InvocationAccepted:
     """Queue one invocation of endpoint ``name`` (idempotent on ``inference_id``) and wake its workers.
-    ``out_dir``: where its output and error document go instead of the config's folders (synchronous calls)."""
-    info = endpoint_info(ctx, name)
-    if info.status != "in_service":
-        raise api_error(503, f"endpoint {name!r} is {info.status}: {info.failure_reason or ''}".rstrip(": "))
-    config = config_info(ctx, info.config_name)
+    ``out_dir``: where its output and error document go instead of the config's folders (synchronous calls).
+    Two reads and one write transaction: this runs for every invocation."""
+    target = ctx.store.endpoint_target(name)
+    if target is None:
+        raise missing_endpoint(ctx, name)
+    if target["status"] != "in_service":
+        reason = target["failure_reason"] or ""
+        raise api_error(503, f"endpoint {name!r} is {target['status']}: {reason}".rstrip(": "))
     iid = inference_id or uuid.uuid4().hex
-    output = storage.join(out_dir or config.output_path, f"{iid}.json")
-    failure = storage.join(storage.join(out_dir, "failures") if out_dir else config.failure_path, f"{iid}.error.json")
+    output = storage.join(out_dir or target["output_path"], f"{iid}.json")
+    failure_dir = storage.join(out_dir, "failures") if out_dir else target["failure_path"]
+    failure = storage.join(failure_dir, f"{iid}.error.json")
     if out_dir is None:  # a config made under broader roots (an earlier run) is checked against today's
-        check_location("output_path", config.output_path, ctx.policy)
-        check_location("failure_path", config.failure_path, ctx.policy)
-    created = ctx.store.enqueue(iid, name, input_location, output, failure, params, priority=priority)
-    existing = invocation_info(ctx, iid)
-    if not created and (existing.endpoint != name or existing.input_location != input_location):
-        raise api_error(409, f"inference id {iid!r} exists already for another invocation")
-    if info.backend == "ray" and ctx.ray_backend is not None and created:
+        check_location("output_path", target["output_path"], ctx.policy)
+        check_location("failure_path", target["failure_path"], ctx.policy)
+    if not ctx.store.enqueue(iid, name, input_location, output, failure, params, priority=priority):
+        existing = invocation_info(ctx, iid)  # the same call repeated: its invocation as it is now
+        if existing.endpoint != name or existing.input_location != input_location:
+            raise api_error(409, f"inference id {iid!r} exists already for another invocation")
+        return InvocationAccepted(**existing.model_dump(include=set(InvocationAccepted.model_fields)))
+    if target["backend"] == "ray" and ctx.ray_backend is not None:
         ctx.ray_backend.submit(name, iid)
-    elif created:  # its workers take it now rather than at their next poll
+    else:  # its workers take it now rather than at their next poll
         wake(ctx.state, [r["id"] for r in ctx.store.live_instances(name)])
-    return existing
+    return InvocationAccepted(inference_id=iid, output_location=output, failure_location=failure, status="queued")
 
 
 @router.post("/endpoints/{name}/async-invocations", status_code=202, response_model=InvocationAccepted)
@@ -76,13 +83,33 @@ def invoke_async(
     is read from storage by a worker, so its size is bounded by storage, not by HTTP."""
     input_location = check_location("input_location", input_location, ctx.policy)
     params = {} if min_score is None else {"min_score": min_score}
-    info = enqueue(ctx, name, input_location, inference_id, params)
-    return InvocationAccepted(**info.model_dump(include=set(InvocationAccepted.model_fields)))
+    return enqueue(ctx, name, input_location, inference_id, params)
 
 
 @router.get("/invocations/{inference_id}", response_model=InvocationInfo)
-def describe_invocation(inference_id: str, ctx: Ctx) -> InvocationInfo:
-    return invocation_info(ctx, inference_id)
+async def describe_invocation(
+    inference_id: str,
+    ctx: Ctx,
+    wait_s: float = Query(
+        0,
+        ge=0,
+        le=60,
+        description="long poll: answer when the invocation completes, fails or is cancelled, or after this many "
+        "seconds, whichever comes first (0: at once)",
+    ),
+) -> InvocationInfo:
+    """One invocation. With ``wait_s`` the answer waits for its final state: the worker announces it to the
+    server when it commits it, so the call returns at once then, with no polling on either side."""
+    info = invocation_info(ctx, inference_id)
+    if wait_s > 0 and info.status not in FINAL_STATES:
+
+        def is_done() -> bool:
+            row = ctx.store.invocation(inference_id)
+            return row is not None and row["state"] in FINAL_STATES
+
+        if await ctx.completions.wait(inference_id, is_done, wait_s, FALLBACK_POLL_S):
+            info = invocation_info(ctx, inference_id)
+    return info
 
 
 @router.post("/invocations/describe", response_model=list[InvocationInfo])

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from prelabel import storage
 from prelabel.service.context import Ctx
 from prelabel.service.errors import api_error
-from prelabel.service.routes.invocations import enqueue
+from prelabel.service.routes.invocations import FINAL_STATES, enqueue
 from prelabel.service.views import endpoint_info
 from prelabel.service.wake import FALLBACK_POLL_S
 
@@ -31,7 +31,6 @@ SYNC_ERROR_STATUS = {
     "LimitExceededError": 413,
     "EndpointFailed": 503,
 }
-FINAL_STATES = ("completed", "failed", "cancelled")
 
 
 @router.post(

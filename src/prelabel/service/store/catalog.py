@@ -82,6 +82,15 @@ class Catalog(StoreBase):
             name,
         )
 
+    def endpoint_target(self, name: str) -> sqlite3.Row | None:
+        """What queuing an invocation needs in one read: the endpoint's status, failure reason and backend, and its
+        config's output and failure folders."""
+        return self.one(
+            "SELECT e.status, e.failure_reason, e.backend, c.output_path, c.failure_path FROM endpoints e "
+            "JOIN endpoint_configs c ON c.name=e.config_name WHERE e.name=?",
+            name,
+        )
+
     def endpoint_names(self) -> list[str]:
         return [str(r["name"]) for r in self.all("SELECT name FROM endpoints ORDER BY name")]
 

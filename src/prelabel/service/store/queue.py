@@ -13,6 +13,21 @@ from prelabel.service.store.notices import add_notice
 from prelabel.service.store.schema import Lease, lease_from_row
 
 
+def _lease_in(db: sqlite3.Connection, endpoint: str, owner: str, limit: int, lease_s: float, now: float) -> list[Lease]:
+    """Lease up to ``limit`` runnable invocations of ``endpoint`` inside the caller's transaction."""
+    rows = db.execute(
+        "SELECT * FROM invocations WHERE endpoint = ? AND (state = 'queued' OR "
+        "(state = 'leased' AND lease_expires < ?)) ORDER BY priority DESC, created_at LIMIT ?",
+        (endpoint, now, limit),
+    ).fetchall()
+    db.executemany(
+        "UPDATE invocations SET state='leased', lease_owner=?, lease_expires=?, attempts=attempts+1, "
+        "started_at=COALESCE(started_at, ?) WHERE id=?",
+        [(owner, now + lease_s, now, r["id"]) for r in rows],
+    )
+    return [lease_from_row(r) for r in rows]
+
+
 class Queue(StoreBase):
     def enqueue(
         self,
@@ -58,18 +73,7 @@ class Queue(StoreBase):
         ):
             return []
         with self.tx() as db:
-            rows = db.execute(
-                "SELECT * FROM invocations WHERE endpoint = ? AND (state = 'queued' OR "
-                "(state = 'leased' AND lease_expires < ?)) ORDER BY priority DESC, created_at LIMIT ?",
-                (endpoint, now, limit),
-            ).fetchall()
-            for r in rows:
-                db.execute(
-                    "UPDATE invocations SET state='leased', lease_owner=?, lease_expires=?, attempts=attempts+1, "
-                    "started_at=COALESCE(started_at, ?) WHERE id=?",
-                    (owner, now + lease_s, now, r["id"]),
-                )
-        return [lease_from_row(r) for r in rows]
+            return _lease_in(db, endpoint, owner, limit, lease_s, now)
 
     def lease_one(self, inference_id: str, owner: str, lease_s: float) -> Lease | None:
         """Lease one named invocation if it is queued or its lease expired (the Ray Serve path)."""
@@ -115,6 +119,27 @@ class Queue(StoreBase):
         """The one final transition. True only for the lease owner, once. ``model_seconds``: the model's own time
         (the rest of the latency is the service's overhead). ``notice``: (webhook URL, payload) put in the outbox
         in the same transaction, so a completed invocation always has its notice recorded."""
+        done, _ = self.finish_and_lease(
+            inference_id, owner, ok=ok, error=error, error_type=error_type, model_seconds=model_seconds, notice=notice
+        )
+        return done
+
+    def finish_and_lease(
+        self,
+        inference_id: str,
+        owner: str,
+        *,
+        ok: bool,
+        error: str | None = None,
+        error_type: str | None = None,
+        model_seconds: float | None = None,
+        notice: tuple[str | None, dict[str, Any]] | None = None,
+        then_lease: tuple[str, float] | None = None,
+    ) -> tuple[bool, Lease | None]:
+        """:meth:`finish`, and with ``then_lease`` = (endpoint, lease seconds) the next runnable invocation of that
+        endpoint leased to the same owner in the same transaction: a busy worker commits once per invocation, and
+        the thread that finished one goes on with the next without a hand-off. The next lease is taken only once
+        this invocation's final state is in the same commit, so nothing is held that its state does not show."""
         with self.tx() as db:
             cur = db.execute(
                 "UPDATE invocations SET state=?, completed_at=?, error=?, error_type=?, lease_expires=NULL, "
@@ -124,7 +149,11 @@ class Queue(StoreBase):
             done = cur.rowcount == 1
             if done and notice is not None:
                 add_notice(db, inference_id, *notice)
-            return done
+            nxt = None
+            if then_lease is not None:
+                got = _lease_in(db, then_lease[0], owner, 1, then_lease[1], time.time())
+                nxt = got[0] if got else None
+            return done, nxt
 
     def release_leases(self, owner: str) -> int:
         """Put back what a dead or stopped worker held, at once (no need to wait for the lease to expire)."""
