@@ -114,6 +114,7 @@ def create_app(
         policy=policy,
         allow_python_models=allow_python_models,
         completions=Completions(state),
+        kick_supervisor=supervisor.kick if supervise else lambda: None,
     )
     ctx.completions.add_listener(outbox.kick)  # a finished invocation may have a notice to deliver
 

@@ -3,6 +3,7 @@ and handed to the routes as a FastAPI dependency (``ctx: Ctx``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +24,8 @@ PYTHON_MODELS_HOW = (
 class ServiceContext:
     """``state``: the state folder; ``sync_dir``: where synchronous payloads and answers are kept while a call
     runs; ``policy``: the roots and URLs every location a request names must be under; ``ray_backend``: the Ray
-    Serve backend once the app has started with ``ray`` (None otherwise); ``completions``: completion events."""
+    Serve backend once the app has started with ``ray`` (None otherwise); ``completions``: completion events;
+    ``kick_supervisor``: makes the supervisor tick now."""
 
     state: Path
     store: Store
@@ -32,6 +34,7 @@ class ServiceContext:
     allow_python_models: bool
     completions: Completions
     ray_backend: Any = None
+    kick_supervisor: Callable[[], None] = lambda: None  # work for an endpoint with no instance: scale now
 
 
 def get_context(request: Request) -> ServiceContext:

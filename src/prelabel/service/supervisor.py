@@ -93,6 +93,7 @@ class Supervisor:
         self.below_since: dict[str, float] = {}
         self.last_logged: dict[str, tuple[str, int]] = {}
         self._stop = threading.Event()
+        self._kick = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -103,13 +104,18 @@ class Supervisor:
         self._thread = threading.Thread(target=self._loop, name="prelabel-supervisor", daemon=True)
         self._thread.start()
 
+    def kick(self) -> None:
+        """Tick now rather than at the next ``tick_s`` (work queued on an endpoint with no instance). Never blocks."""
+        self._kick.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.tick()
             except Exception:
                 log.exception("supervisor tick failed")
-            self._stop.wait(self.tick_s)
+            self._kick.wait(self.tick_s)
+            self._kick.clear()
 
     def recover(self) -> None:
         """Stop instances a previous run left (this run starts with none) and requeue what they held."""
@@ -136,6 +142,7 @@ class Supervisor:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Drain every instance (finish in-flight work), then stop; what is left stays queued for the next run."""
         self._stop.set()
+        self._kick.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:

@@ -59,8 +59,10 @@ def enqueue(
         return InvocationAccepted(**existing.model_dump(include=set(InvocationAccepted.model_fields)))
     if target["backend"] == "ray" and ctx.ray_backend is not None:
         ctx.ray_backend.submit(name, iid)
-    else:  # its workers take it now rather than at their next poll
-        wake(ctx.state, [r["id"] for r in ctx.store.live_instances(name)])
+    elif live := [r["id"] for r in ctx.store.live_instances(name)]:  # its workers take it now
+        wake(ctx.state, live)
+    else:  # no instance: the autoscaler starts one now rather than at its next tick
+        ctx.kick_supervisor()
     return InvocationAccepted(inference_id=iid, output_location=output, failure_location=failure, status="queued")
 
 
@@ -93,7 +95,7 @@ async def describe_invocation(
     wait_s: float = Query(
         0,
         ge=0,
-        le=60,
+        le=20,  # under the usual proxy idle timeouts; Client.wait asks again
         description="long poll: answer when the invocation completes, fails or is cancelled, or after this many "
         "seconds, whichever comes first (0: at once)",
     ),
