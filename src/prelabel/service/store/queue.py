@@ -138,8 +138,8 @@ class Queue(StoreBase):
     ) -> tuple[bool, Lease | None]:
         """:meth:`finish`, and with ``then_lease`` = (endpoint, lease seconds) the next runnable invocation of that
         endpoint leased to the same owner in the same transaction: a busy worker commits once per invocation, and
-        the thread that finished one goes on with the next without a hand-off. The next lease is taken only once
-        this invocation's final state is in the same commit, so nothing is held that its state does not show."""
+        the thread that finished one goes on with the next without a hand-off. The next lease is taken only with a
+        final state that this call made (not after a lost lease), in the same commit."""
         with self.tx() as db:
             cur = db.execute(
                 "UPDATE invocations SET state=?, completed_at=?, error=?, error_type=?, lease_expires=NULL, "
@@ -150,7 +150,7 @@ class Queue(StoreBase):
             if done and notice is not None:
                 add_notice(db, inference_id, *notice)
             nxt = None
-            if then_lease is not None:
+            if done and then_lease is not None:  # a late answer (lease lost) takes nothing more
                 got = _lease_in(db, then_lease[0], owner, 1, then_lease[1], time.time())
                 nxt = got[0] if got else None
             return done, nxt
