@@ -72,7 +72,7 @@ def foreign_output(uri: str, inference_id: str, input_location: str, input_sha25
 def foreign_error_document(uri: str, inference_id: str, input_location: str) -> str | None:
     """Why the error document already at ``uri`` is not this invocation's (None: it is ours)."""
     try:
-        doc = json.loads(read_regular(uri, "output"))  # bounded: whatever is there may be large
+        doc = json.loads(read_regular(uri, "error document"))  # bounded: whatever is there may be large
     except Exception as e:
         return f"it is not a prelabel error document ({type(e).__name__})"
     if not isinstance(doc, dict) or doc.get("inference_id") != inference_id:
