@@ -10,7 +10,8 @@ a no-op detector (returns nothing: what is left is the service's own cost) and t
 - overhead: invocations one at a time on a warm instance; latency (accepted -> output written, from the
   service's own timestamps) minus the model's own time (timed by the worker around the model call); p50, p99;
 - in one process: the same frames read, decoded and run by the same model with the same threads in this process,
-  one after the other (no service): frames per second, and the service's throughput as a share of it.
+  one after the other (no service): frames per second, and the service's throughput as a share of it;
+- sync calls: ``POST /endpoints/{name}/invocations`` one at a time, round trip seen by the client; p50, p99.
 The client waits with long polls (``GET /invocations/{id}?wait_s=``), so it adds no polling load of its own.
 """
 
@@ -139,6 +140,14 @@ def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
                     inv = client.invoke_async(name, str(FRAMES[i % len(FRAMES)]))
                     assert client.wait(inv.inference_id, timeout_s=60).status == "completed"  # long poll
                     seq.append(inv.inference_id)
+                # synchronous calls one at a time: round trip seen by the client (body upload, queue, worker,
+                # completion notice, answer)
+                sync_ms = []
+                for i in range(min(30, count)):
+                    body = FRAMES[i % len(FRAMES)].read_bytes()
+                    t_sync = time.perf_counter()
+                    client.invoke(name, body)
+                    sync_ms.append((time.perf_counter() - t_sync) * 1000)
                 got = db.execute(
                     "SELECT completed_at - created_at, model_seconds, started_at - created_at FROM invocations "
                     f"WHERE id IN ({','.join('?' * len(seq))})",
@@ -152,6 +161,8 @@ def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
                 rows.append(
                     {
                         "accept_rate": accept_rate,
+                        "sync_p50": _pct(sync_ms, 50),
+                        "sync_p99": _pct(sync_ms, 99),
                         "cpu_ms": cpu_ms,
                         "alone": alone,
                         "mode": mode,
@@ -198,13 +209,14 @@ def main() -> None:
 
     print("\nCPU per invocation during the throughput run (ms; the machine has 2 cores), and how fast one client "
           "got its invocations accepted:")  # fmt: skip
-    print("| workers | model | client | server (API, supervisor, outbox) | worker | accepted/s (one client) |")
-    print("|---|---|---|---|---|---|")
+    print("| workers | model | client | server (API, supervisor, outbox) | worker | accepted/s (one client) "
+          "| sync call p50 (ms) | sync call p99 (ms) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         c = r["cpu_ms"]
         print(
             f"| {r['mode']} | {r['model']} | {c['client']:.1f} | {c['server']:.1f} | {c['worker']:.1f} | "
-            f"{r['accept_rate']:.0f} |"
+            f"{r['accept_rate']:.0f} | {r['sync_p50']:.0f} | {r['sync_p99']:.0f} |"
         )
 
 
