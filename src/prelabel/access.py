@@ -68,6 +68,11 @@ def _under(path: str, prefix: str) -> bool:
     return prefix == "" or path == prefix or path.startswith(prefix + "/")
 
 
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or below it (both resolved, absolute)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 @dataclass(frozen=True)
 class AccessPolicy:
     """``local_roots``: resolved folders; ``object_roots``: ``(scheme, bucket, key prefix)``; ``url_prefixes``:
@@ -157,10 +162,10 @@ class AccessPolicy:
             norm = os.path.normpath(raw)
             if "\0" in norm:
                 raise LocationRefusedError(name, uri, "a path with a NUL byte")
-            resolved = Path(norm).resolve()
-            if any(resolved.is_relative_to(x) for x in self.excluded):
+            resolved = os.path.realpath(norm)  # strings, not pathlib: this runs on every request
+            if any(_inside(resolved, str(x)) for x in self.excluded):
                 raise LocationRefusedError(name, uri, "inside the server's own state folder")
-            if any(resolved == r or resolved.is_relative_to(r) for r in self.local_roots):
+            if any(_inside(resolved, str(r)) for r in self.local_roots):
                 return norm
             raise LocationRefusedError(name, uri, f"not under a storage root of this service (roots: {roots}); {HOW}")
         scheme, bucket, key = _object_parts(uri)
@@ -191,7 +196,9 @@ def read_regular(uri: str, name: str = "input", lim: limits.Limits | None = None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise UnreadableInputError(path, "expected a regular file; got a device, FIFO, socket or folder")
+                raise UnreadableInputError(
+                    path, "not a regular file (a device, FIFO, socket or folder); expected a regular file"
+                )
             limits.check_bytes(st.st_size, f"{name} {path}", lim)
             with os.fdopen(fd, "rb", closefd=False) as f:
                 return f.read(st.st_size)
@@ -199,12 +206,16 @@ def read_regular(uri: str, name: str = "input", lim: limits.Limits | None = None
             os.close(fd)
     fs = storage.filesystem(uri)
     try:
-        size = fs.size(uri)
+        info = fs.info(uri)
     except FileNotFoundError:
         raise InputNotFoundError(uri) from None
-    if size is not None:
-        limits.check_bytes(int(size), f"{name} {uri}", lim)
-    return storage.read_bytes(uri)
+    if info.get("type") == "directory":
+        raise InputNotFoundError(uri, what="object (got a prefix)")
+    if info.get("size") is not None:
+        limits.check_bytes(int(info["size"]), f"{name} {uri}", lim)
+    data = storage.read_bytes(uri)
+    limits.check_bytes(len(data), f"{name} {uri}", lim)  # it grew since the size was read
+    return data
 
 
 def from_env() -> AccessPolicy | None:

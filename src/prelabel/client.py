@@ -173,20 +173,29 @@ class Client:
         )
         return result
 
-    def describe_invocation(self, inference_id: str) -> InvocationInfo:
-        return InvocationInfo(**self._call("GET", f"/invocations/{inference_id}"))
+    def describe_invocation(self, inference_id: str, *, wait_s: float = 0.0) -> InvocationInfo:
+        """``wait_s``: long poll, answered when the invocation reaches its final state or after ``wait_s``."""
+        if wait_s <= 0:
+            return InvocationInfo(**self._call("GET", f"/invocations/{inference_id}"))
+        timeout = self._http.timeout.read or 60.0
+        params = {"wait_s": f"{wait_s:g}"}
+        raw = self._call("GET", f"/invocations/{inference_id}", params=params, timeout=max(timeout, wait_s + 30))
+        return InvocationInfo(**raw)
 
     def list_invocations(self, endpoint: str, status: str | None = None) -> list[InvocationInfo]:
         params = {"status": status} if status else {}
         return [InvocationInfo(**i) for i in self._call("GET", f"/endpoints/{endpoint}/invocations", params=params)]
 
     def wait(self, inference_id: str, *, timeout_s: float = 600.0, poll_s: float = 0.2) -> InvocationInfo:
-        """Poll until the invocation is completed, failed or cancelled; TimeoutError after ``timeout_s``."""
+        """Until the invocation is completed, failed or cancelled; TimeoutError after ``timeout_s``. The server
+        answers when it happens (long poll), so nothing is polled; ``poll_s`` is kept for compatibility."""
         return self.wait_all([inference_id], timeout_s=timeout_s, poll_s=poll_s)[0]
 
     def wait_all(
         self, inference_ids: Iterable[str], *, timeout_s: float = 600.0, poll_s: float = 0.2
     ) -> list[InvocationInfo]:
+        """:meth:`wait` for several: their states in batches of 1,000, then a long poll on the first unfinished
+        one (up to 20 s per call), until all are final."""
         ids = list(inference_ids)
         done: dict[str, InvocationInfo] = {}
         deadline = time.monotonic() + timeout_s
@@ -200,9 +209,13 @@ class Client:
                         done[info.inference_id] = info
             if len(done) == len(ids):
                 return [done[i] for i in ids]
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise TimeoutError(f"{len(ids) - len(done)} of {len(ids)} invocations unfinished after {timeout_s} s")
-            time.sleep(poll_s)
+            first = next(i for i in ids if i not in done)
+            info = self.describe_invocation(first, wait_s=min(20.0, max(0.01, left)))
+            if info.status in FINAL:
+                done[first] = info
 
     def result(self, inference_id: str) -> FrameRecord:
         """The frame record at the output location; :class:`InvocationFailedError` if the invocation failed."""

@@ -113,6 +113,26 @@ def test_sync_invocations_are_leased_before_queued_async_ones(tmp_path: Path) ->
     assert [lease.id for lease in store.lease("ep", "w1", 9, 30)] == [f"async-{i}" for i in range(1, 5)]
 
 
+def test_a_final_state_and_the_next_lease_share_one_commit(tmp_path: Path) -> None:
+    store = _queue(tmp_path, 3)
+    store.enqueue("sync", "ep", "/in/s.png", "/out/s.json", "/fail/s.json", priority=1)
+    (first,) = store.lease("ep", "A", 1, lease_s=30)
+    assert first.id == "sync"
+    done, nxt = store.finish_and_lease(first.id, "A", ok=True, notice=("http://h/ok", {"event": "success"}),
+                                       then_lease=("ep", 30))  # fmt: skip
+    assert done and nxt is not None and (nxt.id, nxt.attempts) == ("inv0", 1)  # next in lease order, held by A
+    assert store.invocation("sync")["state"] == "completed" and len(store.notices("sync")) == 1
+    assert store.invocation("inv0")["lease_owner"] == "A" and store.holds("inv0", "A")
+    # a late answer of a lost lease changes nothing and takes nothing
+    assert store.finish_and_lease("sync", "A", ok=True, then_lease=("ep", 30)) == (False, None)
+    assert store.invocation("inv1")["state"] == "queued"
+    # without then_lease (draining) nothing more is leased; with nothing queued none is
+    assert store.finish_and_lease("inv0", "A", ok=True) == (True, None)
+    assert [x.id for x in store.lease("ep", "B", 9, lease_s=30)] == ["inv1", "inv2"]
+    assert store.finish_and_lease("inv1", "B", ok=False, error="e", then_lease=("ep", 30)) == (True, None)
+    assert store.backlog("ep") == 1
+
+
 def test_state_from_before_priorities_is_migrated(tmp_path: Path) -> None:
     import sqlite3
 

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from prelabel import storage
+from prelabel.access import read_regular
 from prelabel.errors import PrelabelError
-from prelabel.service.inputs import read_input
 
 log = logging.getLogger("prelabel.service")
 
@@ -55,7 +55,7 @@ def foreign_output(uri: str, inference_id: str, input_location: str, input_sha25
     """Why the output already at ``uri`` is not this invocation's result (None: it is ours, from an earlier
     attempt). An output records its inference id, input location and the sha256 of the input bytes."""
     try:
-        doc = json.loads(read_input(uri))  # bounded: whatever is there may be large
+        doc = json.loads(read_regular(uri, "output"))  # bounded: whatever is there may be large
         frame = doc["frame"]
         meta = frame.get("meta") or {}
     except Exception as e:
@@ -72,7 +72,7 @@ def foreign_output(uri: str, inference_id: str, input_location: str, input_sha25
 def foreign_error_document(uri: str, inference_id: str, input_location: str) -> str | None:
     """Why the error document already at ``uri`` is not this invocation's (None: it is ours)."""
     try:
-        doc = json.loads(read_input(uri))  # bounded: whatever is there may be large
+        doc = json.loads(read_regular(uri, "error document"))  # bounded: whatever is there may be large
     except Exception as e:
         return f"it is not a prelabel error document ({type(e).__name__})"
     if not isinstance(doc, dict) or doc.get("inference_id") != inference_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -85,12 +85,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": message}, status_code=500)
 
 
+def _flat(routes: Iterable[Any]) -> Iterator[Any]:
+    """The routes themselves: recent FastAPI keeps each included router (no prefix here) as one route entry."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        else:
+            yield r
+
+
 def methods_for(app: FastAPI, path: str) -> list[str]:
     """Every method the route at ``path`` serves (Starlette's own Allow header names only the first route's);
     a literal route wins over a parametrised one (/invocations/describe, not /invocations/{inference_id})."""
     from starlette.routing import Route
 
-    routes = [r for r in app.routes if isinstance(r, Route) and r.methods and r.path_regex.match(path)]
+    routes = [r for r in _flat(app.routes) if isinstance(r, Route) and r.methods and r.path_regex.match(path)]
     literal = [r for r in routes if r.path == path]
     return sorted({m for r in literal or routes for m in r.methods or ()})
 

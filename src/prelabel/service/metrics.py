@@ -25,7 +25,7 @@ def render(store: Store, ray_backend: Any = None) -> str:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
 
-    endpoints = store.all("SELECT name, backend, policy FROM endpoints ORDER BY name")
+    endpoints = store.endpoints()
     rows = store.metrics_rows()
     counts: dict[tuple[str, str], int] = {(r["endpoint"], r["state"]): int(r["n"]) for r in rows["states"]}
     instances: dict[str, int] = {}

@@ -7,6 +7,10 @@ marks it delivered on a 2xx answer and otherwise retries it after ``backoff_s * 
 (capped at ``backoff_max_s``), until ``attempts`` tries have failed: then it is marked failed (shown by
 ``GET /invocations/{id}`` and counted in ``prelabel_webhook_failures_total``). A notice POSTed just before the
 service died, but not yet marked delivered, is sent again after the restart: receivers de-duplicate by key.
+
+The thread does not poll: it sleeps until the next pending notice is due, or until it is kicked (:meth:`Outbox.kick`,
+called when an invocation's completion is announced), or at the latest ``poll_s`` (1 s: for notices nobody
+announced, e.g. written by a Ray replica on another node).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class Outbox:
         backoff_max_s: float = 300.0,
         timeout_s: float = 5.0,
         threads: int = 4,
-        poll_s: float = 0.05,
+        poll_s: float = 1.0,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"webhook attempts must be at least 1; got {attempts}")
@@ -46,6 +50,7 @@ class Outbox:
         self.threads = threads
         self.poll_s = poll_s
         self._stop = threading.Event()
+        self._kick = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
 
@@ -55,8 +60,13 @@ class Outbox:
         self._thread = threading.Thread(target=self._loop, name="prelabel-outbox", daemon=True)
         self._thread.start()
 
+    def kick(self) -> None:
+        """Look for due notices now (a completion was announced). Never blocks."""
+        self._kick.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._kick.set()
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 5)
         if self._pool is not None:
@@ -70,8 +80,18 @@ class Outbox:
             except Exception:
                 log.exception("outbox pass failed")
                 sent = 0
-            if not sent:
-                self._stop.wait(self.poll_s)
+            if not sent and not self._stop.is_set():
+                self._kick.wait(self._idle_s())
+            self._kick.clear()
+
+    def _idle_s(self) -> float:
+        """Until the next pending notice is due, at most ``poll_s``."""
+        try:
+            due = self.store.next_notice_at()
+        except Exception:
+            log.exception("outbox: cannot read the next due time")
+            return self.poll_s
+        return self.poll_s if due is None else min(self.poll_s, max(0.0, due - time.time()))
 
     def run_once(self) -> int:
         """Deliver the notices due now (concurrently); how many were tried."""

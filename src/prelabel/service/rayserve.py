@@ -61,6 +61,7 @@ class EndpointReplica:
     def __init__(self, state_dir: str, endpoint: str, lease_s: float) -> None:
         from prelabel.inference.predictor import Predictor
         from prelabel.service.models import load_model
+        from prelabel.service.wake import announce
         from prelabel.service.worker import Worker
 
         self.store = Store(state_dir)
@@ -70,7 +71,15 @@ class EndpointReplica:
         predictor = Predictor(load_model(spec["model"], spec["options"]), job=f"endpoint:{endpoint}")
         self.instance = f"{endpoint}-ray-{uuid.uuid4().hex[:8]}"
         self.lease_s = lease_s
-        self.worker = Worker(self.store, spec, self.instance, predictor, lease_s=lease_s)
+        self.worker = Worker(
+            self.store,
+            spec,
+            self.instance,
+            predictor,
+            lease_s=lease_s,
+            announce=lambda iid: announce(state_dir, [iid]),  # heard when the replica runs on the server's host
+            chain=False,  # the dispatcher hands each invocation to a replica
+        )
 
     def _run(self, inference_id: str) -> str:
         lease = self.store.lease_one(inference_id, self.instance, self.lease_s)
@@ -158,8 +167,8 @@ class RayServeBackend:
 
     def restore(self) -> None:
         """Deploy again the Ray endpoints a previous run of the service created (their backlog then runs)."""
-        for row in self.store.all("SELECT name FROM endpoints WHERE backend='ray' AND status='in_service'"):
-            self.deploy(row["name"])
+        for name in self.store.endpoints_in_service("ray"):
+            self.deploy(name)
 
     def delete(self, endpoint: str) -> None:
         from ray import serve
@@ -226,17 +235,10 @@ class RayServeBackend:
             del self.pending[iid]
         with self._lock:
             handles = dict(self.handles)
-        now = time.time()
         for endpoint, handle in handles.items():
-            rows = self.store.all(
-                "SELECT id FROM invocations WHERE endpoint=? AND (state='queued' OR "
-                "(state='leased' AND lease_expires < ?)) ORDER BY priority DESC, created_at",
-                endpoint,
-                now,
-            )
-            for r in rows:
-                if r["id"] not in self.pending:
-                    self.pending[r["id"]] = handle.remote(r["id"])
+            for iid in self.store.runnable_ids(endpoint):
+                if iid not in self.pending:
+                    self.pending[iid] = handle.remote(iid)
 
     def _observe_replicas(self) -> None:
         with self._lock:

@@ -18,7 +18,6 @@ autoscaler to every local endpoint, and recovers what a previous run or a dead w
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -36,7 +35,7 @@ from prelabel.service.delivery import error_document, write_once_bounded
 from prelabel.service.outbox import Outbox
 from prelabel.service.schemas import ScalingPolicy
 from prelabel.service.store import Store
-from prelabel.service.wake import wake
+from prelabel.service.wake import announce, wake
 
 log = logging.getLogger("prelabel.service.autoscaler")
 
@@ -94,6 +93,7 @@ class Supervisor:
         self.below_since: dict[str, float] = {}
         self.last_logged: dict[str, tuple[str, int]] = {}
         self._stop = threading.Event()
+        self._kick = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -104,13 +104,18 @@ class Supervisor:
         self._thread = threading.Thread(target=self._loop, name="prelabel-supervisor", daemon=True)
         self._thread.start()
 
+    def kick(self) -> None:
+        """Tick now rather than at the next ``tick_s`` (work queued on an endpoint with no instance). Never blocks."""
+        self._kick.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.tick()
             except Exception:
                 log.exception("supervisor tick failed")
-            self._stop.wait(self.tick_s)
+            self._kick.wait(self.tick_s)
+            self._kick.clear()
 
     def recover(self) -> None:
         """Stop instances a previous run left (this run starts with none) and requeue what they held."""
@@ -127,13 +132,7 @@ class Supervisor:
 
     def fail_abandoned_sync_calls(self) -> None:
         """Synchronous calls of a previous run: the client that waited for them is gone with that run."""
-        with self.store.tx() as db:
-            n = db.execute(
-                "UPDATE invocations SET state='failed', error_type='Abandoned', completed_at=?, lease_owner=NULL, "
-                "lease_expires=NULL, error='the service restarted before this synchronous call was answered' "
-                "WHERE priority=1 AND state IN ('queued','leased')",
-                (time.time(),),
-            ).rowcount
+        n = self.store.fail_abandoned_sync_calls()
         for p in (self.store.state_dir / "sync").glob("*"):
             if p.is_file():
                 p.unlink(missing_ok=True)
@@ -143,6 +142,7 @@ class Supervisor:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Drain every instance (finish in-flight work), then stop; what is left stays queued for the next run."""
         self._stop.set()
+        self._kick.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
@@ -167,22 +167,19 @@ class Supervisor:
             for iid in list(self.procs):
                 if self.procs[iid].poll() is not None:
                     self._reap_one(iid)
-            for row in self.store.all("SELECT name FROM endpoints WHERE status='in_service' AND backend='local'"):
-                self.scale(row["name"])
+            for name in self.store.endpoints_in_service("local"):
+                self.scale(name)
             # endpoints deleted or failed: stop what still runs for them
-            for row in self.store.all(
-                "SELECT i.id FROM instances i LEFT JOIN endpoints e ON e.name=i.endpoint "
-                "WHERE i.state IN ('starting','ready') AND (e.name IS NULL OR e.status != 'in_service')"
-            ):
-                self.store.set_instance(row["id"], "draining")
-                wake(self.store.state_dir, [row["id"]])
+            for iid in self.store.instances_to_drain():
+                self.store.set_instance(iid, "draining")
+                wake(self.store.state_dir, [iid])
             if time.monotonic() - self.last_sweep > ORPHAN_SWEEP_S:
                 self.fail_orphans()
 
     def _reap_one(self, iid: str) -> None:
         p = self.procs.pop(iid)
         rc = p.wait()
-        row = self.store.one("SELECT endpoint, state, error FROM instances WHERE id=?", iid)
+        row = self.store.instance(iid)
         released = self.store.release_leases(iid)
         if row is None:
             return
@@ -241,23 +238,20 @@ class Supervisor:
 
     def fail_endpoint(self, endpoint: str, reason: str) -> None:
         spec = self.store.endpoint_spec(endpoint)
-        with self.store.tx() as db:
-            db.execute("UPDATE endpoints SET status='failed', failure_reason=? WHERE name=?", (reason, endpoint))
+        self.store.mark_endpoint_failed(endpoint, reason)
         error = f"endpoint {endpoint} failed: {reason}"
         hook = spec.get("error_webhook") if spec else None
-        self.store.fail_queued(endpoint, error, self._closer("EndpointFailed", lambda inv: error, lambda inv: hook))
+        rows = self.store.fail_queued(
+            endpoint, error, self._closer("EndpointFailed", lambda inv: error, lambda inv: hook)
+        )
+        announce(self.store.state_dir, [r["id"] for r in rows])
         log.error("endpoint %s failed: %s", endpoint, reason)
 
     def fail_orphans(self) -> None:
         """Fail what no worker will run: queued (or with an expired lease) on a deleted or failed endpoint."""
         self.last_sweep = time.monotonic()
-        hooks = {
-            r["name"]: r["error_webhook"]
-            for r in self.store.all(
-                "SELECT e.name, c.error_webhook FROM endpoints e JOIN endpoint_configs c ON c.name=e.config_name"
-            )
-        }
-        failure = {r["name"]: r["failure_reason"] for r in self.store.all("SELECT name, failure_reason FROM endpoints")}
+        hooks = self.store.error_webhooks()
+        failure = self.store.failure_reasons()
 
         def reason(inv: Any) -> str:
             name = inv["endpoint"]
@@ -267,21 +261,23 @@ class Supervisor:
 
         close = self._closer("EndpointGone", reason, lambda inv: hooks.get(inv["endpoint"]))
         rows = self.store.fail_orphans(reason, close)
+        announce(self.store.state_dir, [r["id"] for r in rows])
         if rows:
             log.warning("%d invocations of deleted or failed endpoints closed as failed", len(rows))
 
     # ---- scaling
     def scale(self, endpoint: str) -> Decision:
-        row = self.store.one("SELECT policy, last_scale_out, last_scale_in FROM endpoints WHERE name=?", endpoint)
-        assert row is not None
-        policy = ScalingPolicy.model_validate(json.loads(row["policy"]))
+        got = self.store.scaling_state(endpoint)
+        assert got is not None
+        policy = ScalingPolicy.model_validate(got[0])
+        last_out, last_in = got[1], got[2]
         live = [r for r in self.store.live_instances(endpoint) if r["id"] in self.procs]
         if any(r["state"] == "ready" for r in live):
             self.start_failures.pop(endpoint, None)  # only failures in a row count
         current = len(live)
         backlog = self.store.backlog(endpoint)
         now = time.time()
-        d = decide(policy, backlog, current, now, last_scale_out=row[1], last_scale_in=row[2], below_since=None)
+        d = decide(policy, backlog, current, now, last_scale_out=last_out, last_scale_in=last_in, below_since=None)
         if d.desired < current:
             self.below_since.setdefault(endpoint, now)
             d = decide(
@@ -289,8 +285,8 @@ class Supervisor:
                 backlog,
                 current,
                 now,
-                last_scale_out=row[1],
-                last_scale_in=row[2],
+                last_scale_out=last_out,
+                last_scale_in=last_in,
                 below_since=self.below_since[endpoint],
             )
         else:
@@ -305,14 +301,7 @@ class Supervisor:
                 self.spawn(endpoint)
         elif d.action == "scale_in":
             # drain the instances holding the fewest invocations (starting ones first)
-            held = {
-                r["lease_owner"]: r["n"]
-                for r in self.store.all(
-                    "SELECT lease_owner, COUNT(*) AS n FROM invocations WHERE endpoint=? AND state='leased' "
-                    "GROUP BY lease_owner",
-                    endpoint,
-                )
-            }
+            held = self.store.leases_per_owner(endpoint)
             order = sorted(live, key=lambda r: (r["state"] != "starting", held.get(r["id"], 0)))
             for r in order[: current - d.target]:
                 self.store.set_instance(r["id"], "draining")
@@ -327,15 +316,7 @@ class Supervisor:
 
     def _failed_unreaped(self, endpoint: str) -> bool:
         """A worker of ``endpoint`` that recorded a failed load and has not been reaped yet."""
-        if not self.procs:
-            return False
-        marks = ",".join("?" * len(self.procs))
-        row = self.store.one(
-            f"SELECT 1 FROM instances WHERE endpoint=? AND state='failed' AND id IN ({marks}) LIMIT 1",
-            endpoint,
-            *self.procs,
-        )
-        return row is not None
+        return self.store.any_failed(endpoint, list(self.procs))
 
     def spawn(self, endpoint: str) -> str:
         iid = f"{endpoint}-{uuid.uuid4().hex[:8]}"

@@ -7,6 +7,10 @@ instance to drain; a worker pokes itself when one of its invocations finishes (a
 blocks in ``select`` on its socket, with a slow fallback poll (1 s) for what nobody announces: a lease that
 expired in a hung worker, or a platform without abstract sockets (then the worker polls as before).
 
+The other direction uses the same mechanism: the API server binds the socket named :data:`API` and a worker sends
+it the id of each invocation it has just finished (after the commit), so a synchronous call or a long poll
+answers at once instead of reading SQLite in a loop (:mod:`prelabel.service.completions`).
+
 A wake-up carries no data and grants nothing: the SQLite lease is still what decides who runs what, so a lost or
 spurious datagram costs at most one poll.
 """
@@ -22,6 +26,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 FALLBACK_POLL_S = 1.0
+#: the instance name the API server's own socket is bound under (workers tell it what they finished)
+API = "api"
 
 
 def address(state_dir: str | Path, instance: str) -> str:
@@ -39,6 +45,7 @@ class WakeSocket:
 
     def __init__(self, state_dir: str | Path, instance: str) -> None:
         self.address = address(state_dir, instance)
+        self.api_address = address(state_dir, API)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             self.sock.bind(self.address)
@@ -75,9 +82,27 @@ class WakeSocket:
         with contextlib.suppress(OSError):
             self._out.sendto(b"!", self.address)
 
+    def announce(self, inference_id: str) -> None:
+        """Tell the API server that ``inference_id`` has reached its final state (committed)."""
+        with contextlib.suppress(OSError):
+            self._out.sendto(inference_id.encode(), self.api_address)
+
     def close(self) -> None:
         self.sock.close()
         self._out.close()
+
+
+def announce(state_dir: str | Path, inference_ids: Iterable[str]) -> None:
+    """Tell the API server that these invocations have reached their final state (skipped when it is not
+    listening: it then learns of them at its next fallback read)."""
+    if not supported():
+        return
+    target = address(state_dir, API)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.setblocking(False)
+        for iid in inference_ids:
+            with contextlib.suppress(OSError):
+                s.sendto(iid.encode(), target)
 
 
 def wake(state_dir: str | Path, instances: Iterable[str]) -> None:

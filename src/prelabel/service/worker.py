@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import PurePosixPath
 from types import FrameType
@@ -34,10 +35,9 @@ from prelabel.service.delivery import (
     foreign_output,
     write_once_bounded,
 )
-from prelabel.service.inputs import read_input
 from prelabel.service.models import load_model
 from prelabel.service.store import Lease, Store
-from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket
+from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket, announce
 
 log = logging.getLogger("prelabel.service.worker")
 
@@ -62,7 +62,11 @@ class Worker:
         poll_s: float = 0.1,
         write_attempts: int = 3,
         write_backoff_s: float = 0.2,
+        announce: Callable[[str], None] | None = None,
+        chain: bool = True,
     ) -> None:
+        """``announce(inference_id)``: called after an invocation's final state is committed (tells the API);
+        ``chain``: lease the next invocation with each final state (False where a dispatcher assigns work)."""
         self.store = store
         self.spec = spec
         self.endpoint = str(spec["name"])
@@ -73,21 +77,61 @@ class Worker:
         self.write_attempts = write_attempts
         self.write_backoff_s = write_backoff_s
         self.max_concurrency = int(spec["max_concurrency"])
+        self.announce = announce
+        self.policy = access.from_env()  # the roots its server passed: read once, not per invocation
         self.model_lock = threading.Lock()
+        self.held: dict[str, None] = {}  # the invocations this worker holds (renewed together)
+        self._held_lock = threading.Lock()
+        self._chained = threading.local()  # per invocation thread: the lease taken with the last final state
+        self.chain = chain
+        self.accepting = True  # False once draining: no more leases, also not chained ones
         self.stopping = threading.Event()
         det = predictor.detector
         self.model_name = f"{det.model_id}@{det.version}"
 
     # ---- one invocation
     def process(self, lease: Lease) -> None:
-        try:
-            self._process(lease)
-        except Exception as e:  # never let one invocation kill the worker, and never leave it unfinished
-            log.exception("invocation %s: unexpected error", lease.id)
+        """Run ``lease``, then the invocations chained to it (leased in the same commit as the previous one's final
+        state, while this worker takes work), in this thread."""
+        current: Lease | None = lease
+        while current is not None:
+            self._chained.lease = None
             try:
-                self.fail(lease, f"internal error: {type(e).__name__}: {e}", "InternalError")
-            except Exception:  # the store itself fails: the lease expires and MAX_ATTEMPTS bounds the retries
-                log.exception("invocation %s: cannot record the failure", lease.id)
+                self._process(current)
+            except Exception as e:  # never let one invocation kill the worker, and never leave it unfinished
+                log.exception("invocation %s: unexpected error", current.id)
+                try:
+                    self.fail(current, f"internal error: {type(e).__name__}: {e}", "InternalError")
+                except Exception:  # the store itself fails: the lease expires and MAX_ATTEMPTS bounds the retries
+                    log.exception("invocation %s: cannot record the failure", current.id)
+            with self._held_lock:
+                self.held.pop(current.id, None)
+            current = self._chained.lease
+
+    def hold(self, leases: list[Lease]) -> None:
+        with self._held_lock:
+            for lease in leases:
+                self.held[lease.id] = None
+
+    def read_input(self, uri: str) -> bytes:
+        """The input's bytes: only under the roots the server passed (any location without them), regular files
+        only, at most ``max_input_bytes``."""
+        if self.policy is None:
+            return access.read_regular(uri)
+        return self.policy.read_bytes(uri)
+
+    def _finish(self, lease: Lease, **kw: Any) -> bool:
+        """The final transition (once, for the lease owner) and, while this worker takes work, the lease of the
+        next runnable invocation in the same commit; then the announcement to the API server."""
+        chain = self.chain and self.accepting and not self.stopping.is_set()
+        then = (self.endpoint, self.lease_s) if chain else None
+        done, nxt = self.store.finish_and_lease(lease.id, self.instance, then_lease=then, **kw)
+        if nxt is not None:
+            self.hold([nxt])
+            self._chained.lease = nxt
+        if done and self.announce is not None:
+            self.announce(lease.id)
+        return done
 
     def _write(self, uri: str, data: bytes) -> bool:
         return write_once_bounded(uri, data, attempts=self.write_attempts, backoff_s=self.write_backoff_s)
@@ -101,7 +145,7 @@ class Worker:
             )
             return
         try:
-            image_bytes = read_input(access.check_from_env(lease.input_location))  # under the roots, bounded
+            image_bytes = self.read_input(lease.input_location)  # under the roots, bounded
             from prelabel.sources.images import decode_image
 
             image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
@@ -164,9 +208,7 @@ class Worker:
             "labels": len(record.labels),
         }
         # the notice goes into the outbox with the final transition; the server's outbox thread delivers it
-        self.store.finish(
-            lease.id, self.instance, ok=True, model_seconds=model_s, notice=(self.spec.get("success_webhook"), notice)
-        )
+        self._finish(lease, ok=True, model_seconds=model_s, notice=(self.spec.get("success_webhook"), notice))
 
     def fail(self, lease: Lease, error: str, error_type: str) -> None:
         """The invocation ends as failed: its error document (bounded attempts), then the final transition with
@@ -191,9 +233,8 @@ class Worker:
             "error_type": error_type,
             "error": error,
         }
-        if self.store.finish(
-            lease.id,
-            self.instance,
+        if self._finish(
+            lease,
             ok=False,
             error=error,
             error_type=error_type,
@@ -210,7 +251,8 @@ class Worker:
     def run(self, parent: int, wake: WakeSocket | None = None) -> None:
         """Lease, run, renew, until told to stop. With ``wake`` the loop sleeps until poked (work queued, a slot
         freed, drain) or for the slow fallback poll; without it, it polls every ``poll_s``."""
-        inflight: dict[str, Future[None]] = {}
+        inflight: dict[int, Future[None]] = {}  # one per busy slot (a slot may run a chain of invocations)
+        slot = 0
         last_renew = time.monotonic()
         idle_s = max(self.poll_s, FALLBACK_POLL_S) if wake is not None else self.poll_s
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="invocation") as pool:
@@ -218,19 +260,24 @@ class Worker:
                 for done in [k for k, f in inflight.items() if f.done()]:
                     del inflight[done]
                 stop = self.should_stop(parent)
+                self.accepting = not stop
                 if stop and not inflight:
                     break
                 leases: list[Lease] = []
                 if not stop:
                     free = self.max_concurrency - len(inflight)
                     leases = self.store.lease(self.endpoint, self.instance, free, self.lease_s)
+                    self.hold(leases)
                     for lease in leases:
                         fut = pool.submit(self.process, lease)
                         if wake is not None:
                             fut.add_done_callback(wake.poke)  # a slot is free: look for more work at once
-                        inflight[lease.id] = fut
+                        slot += 1
+                        inflight[slot] = fut
                 if inflight and time.monotonic() - last_renew > self.lease_s / 3:
-                    self.store.renew(list(inflight), self.instance, self.lease_s)
+                    with self._held_lock:
+                        held = list(self.held)
+                    self.store.renew(held, self.instance, self.lease_s)
                     last_renew = time.monotonic()
                 timeout = min(idle_s, self.lease_s / 3) if inflight else idle_s
                 if wake is not None:
@@ -268,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             lease_s=args.lease_s,
             poll_s=args.poll_s,
             write_attempts=args.write_attempts,
+            announce=lambda iid: announce(args.state, [iid]),
         )
     except Exception as e:
         reason = f"model {spec['model']!r} could not be loaded: {type(e).__name__}: {e}"
@@ -276,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
     wake = WakeSocket.open(args.state, args.instance) if args.wake else None
+    if wake is not None:
+        worker.announce = wake.announce  # one socket for both directions
 
     def _term(signum: int, frame: FrameType | None) -> None:
         worker.stopping.set()

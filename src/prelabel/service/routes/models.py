@@ -1,0 +1,54 @@
+"""``/models``: register, list, describe and delete models."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from prelabel.service.context import PYTHON_MODELS_HOW, Ctx
+from prelabel.service.errors import api_error
+from prelabel.service.locations import check_location, check_url
+from prelabel.service.models import check_model
+from prelabel.service.schemas import ModelCreate, ModelInfo
+from prelabel.service.views import model_info
+
+router = APIRouter(tags=["models"])
+
+
+@router.post("/models", status_code=201, response_model=ModelInfo)
+def create_model(body: ModelCreate, ctx: Ctx) -> ModelInfo:
+    """Register a model: a zoo id, a private model reference, an existing endpoint URL, or python:mod:factory."""
+    from prelabel.models.refs import parse_model_ref
+
+    if parse_model_ref(body.model).kind == "onnx":  # a model file is read like an input: only under the roots
+        check_location("model", body.model, ctx.policy)
+    registry = (body.options or {}).get("registry")
+    if registry is not None:  # a private registry is a folder or bucket the service reads: under the roots too
+        check_location("options.registry", str(registry), ctx.policy)
+    kind = check_model(body.model, body.options)
+    if kind == "python" and not ctx.allow_python_models:
+        raise api_error(403, f"model {body.model!r}: {PYTHON_MODELS_HOW}")
+    if kind == "endpoint":  # the workers will POST images there
+        check_url("model", body.model, ctx.policy)
+    if ctx.store.model(body.name) is not None:
+        raise api_error(409, f"model {body.name!r} exists already; delete it first or choose another name")
+    ctx.store.add_model(body.name, body.model, kind, body.options)
+    return model_info(ctx, body.name)
+
+
+@router.get("/models", response_model=list[ModelInfo])
+def list_models(ctx: Ctx) -> list[ModelInfo]:
+    return [model_info(ctx, name) for name in ctx.store.model_names()]
+
+
+@router.get("/models/{name}", response_model=ModelInfo)
+def describe_model(name: str, ctx: Ctx) -> ModelInfo:
+    return model_info(ctx, name)
+
+
+@router.delete("/models/{name}", status_code=204)
+def delete_model(name: str, ctx: Ctx) -> None:
+    model_info(ctx, name)
+    users = ctx.store.endpoints_using_model(name)
+    if users:
+        raise api_error(409, f"model {name!r} is used by endpoints {users}; delete them first")
+    ctx.store.delete_model(name)

@@ -1,0 +1,66 @@
+"""The invocation routes in process (no worker processes): a long poll answers with the final state that a worker
+announces, a queued invocation on an endpoint without instances kicks the supervisor, bounds are validated."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from prelabel import access
+from prelabel.service.app import create_app
+from prelabel.service.store import Store
+from prelabel.service.wake import announce
+from tests.conftest import REPO
+
+FRAME = REPO / "examples" / "sample_frames" / "000001.png"
+
+
+def test_a_long_poll_answers_with_the_state_a_worker_announces(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    app = create_app(state, supervise=False, policy=access.AccessPolicy.from_specs([str(tmp_path), str(FRAME.parent)]))
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        assert c.post("/models", json={"name": "m", "model": "ssd-mobilenet-v2-coco"}).status_code == 201
+        cfg = {"name": "c", "model_name": "m", "output_path": str(tmp_path / "out")}
+        assert c.post("/endpoint-configs", json=cfg).status_code == 201
+        assert c.post("/endpoints", json={"name": "e", "config_name": "c"}).status_code == 201
+        r = c.post("/endpoints/e/async-invocations", params={"input_location": str(FRAME)})
+        assert r.status_code == 202 and r.json()["status"] == "queued"
+        iid = r.json()["inference_id"]
+        assert c.get(f"/invocations/{iid}").json()["status"] == "queued"  # no wait_s: at once
+        assert c.get(f"/invocations/{iid}", params={"wait_s": 0.05}).json()["status"] == "queued"  # nobody ran it
+
+        def worker() -> None:  # what a worker process does, on its own connection: lease, finish, announce
+            store = Store(state)
+            (lease,) = store.lease("e", "w1", 1, lease_s=30)
+            assert store.finish(lease.id, "w1", ok=True)
+            announce(state, [lease.id])
+            store.close()
+
+        started = threading.Timer(0.3, worker)
+        started.start()
+        info = c.get(f"/invocations/{iid}", params={"wait_s": 20}).json()  # answered when the worker announces
+        started.join()
+        assert info["status"] == "completed" and info["attempts"] == 1
+        for bad in ("-1", "21", "x"):
+            r = c.get(f"/invocations/{iid}", params={"wait_s": bad})
+            assert r.status_code == 422 and "wait_s" in r.text
+        assert c.get("/invocations/nope", params={"wait_s": 5}).status_code == 404  # unknown: at once
+
+
+def test_work_for_an_endpoint_without_instances_kicks_the_supervisor(tmp_path: Path) -> None:
+    app = create_app(
+        tmp_path / "state", supervise=False, policy=access.AccessPolicy.from_specs([str(tmp_path), str(FRAME.parent)])
+    )
+    kicks: list[int] = []
+    app.state.ctx.kick_supervisor = lambda: kicks.append(1)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        c.post("/models", json={"name": "m", "model": "ssd-mobilenet-v2-coco"})
+        c.post("/endpoint-configs", json={"name": "c", "model_name": "m", "output_path": str(tmp_path / "out")})
+        c.post("/endpoints", json={"name": "e", "config_name": "c"})
+        for inference_id in ("a", "a", "b"):  # the repeated id queues nothing the second time
+            assert c.post(
+                "/endpoints/e/async-invocations", params={"input_location": str(FRAME), "inference_id": inference_id}
+            ).status_code == 202  # fmt: skip
+    assert len(kicks) == 2
