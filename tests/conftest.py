@@ -63,6 +63,14 @@ def kitti(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def kitti_gt(kitti: Path) -> list[Any]:
+    """The KITTI ground truth (30 frames) as records."""
+    from prelabel.quality.inputs import load_records
+
+    return load_records(kitti)
+
+
+@pytest.fixture(scope="session")
 def ssd():
     """The default detector, fetched into the user cache (verified) and loaded once for the whole session."""
     from prelabel.models import load_detector

@@ -10,13 +10,6 @@ from prelabel.core.labels import FrameRecord
 
 
 @pytest.fixture(scope="session")
-def kitti_gt(kitti: Path) -> list[FrameRecord]:
-    from prelabel.quality.inputs import load_records
-
-    return load_records(kitti)
-
-
-@pytest.fixture(scope="session")
 def ssd_kitti(kitti: Path) -> list[FrameRecord]:
     """The default SSD on every KITTI frame, scores down to 0.05 (AP needs the low-scored tail too)."""
     from prelabel.inference.predictor import Predictor
