@@ -139,8 +139,8 @@ def _box_el(parent: ET.Element, frame_no: int, lab: Label | None, prev: Label | 
 
 def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) -> WriteSummary:
     """Write one sequence as CVAT for video 1.1 XML (several sequences: one ``<sequence>.xml`` each in a folder)."""
-    recs = [r for r in records if r.status != "failed"]
     summary = WriteSummary(format=FORMAT, dst=dst)
+    recs = list(summary.usable(records))
     check_track_ids(recs, dst)
     seqs = group_sequences(recs)
     single = dst.endswith(".xml")

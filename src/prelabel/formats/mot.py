@@ -152,8 +152,8 @@ def write(
     """Write MOTChallenge text: ``dst`` ending in ``.txt`` takes one sequence; otherwise ``dst`` is a folder with
     one ``<sequence>.txt`` per sequence. ``results``: score columns (tracker output) instead of ground-truth
     columns; default: when any label has a score."""
-    recs = [r for r in records if r.status != "failed"]
     summary = WriteSummary(format=FORMAT, dst=dst)
+    recs = list(summary.usable(records))
     check_track_ids(recs, dst)
     seqs = group_sequences(recs)
     as_results = results if results is not None else any(lab.score is not None for r in recs for lab in r.labels)
