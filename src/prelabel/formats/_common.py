@@ -51,6 +51,29 @@ class WriteSummary:
         return s
 
 
+def sequence_targets(
+    summary: WriteSummary, records: Iterable[FrameRecord], dst: str, ext: str, *, overwrite: bool
+) -> Iterator[tuple[str, list[FrameRecord], str]]:
+    """A tracking writer's work: ``(sequence, its frames in order, target file)``. ``dst`` ending in ``ext`` takes one
+    sequence; any other ``dst`` is a folder (made here) with one ``<sequence><ext>`` each. Failed frames are
+    dropped (counted in ``summary``), track ids must be unique in a sequence, and no target is replaced unless
+    ``overwrite``."""
+    from prelabel.core.sequences import check_track_ids, group_sequences
+
+    recs = list(summary.usable(records))
+    check_track_ids(recs, dst)
+    seqs = group_sequences(recs)
+    single = dst.endswith(ext)
+    if single and len(seqs) > 1:
+        raise FormatError(dst, f"holds {len(seqs)} sequences ({sorted(seqs)[:5]}); write to a folder instead")
+    for seq, frames in seqs.items():
+        target = dst if single else str(Path(dst) / f"{seq or 'sequence'}{ext}")
+        check_dst(target, overwrite)
+        if not single:
+            Path(dst).mkdir(parents=True, exist_ok=True)
+        yield seq, frames, target
+
+
 def frame_id_from_name(name: str) -> str:
     """A frame id from a file name or relative path: the path without its extension (``a/b.jpg`` -> ``a/b``)."""
     p = PurePosixPath(name.replace("\\", "/"))
