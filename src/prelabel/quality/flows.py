@@ -72,8 +72,18 @@ def _categories(records: Sequence[FrameRecord]) -> set[str]:
     return {lab.category for r in records for lab in r.labels}
 
 
+class _Run:
+    """What an evaluation run reports: its result's figures with the inputs and the preset."""
+
+    result: Any
+    preset: str
+
+    def to_dict(self, labels: str, gt: str) -> dict[str, Any]:
+        return {"labels": labels, "gt": gt, "preset": self.preset, **self.result.to_dict()}
+
+
 @dataclass
-class EvalRun:
+class EvalRun(_Run):
     """An evaluation and what it was run with; ``warnings``: what the evaluator warned about (unpaired frames...)."""
 
     result: EvalResult
@@ -81,9 +91,6 @@ class EvalRun:
     predictions: list[FrameRecord]
     ground_truth: list[FrameRecord]
     warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self, labels: str, gt: str) -> dict[str, Any]:
-        return {"labels": labels, "gt": gt, "preset": self.preset, **self.result.to_dict()}
 
 
 def evaluate_files(
@@ -153,15 +160,12 @@ TRACK_PRESETS = ("auto", "scalabel", "bdd", "plain")
 
 
 @dataclass
-class TrackEvalRun:
+class TrackEvalRun(_Run):
     """A tracking evaluation (MOTA, IDF1, MOTP, HOTA...) and the preset it ran under."""
 
     result: TrackEvalResult
     preset: str
     warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self, labels: str, gt: str) -> dict[str, Any]:
-        return {"labels": labels, "gt": gt, "preset": self.preset, **self.result.to_dict()}
 
 
 def evaluate_tracking_files(
