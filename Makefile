@@ -44,6 +44,7 @@ labelstudio-venv:
 test: venv system assets labelstudio-venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python scripts/check_layers.py
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
@@ -55,6 +56,7 @@ test-fast: venv
 lint:
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python scripts/check_layers.py
 
 typecheck:
 	$(BIN)/mypy

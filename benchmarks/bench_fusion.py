@@ -136,11 +136,12 @@ def cross_fitted(runs: dict[str, list[Any]], gt: list[Any]) -> tuple[str, dict[s
 
 
 def _fusion_module() -> Any:
+    import importlib
+
     try:
-        import prelabel.refine.fusion as fusion
-    except ImportError:  # prelabel 0.1 (before the rename): the same command measures the old code
-        import prelabel.refine.fusion as fusion  # type: ignore[no-redef]
-    return fusion
+        return importlib.import_module("prelabel.refine.fusion")
+    except ImportError:  # prelabel 0.1 (labels/, before the rename to refine/): the same command times the old code
+        return importlib.import_module("prelabel.labels.fusion")
 
 
 def jittered_sets(n_sets: int = 4, seed: int = 0) -> list[list[Any]]:

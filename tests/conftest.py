@@ -19,7 +19,7 @@ KITTI = SHARED_DATA / "kitti" / "training"
 #: them (directly or through other fixtures) are marked automatically; ``make test-fast`` leaves them out.
 NEEDS = {
     "data": {"shared_data"},
-    "model": {"ssd", "zoo_detectors", "sam"},
+    "model": {"ssd", "zoo_detectors", "sam", "ssd_kitti", "nanodet_kitti"},
     "server": {"s3_server", "server", "service", "label_studio", "webhooks", "ray_cluster"},
 }
 
@@ -60,6 +60,14 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def kitti(shared_data: Path) -> Path:
     return KITTI
+
+
+@pytest.fixture(scope="session")
+def kitti_gt(kitti: Path) -> list[Any]:
+    """The KITTI ground truth (30 frames) as records."""
+    from prelabel.quality.inputs import load_records
+
+    return load_records(kitti)
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +128,35 @@ def ray_cluster() -> Iterator[tuple[Any, Any]]:
         yield head, worker
     finally:
         raycluster.stop_cluster(base)
+
+
+# real model outputs on the 30 KITTI frames, computed once per session (quality and refine tests score them)
+
+
+@pytest.fixture(scope="session")
+def ssd_kitti(kitti: Path) -> list[Any]:
+    """The default SSD on every KITTI frame, scores down to 0.05 (AP needs the low-scored tail too)."""
+    from prelabel.inference.predictor import Predictor
+    from prelabel.sources.images import image_frames
+
+    predictor = Predictor("ssd-mobilenet-v2-coco", min_score=0.05, threads=2)
+    return predictor(image_frames(str(kitti / "image_2")))
+
+
+@pytest.fixture(scope="session")
+def ssd_kitti_file(ssd_kitti: list[Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from prelabel.labelfile import write_records
+
+    p = tmp_path_factory.mktemp("ssd") / "ssd_kitti.jsonl"
+    write_records(p, ssd_kitti)
+    return p
+
+
+@pytest.fixture(scope="session")
+def nanodet_kitti(kitti: Path) -> list[Any]:
+    """NanoDet-m (a second, different zoo detector) on every KITTI frame, scores down to 0.05."""
+    from prelabel.inference.predictor import Predictor
+    from prelabel.sources.images import image_frames
+
+    predictor = Predictor("nanodet-m-coco", min_score=0.05, threads=2)
+    return predictor(image_frames(str(kitti / "image_2")))

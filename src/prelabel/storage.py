@@ -52,14 +52,19 @@ def exists(uri: str) -> bool:
     return bool(filesystem(uri).exists(uri))
 
 
+def existing_file(uri: str) -> Path:
+    """A local URI as a path to a file that is there (missing, or a folder: :class:`InputNotFoundError`)."""
+    p = local_path(uri)
+    if not p.exists():
+        raise InputNotFoundError(str(p))
+    if p.is_dir():
+        raise InputNotFoundError(str(p), what="file (got a folder)")
+    return p
+
+
 def read_bytes(uri: str) -> bytes:
     if is_local(uri):
-        p = local_path(uri)
-        if not p.exists():
-            raise InputNotFoundError(str(p))
-        if p.is_dir():
-            raise InputNotFoundError(str(p), what="file (got a folder)")
-        return p.read_bytes()
+        return existing_file(uri).read_bytes()
     fs = filesystem(uri)
     try:
         data: bytes = fs.cat_file(uri)
@@ -163,12 +168,7 @@ def open(
         encoding = "utf-8"
     if mode.startswith("r"):
         if is_local(uri):
-            p = local_path(uri)
-            if not p.exists():
-                raise InputNotFoundError(str(p))
-            if p.is_dir():
-                raise InputNotFoundError(str(p), what="file (got a folder)")
-            with builtins.open(p, mode, encoding=encoding, newline=newline) as fh:
+            with builtins.open(existing_file(uri), mode, encoding=encoding, newline=newline) as fh:
                 yield fh
             return
         fs = filesystem(uri)
@@ -199,6 +199,28 @@ def open(
     if text:
         handle.detach()  # type: ignore[attr-defined]
     upload.close()
+
+
+_size_cache: dict[str, tuple[int, int] | None] = {}
+
+
+def image_size(uri: str | Path) -> tuple[int, int] | None:
+    """(width, height) from an image file's header (no pixel decoding); None when missing or unreadable."""
+    key = str(uri)
+    if key in _size_cache:
+        return _size_cache[key]
+    size: tuple[int, int] | None = None
+    try:
+        from PIL import Image
+
+        with open(key, "rb") as fh, Image.open(fh) as im:
+            size = (int(im.width), int(im.height))
+    except Exception:
+        size = None
+    if len(_size_cache) > 100_000:
+        _size_cache.clear()
+    _size_cache[key] = size
+    return size
 
 
 def put_file(src: str | Path, uri: str) -> None:

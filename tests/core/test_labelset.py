@@ -90,3 +90,36 @@ def test_construction_checks_shapes(change: dict[str, object], message: str) -> 
     fields.update(change)
     with pytest.raises(FormatError, match=message):
         LabelSet(**fields)  # type: ignore[arg-type]
+
+
+def test_records_made_from_columns_are_the_validated_records() -> None:
+    labels = _labels()
+    back = LabelSet.from_labels(labels).to_labels()
+    assert back == labels
+    assert [b.model_dump_json() for b in back] == [a.model_dump_json() for a in labels]
+    assert all(Label.model_validate(b.model_dump()) == b for b in back)  # each one passes Label's own checks
+    back[1].attributes["occluded"] = False  # a record's attributes are its own, not the set's or the input's
+    assert labels[1].attributes == {"occluded": True}
+
+
+def _fields(ls: LabelSet) -> dict[str, object]:
+    names = ("xyxy", "scores", "class_codes", "categories", "ids", "sources", "review", "track_ids", "has_box")
+    return {k: getattr(ls, k) for k in (*names, "masks", "attributes", "origins")}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"xyxy": np.array([[0, 0, np.nan, 5], [1, 2, 3, 4], [0, 0, 4, 6], [0, 0, 1, 1.0]])}, "boxes must be finite"),
+        ({"xyxy": np.array([[10, 0, 0, 5], [1, 2, 3, 4], [0, 0, 4, 6], [0, 0, 1, 1.0]])}, "x1 <= x2 and y1 <= y2"),
+        ({"sources": np.array(["model:m@1", "robot", "import:coco", "fused"], dtype=object)}, "source must be"),
+        ({"ids": np.array(["a", "", "c", "d"], dtype=object)}, "every label id must be non-empty text"),
+        ({"track_ids": np.array([None, 7, None, None], dtype=object)}, "track ids must be text or None"),
+        ({"masks": [None, None, None, None], "origins": [None] * 4}, "label c has no geometry"),
+    ],
+)
+def test_to_labels_checks_the_rows_as_columns(change: dict[str, object], message: str) -> None:
+    fields = _fields(LabelSet.from_labels(_labels()))
+    fields.update(change)
+    with pytest.raises(FormatError, match=message):
+        LabelSet(**fields).to_labels()  # type: ignore[arg-type]

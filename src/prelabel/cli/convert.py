@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,18 +20,17 @@ GT3D = {"groundtruth-3d": "detection", "gt-3d": "detection", "groundtruth-3d-tra
 
 
 def _parse_opts(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are JSON when they parse as JSON (numbers, true/false, lists), else strings."""
+    """``key=value`` pairs; each value stays text until the format reads it as its option's type (JSON for
+    numbers, true/false and lists; see :mod:`prelabel.formats.options`)."""
     from prelabel.errors import PrelabelError
+    from prelabel.formats.options import OptionText
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise PrelabelError(f"--opt must be KEY=VALUE; got {pair!r}")
-        try:
-            out[key.replace("-", "_")] = json.loads(raw)
-        except ValueError:
-            out[key.replace("-", "_")] = raw
+        out[key.replace("-", "_")] = OptionText(raw)
     return out
 
 
@@ -68,7 +66,7 @@ def _write(fmt: str, records: Iterable[Any], out: str, opts: dict[str, Any], *, 
         )
     as_job = name == "groundtruth" and not out.endswith(".manifest")
     if as_job:
-        formats.check_keywords(groundtruth.write_job, "groundtruth job writer", {**opts, "task": task})
+        opts = formats.check_keywords(groundtruth.write_job, "groundtruth job writer", opts)
         job = groundtruth.write_job(records, out, task=task or "adjustment", **opts)  # type: ignore[arg-type]
         console.print(f"Ground Truth job files: {job.manifest}, {job.label_categories}, {job.template}")
         return job.summary

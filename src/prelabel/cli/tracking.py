@@ -29,44 +29,18 @@ def run_track_eval(
     json_out: str | None,
 ) -> None:
     """``prelabel eval --track``: MOTA, IDF1, MOTP, HOTA, FP, FN, ID switches per class and overall."""
-    import warnings
-
     from rich.table import Table
 
-    from prelabel.errors import FormatError, PrelabelError, UnknownNameError
-    from prelabel.quality.classmaps import parse_class_map
-    from prelabel.quality.inputs import detect_format, load_records
-    from prelabel.quality.mot import BDD_TRACK_CLASSES, MOTConfig, bdd_config, evaluate_tracking
+    from prelabel.quality.flows import evaluate_tracking_files
 
-    gt_fmt = (gt_format or detect_format(Path(gt))).lower()
-    gts = load_records(gt, gt_fmt)
-    preds = load_records(labels, fmt)
-    if not gts:
-        raise FormatError(gt, "the ground truth holds no frames")
-    presets = ("auto", "scalabel", "bdd", "plain")
-    if preset not in presets:
-        raise UnknownNameError("tracking evaluation preset", preset, presets)
-    gt_cats = {lab.category for r in gts for lab in r.labels}
-    if preset == "auto":
-        preset = "scalabel" if gt_fmt in ("scalabel", "bdd") or gt_cats <= set(BDD_TRACK_CLASSES) else "plain"
-    cfg = bdd_config() if preset in ("scalabel", "bdd") else MOTConfig(inclusive_pixels=False)
-    cfg.class_map = parse_class_map(class_map)
-    cfg.gt_class_map = parse_class_map(gt_class_map)
-    if classes:
-        cfg.classes = [c.strip() for c in classes.split(",") if c.strip()]
-    if inclusive is not None:
-        cfg.inclusive_pixels = inclusive
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = evaluate_tracking(preds, gts, cfg)
-    if preds and len(res.unmatched_prediction_frames) == len(preds):
-        raise PrelabelError(
-            f"none of the {len(preds)} predicted frames pairs with the {len(gts)} ground-truth frames (by id or "
-            f"file stem); predicted ids look like {[p.frame.id for p in preds[:3]]}, ground truth like "
-            f"{[g.frame.id for g in gts[:3]]}"
-        )
-    for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    cls = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    run = evaluate_tracking_files(
+        labels, gt, fmt=fmt, gt_format=gt_format, preset=preset, class_map=class_map, gt_class_map=gt_class_map,
+        classes=cls, inclusive=inclusive,
+    )  # fmt: skip
+    res, preset = run.result, run.preset
+    for w in run.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
     table = Table(title=f"{labels} vs {gt} ({preset} rules, {res.sequences} sequences, {res.frames} frames)")
     cols = ("class", "GT", "MOTA", "IDF1", "MOTP", "HOTA", "FP", "FN", "IDSw", "MT", "ML")
     for col in cols:
@@ -89,7 +63,7 @@ def run_track_eval(
     if json_out:
         from prelabel import storage
 
-        storage.write_text(json_out, json.dumps({"labels": labels, "gt": gt, "preset": preset, **res.to_dict()}))
+        storage.write_text(json_out, json.dumps(run.to_dict(labels, gt)))
         console.print(f"wrote {json_out}")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import Box2D, Label, Mask, ReviewState
+from prelabel.core.labels import Box2D, Label, Mask, ReviewState, parse_source
 from prelabel.errors import FormatError
 
 F64 = npt.NDArray[np.float64]
@@ -26,6 +26,7 @@ Objects = npt.NDArray[np.object_]
 
 REVIEW_STATES: tuple[str, ...] = tuple(s.value for s in ReviewState)  # review codes index this
 _REVIEW_CODE = {s: i for i, s in enumerate(REVIEW_STATES)}
+_REVIEW_STATE = tuple(ReviewState(s) for s in REVIEW_STATES)
 
 
 def _objects(values: Iterable[Any], n: int) -> Objects:
@@ -239,29 +240,65 @@ class LabelSet:
     # ------------------------------------------------------------ back to records
 
     def to_labels(self) -> list[Label]:
-        """Validated :class:`Label` records (polygons and 3D boxes kept from the records the rows were read from)."""
-        out: list[Label] = []
+        """Validated :class:`Label` records (polygons and 3D boxes kept from the records the rows were read from).
+
+        The rows are checked as columns, once per set (:meth:`check_rows`: what :class:`Label` checks box by box),
+        so each record is built without validating it again."""
+        self.check_rows()
         names = self.categories
+        xyxy = self.xyxy.tolist()
+        scores = self.scores.tolist()
+        has_box = self.has_box.tolist()
+        codes = self.class_codes.tolist()
+        review = [_REVIEW_STATE[int(r)] for r in self.review.tolist()]
+        out: list[Label] = []
         for i in range(len(self)):
             origin = self.origins[i]
-            box = None
-            if self.has_box[i]:
-                x1, y1, x2, y2 = (float(v) for v in self.xyxy[i])
-                box = Box2D(x1=x1, y1=y1, x2=x2, y2=y2)
-            s = float(self.scores[i])
+            x1, y1, x2, y2 = xyxy[i]
+            s = scores[i]
             out.append(
-                Label(
+                Label.model_construct(
                     id=str(self.ids[i]),
-                    category=names[int(self.class_codes[i])],
+                    category=names[codes[i]],
                     source=str(self.sources[i]),
-                    score=None if np.isnan(s) else s,
-                    review=ReviewState(REVIEW_STATES[int(self.review[i])]),
-                    box=box,
+                    score=None if s != s else s,  # NaN: no score
+                    review=review[i],
+                    box=Box2D.model_construct(x1=x1, y1=y1, x2=x2, y2=y2) if has_box[i] else None,
                     mask=self.masks[i],
                     polygon=None if origin is None else origin.polygon,
                     box3d=None if origin is None else origin.box3d,
                     track_id=self.track_ids[i],
-                    attributes=self.attributes[i],
+                    attributes=dict(self.attributes[i]),
                 )
             )
         return out
+
+    def check_rows(self) -> None:
+        """What :class:`Label` requires of each row, checked as columns: boxes finite with x1 <= x2 and y1 <= y2,
+        known sources, non-empty ids and categories, text track ids, a geometry on every row."""
+        n = len(self)
+        if not n:
+            return
+        boxes = self.xyxy[self.has_box]
+        if boxes.size and (
+            not np.isfinite(boxes).all() or (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any()
+        ):
+            bad = int(np.flatnonzero(self.has_box)[0])
+            raise FormatError("label set", f"boxes must be finite xyxy with x1 <= x2 and y1 <= y2; row {bad} or later")
+        for src in set(self.sources.tolist()):
+            try:
+                parse_source(src)
+            except (ValueError, TypeError, AttributeError) as e:
+                raise FormatError("label set", str(e)) from None
+        if not all(isinstance(i, str) and i for i in self.ids.tolist()):
+            raise FormatError("label set", "every label id must be non-empty text")
+        if not all(self.categories[c] for c in set(self.class_codes.tolist())):
+            raise FormatError("label set", "every category must be non-empty text")
+        if not all(t is None or isinstance(t, str) for t in self.track_ids.tolist()):
+            raise FormatError("label set", "track ids must be text or None")
+        for i, (has, mask, origin) in enumerate(zip(self.has_box.tolist(), self.masks, self.origins, strict=True)):
+            if not has and mask is None and (origin is None or (origin.polygon is None and origin.box3d is None)):
+                raise FormatError(
+                    "label set",
+                    f"label {self.ids[i]} has no geometry; expected at least one of box, mask, polygon, box3d",
+                )

@@ -13,8 +13,6 @@ A plugin format is a :class:`FormatSpec` named by an entry point::
 
 from __future__ import annotations
 
-import inspect
-import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +20,7 @@ from typing import Any, Literal
 
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import FormatError, InputNotFoundError, PrelabelError, UnknownNameError
+from prelabel.formats.options import Option, checked, options_of
 from prelabel.plugins import Failure, PluginLoadError, Registry
 
 #: What a format can hold.
@@ -82,19 +81,6 @@ SNIFF_ORDER = (
 
 
 @dataclass(frozen=True)
-class Option:
-    """One keyword option of a reader or writer: its name, type (as written in the signature) and default."""
-
-    name: str
-    type: Any
-    default: Any
-
-    def __str__(self) -> str:
-        shown = self.type if isinstance(self.type, str) else getattr(self.type, "__name__", str(self.type))
-        return f"{self.name}: {shown} = {self.default!r}"
-
-
-@dataclass(frozen=True)
 class FormatSpec:
     """A label format: its reader and writer functions and what they can do.
 
@@ -121,64 +107,36 @@ class FormatSpec:
 
     @cached_property
     def read_options(self) -> dict[str, Option]:
-        return _options(self.reader)
+        return options_of(self.reader)
 
     @cached_property
     def write_options(self) -> dict[str, Option]:
-        return _options(self.writer)
+        return options_of(self.writer)
 
     def read(self, src: str, **opts: Any) -> Iterator[FrameRecord]:
-        """Records from ``src``; an option the reader does not take is an error that lists the ones it does."""
+        """Records from ``src``; an option the reader does not take, or a value of the wrong type, is an error that
+        names the option (see :mod:`prelabel.formats.options`)."""
         if self.reader is None:
             raise PrelabelError(f"the {self.name} format cannot be read; formats that read: {', '.join(readers())}")
-        check_options(self, "reader", opts)
-        return self.reader(src, **opts)
+        return self.reader(src, **check_options(self, "reader", opts))
 
     def write(self, records: Iterable[FrameRecord], dst: str, **opts: Any) -> Any:
-        """Write ``records`` to ``dst``; an option the writer does not take is an error that lists the ones it does."""
+        """Write ``records`` to ``dst``; an option the writer does not take, or a value of the wrong type, is an
+        error that names the option (see :mod:`prelabel.formats.options`)."""
         if self.writer is None:
             raise FormatError(dst, f"the {self.name} format is read only; formats that write: {', '.join(writers())}")
-        check_options(self, "writer", opts)
-        return self.writer(records, dst, **opts)
+        return self.writer(records, dst, **check_options(self, "writer", opts))
 
 
-def _options(fn: Callable[..., Any] | None) -> dict[str, Option]:
-    if fn is None:
-        return {}
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # a plugin's annotation that does not resolve: keep the text
-        hints = {}
-    out: dict[str, Option] = {}
-    for p in inspect.signature(fn).parameters.values():
-        if p.kind is p.KEYWORD_ONLY:
-            out[p.name] = Option(p.name, hints.get(p.name, p.annotation), p.default)
-    return out
+def check_options(spec: FormatSpec, role: Literal["reader", "writer"], opts: dict[str, Any]) -> dict[str, Any]:
+    """The options checked: one the reader or writer does not declare (it would be ignored silently otherwise) or a
+    value of the wrong type is an error; text from a command line (:class:`OptionText`) is read as the type wants."""
+    return checked(spec.read_options if role == "reader" else spec.write_options, f"{spec.name} {role}", opts)
 
 
-def check_options(spec: FormatSpec, role: Literal["reader", "writer"], opts: dict[str, Any]) -> None:
-    """Refuse an option the reader or writer does not declare (it would be ignored silently otherwise)."""
-    _refuse_unknown(spec.read_options if role == "reader" else spec.write_options, f"{spec.name} {role}", opts)
-
-
-def check_keywords(fn: Callable[..., Any], what: str, opts: dict[str, Any]) -> None:
+def check_keywords(fn: Callable[..., Any], what: str, opts: dict[str, Any]) -> dict[str, Any]:
     """The same check for any function taking keyword-only options (e.g. ``groundtruth.write_job``)."""
-    _refuse_unknown(_options(fn), what, opts)
-
-
-class UnknownOptionError(PrelabelError):
-    """Options a reader or writer does not take; names them and lists the ones it does."""
-
-    def __init__(self, what: str, unknown: list[str], known: Iterable[str]) -> None:
-        shown = ", ".join(sorted(known)) or "(no options)"
-        super().__init__(f"the {what} does not take option(s) {unknown}; it takes: {shown}")
-        self.unknown = unknown
-
-
-def _refuse_unknown(known: dict[str, Option], what: str, opts: dict[str, Any]) -> None:
-    unknown = sorted(set(opts) - set(known))
-    if unknown:
-        raise UnknownOptionError(what, unknown, known)
+    return checked(options_of(fn), what, opts)
 
 
 def _check_spec(name: str, obj: Any) -> FormatSpec:

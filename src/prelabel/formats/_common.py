@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from prelabel import storage
-from prelabel.core.labels import Label, make_label_id
-from prelabel.errors import FormatError, InputNotFoundError, OutputExistsError
+from prelabel.core.labels import FrameRecord, Label, make_label_id
+from prelabel.errors import FormatError, OutputExistsError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 _CHUNK = 1 << 16
@@ -36,11 +36,42 @@ class WriteSummary:
     def drop(self, what: str, n: int = 1) -> None:
         self.dropped[what] = self.dropped.get(what, 0) + n
 
+    def usable(self, records: Iterable[FrameRecord]) -> Iterator[FrameRecord]:
+        """The records a writer writes: a frame the run failed on is counted as dropped and left out."""
+        for rec in records:
+            if rec.status == "failed":
+                self.drop("failed frames")
+                continue
+            yield rec
+
     def __str__(self) -> str:
         s = f"wrote {self.frames} frames, {self.labels} labels as {self.format} to {self.dst}"
         if self.dropped:
             s += "; not representable in this format: " + ", ".join(f"{k} x{v}" for k, v in self.dropped.items())
         return s
+
+
+def sequence_targets(
+    summary: WriteSummary, records: Iterable[FrameRecord], dst: str, ext: str, *, overwrite: bool
+) -> Iterator[tuple[str, list[FrameRecord], str]]:
+    """A tracking writer's work: ``(sequence, its frames in order, target file)``. ``dst`` ending in ``ext`` takes one
+    sequence; any other ``dst`` is a folder (made here) with one ``<sequence><ext>`` each. Failed frames are
+    dropped (counted in ``summary``), track ids must be unique in a sequence, and no target is replaced unless
+    ``overwrite``."""
+    from prelabel.core.sequences import check_track_ids, group_sequences
+
+    recs = list(summary.usable(records))
+    check_track_ids(recs, dst)
+    seqs = group_sequences(recs)
+    single = dst.endswith(ext)
+    if single and len(seqs) > 1:
+        raise FormatError(dst, f"holds {len(seqs)} sequences ({sorted(seqs)[:5]}); write to a folder instead")
+    for seq, frames in seqs.items():
+        target = dst if single else str(Path(dst) / f"{seq or 'sequence'}{ext}")
+        check_dst(target, overwrite)
+        if not single:
+            Path(dst).mkdir(parents=True, exist_ok=True)
+        yield seq, frames, target
 
 
 def frame_id_from_name(name: str) -> str:
@@ -116,19 +147,9 @@ def open_text(src: str) -> AbstractContextManager[IO[str]]:
     return storage.open(src, "r")
 
 
-def open_bytes(src: str) -> IO[bytes]:
+def open_bytes(src: str) -> AbstractContextManager[IO[bytes]]:
     """Open a local or remote file for streaming binary reads (lines decoded one by one, so errors name the line)."""
-    if storage.is_local(src):
-        p = storage.local_path(src)
-        if not p.exists():
-            raise InputNotFoundError(str(p))
-        if p.is_dir():
-            raise InputNotFoundError(str(p), what="file (got a folder)")
-        return open(p, "rb")
-    if not storage.exists(src):
-        raise InputNotFoundError(src)
-    fh: IO[bytes] = storage.filesystem(src).open(src, "rb")
-    return fh
+    return storage.open(src, "rb")
 
 
 def _no_constants(name: str) -> Any:
@@ -148,6 +169,27 @@ def parse_json_text(text: str | bytes, where: str) -> Any:
         raise FormatError(where, "JSON nested too deeply to read") from None
     except ValueError as e:
         raise FormatError(where, f"not valid JSON: {e}") from None
+
+
+def iter_json_lines(
+    src: str, *, max_bytes: int | None = None, limit_by: str = ""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Stream ``(where, object)`` for each non-blank line of a JSON-lines file; ``where`` is ``<src>:<line number>``.
+
+    A line that is not JSON, not an object, or longer than ``max_bytes`` (a limit set by ``limit_by``) raises
+    :class:`FormatError` naming the line.
+    """
+    with open_bytes(src) as fh:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            where = f"{src}:{n}"
+            if max_bytes is not None and len(raw.rstrip(b"\r\n")) > max_bytes:
+                raise FormatError(where, f"line of {len(raw):,} bytes; {limit_by} allows {max_bytes:,}")
+            line = parse_json_text(raw, where)
+            if not isinstance(line, dict):
+                raise FormatError(where, f"expected a JSON object per line; got {type(line).__name__}")
+            yield where, line
 
 
 def load_json(src: str) -> Any:
@@ -255,28 +297,6 @@ def write_small_file(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-_size_cache: dict[str, tuple[int, int] | None] = {}
-
-
-def image_size(path: str | Path) -> tuple[int, int] | None:
-    """(width, height) from an image file's header (no pixel decoding); None when missing or unreadable."""
-    key = str(path)
-    if key in _size_cache:
-        return _size_cache[key]
-    size: tuple[int, int] | None = None
-    try:
-        from PIL import Image
-
-        with storage.open(key, "rb") as fh, Image.open(fh) as im:
-            size = (int(im.width), int(im.height))
-    except Exception:
-        size = None
-    if len(_size_cache) > 100_000:
-        _size_cache.clear()
-    _size_cache[key] = size
-    return size
-
-
 def find_image(folder: Path, stem: str) -> Path | None:
     """The image file called ``stem`` with any known extension in ``folder``."""
     for ext in IMAGE_EXTENSIONS:
@@ -294,7 +314,7 @@ def frame_size(uri: str, width: int | None, height: int | None) -> tuple[int | N
     """The frame's size as stored, else read from the image header when the image can be reached."""
     if width and height:
         return width, height
-    size = image_size(uri)
+    size = storage.image_size(uri)
     return (size[0], size[1]) if size else (width, height)
 
 

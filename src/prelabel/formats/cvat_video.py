@@ -14,22 +14,21 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
-from prelabel.core.sequences import check_track_ids, group_sequences, place
+from prelabel.core.sequences import check_track_ids, place
 from prelabel.errors import FormatError, InputNotFoundError
 from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
-    check_dst,
     clamp_score,
     import_source,
     label_id,
     num,
+    sequence_targets,
 )
 
 FORMAT = "cvat-video"
@@ -139,16 +138,8 @@ def _box_el(parent: ET.Element, frame_no: int, lab: Label | None, prev: Label | 
 
 def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) -> WriteSummary:
     """Write one sequence as CVAT for video 1.1 XML (several sequences: one ``<sequence>.xml`` each in a folder)."""
-    recs = [r for r in records if r.status != "failed"]
     summary = WriteSummary(format=FORMAT, dst=dst)
-    check_track_ids(recs, dst)
-    seqs = group_sequences(recs)
-    single = dst.endswith(".xml")
-    if single and len(seqs) > 1:
-        raise FormatError(dst, f"holds {len(seqs)} sequences ({sorted(seqs)[:5]}); write to a folder instead")
-    for seq, frames in seqs.items():
-        target = dst if single else str(Path(dst) / f"{seq or 'sequence'}.xml")
-        check_dst(target, overwrite)
+    for seq, frames, target in sequence_targets(summary, records, dst, ".xml", overwrite=overwrite):
         root = ET.Element("annotations")
         ET.SubElement(root, "version").text = "1.1"
         task = ET.SubElement(ET.SubElement(root, "meta"), "task")
@@ -195,8 +186,6 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) 
                     _box_el(tr, frame_no, None, prev)  # the object is outside from here
                 prev = here
         ET.indent(root)
-        if not single:
-            Path(dst).mkdir(parents=True, exist_ok=True)
         with atomic_text_writer(target) as fh:
             fh.write('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
         summary.files.append(target)

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.core.sequences import check_track_ids, group_sequences, place
 from prelabel.errors import FormatError
@@ -28,6 +27,7 @@ from prelabel.formats._common import (
     check_dst,
     clamp_score,
     import_source,
+    iter_json_lines,
     label_id,
     load_json,
     num,
@@ -53,15 +53,8 @@ def _label_attr(line: dict[str, Any]) -> str | None:
 def read(src: str, *, label_attribute: str | None = None) -> Iterator[FrameRecord]:
     """Records from a video object-tracking manifest (every frame of every sequence, labelled or not)."""
     base = str(PurePosixPath(src).parent) if "://" in src else str(Path(src).parent)
-    for n, raw in enumerate(storage.read_text(src).splitlines()):
-        if not raw.strip():
-            continue
-        where = f"{src}:{n + 1}"
-        try:
-            line = json.loads(raw)
-        except ValueError as e:
-            raise FormatError(where, f"not a JSON line: {e}") from e
-        if not isinstance(line, dict) or "source-ref" not in line:
+    for where, line in iter_json_lines(src):
+        if "source-ref" not in line:
             raise FormatError(where, "expected a JSON object with a 'source-ref' to a sequence file")
         seq_ref = _resolve(str(line["source-ref"]), base)
         seq_doc = load_json(seq_ref)
@@ -134,8 +127,8 @@ def write(
     overwrite: bool = False,
 ) -> WriteSummary:
     """Write ``dst`` (the manifest) and, beside it, ``<sequence>.json`` and ``<sequence>-labels.json`` per sequence."""
-    recs = [r for r in records if r.status != "failed"]
     summary = WriteSummary(format=FORMAT, dst=dst)
+    recs = list(summary.usable(records))
     check_dst(dst, overwrite)
     check_track_ids(recs, dst)
     folder = Path(dst).parent

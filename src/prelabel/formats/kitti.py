@@ -24,7 +24,6 @@ from prelabel.formats._common import (
     check_dst,
     clamp_score,
     find_image,
-    image_size,
     import_source,
     label_id,
     local_dir,
@@ -144,7 +143,7 @@ def to_label(f: dict[str, Any], frame_id: str, index: int, where: str, *, track:
 def _frame(frame_id: str, stem: str, images: Path | None, calib: CameraCalibration | None, label_dir: Path) -> Frame:
     img = find_image(images, stem) if images is not None else None
     uri = str(img) if img is not None else str((images or label_dir.parent / "image_2") / f"{stem}.png")
-    size = image_size(img) if img is not None else None
+    size = storage.image_size(img) if img is not None else None
     return Frame(
         id=frame_id,
         uri=uri,
@@ -275,10 +274,7 @@ def write(
 
         return write_tracking(recs, out, summary, scores=scores, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    for rec in recs:
-        if rec.status == "failed":
-            summary.drop("failed frames")
-            continue
+    for rec in summary.usable(recs):
         target = out / f"{rec.frame.id}.txt"
         check_dst(str(target), overwrite)
         with_score = scores if scores is not None else any(lb.score is not None for lb in rec.labels)

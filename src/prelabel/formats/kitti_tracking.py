@@ -20,9 +20,7 @@ def write_tracking(
 ) -> WriteSummary:
     from prelabel.formats.kitti import format_line
 
-    recs = [r for r in records if r.status != "failed"]
-    if len(recs) < len(records):
-        summary.drop("failed frames")
+    recs = list(summary.usable(records))
     check_track_ids(recs, str(out))
     out.mkdir(parents=True, exist_ok=True)
     for seq, frames in group_sequences(recs).items():

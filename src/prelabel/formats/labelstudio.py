@@ -251,10 +251,7 @@ def write(
     cats: set[str] = set()
     with atomic_text_writer(dst) as fh:
         fh.write("[")
-        for rec in records:
-            if rec.status == "failed":
-                summary.drop("failed frames")
-                continue
+        for rec in summary.usable(records):
             f = rec.frame
             w, h = require_size(f.id, f.uri, f.width, f.height, "Label Studio")
             url = url_prefix + PurePosixPath(f.uri).name if url_prefix else f.uri

@@ -17,17 +17,17 @@ from typing import Any
 
 from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
-from prelabel.core.sequences import check_track_ids, group_sequences, place
+from prelabel.core.sequences import check_track_ids, place
 from prelabel.errors import FormatError, InputNotFoundError
 from prelabel.formats import FormatSpec
 from prelabel.formats._common import (
     WriteSummary,
     atomic_text_writer,
-    check_dst,
     clamp_score,
     import_source,
     label_id,
     num,
+    sequence_targets,
 )
 
 FORMAT = "mot"
@@ -147,24 +147,19 @@ def _line(frame_no: int, lab: Label, gt_style: bool, summary: WriteSummary, renu
 
 
 def write(
-    records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, results: bool | None = None, **_: Any
+    records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False, results: bool | None = None
 ) -> WriteSummary:
     """Write MOTChallenge text: ``dst`` ending in ``.txt`` takes one sequence; otherwise ``dst`` is a folder with
     one ``<sequence>.txt`` per sequence. ``results``: score columns (tracker output) instead of ground-truth
     columns; default: when any label has a score."""
-    recs = [r for r in records if r.status != "failed"]
     summary = WriteSummary(format=FORMAT, dst=dst)
-    check_track_ids(recs, dst)
-    seqs = group_sequences(recs)
-    as_results = results if results is not None else any(lab.score is not None for r in recs for lab in r.labels)
-    single = dst.endswith(".txt")
-    if single and len(seqs) > 1:
-        raise FormatError(dst, f"holds {len(seqs)} sequences ({sorted(seqs)[:5]}); write to a folder instead")
-    for seq, frames in seqs.items():
-        target = dst if single else str(Path(dst) / f"{seq or 'sequence'}.txt")
-        check_dst(target, overwrite)
-        if not single:
-            Path(dst).mkdir(parents=True, exist_ok=True)
+    recs = list(records)
+    as_results = (
+        results
+        if results is not None
+        else any(lab.score is not None for r in recs for lab in r.labels if r.status != "failed")
+    )
+    for _seq, frames, target in sequence_targets(summary, recs, dst, ".txt", overwrite=overwrite):
         renumber: dict[str, int] = {}
         with atomic_text_writer(target) as fh:
             for rec in frames:

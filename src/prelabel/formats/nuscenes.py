@@ -24,7 +24,7 @@ from prelabel import storage
 from prelabel.core.labels import Box2D, CameraCalibration, Frame, FrameRecord, Label
 from prelabel.errors import FormatError, InputNotFoundError
 from prelabel.formats import FormatSpec
-from prelabel.formats._common import frame_id_from_name, image_size, import_source, label_id
+from prelabel.formats._common import frame_id_from_name, import_source, label_id
 
 FORMAT = "nuscenes"
 # vis4d's nuScenes detection classes, in its class-id order
@@ -51,7 +51,7 @@ def _frame(fid: str, uri: str, cam: str, hw: Any = None, K: Any = None, ts: Any 
     if hw is not None:
         h, w = int(hw[0]), int(hw[1])
     else:
-        size = image_size(uri)
+        size = storage.image_size(uri)
         w, h = (size[0], size[1]) if size else (0, 0)
     calib = CameraCalibration(K=[[float(v) for v in row] for row in K]) if K is not None else None
     return Frame(

@@ -22,9 +22,9 @@ from prelabel import storage
 from prelabel.core.geometry import transforms as tf
 from prelabel.core.labels import Box3D, Frame, FrameRecord, Label
 from prelabel.core.scene import Pose
-from prelabel.errors import FormatError, InputNotFoundError
+from prelabel.errors import FormatError
 from prelabel.formats import FormatSpec
-from prelabel.formats._common import WriteSummary, check_dst, import_source, label_id
+from prelabel.formats._common import WriteSummary, check_dst, import_source, label_id, load_json
 
 FORMAT = "nuscenes-detection"
 # prelabel 3D classes -> nuScenes detection classes
@@ -65,10 +65,7 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) 
     check_dst(dst, overwrite)
     summary = WriteSummary(format=FORMAT, dst=dst)
     results: dict[str, list[dict[str, Any]]] = {}
-    for rec in records:
-        if rec.status == "failed":
-            summary.drop("failed frames")
-            continue
+    for rec in summary.usable(records):
         boxes = results.setdefault(rec.frame.id, [])
         summary.frames += 1
         for lb in rec.labels:
@@ -105,12 +102,7 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) 
 
 def read(src: str) -> Iterator[FrameRecord]:
     """One record per sample token; boxes in the global frame (``Box3D(frame="world")``)."""
-    try:
-        data = json.loads(storage.read_bytes(src))
-    except FileNotFoundError as e:
-        raise InputNotFoundError(src, what="nuScenes results JSON") from e
-    except ValueError as e:
-        raise FormatError(src, f"not JSON: {e}") from e
+    data = load_json(src)
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise FormatError(src, "expected {'meta': ..., 'results': {sample_token: [boxes]}}")
     for token, boxes in data["results"].items():

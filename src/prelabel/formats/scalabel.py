@@ -31,7 +31,6 @@ from prelabel.formats._common import (
     find_image,
     frame_id_from_name,
     head,
-    image_size,
     import_source,
     iter_json_array,
     label_id,
@@ -93,7 +92,7 @@ def _frame(fr: dict[str, Any], image_dir: Path | None, image_size_opt: tuple[int
         if image_size_opt:
             w, h = image_size_opt
         elif image_dir is not None:
-            got = image_size(uri)
+            got = storage.image_size(uri)
             if got:
                 w, h = got
     meta: dict[str, Any] = {"name": name}
@@ -278,10 +277,7 @@ def write(
     summary = WriteSummary(format=FORMAT, dst=dst, files=[dst])
     with atomic_text_writer(dst) as fh:
         fh.write("[")
-        for rec in records:
-            if rec.status == "failed":
-                summary.drop("failed frames")
-                continue
+        for rec in summary.usable(records):
             fh.write(("," if summary.frames else "") + "\n")
             fh.write(
                 json.dumps(record_to_frame(rec, inclusive_pixels=inclusive_pixels, summary=summary), ensure_ascii=False)

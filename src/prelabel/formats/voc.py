@@ -167,10 +167,7 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) 
     """One ``<frame id>.xml`` per frame under ``dst``."""
     out = storage.local_path(dst)
     summary = WriteSummary(format=FORMAT, dst=str(out))
-    for rec in records:
-        if rec.status == "failed":
-            summary.drop("failed frames")
-            continue
+    for rec in summary.usable(records):
         target = out / f"{rec.frame.id}.xml"
         check_dst(str(target), overwrite)
         target.parent.mkdir(parents=True, exist_ok=True)

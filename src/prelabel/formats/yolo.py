@@ -22,7 +22,6 @@ from prelabel.formats._common import (
     check_dst,
     clamp_score,
     find_image,
-    image_size,
     import_source,
     label_id,
     local_dir,
@@ -108,7 +107,7 @@ def read(
 
 
 def _size_of(img: Path) -> tuple[int, int] | None:
-    return image_size(img)
+    return storage.image_size(img)
 
 
 def _read_lines(txt: Path, fid: str, names: list[str] | None, size: tuple[int, int] | None) -> list[Label]:
@@ -214,10 +213,7 @@ def write(
     summary = WriteSummary(format=FORMAT, dst=str(out), categories=list(classes))
     check_dst(str(out / "classes.txt"), overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    for rec in recs:
-        if rec.status == "failed":
-            summary.drop("failed frames")
-            continue
+    for rec in summary.usable(recs):
         w, h = require_size(rec.frame.id, rec.frame.uri, rec.frame.width, rec.frame.height, "YOLO")
         lines = []
         for lb in rec.labels:

@@ -202,18 +202,21 @@ class Job:
 
     def pending(self, page: int = 256) -> Iterator[tuple[int, Frame]]:
         """Pending items in order, read a page at a time (no cursor is held open while the caller works)."""
+        sql = "SELECT seq, frame FROM items WHERE state = 'pending' AND seq > ? ORDER BY seq LIMIT ?"
+        for seq, frame in self._paged(sql, page):
+            yield seq, Frame.model_validate_json(frame)
+
+    def _paged(self, sql: str, page: int) -> Iterator[tuple[int, str]]:
+        """``(seq, value)`` rows of ``sql`` (parameters: the last seq read, the page size), a page at a time."""
         last = -1
         while True:
             with self._lock:
-                rows = self._db.execute(
-                    "SELECT seq, frame FROM items WHERE state = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
-                    (last, page),
-                ).fetchall()
+                rows = self._db.execute(sql, (last, page)).fetchall()
             if not rows:
                 return
-            for seq, frame in rows:
+            for seq, value in rows:
                 last = int(seq)
-                yield last, Frame.model_validate_json(frame)
+                yield last, value
 
     def complete(self, results: Iterable[tuple[int, FrameRecord]]) -> int:
         """Record finished items in one transaction. An item already finished is left as it was (never twice)."""
@@ -245,18 +248,9 @@ class Job:
 
     def records(self, page: int = 256) -> Iterator[FrameRecord]:
         """Finished records in input order."""
-        last = -1
-        while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT seq, record FROM items WHERE state != 'pending' AND seq > ? ORDER BY seq LIMIT ?",
-                    (last, page),
-                ).fetchall()
-            if not rows:
-                return
-            for seq, rec in rows:
-                last = int(seq)
-                yield FrameRecord.from_json(rec)
+        sql = "SELECT seq, record FROM items WHERE state != 'pending' AND seq > ? ORDER BY seq LIMIT ?"
+        for _, rec in self._paged(sql, page):
+            yield FrameRecord.from_json(rec)
 
     # -- output
     def finalize(self) -> RunSummary:

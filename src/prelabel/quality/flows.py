@@ -13,13 +13,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import FormatError, PrelabelError, UnknownNameError
 from prelabel.quality.calibration import Thresholds
 from prelabel.quality.evaluate import EvalConfig, EvalResult
 from prelabel.quality.routing import RouteResult
+
+if TYPE_CHECKING:
+    from prelabel.quality.mot import TrackEvalResult
 
 #: Evaluation presets: the matching rules of a benchmark. ``auto`` picks one from the ground truth's format.
 PRESETS = ("auto", "kitti", "scalabel", "coco")
@@ -69,8 +72,18 @@ def _categories(records: Sequence[FrameRecord]) -> set[str]:
     return {lab.category for r in records for lab in r.labels}
 
 
+class _Run:
+    """What an evaluation run reports: its result's figures with the inputs and the preset."""
+
+    result: Any
+    preset: str
+
+    def to_dict(self, labels: str, gt: str) -> dict[str, Any]:
+        return {"labels": labels, "gt": gt, "preset": self.preset, **self.result.to_dict()}
+
+
 @dataclass
-class EvalRun:
+class EvalRun(_Run):
     """An evaluation and what it was run with; ``warnings``: what the evaluator warned about (unpaired frames...)."""
 
     result: EvalResult
@@ -78,9 +91,6 @@ class EvalRun:
     predictions: list[FrameRecord]
     ground_truth: list[FrameRecord]
     warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self, labels: str, gt: str) -> dict[str, Any]:
-        return {"labels": labels, "gt": gt, "preset": self.preset, **self.result.to_dict()}
 
 
 def evaluate_files(
@@ -99,11 +109,8 @@ def evaluate_files(
 ) -> EvalRun:
     """Read both label sets (formats guessed when not given), optionally compose parts first, evaluate."""
     from prelabel.quality.evaluate import evaluate
-    from prelabel.quality.inputs import detect_format, load_records
 
-    gt_fmt = (gt_format or detect_format(Path(gt))).lower()
-    gts = load_records(gt, gt_fmt)
-    preds = load_records(labels, fmt)
+    gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_format)
     if compose:
         from prelabel.refine.compose import compose_records
 
@@ -112,18 +119,86 @@ def evaluate_files(
         gt_fmt, preset, _categories(preds), _categories(gts), class_map=class_map, gt_class_map=gt_class_map,
         classes=classes, min_height=min_height, inclusive=inclusive,
     )  # fmt: skip
+    res, caught = _evaluate_paired(evaluate, preds, gts, cfg)
+    return EvalRun(res, used, preds, gts, caught)
+
+
+def _read_pair(
+    labels: str, gt: str, fmt: str | None, gt_format: str | None
+) -> tuple[str, list[FrameRecord], list[FrameRecord]]:
+    """(the ground truth's format, predictions, ground truth), each read in its format (guessed when not given);
+    a ground truth without frames is an error."""
+    from prelabel.quality.inputs import detect_format, load_records
+
+    gt_fmt = (gt_format or detect_format(Path(gt))).lower()
+    gts = load_records(gt, gt_fmt)
+    preds = load_records(labels, fmt)
     if not gts:
         raise FormatError(gt, "the ground truth holds no frames")
+    return gt_fmt, preds, gts
+
+
+def _evaluate_paired(
+    evaluator: Any, preds: list[FrameRecord], gts: list[FrameRecord], cfg: Any
+) -> tuple[Any, list[str]]:
+    """Run an evaluator, keeping what it warns about; a run where no predicted frame pairs with a ground-truth frame
+    is an error naming a few ids of each side (the usual cause: ids from different folders or naming)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = evaluate(preds, gts, cfg)
+        res = evaluator(preds, gts, cfg)
     if preds and len(res.unmatched_prediction_frames) == len(preds):
         raise PrelabelError(
             f"none of the {len(preds)} predicted frames pairs with the {len(gts)} ground-truth frames (by id "
             f"or file stem); predicted ids look like {[p.frame.id for p in preds[:3]]}, ground truth like "
             f"{[g.frame.id for g in gts[:3]]}"
         )
-    return EvalRun(res, used, preds, gts, [str(w.message) for w in caught])
+    return res, [str(w.message) for w in caught]
+
+
+#: Tracking evaluation presets: ``scalabel``/``bdd`` (BDD100K classes and rules) or ``plain``.
+TRACK_PRESETS = ("auto", "scalabel", "bdd", "plain")
+
+
+@dataclass
+class TrackEvalRun(_Run):
+    """A tracking evaluation (MOTA, IDF1, MOTP, HOTA...) and the preset it ran under."""
+
+    result: TrackEvalResult
+    preset: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def evaluate_tracking_files(
+    labels: str,
+    gt: str,
+    *,
+    fmt: str | None = None,
+    gt_format: str | None = None,
+    preset: str = "auto",
+    class_map: str | None = None,
+    gt_class_map: str | None = None,
+    classes: Sequence[str] | None = None,
+    inclusive: bool | None = None,
+) -> TrackEvalRun:
+    """Read tracked predictions and ground truth (formats guessed when not given) and score the tracks."""
+    from prelabel.quality.classmaps import parse_class_map
+    from prelabel.quality.mot import BDD_TRACK_CLASSES, MOTConfig, bdd_config, evaluate_tracking
+
+    gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_format)
+    if preset not in TRACK_PRESETS:
+        raise UnknownNameError("tracking evaluation preset", preset, TRACK_PRESETS)
+    gt_cats = {lab.category for r in gts for lab in r.labels}
+    if preset == "auto":
+        preset = "scalabel" if gt_fmt in ("scalabel", "bdd") or gt_cats <= set(BDD_TRACK_CLASSES) else "plain"
+    cfg = bdd_config() if preset in ("scalabel", "bdd") else MOTConfig(inclusive_pixels=False)
+    cfg.class_map = parse_class_map(class_map)
+    cfg.gt_class_map = parse_class_map(gt_class_map)
+    if classes:
+        cfg.classes = list(classes)
+    if inclusive is not None:
+        cfg.inclusive_pixels = inclusive
+    res, caught = _evaluate_paired(evaluate_tracking, preds, gts, cfg)
+    return TrackEvalRun(res, preset, caught)
 
 
 def calibrate_files(

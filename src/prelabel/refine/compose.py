@@ -40,7 +40,6 @@ motorcycle becomes ``rider`` with its own box; the person is discounted, the bik
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from prelabel.core.geometry.boxes2d import as_boxes, intersection_extent
 from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
 from prelabel.core.labelset import LabelSet
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
+from prelabel.formats._common import parse_json_text
 
 GEOMETRIES = ("union", "first", "second")
 SCORES = ("gmean", "product", "min", "mean")
@@ -182,10 +182,7 @@ def load_rules(spec: str | Path | Sequence[Mapping[str, Any]] | None = None) -> 
         raise UnknownNameError("compose rule set", text, sorted(RULE_SETS))
     if not p.is_file():
         raise InputNotFoundError(text, what="compose rules file")
-    try:
-        data = json.loads(p.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FormatError(text, f"not JSON: {e}") from None
+    data = parse_json_text(p.read_bytes(), text)
     rules = data.get("rules") if isinstance(data, dict) else data
     if not isinstance(rules, list) or not rules:
         raise FormatError(text, 'expected a list of compose rules, or {"rules": [...]}, with at least one rule')

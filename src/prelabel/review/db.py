@@ -9,10 +9,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from prelabel import sqlite
+
+T = TypeVar("T")
 
 DB_NAME = "review.sqlite3"
 
@@ -92,6 +96,11 @@ CREATE INDEX IF NOT EXISTS audit_job ON audit(job_id);
 """
 #: Migration ``i`` brings the file from schema version ``i`` to ``i + 1``.
 MIGRATIONS: list[sqlite.Migration] = [_V1]
+
+
+def from_row(cls: type[T], row: sqlite3.Row, **values: Any) -> T:
+    """A dataclass of a table row: each field from the column of its name, unless given in ``values``."""
+    return cls(**{f.name: values[f.name] if f.name in values else row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
 def now() -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from prelabel.core.labels import FrameRecord
 from prelabel.review import audit
-from prelabel.review.db import Database, now
+from prelabel.review.db import Database, from_row, now
 from prelabel.review.errors import ReviewInputError
 from prelabel.review.review_jobs import Job, JobFrame, get_job, job_frame
 from prelabel.review.tasks import get_task
@@ -106,9 +106,7 @@ def validate_response(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]
         raise ReviewInputError(f"response must be a JSON object; got {type(payload).__name__}")
     rec = frame.record
     shown = {lb["id"]: lb for lb in review_labels(rec)}
-    comment = payload.get("comment") or ""
-    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-        raise ReviewInputError(f"comment must be text of at most {MAX_COMMENT} characters")
+    comment = check_comment(payload.get("comment"), "comment")
     w = float(rec.frame.width or 0)
     h = float(rec.frame.height or 0)
     if job.type == "adjust":
@@ -124,7 +122,19 @@ def validate_response(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]
                 raise ReviewInputError(f"box {i}: smaller than one pixel inside the {w:g}x{h:g} frame")
             out.append({"id": bid, "category": cat, "box": [round(v, 2) for v in (x1, y1, x2, y2)]})
         return {"boxes": out, "comment": comment}
-    verdicts = payload.get("verdicts")
+    return checked_verdicts(shown, payload.get("verdicts"), comment, "label")
+
+
+def check_comment(v: Any, what: str) -> str:
+    """A comment: text of at most :data:`MAX_COMMENT` characters ('' when absent)."""
+    c = v or ""
+    if not isinstance(c, str) or len(c) > MAX_COMMENT:
+        raise ReviewInputError(f"{what} must be text of at most {MAX_COMMENT} characters")
+    return c
+
+
+def checked_verdicts(shown: dict[str, Any], verdicts: Any, comment: str, thing: str) -> dict[str, Any]:
+    """A verify answer: one good/bad verdict (with an optional comment) for every pre-label ``thing`` shown."""
     if not isinstance(verdicts, list):
         raise ReviewInputError("a verify response needs 'verdicts': a list of {id, verdict, comment}")
     got: dict[str, dict[str, Any]] = {}
@@ -133,13 +143,11 @@ def validate_response(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]
             raise ReviewInputError(f"verdict {i}: id {v.get('id') if isinstance(v, dict) else v!r} is not a pre-label")
         if v.get("verdict") not in VERDICTS:
             raise ReviewInputError(f"verdict {i}: expected 'good' or 'bad'; got {v.get('verdict')!r}")
-        c = v.get("comment") or ""
-        if not isinstance(c, str) or len(c) > MAX_COMMENT:
-            raise ReviewInputError(f"verdict {i}: comment must be text of at most {MAX_COMMENT} characters")
+        c = check_comment(v.get("comment"), f"verdict {i}: comment")
         got[v["id"]] = {"id": v["id"], "verdict": v["verdict"], "comment": c}
     missing = [k for k in shown if k not in got]
     if missing:
-        raise ReviewInputError(f"every label needs a verdict; missing for: {', '.join(missing[:5])}")
+        raise ReviewInputError(f"every {thing} needs a verdict; missing for: {', '.join(missing[:5])}")
     return {"verdicts": [got[k] for k in shown], "comment": comment}
 
 
@@ -188,16 +196,7 @@ def submit(db: Database, task_id: int, worker: str, payload: Any) -> Response:
 
 
 def _response(row: sqlite3.Row) -> Response:
-    return Response(
-        id=row["id"],
-        task_id=row["task_id"],
-        job_id=row["job_id"],
-        frame_id=row["frame_id"],
-        worker=row["worker"],
-        submitted_at=row["submitted_at"],
-        seconds=row["seconds"],
-        payload=json.loads(row["payload"]),
-    )
+    return from_row(Response, row, payload=json.loads(row["payload"]))
 
 
 def latest_responses(db: Database, job_id: int) -> dict[str, list[Response]]:

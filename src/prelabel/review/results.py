@@ -11,7 +11,7 @@ from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, make_la
 from prelabel.review.consolidate import WorkerBox, consolidate_boxes, consolidate_verdicts
 from prelabel.review.db import Database
 from prelabel.review.responses import Response, latest_responses
-from prelabel.review.review_jobs import Job, JobFrame, job_frames
+from prelabel.review.review_jobs import Job, JobFrame, job_frames, shown_in
 
 # a corner that moved less than this (pixels) counts as not moved
 MOVE_TOLERANCE = 0.5
@@ -126,13 +126,12 @@ def _adjust_outcome(job: Job, out: FrameOutcome) -> None:
             out.labels.append(FinalLabel(label=label, action="deleted", prelabel=base, confidence=1.0))
 
 
-def _verify_outcome(out: FrameOutcome) -> None:
+def verify_outcome(out: FrameOutcome, modality: str = "2d") -> None:
+    """A verify job's final labels on one frame: each reviewed label accepted or rejected by the workers' votes."""
     rec = out.frame.record
     verdicts = consolidate_verdicts([(r.worker, r.payload["verdicts"]) for r in out.responses])
     for lb in rec.labels:
-        if lb.box is None:
-            continue
-        v = verdicts.get(lb.id)
+        v = verdicts.get(lb.id) if shown_in(lb, modality) else None
         if v is None:
             continue
         attrs: dict[str, Any] = {**lb.attributes, "reviewed_by": out.workers, "votes": v.votes}
@@ -156,7 +155,7 @@ def _outcome3d(job: Job, out: FrameOutcome) -> FrameOutcome:
     elif job.type == "adjust":
         results3d.adjust_outcome3d(job, out)
     else:
-        results3d.verify_outcome3d(out)
+        verify_outcome(out, "3d")
     return out
 
 
@@ -186,6 +185,6 @@ def frame_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
         elif job.type == "adjust":
             _adjust_outcome(job, out)
         else:
-            _verify_outcome(out)
+            verify_outcome(out)
         outcomes.append(out)
     return outcomes

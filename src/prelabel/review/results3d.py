@@ -178,24 +178,6 @@ def adjust_outcome3d(job: Job, out: FrameOutcome) -> None:
         out.labels.append(FinalLabel(label, "added", None, len(g) / len(workers)))
 
 
-def verify_outcome3d(out: FrameOutcome) -> None:
-    from prelabel.review.consolidate import consolidate_verdicts
-    from prelabel.review.results import FinalLabel
-
-    verdicts = consolidate_verdicts([(r.worker, r.payload["verdicts"]) for r in out.responses])
-    for lb in out.frame.record.labels:
-        v = verdicts.get(lb.id) if lb.box3d is not None else None
-        if v is None:
-            continue
-        attrs: dict[str, Any] = {**lb.attributes, "reviewed_by": out.workers, "votes": v.votes}
-        if v.comments:
-            attrs["review_comments"] = v.comments
-        state = ReviewState.ACCEPTED if v.verdict == "good" else ReviewState.REJECTED
-        out.labels.append(
-            FinalLabel(lb.model_copy(update={"review": state, "attributes": attrs}), v.verdict, lb, v.confidence)
-        )
-
-
 def quality3d(reviewed: Sequence[FrameOutcome]) -> dict[str, Any]:
     """Pre-label quality in 3D: boxes accepted, adjusted, deleted, added; mean 3D IoU, centre and yaw change
     from pre-label to final over the kept pre-labels (unchanged ones count as IoU 1, change 0)."""

@@ -72,13 +72,13 @@ def _reviewed(lb: Any) -> bool:
     return lb.box is not None or lb.box3d is not None
 
 
-def _shown(lb: Any, modality: str) -> bool:
+def shown_in(lb: Any, modality: str) -> bool:
     """Whether a label is reviewed in a job of this modality (2D box, or 3D box)."""
     return (lb.box3d if modality == "3d" else lb.box) is not None
 
 
 def _review_count(rec: FrameRecord, modality: str) -> int:
-    return sum(1 for lb in rec.labels if _shown(lb, modality))
+    return sum(1 for lb in rec.labels if shown_in(lb, modality))
 
 
 def check_attribute(attribute: str, original: str | None = None) -> None:
@@ -181,7 +181,7 @@ def create_job(
     from prelabel.review.tasks3d import modality as job_modality
 
     mode = job_modality([rec for rec, _ in chosen])
-    found = sorted({lb.category for rec, _ in chosen for lb in rec.labels if _shown(lb, mode)})
+    found = sorted({lb.category for rec, _ in chosen for lb in rec.labels if shown_in(lb, mode)})
     cats = list(dict.fromkeys(c.strip() for c in categories if c.strip())) if categories else found
     if not cats:
         raise ReviewInputError("the job needs label categories; the pre-labels have none, so pass categories")

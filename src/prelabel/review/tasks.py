@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prelabel.review import audit
-from prelabel.review.db import Database, now
+from prelabel.review.db import Database, from_row, now
 from prelabel.review.errors import NotFoundError, ReviewInputError
 from prelabel.review.review_jobs import get_job, job_frames
 
@@ -34,16 +34,7 @@ class QueueItem:
 
 
 def _task_from_row(row: sqlite3.Row) -> Task:
-    return Task(
-        id=row["id"],
-        job_id=row["job_id"],
-        frame_id=row["frame_id"],
-        worker=row["worker"],
-        status=row["status"],
-        assigned_at=row["assigned_at"],
-        opened_at=row["opened_at"],
-        submitted_at=row["submitted_at"],
-    )
+    return from_row(Task, row)
 
 
 def assign(

@@ -23,8 +23,6 @@ from prelabel.review.errors import ReviewInputError
 if TYPE_CHECKING:
     from prelabel.review.review_jobs import Job, JobFrame
 
-MAX_BOXES = 2000
-MAX_COMMENT = 2000
 MAX_EXTENT = 10_000.0  # metres: a centre or size beyond this is a mistake
 MAX_TRACK = 128
 ORIGIN_FLAGS = ("keyframe", "interpolated")  # a sequence box set by the worker, or filled between keyframes
@@ -114,22 +112,15 @@ def check_box7(v: Any, what: str) -> list[float]:
     return [round(e, 4) for e in (x, y, z, ln, w, h)] + [round(yaw, 5)]
 
 
-def _comment(v: Any, what: str) -> str:
-    c = v or ""
-    if not isinstance(c, str) or len(c) > MAX_COMMENT:
-        raise ReviewInputError(f"{what} must be text of at most {MAX_COMMENT} characters")
-    return c
-
-
 def validate_response3d(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]:
     """Check a worker's answer to a 3D task; returns the normalised answer (see the module doc)."""
-    from prelabel.review.responses import adjusted_boxes  # responses imports this module
+    from prelabel.review.responses import adjusted_boxes, check_comment, checked_verdicts  # they import this module
 
     if not isinstance(payload, dict):
         raise ReviewInputError(f"response must be a JSON object; got {type(payload).__name__}")
     rec = frame.record
     shown = {lb["id"]: lb for lb in review_labels3d(rec)}
-    comment = _comment(payload.get("comment"), "comment")
+    comment = check_comment(payload.get("comment"), "comment")
     if job.type == "adjust":
         out = []
         for i, b, bid, cat in adjusted_boxes(job, rec, shown, payload.get("boxes"), "box3d"):
@@ -147,17 +138,4 @@ def validate_response3d(job: Job, frame: JobFrame, payload: Any) -> dict[str, An
                 raise ReviewInputError(f"box {i}: a box is a keyframe or interpolated, not both")
             out.append(item)
         return {"boxes": out, "comment": comment}
-    verdicts = payload.get("verdicts")
-    if not isinstance(verdicts, list):
-        raise ReviewInputError("a verify response needs 'verdicts': a list of {id, verdict, comment}")
-    got: dict[str, dict[str, Any]] = {}
-    for i, v in enumerate(verdicts):
-        if not isinstance(v, dict) or v.get("id") not in shown:
-            raise ReviewInputError(f"verdict {i}: id {v.get('id') if isinstance(v, dict) else v!r} is not a pre-label")
-        if v.get("verdict") not in ("good", "bad"):
-            raise ReviewInputError(f"verdict {i}: expected 'good' or 'bad'; got {v.get('verdict')!r}")
-        got[v["id"]] = {"id": v["id"], "verdict": v["verdict"], "comment": _comment(v.get("comment"), f"verdict {i}")}
-    missing = [k for k in shown if k not in got]
-    if missing:
-        raise ReviewInputError(f"every box needs a verdict; missing for: {', '.join(missing[:5])}")
-    return {"verdicts": [got[k] for k in shown], "comment": comment}
+    return checked_verdicts(shown, payload.get("verdicts"), comment, "box")

@@ -66,6 +66,17 @@ _HEADERS = {
 }
 
 
+# the HTTP status of each portal error (first match); any other PrelabelError is a 422
+_STATUS: tuple[tuple[type[PrelabelError], int], ...] = (
+    (AuthError, 401),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (LimitExceededError, 413),
+    (NotAnImageError, 415),
+    (TooManyAttemptsError, 429),
+)
+
+
 def _base(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
@@ -191,20 +202,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
 
     @app.exception_handler(PrelabelError)
     async def _errors(request: Request, exc: PrelabelError) -> Response:
-        if isinstance(exc, AuthError):
-            status = 401
-        elif isinstance(exc, PermissionDeniedError):
-            status = 403
-        elif isinstance(exc, NotFoundError):
-            status = 404
-        elif isinstance(exc, LimitExceededError):
-            status = 413
-        elif isinstance(exc, NotAnImageError):
-            status = 415
-        elif isinstance(exc, TooManyAttemptsError):
-            status = 429
-        else:
-            status = 422
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 422)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttemptsError) else None
         form_post = request.method != "GET" and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")

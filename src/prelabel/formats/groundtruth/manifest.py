@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prelabel.errors import FormatError
-from prelabel.formats._common import first_json_line, open_bytes, parse_json_text
+from prelabel.formats._common import first_json_line, iter_json_lines
 
 FORMAT = "groundtruth"
 MAX_LINE_CHARS = 100_000
@@ -72,17 +72,7 @@ def iter_manifest_lines(src: str) -> Iterator[tuple[str, dict[str, Any]]]:
     A line longer than Ground Truth's limit, a line that is not JSON, or one that is not an object raises
     :class:`FormatError` naming the line.
     """
-    with open_bytes(src) as fh:
-        for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            where = f"{src}:{n}"
-            if len(raw.rstrip(b"\r\n")) > MAX_LINE_CHARS:
-                raise FormatError(where, f"line of {len(raw):,} bytes; Ground Truth allows {MAX_LINE_CHARS:,}")
-            line = parse_json_text(raw, where)
-            if not isinstance(line, dict):
-                raise FormatError(where, f"expected a JSON object per line; got {type(line).__name__}")
-            yield where, line
+    yield from iter_json_lines(src, max_bytes=MAX_LINE_CHARS, limit_by="Ground Truth")
 
 
 def sniff(src: str) -> bool:

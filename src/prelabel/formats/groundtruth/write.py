@@ -138,10 +138,7 @@ def write(
     cats = _Categories(categories)
     summary = WriteSummary(format=FORMAT, dst=dst, files=[dst])
     with atomic_text_writer(dst) as fh:
-        for rec in records:
-            if rec.status == "failed":
-                summary.drop("failed frames")
-                continue
+        for rec in summary.usable(records):
             boxes = _boxes(rec, cats, summary)
             human = bool(boxes) and all(b.label.source.startswith("human:") for b in boxes)
             line = {
@@ -276,10 +273,7 @@ def write_output_manifest(
     job = job_name if job_name.startswith("labeling-job/") else f"labeling-job/{job_name}"
     sent = {r.frame.id: r for r in originals} if originals is not None else {}
     with atomic_text_writer(dst) as fh:
-        for rec in records:
-            if rec.status == "failed":
-                summary.drop("failed frames")
-                continue
+        for rec in summary.usable(records):
             line: dict[str, Any] = {"source-ref": _source_ref(rec.frame, source_prefix)}
             entries: dict[str, Any] = {}
             if original_attribute is not None:

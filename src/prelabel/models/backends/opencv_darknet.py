@@ -17,6 +17,7 @@ import numpy.typing as npt
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import nms
 from prelabel.errors import UnreadableInputError
+from prelabel.models.backends.opencv_dnn import opencv_for
 from prelabel.models.decoders import cxcywh_to_xyxy
 from prelabel.models.preprocess import Preprocess
 from prelabel.models.zoo import ModelEntry
@@ -37,22 +38,9 @@ class OpenCVDarknetDetector:
         resize: str = "stretch",
         **_: Any,
     ) -> None:
-        import cv2
-
-        from prelabel.models.backends.providers import require_cpu
-
-        require_cpu(device, entry.id, "OpenCV DNN (Darknet)")
-        if native_masks:
-            from prelabel.errors import PrelabelError
-
-            raise PrelabelError(
-                f"--masks native: model {entry.id} has no mask output; use yolo11n-seg-coco or --masks sam"
-            )
-
+        cv2 = opencv_for(entry, "OpenCV DNN (Darknet)", device=device, native_masks=native_masks, threads=threads)
         if not hasattr(cv2.dnn, "readNetFromDarknet"):
             raise UnreadableInputError(f"{entry.ref}", f"OpenCV {cv2.__version__} has no Darknet reader (4.x has)")
-        if threads:
-            cv2.setNumThreads(int(threads))
         self.model_id = entry.id
         self.version = entry.version
         self.classes = entry.class_names

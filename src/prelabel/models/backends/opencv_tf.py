@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from prelabel.core.detections import Detections
 from prelabel.core.vocab import COCO91_TO_80
+from prelabel.models.backends.opencv_dnn import opencv_for
 from prelabel.models.zoo import ModelEntry
 
 
@@ -28,20 +29,9 @@ class OpenCVTFDetector:
         native_masks: bool = False,
         **_: Any,
     ) -> None:
-        import cv2
-
-        from prelabel.models.backends.providers import require_cpu
-
-        require_cpu(device, entry.id, "OpenCV DNN (TensorFlow graph)")
-        if native_masks:
-            from prelabel.errors import PrelabelError
-
-            raise PrelabelError(
-                f"--masks native: model {entry.id} has no mask output; use yolo11n-seg-coco or --masks sam"
-            )
-
-        if threads:
-            cv2.setNumThreads(int(threads))
+        cv2 = opencv_for(
+            entry, "OpenCV DNN (TensorFlow graph)", device=device, native_masks=native_masks, threads=threads
+        )
         self.model_id = entry.id
         self.version = entry.version
         self.classes = entry.class_names

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from prelabel import storage
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.core.scene import CameraView, Pose
 from prelabel.errors import InputNotFoundError, PrelabelError
-from prelabel.formats._common import image_size
 
 CAMERAS = {"image_2": "P2", "image_3": "P3", "image_02": "P2", "image_03": "P3"}
 
@@ -83,7 +83,7 @@ def camera_view(
         raise CalibrationError(item, f"{key} is singular; expected fx, fy > 0")
     shift = np.eye(4)
     shift[:3, 3] = np.linalg.solve(K, P[:, 3])
-    size = image_size(image) if image.is_file() else None
+    size = storage.image_size(image) if image.is_file() else None
     return CameraView(
         name=name,
         uri=str(image),

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from prelabel import storage
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.core.scene import CameraView, Pose
 from prelabel.errors import FormatError, PrelabelError
-from prelabel.formats._common import image_size
 
 TOLERANCE_MS = 50.0  # half a 10 Hz camera period: nuScenes keyframe cameras sit within ~40 ms of the sweep
 
@@ -81,7 +81,7 @@ def _sample(sample: dict[str, Any], path: Path, n: int, tolerance_ms: float) -> 
             if info.get("cam2img") is None or info.get("lidar2cam") is None:
                 raise PrelabelError(f"{where} {cam}: calibration missing; expected cam2img and lidar2cam")
             K = np.asarray(info["cam2img"], dtype=np.float64)[:3, :3]
-            size = image_size(image)
+            size = storage.image_size(image)
             try:
                 cams.append(
                     CameraView(
