@@ -103,7 +103,7 @@ def prepare(records: Sequence[FrameRecord], where: str) -> tuple[list[FrameRecor
             s, idx, _ = place(rec.frame)
             w, h = rec.frame.width, rec.frame.height
             if not (w and h):
-                from prelabel.formats._common import image_size
+                from prelabel.storage import image_size
 
                 found = image_size(rec.frame.uri) if "://" not in rec.frame.uri else None
                 if found is None and sizes:
