@@ -264,6 +264,7 @@ def test_kitti_sequence_end_to_end(
     from typer.testing import CliRunner
 
     from prelabel.cli.main import app
+    from prelabel.core.geometry import transforms as tf
     from prelabel.labelfile import read_records
     from prelabel.refine.interpolate3d import interpolate_track
     from prelabel.review.db import Database
@@ -271,6 +272,7 @@ def test_kitti_sequence_end_to_end(
     from prelabel.review.responses import last_response
     from prelabel.review.tasks import worker_queue
     from prelabel.review.web import create_portal_app
+    from prelabel.sources.scenes.groundtruth3d_labels import world_from_lidar
 
     monkeypatch.setenv("PRELABEL_STATE", str(state))
     run = CliRunner().invoke
@@ -376,5 +378,8 @@ def test_kitti_sequence_end_to_end(
     doc = json.loads(Path(line["prelabel-boxes-adjusted-ref"]).read_text())
     anns = [next(a for a in f["annotations"] if a["object-id"] == track) for f in doc["tracking-annotations"]]
     assert [a["object-name"] for a in anns] == [f"van:{track}"] * 2
-    assert [anns[0]["center-x"], anns[0]["center-y"]] == pytest.approx(moved["box3d"][:2], abs=1e-4)
+    # Ground Truth's world frame: the moved box through the sample's ego pose (KITTI oxts)
+    world = tf.transform_boxes(world_from_lidar(recs[0].frame), moved["box3d"])[0]
+    assert recs[0].frame.ego_pose is not None
+    assert [anns[0]["center-x"], anns[0]["center-y"], anns[0]["yaw"]] == pytest.approx(list(world[[0, 1, 6]]), abs=1e-4)
     assert [a["prelabel-origin"] for a in anns] == ["human", "human"]
