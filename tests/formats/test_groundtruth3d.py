@@ -36,8 +36,8 @@ def test_tracking_and_detection_round_trip(shared_data: Path, tmp_path: Path) ->
         formats.write("groundtruth3d", recs, str(out), tracking=True)
     det = tmp_path / "frames.manifest"
     formats.write("groundtruth3d", recs, str(det))
-    assert [json.loads(x)["prelabel-boxes-metadata"]["type"] for x in det.read_text().splitlines()] == [
-        "groundtruth/point_cloud_object_detection"
+    assert [json.loads(x)["3d-bounding-box-metadata"]["type"] for x in det.read_text().splitlines()] == [
+        "groundtruth/lidar_object_detection"
     ] * 2
     back = list(formats.read("groundtruth3d", str(det)))
     assert _boxes(back) == _boxes(recs)

@@ -198,8 +198,7 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     ann = next(a for a in line["prelabel-boxes-adjusted"]["annotations"] if a["object-id"] == before["id"])
     assert ann["center-x"] == pytest.approx(before["box3d"][0] + dx, abs=2e-3)
     assert ann["center-y"] == pytest.approx(before["box3d"][1] + dy, abs=2e-3)
-    gt_yaw = math.pi - after["box3d"][6]  # Ground Truth's yaw is clockwise-positive from above
-    assert ann["yaw"] == pytest.approx(math.atan2(math.sin(gt_yaw), math.cos(gt_yaw)), abs=1e-4)
+    assert ann["yaw"] == pytest.approx(after["box3d"][6], abs=1e-4)  # no ego pose: world = LiDAR frame, yaw as is
     assert ann["length"] == pytest.approx(before["box3d"][3], abs=1e-4)
     assert line["prelabel-boxes-adjusted-metadata"]["adjustment-status"] == "adjusted"
     ctx.close()
@@ -265,6 +264,7 @@ def test_kitti_sequence_end_to_end(
     from typer.testing import CliRunner
 
     from prelabel.cli.main import app
+    from prelabel.core.geometry import transforms as tf
     from prelabel.labelfile import read_records
     from prelabel.refine.interpolate3d import interpolate_track
     from prelabel.review.db import Database
@@ -272,6 +272,7 @@ def test_kitti_sequence_end_to_end(
     from prelabel.review.responses import last_response
     from prelabel.review.tasks import worker_queue
     from prelabel.review.web import create_portal_app
+    from prelabel.sources.scenes.groundtruth3d_labels import world_from_lidar
 
     monkeypatch.setenv("PRELABEL_STATE", str(state))
     run = CliRunner().invoke
@@ -377,5 +378,8 @@ def test_kitti_sequence_end_to_end(
     doc = json.loads(Path(line["prelabel-boxes-adjusted-ref"]).read_text())
     anns = [next(a for a in f["annotations"] if a["object-id"] == track) for f in doc["tracking-annotations"]]
     assert [a["object-name"] for a in anns] == [f"van:{track}"] * 2
-    assert [anns[0]["center-x"], anns[0]["center-y"]] == pytest.approx(moved["box3d"][:2], abs=1e-4)
+    # Ground Truth's world frame: the moved box through the sample's ego pose (KITTI oxts)
+    world = tf.transform_boxes(world_from_lidar(recs[0].frame), moved["box3d"])[0]
+    assert recs[0].frame.ego_pose is not None
+    assert [anns[0]["center-x"], anns[0]["center-y"], anns[0]["yaw"]] == pytest.approx(list(world[[0, 1, 6]]), abs=1e-4)
     assert [a["prelabel-origin"] for a in anns] == ["human", "human"]

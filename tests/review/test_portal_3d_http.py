@@ -151,15 +151,15 @@ def test_3d_answers_validated_exported_and_measured(server3d: Server, tmp_path: 
     out = export_job(db, "nus3d", str(tmp_path / "export"))
     line = json.loads(Path(out["manifest"]).read_text().splitlines()[0])
     meta = line["prelabel-boxes-adjusted-metadata"]
-    assert meta["type"] == "groundtruth/point_cloud_object_detection" and meta["human-annotated"] == "yes"
+    assert meta["type"] == "groundtruth/lidar_object_detection" and meta["human-annotated"] == "yes"
     assert meta["adjustment-status"] == "adjusted" and meta["class-map"]["0"] == "car"
     anns = line["prelabel-boxes-adjusted"]["annotations"]
     assert len(anns) == 7  # 7 pre-labels - 1 deleted + 1 drawn
     a0 = next(a for a in anns if a["object-id"] == first["id"])
-    # Ground Truth's cuboid fields; its yaw is clockwise-positive from above: pi - ours
+    # Ground Truth's cuboid fields; the frame has no ego pose (world = LiDAR frame), yaw right-handed as ours
     assert a0["center-x"] == pytest.approx(b0[0], abs=1e-3) and a0["center-y"] == pytest.approx(b0[1], abs=1e-3)
     assert (a0["roll"], a0["pitch"]) == (0.0, 0.0) and a0["length"] == pytest.approx(b0[3], abs=1e-4)
-    assert a0["yaw"] == pytest.approx(math.atan2(math.sin(math.pi - b0[6]), math.cos(math.pi - b0[6])), abs=1e-4)
+    assert a0["yaw"] == pytest.approx(b0[6], abs=1e-4)
     assert a0["prelabel-origin"] == "human"
     assert {a["prelabel-origin"] for a in anns if a["object-id"] == labels[3]["id"]} == {"prelabel"}
     assert line["source-ref"].endswith(".pcd.bin")

@@ -152,7 +152,7 @@ def test_sequence_answers_and_track_edit(kitti_job: tuple[Server, list[FrameReco
     assert out["sequences"] == 1 and out["tracking_skipped"] == {}
     (line,) = [json.loads(x) for x in Path(out["tracking_manifest"]).read_text().splitlines()]
     meta = line["prelabel-boxes-adjusted-ref-metadata"]
-    assert meta["type"] == "groundtruth/point_cloud_object_tracking" and meta["adjustment-status"] == "adjusted"
+    assert meta["type"] == "groundtruth/lidar_object_tracking" and meta["adjustment-status"] == "adjusted"
     assert [o["frame-no"] for o in meta["objects"]] == [0, 1]
     written = json.loads(Path(line["source-ref"]).read_text())  # the input sequence file, written for the job
     assert [f["frame"] for f in written["frames"]] == [r.frame.uri for r in recs]

@@ -12,11 +12,11 @@ from prelabel.cli._common import console, friendly_errors
 
 _FORMAT_HELP = (
     "labels, groundtruth, coco, yolo, voc, kitti, scalabel (bdd), labelstudio, cvat, nuscenes (read only); "
-    "3D scenes: groundtruth-3d, groundtruth-3d-tracking (Ground Truth point cloud output manifests)"
+    "3D scenes: groundtruth3d (Ground Truth point cloud manifests; --opt tracking=true for sequences; "
+    "also groundtruth-3d, and groundtruth-3d-tracking = tracking)"
 )
-# Ground Truth 3D point cloud output manifests: scene records (LiDAR sweep + cameras) with 3D labels, written and read
-# by prelabel.sources.scenes.groundtruth3d_labels (scenes are a source, so these are not in the formats registry)
-GT3D = {"groundtruth-3d": "detection", "gt-3d": "detection", "groundtruth-3d-tracking": "tracking"}
+# the one Ground Truth 3D format (prelabel.formats.groundtruth3d) with tracking=true; groundtruth-3d is a plain alias
+GT3D_TRACKING = "groundtruth-3d-tracking"
 
 
 def _parse_opts(pairs: list[str]) -> dict[str, Any]:
@@ -56,8 +56,8 @@ def _write(fmt: str, records: Iterable[Any], out: str, opts: dict[str, Any], *, 
     from prelabel.errors import PrelabelError
     from prelabel.formats import groundtruth
 
-    if fmt.lower() in GT3D:
-        return _write_gt3d(GT3D[fmt.lower()], records, out, opts)
+    if fmt.lower() == GT3D_TRACKING:
+        fmt, opts = "groundtruth3d", {"tracking": True, **opts}
     name = formats.canonical(fmt)
     if task is not None and name not in ("yolo", "groundtruth"):
         raise PrelabelError(
@@ -90,12 +90,9 @@ def _run(
     from prelabel.core.classmap import ClassMap
 
     records: Iterable[Any]
-    if src_fmt.lower() in GT3D:
-        from prelabel.sources.scenes.groundtruth3d_labels import read_output
-
-        records = read_output(src)
-    else:
-        records = formats.get(src_fmt).read(src, **read_opts)
+    if src_fmt.lower() == GT3D_TRACKING:
+        src_fmt = "groundtruth3d"
+    records = formats.get(src_fmt).read(src, **read_opts)
     if class_map:
         records = ClassMap.load(class_map).apply(records)
     seen = [0]
@@ -199,28 +196,3 @@ def _write_options(categories: str | None, overwrite: bool, opt: list[str]) -> d
     if categories:
         opts["categories"] = [c.strip() for c in categories.split(",") if c.strip()]
     return opts
-
-
-def _write_gt3d(kind: str, records: Iterable[Any], out: str, opts: dict[str, Any]) -> str:
-    """A Ground Truth 3D output manifest (detection: a ``*.manifest`` file; tracking: a folder)."""
-    from prelabel import storage
-    from prelabel.errors import OutputExistsError, PrelabelError
-    from prelabel.sources.scenes import groundtruth3d_labels as gtl
-
-    opts = dict(opts)
-    overwrite = bool(opts.pop("overwrite", False))
-    names = opts.pop("categories", None)
-    unknown = sorted(set(opts) - {"attribute", "job_name", "creation_date"})
-    if unknown:
-        raise PrelabelError(
-            f"groundtruth-3d writer: unknown option(s) {unknown}; expected attribute, job_name, creation_date"
-        )
-    target = out if kind == "detection" else storage.join(out, "output.manifest")
-    if storage.exists(target) and not overwrite:
-        raise OutputExistsError(target, "pass --overwrite to replace it")
-    recs = list(records)
-    if kind == "detection":
-        n = gtl.write_detection_output(recs, out, class_names=names, **opts)
-        return f"Ground Truth 3D object detection output manifest: {n} frames written to {out}"
-    manifest = gtl.write_tracking_output(recs, out, class_names=names, **opts)
-    return f"Ground Truth 3D object tracking output: sequence and SeqLabel files with {manifest}"

@@ -50,6 +50,8 @@ ALIASES: dict[str, str] = {
     "prelabel": "labels",
     "jsonl": "labels",
     "gt": "groundtruth",
+    "groundtruth-3d": "groundtruth3d",
+    "gt-3d": "groundtruth3d",
     "sagemaker": "groundtruth",
     "bdd": "scalabel",
     "bdd100k": "scalabel",

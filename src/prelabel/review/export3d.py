@@ -5,7 +5,7 @@ Ground Truth writes one label sequence file per sequence, ``SeqLabel.json``: ``{
 :func:`results3d.annotation`; ``object-id`` is the same for one object on every frame: prelabel writes the track
 id), and an output manifest line per sequence: ``{"source-ref": <the input sequence file>, "<attr>-ref":
 <SeqLabel.json>, "<attr>-ref-metadata": {"objects": [{"frame-no", "confidence": []}], "class-map", "type":
-"groundtruth/point_cloud_object_tracking", "human-annotated", "creation-date", "job-name", "adjustment-status"}}``
+"groundtruth/lidar_object_tracking", "human-annotated", "creation-date", "job-name", "adjustment-status"}}``
 (a tracking job's label attribute ends in ``-ref``). Written under the export:
 ``annotations/consolidated-annotation/output/<sequence>/SeqLabel.json`` and
 ``manifests/output/output.tracking.manifest``. A job made from a labels file has no input sequence file, so one is
@@ -24,6 +24,7 @@ from prelabel import storage
 from prelabel.core.labels import ReviewState
 from prelabel.errors import FormatError
 from prelabel.review.results3d import annotation
+from prelabel.sources.scenes import groundtruth3d_labels as gtl
 
 if TYPE_CHECKING:
     from prelabel.review.results import FrameOutcome
@@ -49,9 +50,7 @@ def seq_label(job: Job, outcomes: Sequence[FrameOutcome]) -> dict[str, Any]:
         for k, fl in enumerate(x for x in o.labels if x.label.review != ReviewState.REJECTED):
             if fl.label.box3d is None:
                 continue
-            a = annotation(fl.label, class_ids, k)
-            a["object-id"] = fl.label.track_id or fl.label.id
-            anns.append(a)
+            anns.append(annotation(fl.label, f, class_ids, k, tracking=True))
         frames.append(
             {
                 "frame-number": f.index if f.index is not None else n,
@@ -102,7 +101,7 @@ def export_tracking(job: Job, outcomes: Sequence[FrameOutcome], root: str, date:
                         {"frame-no": fr["frame-number"], "confidence": []} for fr in doc["tracking-annotations"]
                     ],
                     "class-map": {str(i): c for i, c in enumerate(job.categories)},
-                    "type": "groundtruth/point_cloud_object_tracking",
+                    "type": gtl.TRACKING_TYPE,
                     "human-annotated": "yes",
                     "creation-date": date,
                     "job-name": f"labeling-job/{job.name}",

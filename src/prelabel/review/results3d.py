@@ -2,9 +2,8 @@
 quality figures; Ground Truth's 3D point cloud object detection output.
 
 Ground Truth's 3D cuboids (AWS "Labeling job output data", sections "3D Point Cloud Object Detection Output" and
-"3D Point Cloud Object Tracking Output") are ``center-x center-y center-z length width height roll pitch yaw`` with
-``yaw`` *clockwise*-positive seen from above: ``yaw_in_output = pi - yaw_right_handed``
-(:mod:`prelabel.sources.scenes.gt3d_labels`).
+"3D Point Cloud Object Tracking Output") are written in the one layout of
+:mod:`prelabel.sources.scenes.groundtruth3d_labels`: world frame (through the sweep's ego pose), right-handed yaw.
 prelabel adds ``object-id`` (the label id; in tracking output the track) and ``prelabel-origin`` per cuboid:
 ``human`` (a keyframe or a box the worker changed), ``interpolated`` (filled between keyframes) or ``prelabel``
 (the pre-label, accepted as it was).
@@ -23,9 +22,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from prelabel.core.geometry import boxes3d
-from prelabel.core.labels import Box3D, Label, ReviewState, make_label_id
+from prelabel.core.labels import Box3D, Frame, Label, ReviewState, make_label_id
 from prelabel.review.tasks3d import box7
-from prelabel.sources.scenes.gt3d_labels import cuboid
+from prelabel.sources.scenes import groundtruth3d_labels as gtl
 
 if TYPE_CHECKING:
     from prelabel.review.results import FinalLabel, FrameOutcome
@@ -221,12 +220,11 @@ def origin(lb: Label) -> str:
     return "prelabel"
 
 
-def annotation(lb: Label, class_ids: dict[str, int], n: int) -> dict[str, Any]:
-    """One Ground Truth 3D cuboid (:func:`prelabel.sources.scenes.gt3d_labels.cuboid`) with prelabel's
-    ``object-id`` and ``prelabel-origin``."""
-    assert lb.box3d is not None
-    c = cuboid(lb.box3d, lb.category, class_ids[lb.category], lb.track_id or str(n))
-    return {**c, "object-id": lb.id, "prelabel-origin": origin(lb)}
+def annotation(lb: Label, frame: Frame, class_ids: dict[str, int], n: int, *, tracking: bool = False) -> dict[str, Any]:
+    """One Ground Truth 3D cuboid of ``frame`` (:func:`prelabel.sources.scenes.groundtruth3d_labels.annotation`:
+    world frame, ``object-id`` the label id, or the track in tracking) with prelabel's ``prelabel-origin``."""
+    c = gtl.annotation(lb, frame, class_ids[lb.category], n, tracking=tracking)
+    return {**c, "prelabel-origin": origin(lb)}
 
 
 def manifest_dicts3d(job: Job, outcomes: Sequence[FrameOutcome], creation_dates: Sequence[str]) -> list[dict[str, Any]]:
@@ -241,11 +239,11 @@ def manifest_dicts3d(job: Job, outcomes: Sequence[FrameOutcome], creation_dates:
         line: dict[str, Any] = dict(given) if "source-ref-metadata" in given else {"source-ref": rec.frame.uri}
         kept: list[FinalLabel] = [f for f in o.labels if f.label.review != ReviewState.REJECTED]
         line[job.attribute] = {
-            "annotations": [annotation(f.label, class_ids, n) for n, f in enumerate(kept) if f.label.box3d]
+            "annotations": [annotation(f.label, rec.frame, class_ids, n) for n, f in enumerate(kept) if f.label.box3d]
         }
         line[f"{job.attribute}-metadata"] = {
-            "class-map": {str(i): c for c, i in class_ids.items()},
-            "type": "groundtruth/point_cloud_object_detection",
+            "class-map": gtl.class_map(class_ids),
+            "type": gtl.DETECTION_TYPE,
             "human-annotated": "yes",
             "creation-date": date,
             "job-name": f"labeling-job/{job.name}",

@@ -135,7 +135,7 @@ def _first_object(uri: str) -> dict[str, Any]:
 def _load_pointcloud_manifest(uri: str, attribute: str | None) -> LoadedSource:
     """Scenes and their cuboid pre-labels from a Ground Truth 3D manifest (detection frames or tracking
     sequences); each record keeps its input line (a sequence's line for each of its samples)."""
-    from prelabel.sources.scenes import groundtruth3d, gt3d_labels
+    from prelabel.sources.scenes import groundtruth3d, groundtruth3d_labels
 
     records = list(groundtruth3d.read(uri, attribute=attribute))
     raw = [parse_json_text(ln, f"{uri}:{n + 1}") for n, ln in enumerate(storage.read_bytes(uri).decode().splitlines())]
@@ -144,14 +144,14 @@ def _load_pointcloud_manifest(uri: str, attribute: str | None) -> LoadedSource:
     attr = None
     if raw and "source-ref-metadata" in raw[0]:
         lines = list(raw)
-        attr = attribute or gt3d_labels.detection_attribute(raw[0])
+        attr = attribute or groundtruth3d_labels.detection_attribute(raw[0])
     else:
         by_seq: dict[str, dict[str, Any]] = {}
         for n, d in enumerate(raw):
             seq = groundtruth3d.sequence_file(str(d.get("source-ref")))
             by_seq[str(seq.get("seq-no", n))] = d
         lines = [by_seq.get(r.frame.sequence or "") for r in records]
-        key = gt3d_labels.tracking_attribute(raw[0], attribute) if raw else None
+        key = groundtruth3d_labels.tracking_attribute(raw[0], attribute) if raw else None
         attr = key[: -len("-ref")] if key else None
     if len(lines) != len(records):
         raise FormatError(uri, f"{len(records)} frames read but {len(lines)} lines; expected one line per frame")

@@ -58,3 +58,14 @@ def test_a_point_format_ground_truth_cannot_read_is_refused(shared_data: Path, t
     nusc = list(read_scenes(str(shared_data / "nuscenes/mmdet3d_demo/n015-2018-07-24-11-22-45+0800.pkl")))
     with pytest.raises(FormatError, match="not a Ground Truth format"):
         gt3d.write_detection(nusc, str(tmp_path / "m.manifest"))
+
+
+def test_a_missing_or_bad_sequence_file_is_named(tmp_path: Path) -> None:
+    m = tmp_path / "manifest.jsonl"
+    m.write_text(json.dumps({"source-ref": str(tmp_path / "nope.json")}) + "\n")
+    with pytest.raises(FormatError, match="nope.json.*does not exist"):
+        list(gt3d.read(str(m)))
+    (tmp_path / "seq.json").write_text(json.dumps({"seq-no": 0, "frames": [{"frame": "a.bin"}]}))
+    m.write_text(json.dumps({"source-ref": str(tmp_path / "seq.json")}) + "\n")
+    with pytest.raises(FormatError, match="needs 'frame-no'"):
+        list(gt3d.read(str(m)))

@@ -16,15 +16,16 @@ world_from_camera = world_from_lidar · camera_from_lidar⁻¹. Reading gives sc
 world_from_lidar, ``sensor_pose`` = identity and the same ``camera_from_lidar``: the ego/sensor split is not in
 the manifest. Only float32 ``x y z intensity`` sweeps (``kitti_bin``) are a Ground Truth point format.
 
-3D boxes travel as Ground Truth's cuboids (:mod:`prelabel.sources.scenes.gt3d_labels`): written under a label
-attribute when one is given (an adjustment job's input: a frame line's ``<attr>``, or a sequence line's
-``<attr>-ref`` label sequence file), and read back as the scenes' pre-labels.
+3D boxes travel as Ground Truth's cuboids (:mod:`prelabel.sources.scenes.groundtruth3d_labels`, the one cuboid
+layout): written under a label attribute when one is given (a Ground Truth 3D output manifest, which is also an
+adjustment job's input: a frame line's ``<attr>`` and ``<attr>-metadata``, or a sequence line's ``<attr>-ref`` label
+sequence file), and read back as the scenes' labels.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,8 @@ from prelabel.core.geometry import transforms as tf
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.core.scene import CameraView, Pose
 from prelabel.errors import FormatError
-from prelabel.sources.scenes import gt3d_labels
+from prelabel.sources.scenes import groundtruth3d_labels as gtl
+from prelabel.sources.scenes.groundtruth3d_labels import world_from_lidar as _world_from_lidar
 
 F64 = npt.NDArray[np.float64]
 FORMATS = {"kitti_bin": "binary/xyzi"}
@@ -53,15 +55,6 @@ def _pose_from(d: dict[str, Any], where: str) -> F64:
         return Pose(rotation=[h["qw"], h["qx"], h["qy"], h["qz"]], translation=[pos["x"], pos["y"], pos["z"]]).matrix()
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(where, f"expected a pose {{position: {{x y z}}, heading: {{qx qy qz qw}}}}: {e}") from e
-
-
-def _world_from_lidar(f: Frame) -> F64:
-    m = np.eye(4)
-    if f.ego_pose is not None:
-        m = m @ f.ego_pose.matrix()
-    if f.sensor_pose is not None:
-        m = m @ f.sensor_pose.matrix()
-    return m
 
 
 def _frame_json(f: Frame) -> dict[str, Any]:
@@ -104,101 +97,79 @@ def _frame_json(f: Frame) -> dict[str, Any]:
     }
 
 
-def _classes(scenes: list[FrameRecord]) -> dict[str, int]:
-    cats = sorted({lb.category for r in scenes for lb in r.labels if lb.box3d is not None})
-    return {c: i for i, c in enumerate(cats)}
+def write_detection(
+    scenes: Iterable[FrameRecord],
+    dst: str,
+    *,
+    attribute: str | None = None,
+    job_name: str = "prelabel-3d",
+    class_names: Sequence[str] | None = None,
+    creation_date: str | None = None,
+) -> int:
+    """An object-detection manifest (one line per scene); failed scenes are left out. Returns lines.
 
-
-def _cuboids(rec: FrameRecord, classes: dict[str, int], tracking: bool) -> list[dict[str, Any]]:
-    out = []
-    for n, lb in enumerate(x for x in rec.labels if x.box3d is not None):
-        assert lb.box3d is not None
-        c = gt3d_labels.cuboid(lb.box3d, lb.category, classes[lb.category], lb.track_id or str(n))
-        c["object-id"] = (lb.track_id or lb.id) if tracking else lb.id
-        if lb.score is not None:
-            c["score"] = lb.score
-        out.append(c)
-    return out
-
-
-def _label_meta(classes: dict[str, int], kind: str) -> dict[str, Any]:
-    return {
-        "class-map": {str(i): c for c, i in classes.items()},
-        "type": kind,
-        "human-annotated": "no",
-        "job-name": "labeling-job/prelabel",
-    }
-
-
-def write_detection(scenes: Iterable[FrameRecord], dst: str, *, attribute: str | None = None) -> int:
-    """An object-detection input manifest (one line per scene); failed scenes are left out. Returns lines.
-
-    ``attribute``: also write each scene's 3D boxes as Ground Truth cuboids under this label attribute (the input
-    of an adjustment job)."""
-    lines = []
+    ``attribute``: also write each scene's 3D boxes as Ground Truth cuboids under this label attribute, with its
+    ``-metadata`` (a Ground Truth 3D object detection output manifest; the input of an adjustment job);
+    ``class_names`` come first in the class-map."""
     ok = [r for r in scenes if r.status == "ok"]
-    classes = _classes(ok)
+    ids = gtl.class_ids(ok, class_names)
+    lines = []
     for rec in ok:
-        meta = _frame_json(rec.frame)
-        line: dict[str, Any] = {"source-ref": rec.frame.uri, "source-ref-metadata": meta}
+        line: dict[str, Any] = {"source-ref": rec.frame.uri, "source-ref-metadata": _frame_json(rec.frame)}
         if attribute:
-            line[attribute] = {"annotations": _cuboids(rec, classes, False)}
-            line[f"{attribute}-metadata"] = _label_meta(classes, gt3d_labels.DETECTION_TYPE)
+            anns, conf = gtl.frame_annotations(rec, ids, tracking=False)
+            line[attribute] = {"annotations": anns}
+            objects = [{"confidence": c} for c in conf]
+            line[f"{attribute}-metadata"] = gtl.metadata(ids, gtl.DETECTION_TYPE, job_name, creation_date, objects)
         lines.append(json.dumps(line))
     storage.write_bytes(dst, ("\n".join(lines) + "\n").encode())
     return len(lines)
 
 
-def write_tracking(scenes: Iterable[FrameRecord], folder: str, *, attribute: str | None = None) -> list[str]:
+def write_tracking(
+    scenes: Iterable[FrameRecord],
+    folder: str,
+    *,
+    attribute: str | None = None,
+    job_name: str = "prelabel-3d",
+    class_names: Sequence[str] | None = None,
+    creation_date: str | None = None,
+) -> list[str]:
     """One sequence file per sequence (scenes grouped by ``sequence``, ordered by ``index``) plus
     ``manifest.jsonl`` listing them. Returns the sequence files.
 
     ``attribute``: also write each sequence's 3D boxes as a label sequence file (``<sequence>.SeqLabel.json``)
-    that the manifest line names under ``<attribute>-ref`` (the input of an adjustment job)."""
+    that the manifest line names under ``<attribute>-ref``, with its ``-ref-metadata`` (a Ground Truth 3D object
+    tracking output manifest; the input of an adjustment job)."""
     seqs: dict[str, list[FrameRecord]] = {}
     for rec in scenes:
         if rec.status == "ok":
             seqs.setdefault(rec.frame.sequence or "sequence", []).append(rec)
-    classes = _classes([r for rs in seqs.values() for r in rs])
+    ids = gtl.class_ids([r for rs in seqs.values() for r in rs], class_names)
     key = None if not attribute else attribute if attribute.endswith("-ref") else f"{attribute}-ref"
     files, lines = [], []
     for n, (name, recs) in enumerate(sorted(seqs.items())):
         recs.sort(key=lambda r: (r.frame.index if r.frame.index is not None else 0, r.frame.timestamp_ns or 0))
-        frames = [r.frame for r in recs]
         entries: list[dict[str, Any]] = []
-        doc = {"seq-no": n, "prefix": "", "number-of-frames": len(frames), "frames": entries}
-        for i, f in enumerate(frames):
-            meta = _frame_json(f)
-            entries.append(
-                {
-                    "frame-no": i,
-                    "frame": f.uri,
-                    "unix-timestamp": meta["unix-timestamp"],
-                    "format": meta["format"],
-                    "ego-vehicle-pose": meta["ego-vehicle-pose"],
-                    "images": meta["images"],
-                }
-            )
+        doc = {"seq-no": n, "prefix": "", "number-of-frames": len(recs), "frames": entries}
+        for i, r in enumerate(recs):
+            meta = _frame_json(r.frame)
+            entries.append({"frame-no": i, "frame": r.frame.uri, **{k: v for k, v in meta.items() if k != "prefix"}})
         uri = storage.join(folder, f"{name.replace('/', '_')}.json")
         storage.write_bytes(uri, json.dumps(doc).encode())
         files.append(uri)
         line: dict[str, Any] = {"source-ref": uri}
         if key:
-            seq_labels = {
-                "tracking-annotations": [
-                    {
-                        "frame-number": i,
-                        "frame-name": r.frame.uri.rsplit("/", 1)[-1],
-                        "frame-attributes": {},
-                        "annotations": _cuboids(r, classes, True),
-                    }
-                    for i, r in enumerate(recs)
-                ]
-            }
+            labels, objects = [], []
+            for i, r in enumerate(recs):
+                anns, conf = gtl.frame_annotations(r, ids, tracking=True)
+                name_i = r.frame.uri.rsplit("/", 1)[-1]
+                labels.append({"frame-number": i, "frame-name": name_i, "frame-attributes": {}, "annotations": anns})
+                objects.append({"frame-no": i, "confidence": conf})
             label_uri = storage.join(folder, f"{name.replace('/', '_')}.SeqLabel.json")
-            storage.write_bytes(label_uri, json.dumps(seq_labels).encode())
+            storage.write_bytes(label_uri, json.dumps({"tracking-annotations": labels}).encode())
             line[key] = label_uri
-            line[f"{key}-metadata"] = _label_meta(classes, gt3d_labels.TRACKING_TYPE)
+            line[f"{key}-metadata"] = gtl.metadata(ids, gtl.TRACKING_TYPE, job_name, creation_date, objects)
         lines.append(json.dumps(line) + "\n")
     storage.write_bytes(storage.join(folder, "manifest.jsonl"), "".join(lines).encode())
     return files
@@ -272,9 +243,9 @@ def read(src: str, *, attribute: str | None = None) -> Iterator[FrameRecord]:
             raise FormatError(where, f"not JSON: {e}") from e
         ref = d.get("source-ref", "")
         if "source-ref-metadata" in d:
-            attr = gt3d_labels.detection_attribute(d, attribute)
-            labels = gt3d_labels.detection_labels(d, attr, str(n), where) if attr else []
-            yield FrameRecord(frame=_scene(str(n), ref, d["source-ref-metadata"], where), labels=labels)
+            frame = _scene(str(n), ref, d["source-ref-metadata"], where)
+            attr = gtl.detection_attribute(d, attribute)
+            yield FrameRecord(frame=frame, labels=gtl.detection_labels(d, attr, frame, where) if attr else [])
             continue
         seq = sequence_file(ref)
         name = str(seq.get("seq-no", n))
@@ -286,8 +257,7 @@ def read(src: str, *, attribute: str | None = None) -> Iterator[FrameRecord]:
             except (KeyError, TypeError, ValueError) as e:
                 raise FormatError(fw, f"a sequence frame needs 'frame-no' (an integer) and 'frame': {e}") from None
             scenes.append(_scene(f"{name}/{no}", uri, {**fr, "prefix": seq.get("prefix", "")}, fw, name, no))
-        key = gt3d_labels.tracking_attribute(d, attribute)
-        ids = {int(f.index or 0): f.id for f in scenes}
-        by_no = gt3d_labels.tracking_labels(d, key, ids, where) if key else {}
+        key = gtl.tracking_attribute(d, attribute)
+        by_no = gtl.tracking_labels(d, key, {int(f.index or 0): f for f in scenes}, where) if key else {}
         for f in scenes:
             yield FrameRecord(frame=f, labels=by_no.get(int(f.index or 0), []))
