@@ -25,6 +25,7 @@ from prelabel.core.scene import CameraView
 from prelabel.lidar.cluster import bev_clusters
 from prelabel.lidar.fit import PRIORS, fit_box, refine_with_image
 from prelabel.lidar.ground import Ground, fit_ground, local_height
+from prelabel.lidar.vertical import image_z_extent, vertical_extent
 
 F64 = npt.NDArray[np.float64]
 # 2D detector classes (COCO names, KITTI names) to 3D classes with size priors
@@ -59,6 +60,8 @@ class LiftOptions:
     )  # refine: (yaw deg, along m, across m) spans+steps
     size_search: bool = False  # refine: also try lengths +-0.4 m and widths +-0.1 m around the fit
     point_weight: float = 2.0  # refine: weight of the points' distance to the box outline against the 2D IoU
+    vertical: str = "top"  # bottom/top: points | image | top | max-top (prelabel.lidar.vertical)
+    vertical_classes: tuple[str, ...] = ("car", "truck", "bus")  # classes whose bottom/top follow that rule
     classes: dict[str, str] = field(default_factory=lambda: dict(CLASSES))
 
 
@@ -175,6 +178,8 @@ def lift_frame(
                     sizes=sizes,
                     stages=opt.stages,
                 )
+            if opt.vertical != "points" and prior is not None and cls in opt.vertical_classes:
+                box = _vertical(box, cp, gz, prior, cam, cam_from_lidar, det.box, opt.vertical)
             n = int(chosen.sum())
             quality = float(min(1.0, 0.4 + n / 50.0))
             if iou2d is not None:
@@ -194,6 +199,27 @@ def lift_frame(
             if opt.joint and (det.score or 0) >= opt.claim_score:
                 claimed[idx[chosen]] = True
     return nms3d(out, opt.nms_iou)
+
+
+def _vertical(
+    box: F64, cp: F64, gz: float, prior: Any, cam: CameraView, cam_from_lidar: F64, box2d: Box2D, rule: str
+) -> F64:
+    """The box's bottom and top from the ground, its points and the 2D box (:mod:`prelabel.lidar.vertical`)."""
+    size = (cam.width, cam.height) if cam.width and cam.height else None
+    zb, zt = image_z_extent(box, cam.K, cam_from_lidar, box2d.xyxy, size)
+    lo, hi = vertical_extent(
+        gz,
+        float(cp[:, 2].max()),
+        zb,
+        zt,
+        height=prior.height,
+        min_height=prior.min_height,
+        max_height=prior.max_height,
+        rule=rule,
+    )
+    out = box.copy()
+    out[2], out[5] = (lo + hi) / 2, hi - lo
+    return out
 
 
 def nms3d(items: list[Lifted], iou: float) -> list[Lifted]:
