@@ -23,7 +23,8 @@ from prelabel.core.geometry import transforms as tf
 from prelabel.core.labels import Box2D, Box3D, Label
 from prelabel.core.scene import CameraView
 from prelabel.lidar.cluster import bev_clusters
-from prelabel.lidar.fit import PRIORS, fit_box, refine_with_image
+from prelabel.lidar.fit import PRIORS, SizePrior, fit_box, refine_with_image
+from prelabel.lidar.freespace import free_length, shorten
 from prelabel.lidar.ground import Ground, fit_ground, local_height
 from prelabel.lidar.vertical import image_z_extent, vertical_extent
 
@@ -60,6 +61,8 @@ class LiftOptions:
     )  # refine: (yaw deg, along m, across m) spans+steps
     size_search: bool = False  # refine: also try lengths +-0.4 m and widths +-0.1 m around the fit
     point_weight: float = 2.0  # refine: weight of the points' distance to the box outline against the 2D IoU
+    yaw_seeds: tuple[str, ...] = ("lshape", "ray")  # refine: start the search from each, keep the best
+    free_space: bool = True  # vehicles: shorten a box that LiDAR rays pass through (prelabel.lidar.freespace)
     vertical: str = "top"  # bottom/top: points | image | top | max-top (prelabel.lidar.vertical)
     vertical_classes: tuple[str, ...] = ("car", "truck", "bus")  # classes whose bottom/top follow that rule
     classes: dict[str, str] = field(default_factory=lambda: dict(CLASSES))
@@ -158,28 +161,7 @@ def lift_frame(
             cp = fp[chosen]
             cx, cy = float(np.median(cp[:, 0])), float(np.median(cp[:, 1]))
             gz = local_height(g, cx, cy)
-            box = fit_box(cp, gz, prior)
-            iou2d = None
-            if opt.refine and prior is not None and cls in ("car", "truck", "bus"):
-                size = (cam.width, cam.height) if cam.width and cam.height else None
-                sizes: tuple[tuple[float, float], ...] = ()
-                if opt.size_search:
-                    ls = np.clip(box[3] + np.array([-0.4, -0.2, 0.0, 0.2, 0.4]), prior.length - 0.6, prior.max_length)
-                    ws = np.clip(box[4] + np.array([-0.1, 0.0, 0.1]), prior.width - 0.2, prior.max_width)
-                    sizes = tuple((float(a), float(b)) for a in np.unique(ls) for b in np.unique(ws))
-                box, iou2d, _cost = refine_with_image(
-                    box,
-                    cp,
-                    cam.K,
-                    cam_from_lidar,
-                    det.box.xyxy,
-                    size,
-                    point_weight=opt.point_weight,
-                    sizes=sizes,
-                    stages=opt.stages,
-                )
-            if opt.vertical != "points" and prior is not None and cls in opt.vertical_classes:
-                box = _vertical(box, cp, gz, prior, cam, cam_from_lidar, det.box, opt.vertical)
+            box, iou2d = _fit(cp, p, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
             n = int(chosen.sum())
             quality = float(min(1.0, 0.4 + n / 50.0))
             if iou2d is not None:
@@ -201,8 +183,78 @@ def lift_frame(
     return nms3d(out, opt.nms_iou)
 
 
+VEHICLES = ("car", "truck", "bus")
+
+
+def _fit(
+    cp: F64,
+    sweep: F64,
+    gz: float,
+    cls: str,
+    prior: SizePrior | None,
+    cam: CameraView,
+    cam_from_lidar: F64,
+    box2d: Box2D,
+    opt: LiftOptions,
+) -> tuple[F64, float | None]:
+    """One object's box from its points ``cp``: outline fit, then for vehicles the 2D-consistent pose search from
+    each yaw seed, the free-space cut of the far end and the top from the 2D box. Returns the box and the IoU of its
+    projection with the 2D box (None when not searched)."""
+    box = fit_box(cp, gz, prior)
+    if prior is None or cls not in VEHICLES:
+        return box, None
+    iou2d = None
+    if opt.refine:
+        size = (cam.width, cam.height) if cam.width and cam.height else None
+        sizes: tuple[tuple[float, float], ...] = ()
+        if opt.size_search:
+            ls = np.clip(box[3] + np.array([-0.4, -0.2, 0.0, 0.2, 0.4]), prior.length - 0.6, prior.max_length)
+            ws = np.clip(box[4] + np.array([-0.1, 0.0, 0.1]), prior.width - 0.2, prior.max_width)
+            sizes = tuple((float(a), float(b)) for a in np.unique(ls) for b in np.unique(ws))
+        best: tuple[F64, float, float] | None = None
+        for seed in opt.yaw_seeds:
+            start = box if seed == "lshape" else fit_box(cp, gz, prior, yaw=_seed_yaw(seed, cp))
+            r = refine_with_image(
+                start,
+                cp,
+                cam.K,
+                cam_from_lidar,
+                box2d.xyxy,
+                size,
+                point_weight=opt.point_weight,
+                sizes=sizes,
+                stages=opt.stages,
+            )
+            if best is None or r[1] - opt.point_weight * r[2] > best[1] - opt.point_weight * best[2]:
+                best = r
+        if best is not None:
+            box, iou2d, _cost = best
+    if opt.free_space:
+        box = shorten(box, free_length(box, cp, sweep), prior.min_length)
+    if opt.vertical != "points" and cls in opt.vertical_classes:
+        box = _vertical(box, cp, gz, prior, cam, cam_from_lidar, box2d, opt.vertical)
+    return box, iou2d
+
+
+def _seed_yaw(seed: str, cp: F64) -> float:
+    """A starting heading: ``ray`` along the viewing ray to the points (a car seen from behind or in front),
+    ``ego`` along the sensor's forward axis (traffic parallel to the ego car)."""
+    if seed == "ray":
+        return float(np.arctan2(np.median(cp[:, 1]), np.median(cp[:, 0])))
+    if seed == "ego":
+        return 0.0
+    raise ValueError(f"yaw seed {seed!r} is unknown; expected lshape, ray or ego")
+
+
 def _vertical(
-    box: F64, cp: F64, gz: float, prior: Any, cam: CameraView, cam_from_lidar: F64, box2d: Box2D, rule: str
+    box: F64,
+    cp: F64,
+    gz: float,
+    prior: Any,
+    cam: CameraView,
+    cam_from_lidar: F64,
+    box2d: Box2D,
+    rule: str,
 ) -> F64:
     """The box's bottom and top from the ground, its points and the 2D box (:mod:`prelabel.lidar.vertical`)."""
     size = (cam.width, cam.height) if cam.width and cam.height else None
