@@ -161,7 +161,9 @@ def lift_frame(
             cp = fp[chosen]
             cx, cy = float(np.median(cp[:, 0])), float(np.median(cp[:, 1]))
             gz = local_height(g, cx, cy)
-            box, iou2d = _fit(cp, p, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
+            # rays that could pass through the object: the points seen inside its 2D box, ground included
+            rays = p[_frustum_mask(uv, ok, det.box, 0.0, None)] if opt.free_space else p[:0]
+            box, iou2d = _fit(cp, rays, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
             n = int(chosen.sum())
             quality = float(min(1.0, 0.4 + n / 50.0))
             if iou2d is not None:
@@ -212,8 +214,14 @@ def _fit(
             ws = np.clip(box[4] + np.array([-0.1, 0.0, 0.1]), prior.width - 0.2, prior.max_width)
             sizes = tuple((float(a), float(b)) for a in np.unique(ls) for b in np.unique(ws))
         best: tuple[F64, float, float] | None = None
+        span = np.radians(sum(stage[0][0] for stage in opt.stages))
+        searched: list[float] = []
         for seed in opt.yaw_seeds:
             start = box if seed == "lshape" else fit_box(cp, gz, prior, yaw=_seed_yaw(seed, cp))
+            # a seed within the search span of one already searched (mod 180 degrees) adds nothing
+            if any(abs((start[6] - y + np.pi / 2) % np.pi - np.pi / 2) < span / 2 for y in searched):
+                continue
+            searched.append(float(start[6]))
             r = refine_with_image(
                 start,
                 cp,
