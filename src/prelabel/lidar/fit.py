@@ -218,8 +218,8 @@ def _grid(
         return np.arange(-span, span + 1e-9, step)
 
     yaws = b0[6] + np.radians(steps(*yaw_deg))
-    da, db = np.meshgrid(steps(*along), steps(*across), indexing="ij")
-    da, db = da.ravel(), db.ravel()
+    grid_a, grid_b = np.meshgrid(steps(*along), steps(*across), indexing="ij")
+    da, db = grid_a.ravel(), grid_b.ravel()
     c0, s0 = np.cos(b0[6]), np.sin(b0[6])  # shifts along the box's own axes
     cx = b0[0] + da * c0 - db * s0  # (T,)
     cy = b0[1] + da * s0 + db * c0
