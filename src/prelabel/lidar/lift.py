@@ -62,6 +62,9 @@ class LiftOptions:
     size_search: bool = False  # refine: also try lengths +-0.4 m and widths +-0.1 m around the fit
     point_weight: float = 2.0  # refine: weight of the points' distance to the box outline against the 2D IoU
     yaw_seeds: tuple[str, ...] = ("lshape", "ray")  # refine: start the search from each, keep the best
+    local_ground: bool = True  # the ground under an object: the median of the ground points near it (else the plane)
+    # refine: coarse (yaw, along, across) stages that pick the one yaw seed the full search starts from
+    probe: tuple[Any, ...] = (((8.0, 2.0), (0.6, 0.2), (0.2, 0.2)),)
     free_space: bool = True  # vehicles: shorten a box that LiDAR rays pass through (prelabel.lidar.freespace)
     vertical: str = "top"  # bottom/top: points | image | top | max-top (prelabel.lidar.vertical)
     vertical_classes: tuple[str, ...] = ("car", "truck", "bus")  # classes whose bottom/top follow that rule
@@ -160,7 +163,7 @@ def lift_frame(
                 continue
             cp = fp[chosen]
             cx, cy = float(np.median(cp[:, 0])), float(np.median(cp[:, 1]))
-            gz = local_height(g, cx, cy)
+            gz = local_height(g, cx, cy) if opt.local_ground else g.z_at(cx, cy)
             # rays that could pass through the object: the points seen inside its 2D box, ground included
             rays = p[_frustum_mask(uv, ok, det.box, 0.0, None)] if opt.free_space else p[:0]
             box, iou2d = _fit(cp, rays, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
@@ -215,24 +218,19 @@ def _fit(
             sizes = tuple((float(a), float(b)) for a in np.unique(ls) for b in np.unique(ws))
         best: tuple[F64, float, float] | None = None
         span = np.radians(sum(stage[0][0] for stage in opt.stages))
-        searched: list[float] = []
+        starts: list[F64] = []
         for seed in opt.yaw_seeds:
             start = box if seed == "lshape" else fit_box(cp, gz, prior, yaw=_seed_yaw(seed, cp))
-            # a seed within the search span of one already searched (mod 180 degrees) adds nothing
-            if any(abs((start[6] - y + np.pi / 2) % np.pi - np.pi / 2) < span / 2 for y in searched):
-                continue
-            searched.append(float(start[6]))
-            r = refine_with_image(
-                start,
-                cp,
-                cam.K,
-                cam_from_lidar,
-                box2d.xyxy,
-                size,
-                point_weight=opt.point_weight,
-                sizes=sizes,
-                stages=opt.stages,
-            )
+            # a seed within the search span of one already taken (mod 180 degrees) adds nothing
+            if not any(abs((start[6] - s[6] + np.pi / 2) % np.pi - np.pi / 2) < span / 2 for s in starts):
+                starts.append(start)
+        args = (cp, cam.K, cam_from_lidar, box2d.xyxy, size)
+        if opt.probe and len(starts) > 1:  # a coarse look from each start, the full search from the best only
+            probes = [refine_with_image(s, *args, point_weight=opt.point_weight, stages=opt.probe) for s in starts]
+            scores = [r[1] - opt.point_weight * r[2] for r in probes]
+            starts = [starts[int(np.argmax(scores))]]
+        for start in starts:
+            r = refine_with_image(start, *args, point_weight=opt.point_weight, sizes=sizes, stages=opt.stages)
             if best is None or r[1] - opt.point_weight * r[2] > best[1] - opt.point_weight * best[2]:
                 best = r
         if best is not None:
