@@ -4,7 +4,10 @@ For each 2D detection (nearest first: lowest box bottom in the image), the LiDAR
 projection falls in its box (or its instance mask) form a frustum; they are clustered on the ground plane, the
 cluster that best explains the detection is chosen (the share of the box's width it spans, its point count, and how
 well its depth agrees with the depth the box's pixel height implies for the class's typical height), and an oriented
-box is fitted to it with the class's size prior. Points inside an accepted box are taken out of the frustums that
+box is fitted to it with the class's size prior. Vehicles then get: a search of yaw and centre for the pose whose
+projection fills the 2D box (started from the L-shape heading and from the viewing ray's, a coarse look picks one),
+the far end cut back where LiDAR rays pass through it (:mod:`prelabel.lidar.freespace`), and the top from the 2D
+box's top edge (:mod:`prelabel.lidar.vertical`). Points inside an accepted box are taken out of the frustums that
 follow (joint assignment: an occluding car does not lend its points to the one behind). The score is the 2D score
 times the fit quality; duplicates from overlapping cameras are removed by bird's-eye-view NMS.
 """
@@ -61,7 +64,7 @@ class LiftOptions:
     )  # refine: (yaw deg, along m, across m) spans+steps
     size_search: bool = False  # refine: also try lengths +-0.4 m and widths +-0.1 m around the fit
     point_weight: float = 2.0  # refine: weight of the points' distance to the box outline against the 2D IoU
-    yaw_seeds: tuple[str, ...] = ("lshape", "ray")  # refine: start the search from each, keep the best
+    yaw_seeds: tuple[str, ...] = ("lshape", "ray")  # refine: headings to start from: lshape | ray | ego
     local_ground: bool = True  # the ground under an object: the median of the ground points near it (else the plane)
     # refine: coarse (yaw, along, across) stages that pick the one yaw seed the full search starts from
     probe: tuple[Any, ...] = (((8.0, 2.0), (0.6, 0.2), (0.2, 0.2)),)
