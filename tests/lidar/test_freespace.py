@@ -44,3 +44,13 @@ def test_shorten_keeps_the_near_end() -> None:
     turned = BOX.copy()
     turned[6] = np.pi  # heading toward the sensor: the far end is still the one away from it
     assert shorten(turned, 2.0)[0] == pytest.approx(11.0)
+
+
+def test_yaw_seeds() -> None:
+    from prelabel.lidar.lift import _seed_yaw
+
+    pts = np.array([[10.0, 9.0, -1.0], [10.0, 10.0, -1.0], [10.0, 11.0, -1.0]])
+    assert _seed_yaw("ray", pts) == pytest.approx(np.pi / 4)  # along the ray to the points' median (10, 10)
+    assert _seed_yaw("ego", pts) == 0.0
+    with pytest.raises(ValueError, match="expected lshape, ray or ego"):
+        _seed_yaw("road", pts)

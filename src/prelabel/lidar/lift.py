@@ -138,6 +138,7 @@ def lift_frame(
     above = (height > opt.above_ground) & (height < 4.0)
     claimed = np.zeros(len(p), dtype=bool)
     out: list[Lifted] = []
+    finish: list[tuple[Lifted, tuple[Any, ...]]] = []  # vehicles: steps that do not change the score
     for cam in cameras:
         dets = [d for d in detections.get(cam.name, ()) if d.box is not None and (d.score or 0) >= opt.min_score]
         dets = [d for d in dets if d.category.lower() in opt.classes]
@@ -167,28 +168,35 @@ def lift_frame(
             cp = fp[chosen]
             cx, cy = float(np.median(cp[:, 0])), float(np.median(cp[:, 1]))
             gz = local_height(g, cx, cy) if opt.local_ground else g.z_at(cx, cy)
-            # rays that could pass through the object: the points seen inside its 2D box, ground included
-            rays = p[_frustum_mask(uv, ok, det.box, 0.0, None)] if opt.free_space else p[:0]
-            box, iou2d = _fit(cp, rays, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
+            box, iou2d = _fit(cp, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
             n = int(chosen.sum())
             quality = float(min(1.0, 0.4 + n / 50.0))
             if iou2d is not None:
                 quality *= opt.iou_floor + (1.0 - opt.iou_floor) * iou2d**opt.iou_power
-            out.append(
-                Lifted(
-                    box=box,
-                    category=cls,
-                    score=float(det.score or 0.0) * quality,
-                    camera=cam.name,
-                    box2d=det.box,
-                    points=n,
-                    quality=quality,
-                    source=det.source,
-                )
+            item = Lifted(
+                box=box,
+                category=cls,
+                score=float(det.score or 0.0) * quality,
+                camera=cam.name,
+                box2d=det.box,
+                points=n,
+                quality=quality,
+                source=det.source,
             )
+            out.append(item)
+            if prior is not None and (cls in VEHICLES or cls in opt.vertical_classes):
+                finish.append((item, (cp, uv, ok, gz, prior, cam, cam_from_lidar, det.box)))
             if opt.joint and (det.score or 0) >= opt.claim_score:
                 claimed[idx[chosen]] = True
-    return nms3d(out, opt.nms_iou)
+    kept = nms3d(out, opt.nms_iou)
+    # the far-end cut and the top do not change scores, so only the boxes NMS keeps get them
+    alive = {id(k) for k in kept}
+    for item, (cp, uv, ok, gz, prior, cam, cam_from_lidar, box2d) in finish:
+        if id(item) in alive:
+            # rays that could pass through the object: the points seen inside its 2D box, ground included
+            rays = p[_frustum_mask(uv, ok, box2d, 0.0, None)] if opt.free_space and item.category in VEHICLES else p[:0]
+            item.box = _finish(item.box, cp, rays, gz, item.category, prior, cam, cam_from_lidar, box2d, opt)
+    return kept
 
 
 VEHICLES = ("car", "truck", "bus")
@@ -196,7 +204,6 @@ VEHICLES = ("car", "truck", "bus")
 
 def _fit(
     cp: F64,
-    sweep: F64,
     gz: float,
     cls: str,
     prior: SizePrior | None,
@@ -206,8 +213,7 @@ def _fit(
     opt: LiftOptions,
 ) -> tuple[F64, float | None]:
     """One object's box from its points ``cp``: outline fit, then for vehicles the 2D-consistent pose search from
-    each yaw seed, the free-space cut of the far end and the top from the 2D box. Returns the box and the IoU of its
-    projection with the 2D box (None when not searched)."""
+    the best yaw seed. Returns the box and the IoU of its projection with the 2D box (None when not searched)."""
     box = fit_box(cp, gz, prior)
     if prior is None or cls not in VEHICLES:
         return box, None
@@ -238,11 +244,27 @@ def _fit(
                 best = r
         if best is not None:
             box, iou2d, _cost = best
-    if opt.free_space:
-        box = shorten(box, free_length(box, cp, sweep), prior.min_length)
+    return box, iou2d
+
+
+def _finish(
+    box: F64,
+    cp: F64,
+    rays: F64,
+    gz: float,
+    cls: str,
+    prior: SizePrior,
+    cam: CameraView,
+    cam_from_lidar: F64,
+    box2d: Box2D,
+    opt: LiftOptions,
+) -> F64:
+    """A vehicle's far end cut back where the ``rays`` pass through it, and its top from the 2D box."""
+    if opt.free_space and cls in VEHICLES:
+        box = shorten(box, free_length(box, cp, rays), prior.min_length)
     if opt.vertical != "points" and cls in opt.vertical_classes:
         box = _vertical(box, cp, gz, prior, cam, cam_from_lidar, box2d, opt.vertical)
-    return box, iou2d
+    return box
 
 
 def _seed_yaw(seed: str, cp: F64) -> float:
