@@ -46,7 +46,10 @@ def test_vertical_rules() -> None:
     assert vertical_extent(-1.7, -0.3, -1.8, -0.05, rule="image", **kw) == pytest.approx((-1.8, -0.05))
     # max-top: the highest point bounds the top from below
     assert vertical_extent(-1.7, -0.1, None, -0.3, rule="max-top", **kw) == pytest.approx((-1.7, -0.1))
+    # a 2D top that would make the object taller (2.7 m) or lower (1.0 m) than the class can be is not its top
+    assert vertical_extent(-1.7, -0.3, None, 1.0, rule="top", **kw) == pytest.approx((-1.7, -0.2))
+    assert vertical_extent(-1.7, -0.1, None, -0.7, rule="top", **kw) == pytest.approx((-1.7, -0.1))
     # the height stays within the class's range
-    assert vertical_extent(-1.7, -0.3, None, 1.0, rule="top", **kw) == pytest.approx((-1.7, 0.2))
+    assert vertical_extent(-1.7, 0.5, None, None, rule="top", **kw) == pytest.approx((-1.7, 0.2))
     with pytest.raises(ValueError, match="expected one of"):
         vertical_extent(-1.7, -0.3, None, None, rule="roof", **kw)

@@ -94,12 +94,15 @@ def vertical_extent(
     - ``max-top``: the higher of the highest point and the 2D box's top (points never lie above the roof, so the
       highest point is a lower bound of the top).
 
-    The height is always clipped to [min_height, max_height] about the bottom."""
+    A 2D top that would make the height leave [min_height, max_height] is ignored (the box's top edge is then
+    something else: a loose box, an object behind). The height is always clipped to that range about the bottom."""
     rules = ("points", "image", "top", "max-top")
     if rule not in rules:
         raise ValueError(f"vertical rule {rule!r} is unknown; expected one of {', '.join(rules)}")
     lo = image_bottom if rule == "image" and image_bottom is not None else bottom
     hi = max(top_points, lo + height)
+    if image_top is not None and not min_height <= image_top - lo <= max_height:
+        image_top = None  # a height no object of the class has: the 2D box's top edge is not the object's
     if rule in ("image", "top") and image_top is not None:
         hi = image_top
     if rule == "max-top" and image_top is not None:
