@@ -230,8 +230,8 @@ def _fit(
         starts: list[F64] = []
         for seed in opt.yaw_seeds:
             start = box if seed == "lshape" else fit_box(cp, gz, prior, yaw=_seed_yaw(seed, cp))
-            # a seed within the search span of one already taken (mod 180 degrees) adds nothing
-            if not any(abs((start[6] - s[6] + np.pi / 2) % np.pi - np.pi / 2) < span / 2 for s in starts):
+            # a seed inside the yaw window searched around one already taken (mod 180 degrees) adds nothing
+            if not any(abs((start[6] - s[6] + np.pi / 2) % np.pi - np.pi / 2) < span for s in starts):
                 starts.append(start)
         args = (cp, cam.K, cam_from_lidar, box2d.xyxy, size)
         if opt.probe and len(starts) > 1:  # a coarse look from each start, the full search from the best only
