@@ -4,7 +4,10 @@ For each 2D detection (nearest first: lowest box bottom in the image), the LiDAR
 projection falls in its box (or its instance mask) form a frustum; they are clustered on the ground plane, the
 cluster that best explains the detection is chosen (the share of the box's width it spans, its point count, and how
 well its depth agrees with the depth the box's pixel height implies for the class's typical height), and an oriented
-box is fitted to it with the class's size prior. Points inside an accepted box are taken out of the frustums that
+box is fitted to it with the class's size prior. Vehicles then get: a search of yaw and centre for the pose whose
+projection fills the 2D box (started from the L-shape heading and from the viewing ray's, a coarse look picks one),
+the far end cut back where LiDAR rays pass through it (:mod:`prelabel.lidar.freespace`), and the top from the 2D
+box's top edge (:mod:`prelabel.lidar.vertical`). Points inside an accepted box are taken out of the frustums that
 follow (joint assignment: an occluding car does not lend its points to the one behind). The score is the 2D score
 times the fit quality; duplicates from overlapping cameras are removed by bird's-eye-view NMS.
 """
@@ -23,8 +26,10 @@ from prelabel.core.geometry import transforms as tf
 from prelabel.core.labels import Box2D, Box3D, Label
 from prelabel.core.scene import CameraView
 from prelabel.lidar.cluster import bev_clusters
-from prelabel.lidar.fit import PRIORS, fit_box, refine_with_image
+from prelabel.lidar.fit import PRIORS, SizePrior, fit_box, refine_with_image
+from prelabel.lidar.freespace import free_length, shorten
 from prelabel.lidar.ground import Ground, fit_ground, local_height
+from prelabel.lidar.vertical import image_z_extent, vertical_extent
 
 F64 = npt.NDArray[np.float64]
 # 2D detector classes (COCO names, KITTI names) to 3D classes with size priors
@@ -59,6 +64,13 @@ class LiftOptions:
     )  # refine: (yaw deg, along m, across m) spans+steps
     size_search: bool = False  # refine: also try lengths +-0.4 m and widths +-0.1 m around the fit
     point_weight: float = 2.0  # refine: weight of the points' distance to the box outline against the 2D IoU
+    yaw_seeds: tuple[str, ...] = ("lshape", "ray")  # refine: headings to start from: lshape | ray | ego
+    local_ground: bool = True  # the ground under an object: the median of the ground points near it (else the plane)
+    # refine: coarse (yaw, along, across) stages that pick the one yaw seed the full search starts from
+    probe: tuple[Any, ...] = (((8.0, 2.0), (0.6, 0.2), (0.2, 0.2)),)
+    free_space: bool = True  # vehicles: shorten a box that LiDAR rays pass through (prelabel.lidar.freespace)
+    vertical: str = "top"  # bottom/top: points | image | top | max-top (prelabel.lidar.vertical)
+    vertical_classes: tuple[str, ...] = ("car", "truck", "bus")  # classes whose bottom/top follow that rule
     classes: dict[str, str] = field(default_factory=lambda: dict(CLASSES))
 
 
@@ -126,6 +138,7 @@ def lift_frame(
     above = (height > opt.above_ground) & (height < 4.0)
     claimed = np.zeros(len(p), dtype=bool)
     out: list[Lifted] = []
+    finish: list[tuple[Lifted, tuple[Any, ...]]] = []  # vehicles: steps that do not change the score
     for cam in cameras:
         dets = [d for d in detections.get(cam.name, ()) if d.box is not None and (d.score or 0) >= opt.min_score]
         dets = [d for d in dets if d.category.lower() in opt.classes]
@@ -154,46 +167,142 @@ def lift_frame(
                 continue
             cp = fp[chosen]
             cx, cy = float(np.median(cp[:, 0])), float(np.median(cp[:, 1]))
-            gz = local_height(g, cx, cy)
-            box = fit_box(cp, gz, prior)
-            iou2d = None
-            if opt.refine and prior is not None and cls in ("car", "truck", "bus"):
-                size = (cam.width, cam.height) if cam.width and cam.height else None
-                sizes: tuple[tuple[float, float], ...] = ()
-                if opt.size_search:
-                    ls = np.clip(box[3] + np.array([-0.4, -0.2, 0.0, 0.2, 0.4]), prior.length - 0.6, prior.max_length)
-                    ws = np.clip(box[4] + np.array([-0.1, 0.0, 0.1]), prior.width - 0.2, prior.max_width)
-                    sizes = tuple((float(a), float(b)) for a in np.unique(ls) for b in np.unique(ws))
-                box, iou2d, _cost = refine_with_image(
-                    box,
-                    cp,
-                    cam.K,
-                    cam_from_lidar,
-                    det.box.xyxy,
-                    size,
-                    point_weight=opt.point_weight,
-                    sizes=sizes,
-                    stages=opt.stages,
-                )
+            gz = local_height(g, cx, cy) if opt.local_ground else g.z_at(cx, cy)
+            box, iou2d = _fit(cp, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
             n = int(chosen.sum())
             quality = float(min(1.0, 0.4 + n / 50.0))
             if iou2d is not None:
                 quality *= opt.iou_floor + (1.0 - opt.iou_floor) * iou2d**opt.iou_power
-            out.append(
-                Lifted(
-                    box=box,
-                    category=cls,
-                    score=float(det.score or 0.0) * quality,
-                    camera=cam.name,
-                    box2d=det.box,
-                    points=n,
-                    quality=quality,
-                    source=det.source,
-                )
+            item = Lifted(
+                box=box,
+                category=cls,
+                score=float(det.score or 0.0) * quality,
+                camera=cam.name,
+                box2d=det.box,
+                points=n,
+                quality=quality,
+                source=det.source,
             )
+            out.append(item)
+            if prior is not None and (cls in VEHICLES or cls in opt.vertical_classes):
+                finish.append((item, (cp, uv, ok, gz, prior, cam, cam_from_lidar, det.box)))
             if opt.joint and (det.score or 0) >= opt.claim_score:
                 claimed[idx[chosen]] = True
-    return nms3d(out, opt.nms_iou)
+    kept = nms3d(out, opt.nms_iou)
+    # the far-end cut and the top do not change scores, so only the boxes NMS keeps get them
+    alive = {id(k) for k in kept}
+    for item, (cp, uv, ok, gz, prior, cam, cam_from_lidar, box2d) in finish:
+        if id(item) in alive:
+            # rays that could pass through the object: the points seen inside its 2D box, ground included
+            rays = p[_frustum_mask(uv, ok, box2d, 0.0, None)] if opt.free_space and item.category in VEHICLES else p[:0]
+            item.box = _finish(item.box, cp, rays, gz, item.category, prior, cam, cam_from_lidar, box2d, opt)
+    return kept
+
+
+VEHICLES = ("car", "truck", "bus")
+
+
+def _fit(
+    cp: F64,
+    gz: float,
+    cls: str,
+    prior: SizePrior | None,
+    cam: CameraView,
+    cam_from_lidar: F64,
+    box2d: Box2D,
+    opt: LiftOptions,
+) -> tuple[F64, float | None]:
+    """One object's box from its points ``cp``: outline fit, then for vehicles the 2D-consistent pose search from
+    the best yaw seed. Returns the box and the IoU of its projection with the 2D box (None when not searched)."""
+    box = fit_box(cp, gz, prior)
+    if prior is None or cls not in VEHICLES:
+        return box, None
+    iou2d = None
+    if opt.refine:
+        size = (cam.width, cam.height) if cam.width and cam.height else None
+        sizes: tuple[tuple[float, float], ...] = ()
+        if opt.size_search:
+            ls = np.clip(box[3] + np.array([-0.4, -0.2, 0.0, 0.2, 0.4]), prior.length - 0.6, prior.max_length)
+            ws = np.clip(box[4] + np.array([-0.1, 0.0, 0.1]), prior.width - 0.2, prior.max_width)
+            sizes = tuple((float(a), float(b)) for a in np.unique(ls) for b in np.unique(ws))
+        best: tuple[F64, float, float] | None = None
+        span = np.radians(sum(stage[0][0] for stage in opt.stages))
+        starts: list[F64] = []
+        for seed in opt.yaw_seeds:
+            start = box if seed == "lshape" else fit_box(cp, gz, prior, yaw=_seed_yaw(seed, cp))
+            # a seed inside the yaw window searched around one already taken (mod 180 degrees) adds nothing
+            if not any(abs((start[6] - s[6] + np.pi / 2) % np.pi - np.pi / 2) < span for s in starts):
+                starts.append(start)
+        args = (cp, cam.K, cam_from_lidar, box2d.xyxy, size)
+        if opt.probe and len(starts) > 1:  # a coarse look from each start, the full search from the best only
+            probes = [refine_with_image(s, *args, point_weight=opt.point_weight, stages=opt.probe) for s in starts]
+            scores = [r[1] - opt.point_weight * r[2] for r in probes]
+            starts = [starts[int(np.argmax(scores))]]
+        for start in starts:
+            r = refine_with_image(start, *args, point_weight=opt.point_weight, sizes=sizes, stages=opt.stages)
+            if best is None or r[1] - opt.point_weight * r[2] > best[1] - opt.point_weight * best[2]:
+                best = r
+        if best is not None:
+            box, iou2d, _cost = best
+    return box, iou2d
+
+
+def _finish(
+    box: F64,
+    cp: F64,
+    rays: F64,
+    gz: float,
+    cls: str,
+    prior: SizePrior,
+    cam: CameraView,
+    cam_from_lidar: F64,
+    box2d: Box2D,
+    opt: LiftOptions,
+) -> F64:
+    """A vehicle's far end cut back where the ``rays`` pass through it, and its top from the 2D box."""
+    if opt.free_space and cls in VEHICLES:
+        box = shorten(box, free_length(box, cp, rays), prior.min_length)
+    if opt.vertical != "points" and cls in opt.vertical_classes:
+        box = _vertical(box, cp, gz, prior, cam, cam_from_lidar, box2d, opt.vertical)
+    return box
+
+
+def _seed_yaw(seed: str, cp: F64) -> float:
+    """A starting heading: ``ray`` along the viewing ray to the points (a car seen from behind or in front),
+    ``ego`` along the sensor's forward axis (traffic parallel to the ego car)."""
+    if seed == "ray":
+        return float(np.arctan2(np.median(cp[:, 1]), np.median(cp[:, 0])))
+    if seed == "ego":
+        return 0.0
+    raise ValueError(f"yaw seed {seed!r} is unknown; expected lshape, ray or ego")
+
+
+def _vertical(
+    box: F64,
+    cp: F64,
+    gz: float,
+    prior: Any,
+    cam: CameraView,
+    cam_from_lidar: F64,
+    box2d: Box2D,
+    rule: str,
+) -> F64:
+    """The box's bottom and top from the ground, its points and the 2D box (:mod:`prelabel.lidar.vertical`)."""
+    size = (cam.width, cam.height) if cam.width and cam.height else None
+    zb, zt = image_z_extent(box, cam.K, cam_from_lidar, box2d.xyxy, size)
+    lo, hi = vertical_extent(
+        gz,
+        float(cp[:, 2].max()),
+        zb,
+        zt,
+        height=prior.height,
+        min_height=prior.min_height,
+        max_height=prior.max_height,
+        rule=rule,
+    )
+    out = box.copy()
+    out[2], out[5] = (lo + hi) / 2, hi - lo
+    return out
 
 
 def nms3d(items: list[Lifted], iou: float) -> list[Lifted]:
