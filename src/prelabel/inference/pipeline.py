@@ -15,6 +15,7 @@ and still get the CPU when inference waits for them. ``decode_workers=1`` is eno
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
@@ -43,16 +44,27 @@ class PipelineOptions:
     decode_nice: int = 5
 
 
-def lower_thread_priority(steps: int) -> None:
-    """Make the calling thread ``steps`` nice levels less urgent than it is (Linux only; a no-op elsewhere, where
-    the call would renice the whole process). Never raises: priority is an optimisation."""
-    if steps <= 0 or not sys.platform.startswith("linux"):
-        return
+def thread_nice() -> int | None:
+    """The calling thread's nice value (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     except OSError:
-        pass
+        return None
+
+
+def lower_thread_priority(steps: int, base: int | None = None) -> None:
+    """Make the calling thread ``steps`` nice levels less urgent than ``base`` (default: its own; threads inherit
+    their creator's value, so a pool started by a lowered thread passes the same ``base``). Linux only: elsewhere
+    the call would renice the whole process. Never raises: priority is an optimisation."""
+    current = thread_nice()
+    if steps <= 0 or current is None:
+        return
+    target = min(19, (current if base is None else base) + steps)
+    if target > current:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), target)
 
 
 class _Failure:
@@ -94,8 +106,10 @@ def run_pipeline(
             if stop.is_set():
                 return
 
+    base = thread_nice()
+
     def lower() -> None:
-        lower_thread_priority(opts.decode_nice)
+        lower_thread_priority(opts.decode_nice, base)
 
     def reader() -> None:
         lower()
