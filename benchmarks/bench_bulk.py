@@ -89,9 +89,9 @@ def make_predictor(which: str) -> Any:
     return Predictor(model, threads=THREADS, **options)
 
 
-def throughput(which: str, n: int, work: Path, repeats: int) -> dict[str, float]:
+def throughput(which: str, n: int, work: Path, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
     """Best frames/s of ``repeats`` interleaved rounds of each mode (the machine is shared: the best round is the
-    least disturbed one)."""
+    least disturbed one), and the least CPU milliseconds per frame (all threads of the process) of each mode."""
     import cv2
     import numpy as np
 
@@ -118,16 +118,20 @@ def throughput(which: str, n: int, work: Path, repeats: int) -> dict[str, float]
 
     runs = {"naive read-infer-write loop": naive, "inference alone (pre-decoded)": alone}
     best: dict[str, float] = {}
-    for r in range(repeats):
+    cpu: dict[str, float] = {}
+
+    def pipeline() -> None:
+        done, _ = run_job(listing, work, f"pipeline{time.monotonic_ns()}", predictor, which)
+        assert done == n
+
+    runs["pipeline (job, threads, queues)"] = pipeline
+    for _ in range(repeats):
         for name, fn in runs.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             best[name] = max(best.get(name, 0.0), n / (time.perf_counter() - t))
-        done, secs = run_job(listing, work, f"pipeline{r}", predictor, which)
-        assert done == n
-        name = "pipeline (job, threads, queues)"
-        best[name] = max(best.get(name, 0.0), n / secs)
-    return best
+            cpu[name] = min(cpu.get(name, float("inf")), 1000 * (time.process_time() - c) / n)
+    return best, cpu
 
 
 def memory(n: int) -> dict[str, float]:
@@ -179,16 +183,22 @@ def main() -> None:
     for which in names:
         n = args.frames or MODELS[which][2]
         with tempfile.TemporaryDirectory() as tmp:
-            fps = throughput(which, n, Path(tmp), args.repeats)
+            fps, cpu = throughput(which, n, Path(tmp), args.repeats)
         load = os.getloadavg()[0]
         ratio = fps["pipeline (job, threads, queues)"] / fps["inference alone (pre-decoded)"]
-        results["models"][which] = {"frames": n, "frames_per_s": fps, "pipeline_vs_alone": ratio, "load": load}
+        results["models"][which] = {
+            "frames": n,
+            "frames_per_s": fps,
+            "cpu_ms_per_frame": cpu,
+            "pipeline_vs_alone": ratio,
+            "load": load,
+        }
         label = f"{which} ({MODELS[which][0]})" if which == "ssd" else f"preset {which}"
         print(f"\nthroughput, {n} KITTI frames, {label}, {THREADS} inference threads, best of {args.repeats}")
         print(f"(machine: {os.cpu_count()} CPUs, 1-minute load average {load:.1f} at the end)")
-        print("| mode | frames/s |\n|---|---:|")
+        print("| mode | frames/s | CPU ms/frame (all threads) |\n|---|---:|---:|")
         for k, v in fps.items():
-            print(f"| {k} | {v:.2f} |")
+            print(f"| {k} | {v:.2f} | {cpu[k]:.1f} |")
         print(f"pipeline / inference alone: {100 * ratio:.1f} %", flush=True)
     sizes = [int(s) for s in args.memory.split(",") if s.strip()]
     if sizes:

@@ -39,7 +39,7 @@ _END = object()
 class PipelineOptions:
     decode_workers: int = 1
     queue_size: int = 8
-    commit_every: int = 64
+    commit_every: int = 32
     commit_seconds: float = 1.0
     decode_nice: int = 5
 
