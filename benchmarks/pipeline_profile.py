@@ -30,7 +30,7 @@ CATEGORIES = [
     ("reading pending items (job.pending)", r"pending \(prelabel"),
     ("PNG decoding", r"decode_image \(|imdecode|_safe_load \("),
     ("preprocessing (resize, normalise)", r"Preprocess\.__call__"),
-    ("ONNX Runtime / OpenCV DNN forward", r"_infer \(|forward|blobFromImage"),
+    ("ONNX Runtime / OpenCV DNN forward", r"_infer \(|backends/opencv_"),
     ("NMS and box decoding", r"nms \(|decoders/"),
     ("tiling / fusion merge", r"merge_raw|suppress_cut|weighted_merge|EnsembleDetector|fusion"),
     ("class map / thresholds (ontology)", r"OntologyDetector\.detect"),
@@ -103,7 +103,7 @@ def summarize(raw: Path) -> list[tuple[str, str, int]]:
         if not num.isdigit():
             continue
         thread = stack.split(";", 1)[0]
-        main = "MainThread" in thread
+        main = "MainThread" in thread or "<module>" in stack  # py-spy does not always name the main thread
         if "profile-watch" in thread or (main and "run_job (benchmarks/bench_bulk" not in stack):
             continue  # model loading and warm-up, the profiler's own watcher
         kind = (
