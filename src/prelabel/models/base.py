@@ -30,3 +30,12 @@ class Detector(Protocol):
     def source(self) -> str:
         """Provenance written on every label: ``model:<id>@<version>``."""
         ...
+
+
+def detect_many(detector: Detector, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+    """Detections for several images: the detector's own ``detect_batch`` when it has one (a model with a dynamic
+    batch runs them in as few passes as its ``batch`` option allows), else one ``detect`` per image."""
+    batch = getattr(detector, "detect_batch", None)
+    if callable(batch):
+        return list(batch(images))
+    return [detector.detect(im) for im in images]

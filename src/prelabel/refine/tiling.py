@@ -2,7 +2,8 @@
 
 The zoo's detectors see a 300-512 px input, so on a 1242x375 KITTI frame a distant car shrinks to a few pixels.
 :class:`TiledDetector` also runs the detector on overlapping square tiles (side = the frame's short side by
-default), maps tile boxes back to frame pixels, and merges everything:
+default), maps tile boxes back to frame pixels, and merges everything. The full frame and a frame's tiles go to the
+model as one batch (:func:`~prelabel.models.base.detect_many`) where the model takes one:
 
 1. **Cut boxes.** A tile box touching an inner tile edge (an edge that is not the frame's border) may be the
    visible part of an object the tile cut. Such a box is dropped when a box of the same class from the full frame
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import Tile, area, nms, overlap, tile_grid
-from prelabel.models.base import Detector
+from prelabel.models.base import Detector, detect_many
 from prelabel.refine.tta import weighted_merge
 
 __all__ = [
@@ -127,13 +128,15 @@ class TiledDetector:
         parts: list[Detections] = []
         cut: list[npt.NDArray[np.bool_]] = []
         origin: list[npt.NDArray[np.int64]] = []
-        if self.full_frame or not tiles:
-            full = self.detector.detect(image)
+        whole = self.full_frame or not tiles
+        crops = [np.ascontiguousarray(image[t.y0 : t.y1, t.x0 : t.x1]) for t in tiles]
+        found = detect_many(self.detector, [image, *crops] if whole else crops)  # one batch where the model allows
+        if whole:
+            full = found.pop(0)
             parts.append(Detections(full.xyxy, full.scores, full.class_ids))
             cut.append(np.zeros(len(full), dtype=bool))
             origin.append(np.full(len(full), -1, dtype=np.int64))
-        for k, t in enumerate(tiles):
-            d = self.detector.detect(np.ascontiguousarray(image[t.y0 : t.y1, t.x0 : t.x1]))
+        for k, (t, d) in enumerate(zip(tiles, found, strict=True)):
             xyxy = d.xyxy + np.array([t.x0, t.y0, t.x0, t.y0], dtype=np.float32)
             parts.append(Detections(xyxy, d.scores, d.class_ids))
             cut.append(cut_flags(xyxy, t, w, h, self.edge_margin))

@@ -187,14 +187,24 @@ def _container_chunks(frames: Iterable[Frame], chunk: int) -> Iterator[tuple[str
         yield key, run
 
 
-def iter_decoded(frames: Iterable[Frame], *, workers: int = 2, chunk: int = 64) -> Iterator[Decoded]:
-    """Decode frames as they come: image files on ``workers`` threads (in order, a bounded window ahead),
-    bag and video frames in one sequential pass per run of consecutive frames. Never raises for a bad frame."""
+def iter_decoded(
+    frames: Iterable[Frame],
+    *,
+    workers: int = 2,
+    chunk: int = 64,
+    window: int | None = None,
+    initializer: Callable[[], object] | None = None,
+) -> Iterator[Decoded]:
+    """Decode frames as they come: image files on ``workers`` threads (in order, at most ``window`` ahead; default
+    twice the workers), bag and video frames in one sequential pass per run of consecutive frames. Never raises for
+    a bad frame. ``initializer`` runs first on each decoding thread (the bulk pipeline lowers their priority)."""
     from prelabel.sources.rosbag import read_bag_images
     from prelabel.sources.video import read_video_frames
 
-    window = max(1, workers) * 2
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="prelabel-decode") as pool:
+    window = max(1, window or max(1, workers) * 2)
+    with ThreadPoolExecutor(
+        max_workers=max(1, workers), thread_name_prefix="prelabel-decode", initializer=initializer
+    ) as pool:
         pending: list[Future[Decoded]] = []
         for key, run in _container_chunks(frames, chunk):
             if key is None:

@@ -181,14 +181,24 @@ def nms(
         span = float(np.abs(boxes).max()) * 2.0 + 1.0
         boxes = boxes + (codes.astype(np.float64) * span)[:, None]
     order = np.argsort(-s, kind="stable")
+    # the IoU of the kept box against the rest, as overlap() computes it, without its per-call checks (this loop
+    # runs once per kept box: with low score thresholds, hundreds of times a frame)
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
+    areas = _area(boxes)
     keep: list[int] = []
     while order.size:
         i = int(order[0])
         keep.append(i)
         if order.size == 1:
             break
-        ious = overlap(boxes[i : i + 1], boxes[order[1:]])[0]
-        order = order[1:][ious <= iou_threshold]
+        rest = order[1:]
+        iw = np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])
+        ih = np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])
+        inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
+        denom = areas[i] + areas[rest] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ious = np.where(denom > 0, inter / denom, 0.0)
+        order = rest[ious <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
 
 

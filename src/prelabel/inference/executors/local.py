@@ -19,9 +19,11 @@ def make_predictor(job: Job, **overrides: Any) -> Predictor:
 
 def run_local(job: Job, on_records: Any = None, *, predictor: Predictor | None = None) -> RunSummary:
     opts = job.config.executor_options
+    defaults = PipelineOptions()
     pipe = PipelineOptions(
-        decode_workers=int(opts.get("decode_workers", 2)),
-        queue_size=int(opts.get("queue_size", 8)),
+        decode_workers=int(opts.get("decode_workers", defaults.decode_workers)),
+        queue_size=int(opts.get("queue_size", defaults.queue_size)),
+        decode_nice=int(opts.get("decode_nice", defaults.decode_nice)),
     )
     pred = predictor or make_predictor(job)
     pred.job = job.id
