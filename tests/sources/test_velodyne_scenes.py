@@ -26,6 +26,7 @@ from prelabel.core.geometry import transforms as tf
 from prelabel.core.scene import Pose
 from prelabel.formats import kitti as kitti_format
 from prelabel.labelfile import read_records
+from prelabel.lidar.run import sensor_origin
 from prelabel.sources import velodyne as vel
 from prelabel.sources.rig import FLU_FROM_FRD
 from prelabel.sources.scenes.kitti import parse_calib, rect_from_lidar
@@ -160,6 +161,11 @@ def test_a_ford_style_bag_extracts_to_scenes_and_labels_in_3d(ford_bag: Path, tm
     # the merged sweep is the KITTI scan (z up: the road 1.73 m below the KITTI LiDAR)
     pts = np.fromfile(scenes[1].frame.uri, dtype=np.float32).reshape(-1, 4)
     assert len(pts) > 20000 and np.median(pts[np.hypot(pts[:, 0], pts[:, 1]) < 15, 2]) < -1.0
+    # the lifting's viewing rays start at the four LiDARs' mean position in the vehicle frame (the rig's, turned)
+    lidars = [(FLU_FROM_FRD @ m)[:3, 3] for k, m in ford_rig().items() if k.startswith("lidar_")]
+    assert sorted(scenes[1].frame.meta["lidar_origins"]) == sorted(vel.FORD_TOPICS)
+    np.testing.assert_allclose(scenes[1].frame.meta["sensor_origin"], np.mean(lidars, axis=0), atol=1e-6)
+    assert sensor_origin(scenes[1].frame) == pytest.approx((1.118, 0.016, 1.278), abs=1e-3)
 
     labels = tmp_path / "labels3d.jsonl"
     res = runner.invoke(app, ["label", str(out / "scenes.jsonl"), "--3d", "-o", str(labels)])

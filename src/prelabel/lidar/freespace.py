@@ -91,14 +91,16 @@ def free_length(
     return float(np.clip(limit, visible, length))
 
 
-def shorten(box: npt.ArrayLike, length: float, min_length: float = 0.0) -> F64:
-    """``box`` cut to ``length`` (at least ``min_length``) from its far end from the sensor at the origin."""
+def shorten(
+    box: npt.ArrayLike, length: float, min_length: float = 0.0, *, sensor: tuple[float, float, float] = (0.0, 0.0, 0.0)
+) -> F64:
+    """``box`` cut to ``length`` (at least ``min_length``) from its far end from ``sensor`` (x y z, box frame)."""
     b = np.asarray(box, dtype=np.float64).reshape(7).copy()
     length = max(length, min_length)
     if length >= b[3]:
         return b
     h = np.array([np.cos(b[6]), np.sin(b[6])])
-    away = 1.0 if h @ b[:2] >= 0 else -1.0
+    away = 1.0 if h @ (b[:2] - np.asarray(sensor, dtype=np.float64)[:2]) >= 0 else -1.0
     b[:2] -= away * h * (b[3] - length) / 2
     b[3] = length
     return b

@@ -102,7 +102,13 @@ def _frustum_mask(uv: F64, ok: npt.NDArray[np.bool_], box: Box2D, shrink: float,
 
 
 def _choose_cluster(
-    pts: F64, uv: F64, ids: npt.NDArray[np.int64], box: Box2D, expected_depth: float | None, min_points: int
+    pts: F64,
+    uv: F64,
+    ids: npt.NDArray[np.int64],
+    box: Box2D,
+    expected_depth: float | None,
+    min_points: int,
+    sensor: F64,
 ) -> npt.NDArray[np.bool_] | None:
     best, best_score = None, 0.0
     for k in np.unique(ids):
@@ -115,7 +121,7 @@ def _choose_cluster(
         cover = (uv[sel, 0].max() - uv[sel, 0].min()) / max(box.width, 1.0)
         score = np.sqrt(n) * (0.2 + min(cover, 1.0))
         if expected_depth is not None:
-            depth = float(np.median(np.hypot(pts[sel, 0], pts[sel, 1])))
+            depth = float(np.median(np.hypot(pts[sel, 0] - sensor[0], pts[sel, 1] - sensor[1])))
             sigma = 0.3 * expected_depth + 1.0
             score *= 0.1 + np.exp(-0.5 * ((depth - expected_depth) / sigma) ** 2)
         if score > best_score:
@@ -129,9 +135,16 @@ def lift_frame(
     detections: Mapping[str, Sequence[Label]],
     options: LiftOptions | None = None,
     ground: Ground | None = None,
+    sensor: Sequence[float] = (0.0, 0.0, 0.0),
 ) -> list[Lifted]:
-    """3D boxes (LiDAR frame) for the 2D detections of each camera (``detections[camera.name]``)."""
+    """3D boxes (LiDAR frame) for the 2D detections of each camera (``detections[camera.name]``).
+
+    ``sensor`` is where the LiDAR sits in the points' frame (x y z, m): the origin of the viewing rays (yaw seed,
+    extension away from the sensor, free-space rays, cluster depth). The origin for a sweep in its LiDAR's own
+    frame (KITTI, nuScenes); for a sweep in the ego frame, its ``meta.sensor_origin``
+    (:func:`prelabel.lidar.run.sensor_origin`)."""
     opt = options or LiftOptions()
+    origin = np.asarray(sensor, dtype=np.float64).reshape(3)
     p = np.asarray(points, dtype=np.float64)[:, :3]
     g = ground or fit_ground(p)
     height = g.height(p)
@@ -162,13 +175,13 @@ def lift_frame(
             exp_depth = None
             if opt.depth_prior and cls in PRIORS and det.box.height > 5:
                 exp_depth = fy * PRIORS[cls].height / det.box.height
-            chosen = _choose_cluster(fp, uv[idx], ids, det.box, exp_depth, opt.min_points)
+            chosen = _choose_cluster(fp, uv[idx], ids, det.box, exp_depth, opt.min_points, origin)
             if chosen is None:
                 continue
             cp = fp[chosen]
             cx, cy = float(np.median(cp[:, 0])), float(np.median(cp[:, 1]))
             gz = local_height(g, cx, cy) if opt.local_ground else g.z_at(cx, cy)
-            box, iou2d = _fit(cp, gz, cls, prior, cam, cam_from_lidar, det.box, opt)
+            box, iou2d = _fit(cp, gz, cls, prior, cam, cam_from_lidar, det.box, opt, origin)
             n = int(chosen.sum())
             quality = float(min(1.0, 0.4 + n / 50.0))
             if iou2d is not None:
@@ -195,7 +208,7 @@ def lift_frame(
         if id(item) in alive:
             # rays that could pass through the object: the points seen inside its 2D box, ground included
             rays = p[_frustum_mask(uv, ok, box2d, 0.0, None)] if opt.free_space and item.category in VEHICLES else p[:0]
-            item.box = _finish(item.box, cp, rays, gz, item.category, prior, cam, cam_from_lidar, box2d, opt)
+            item.box = _finish(item.box, cp, rays, gz, item.category, prior, cam, cam_from_lidar, box2d, opt, origin)
     return kept
 
 
@@ -211,10 +224,12 @@ def _fit(
     cam_from_lidar: F64,
     box2d: Box2D,
     opt: LiftOptions,
+    origin: F64,
 ) -> tuple[F64, float | None]:
     """One object's box from its points ``cp``: outline fit, then for vehicles the 2D-consistent pose search from
     the best yaw seed. Returns the box and the IoU of its projection with the 2D box (None when not searched)."""
-    box = fit_box(cp, gz, prior)
+    xy = (float(origin[0]), float(origin[1]))
+    box = fit_box(cp, gz, prior, sensor=xy)
     if prior is None or cls not in VEHICLES:
         return box, None
     iou2d = None
@@ -229,7 +244,7 @@ def _fit(
         span = np.radians(sum(stage[0][0] for stage in opt.stages))
         starts: list[F64] = []
         for seed in opt.yaw_seeds:
-            start = box if seed == "lshape" else fit_box(cp, gz, prior, yaw=_seed_yaw(seed, cp))
+            start = box if seed == "lshape" else fit_box(cp, gz, prior, sensor=xy, yaw=_seed_yaw(seed, cp, xy))
             # a seed inside the yaw window searched around one already taken (mod 180 degrees) adds nothing
             if not any(abs((start[6] - s[6] + np.pi / 2) % np.pi - np.pi / 2) < span for s in starts):
                 starts.append(start)
@@ -258,20 +273,22 @@ def _finish(
     cam_from_lidar: F64,
     box2d: Box2D,
     opt: LiftOptions,
+    origin: F64,
 ) -> F64:
     """A vehicle's far end cut back where the ``rays`` pass through it, and its top from the 2D box."""
     if opt.free_space and cls in VEHICLES:
-        box = shorten(box, free_length(box, cp, rays), prior.min_length)
+        o = (float(origin[0]), float(origin[1]), float(origin[2]))
+        box = shorten(box, free_length(box, cp, rays, sensor=o), prior.min_length, sensor=o)
     if opt.vertical != "points" and cls in opt.vertical_classes:
         box = _vertical(box, cp, gz, prior, cam, cam_from_lidar, box2d, opt.vertical)
     return box
 
 
-def _seed_yaw(seed: str, cp: F64) -> float:
-    """A starting heading: ``ray`` along the viewing ray to the points (a car seen from behind or in front),
-    ``ego`` along the sensor's forward axis (traffic parallel to the ego car)."""
+def _seed_yaw(seed: str, cp: F64, sensor: tuple[float, float] = (0.0, 0.0)) -> float:
+    """A starting heading: ``ray`` along the viewing ray from ``sensor`` to the points (a car seen from behind or
+    in front), ``ego`` along the frame's forward axis (traffic parallel to the ego car)."""
     if seed == "ray":
-        return float(np.arctan2(np.median(cp[:, 1]), np.median(cp[:, 0])))
+        return float(np.arctan2(np.median(cp[:, 1]) - sensor[1], np.median(cp[:, 0]) - sensor[0]))
     if seed == "ego":
         return 0.0
     raise ValueError(f"yaw seed {seed!r} is unknown; expected lshape, ray or ego")

@@ -12,6 +12,7 @@ calibration, a camera image that does not decode) is a failed record with the re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -33,6 +34,22 @@ def camera_frame(scene: Frame, cam: Any) -> Frame:
     )
 
 
+def sensor_origin(scene: Frame) -> tuple[float, float, float]:
+    """Where the LiDAR sits in the sweep's own frame (x y z, m): ``meta.sensor_origin`` when the scene gives it (a
+    sweep written in the ego frame: a merged multi-LiDAR sweep gives its LiDARs' mean position), else the origin
+    (a sweep in its LiDAR's frame: KITTI, nuScenes). The viewing rays of the 3D lifting start there."""
+    raw = (scene.meta or {}).get("sensor_origin")
+    if raw is None:
+        return (0.0, 0.0, 0.0)
+    try:
+        x, y, z = (float(v) for v in raw)
+    except (TypeError, ValueError) as e:
+        raise PrelabelError(f"{scene.id}: meta.sensor_origin should be [x, y, z] in metres; got {raw!r}") from e
+    if not all(map(math.isfinite, (x, y, z))):
+        raise PrelabelError(f"{scene.id}: meta.sensor_origin should be finite [x, y, z] in metres; got {raw!r}")
+    return (x, y, z)
+
+
 def label_scene(
     rec: FrameRecord,
     detect: Callable[[Frame], FrameRecord],
@@ -52,6 +69,7 @@ def label_scene(
     scene = rec.frame
     try:
         points = load(scene)
+        origin = sensor_origin(scene)
         dets: dict[str, list[Label]] = {}
         for cam in scene.cameras or []:
             out = detect(camera_frame(scene, cam))
@@ -64,10 +82,10 @@ def label_scene(
                 "one camera image within the time tolerance, or pass --unknown-objects (Python: unknown=) to box "
                 "the LiDAR clusters alone as low-score 'unknown' objects"
             )
-        lifted = lift_frame(points, scene.cameras, dets, options) if scene.cameras else []
+        lifted = lift_frame(points, scene.cameras, dets, options, sensor=origin) if scene.cameras else []
         labels = to_labels(lifted, scene.id)
         if unknown is not None:
-            found = unknown_boxes(points, fit_ground(points[:, :3]), [it.box for it in lifted], unknown)
+            found = unknown_boxes(points, fit_ground(points[:, :3]), [it.box for it in lifted], unknown, origin)
             labels += unknown_labels(found, scene.id)
     except PrelabelError as e:
         return FrameRecord(frame=scene, status="failed", error=str(e))

@@ -70,15 +70,21 @@ def _partial_vehicle(box: F64) -> bool:
 
 
 def unknown_boxes(
-    points: npt.ArrayLike, ground: Ground, claimed: npt.ArrayLike | None = None, options: UnknownOptions | None = None
+    points: npt.ArrayLike,
+    ground: Ground,
+    claimed: npt.ArrayLike | None = None,
+    options: UnknownOptions | None = None,
+    sensor: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> list[tuple[F64, float, int, str]]:
     """``(box, score, points, size guess)`` for the unclaimed clusters of a sweep (LiDAR frame, z up).
 
-    ``claimed`` are ``(M, 7)`` boxes already lifted from 2D detections: their points are left out."""
+    ``claimed`` are ``(M, 7)`` boxes already lifted from 2D detections: their points are left out. ``sensor`` is
+    where the LiDAR sits in the points' frame (range and growth away from it)."""
     opt = options or UnknownOptions()
     p = np.asarray(points, dtype=np.float64)[:, :3]
     h = ground.height(p)
-    keep = (h > opt.above_ground) & (h < opt.max_height) & (np.hypot(p[:, 0], p[:, 1]) < opt.max_range)
+    xy = (float(sensor[0]), float(sensor[1]))
+    keep = (h > opt.above_ground) & (h < opt.max_height) & (np.hypot(p[:, 0] - xy[0], p[:, 1] - xy[1]) < opt.max_range)
     boxes = np.asarray(claimed if claimed is not None else np.zeros((0, 7)), dtype=np.float64).reshape(-1, 7)
     for box in boxes:
         grown = box.copy()
@@ -95,11 +101,11 @@ def unknown_boxes(
         gz = local_height(ground, cx, cy)
         if cp[:, 2].max() - gz < opt.min_top or cp[:, 2].min() - gz > opt.max_base:
             continue
-        box = fit_box(cp, gz, None)
+        box = fit_box(cp, gz, None, sensor=xy)
         if box[3] > opt.max_length or box[4] > opt.max_width:
             continue
         if opt.vehicle_prior and _partial_vehicle(box):
-            box = fit_box(cp, gz, PRIORS["car"])
+            box = fit_box(cp, gz, PRIORS["car"], sensor=xy)
         guess = size_guess(float(box[3]), float(box[4]), float(box[5]))
         score = opt.score_cap * min(1.0, len(cp) / opt.full_points) * (1.0 if guess != "none" else 0.5)
         out.append((box, float(score), len(cp), guess))

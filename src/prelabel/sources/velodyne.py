@@ -56,6 +56,12 @@ class Sweep:
     counts: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # topics with no scan within the tolerance
     vehicle_from_root: F64 = field(default_factory=lambda: np.eye(4))  # the rig root to the vehicle frame
+    origins: dict[str, list[float]] = field(default_factory=dict)  # topic -> its LiDAR's x y z in the vehicle frame
+
+    @property
+    def sensor_origin(self) -> list[float]:
+        """The mean position of the merged LiDARs (vehicle frame, m): where the 3D lifting starts its viewing rays."""
+        return np.mean(list(self.origins.values()), axis=0).tolist() if self.origins else [0.0, 0.0, 0.0]
 
 
 def _decoder(model: str, calibration: str | None) -> Any:
@@ -137,6 +143,7 @@ def read_sweeps(
         rig = bag_rig(reader, urdf)
         scans: dict[str, list[tuple[int, npt.NDArray[np.float32]]]] = {t: [] for t in wanted}
         frames: set[str] = set()
+        topic_frame: dict[str, str] = {}
         for conn, t_ns, raw in reader.messages(connections=scan_conns):
             msg: Any = reader.deserialize(raw, conn.msgtype)
             frame_id = str(msg.header.frame_id).lstrip("/")
@@ -147,6 +154,7 @@ def read_sweeps(
                     f"{sorted(rig) or 'no frames'}; give one with --rig (a URDF or TransformStamped YAML files)",
                 )
             frames.add(frame_id)
+            topic_frame[conn.topic] = frame_id
             item = f"{bag}:{conn.topic}@{t_ns}"
             try:
                 pts = decode_scan(vd, decoder, msg, item)
@@ -160,6 +168,7 @@ def read_sweeps(
             stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec) or int(t_ns)
             scans[conn.topic].append((stamp, pts))
     turn = vehicle_from_root(rig, frames)
+    where = {t: (turn @ rig[f])[:3, 3].tolist() for t, f in topic_frame.items()}
     ref, others = wanted[0], wanted[1:]
     tol = int(tolerance_ms * 1e6)
     for stamp, pts in sorted(scans[ref], key=lambda s: s[0]):
@@ -173,14 +182,16 @@ def read_sweeps(
             counts[t] = len(near[1])
         merged = np.concatenate(parts)
         merged[:, :3] = (merged[:, :3].astype(np.float64) @ turn[:3, :3].T).astype(np.float32)
-        yield Sweep(stamp, merged, counts, missing, turn)
+        yield Sweep(stamp, merged, counts, missing, turn, {t: where[t] for t in counts})
 
 
 def extract_frames(bag: str | Path, out: str, **opts: Any) -> Iterator[Frame]:
     """Write each merged sweep as ``<out>/vehicle/<stamp ns>.bin`` (KITTI-style float32 x y z intensity rows, vehicle
     frame; ``out`` a folder or ``s3://`` prefix, as ``prelabel extract`` lays out PointCloud2 sweeps) and yield its
     pointcloud :class:`Frame`. ``meta.root_from_sensor`` is the sweep's frame in the rig's root frame (for camera
-    extrinsics from the same rig). ``opts`` go to :func:`read_sweeps`."""
+    extrinsics from the same rig); ``meta.lidar_origins`` each merged LiDAR's position in the vehicle frame and
+    ``meta.sensor_origin`` their mean (where the 3D lifting's viewing rays start). ``opts`` go to
+    :func:`read_sweeps`."""
     from prelabel import storage
     from prelabel.sources.pointcloud import COLUMNS, write_bin
 
@@ -206,5 +217,7 @@ def extract_frames(bag: str | Path, out: str, **opts: Any) -> Iterator[Frame]:
                 "lidars": sw.counts,
                 "missing_lidars": sw.missing,
                 "root_from_sensor": np.linalg.inv(sw.vehicle_from_root).tolist(),
+                "lidar_origins": sw.origins,
+                "sensor_origin": sw.sensor_origin,
             },
         )

@@ -1,8 +1,9 @@
 """Argoverse 2 sensor logs as scenes: ``sensors/lidar/<ns>.feather`` sweeps with ego poses and calibration.
 
 AV2 sweeps are already in the ego-vehicle frame (x forward, y left, z up), so ``sensor_pose`` is the identity and
-the scene's LiDAR frame is the ego frame. ``city_SE3_egovehicle.feather`` gives ``world_from_ego`` (city frame)
-at each pose time; the nearest pose within ``tolerance_ms`` is used, otherwise the sweep fails with the gap named.
+the scene's LiDAR frame is the ego frame; ``meta.sensor_origin`` is the mean position of the log's two LiDARs.
+``city_SE3_egovehicle.feather`` gives ``world_from_ego`` (city frame) at each pose time; the nearest pose within
+``tolerance_ms`` is used, otherwise the sweep fails with the gap named.
 Cameras come from ``calibration/`` (``intrinsics``, ``egovehicle_SE3_sensor``) when their image
 ``sensors/cameras/<name>/<ns>.jpg`` lies within the tolerance.
 """
@@ -37,6 +38,16 @@ def _table(path: Path) -> list[dict[str, Any]]:
 
 def _pose(r: dict[str, Any]) -> Pose:
     return Pose(rotation=[r["qw"], r["qx"], r["qy"], r["qz"]], translation=[r["tx_m"], r["ty_m"], r["tz_m"]])
+
+
+def _lidar_origin(root: Path) -> list[float] | None:
+    """The mean position (ego frame, m) of the log's LiDARs (``up_lidar``, ``down_lidar`` in
+    ``egovehicle_SE3_sensor``): the sweep's ``meta.sensor_origin``; None without calibration."""
+    path = root / "calibration" / "egovehicle_SE3_sensor.feather"
+    if not path.is_file():
+        return None
+    xyz = [[r["tx_m"], r["ty_m"], r["tz_m"]] for r in _table(path) if str(r["sensor_name"]).endswith("_lidar")]
+    return [float(v) for v in np.mean(xyz, axis=0)] if xyz else None
 
 
 def _cameras(root: Path, ts: int, tolerance_ms: float) -> tuple[list[CameraView], list[str]]:
@@ -78,6 +89,8 @@ def _cameras(root: Path, ts: int, tolerance_ms: float) -> tuple[list[CameraView]
 def read_log(root: Path, *, tolerance_ms: float = TOLERANCE_MS) -> Iterator[FrameRecord]:
     poses = _table(root / "city_SE3_egovehicle.feather")
     stamps = np.array([r["timestamp_ns"] for r in poses], dtype=np.int64)
+    origin = _lidar_origin(root)
+    extra = {} if origin is None else {"sensor_origin": origin}
     for idx, sweep in enumerate(sorted((root / "sensors" / "lidar").glob("*.feather"), key=lambda p: int(p.stem))):
         ts = int(sweep.stem)
         frame = Frame(
@@ -90,7 +103,7 @@ def read_log(root: Path, *, tolerance_ms: float = TOLERANCE_MS) -> Iterator[Fram
             sequence=root.name,
             index=idx,
             sensor_pose=Pose(),
-            meta={"dataset": "av2", "tolerance_ms": tolerance_ms},
+            meta={"dataset": "av2", "tolerance_ms": tolerance_ms, **extra},
         )
         try:
             j = int(np.argmin(np.abs(stamps - ts)))
