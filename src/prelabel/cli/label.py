@@ -77,7 +77,10 @@ def register(app: typer.Typer) -> None:
             None, "--out", "-o", help="Labels file (*.jsonl) or folder (gets labels.jsonl); local or s3://."
         ),
         min_score: float | None = typer.Option(
-            None, "--min-score", help="Drop detections scored below this (default 0.25; presets: per class)."
+            None,
+            "--min-score",
+            help="Drop detections scored below this (default 0.25; presets: per class). With --3d: the 2D "
+            "detector's floor (default 0.05); what is lifted to 3D is set by --lift-min-score.",
         ),
         threads: int = typer.Option(2, "--threads", help="Inference threads."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing labels file."),
@@ -132,6 +135,14 @@ def register(app: typer.Typer) -> None:
             help="With --3d: also box the LiDAR clusters no 2D detection claimed, as low-score 'unknown' objects "
             "(score <= 0.3; a size guess in attributes); scenes without camera images are labelled this way.",
         ),
+        lift_min_score: float | None = typer.Option(
+            None,
+            "--lift-min-score",
+            min=0.0,
+            max=1.0,
+            help="With --3d: lift only 2D boxes scored at least this (default 0.25: the benchmark's choice, same 3D "
+            "AP in a third of the time of 0.15); fainter 2D boxes still take part in fusing several models' boxes.",
+        ),
         track: bool = typer.Option(
             False,
             "--track",
@@ -157,13 +168,14 @@ def register(app: typer.Typer) -> None:
                 threads=threads,
                 cache=cache,
                 overwrite=overwrite,
-                min_score=0.25 if min_score is None else min_score,
+                min_score=min_score,
+                lift_min_score=lift_min_score,
                 unknown_objects=unknown_objects,
                 track=track,
             )
             raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
-        if unknown_objects or track:
-            raise typer.BadParameter("--unknown-objects and --track go with --3d (LiDAR scenes)")
+        if unknown_objects or track or lift_min_score is not None:
+            raise typer.BadParameter("--unknown-objects, --track and --lift-min-score go with --3d (LiDAR scenes)")
         from prelabel.limits import ENV_MAX_PIXELS
 
         set_limit(ENV_MAX_PIXELS, max_pixels)

@@ -46,7 +46,9 @@ CLASSES = {
 
 @dataclass
 class LiftOptions:
-    min_score: float = 0.15  # 2D detections scored below are skipped
+    # the lift's own 2D-score floor: 2D detections scored below are not lifted (they stay in the 2D records). 0.25:
+    # on the KITTI benchmark the same Car 3D AP and no-edit share as 0.15 (BEV AP 89.1 vs 90.0) in a third of the time
+    min_score: float = 0.25
     claim_score: float = 0.4  # detections at least this confident go first and claim their points (joint)
     min_points: int = 3  # fewest frustum points that make a box
     shrink: float = 0.1  # frustum: the 2D box's width and height shrunk by this share (background at its edges)
