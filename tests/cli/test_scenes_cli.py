@@ -53,3 +53,25 @@ def test_label_3d_on_a_bag_without_a_rig_says_how_to_give_one(shared_data: Path,
     assert res.exit_code == 2, res.output
     assert "none of its 10 sweeps pairs with its cameras" in res.output and "--extrinsics" in res.output
     assert not (tmp_path / "l.jsonl").exists() and (tmp_path / "kitti_object_10f-scenes" / "index.jsonl").is_file()
+
+
+def test_lift_min_score_sets_which_2d_boxes_are_lifted(shared_data: Path, tmp_path: Path) -> None:
+    from prelabel.cli.main import app
+
+    root = tmp_path / "training"
+    for sub, ext in (("velodyne_reduced", "bin"), ("image_2", "png"), ("calib", "txt")):
+        (root / sub).mkdir(parents=True)
+        shutil.copy(shared_data / f"kitti/training/{sub}/000010.{ext}", root / sub)
+    runner = CliRunner()
+    counts = {}
+    for floor in ("0.05", None, "1.0"):
+        out = tmp_path / f"l{floor}.jsonl"
+        args = ["label", str(root), "--3d", "-o", str(out)] + (["--lift-min-score", floor] if floor else [])
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        (rec,) = read_records(out)
+        counts[floor] = len(rec.labels)
+    # the default floor (0.25) lifts fewer 2D boxes than 0.05; no 2D box scores 1.0, so nothing is lifted then
+    assert counts["0.05"] >= counts[None] > counts["1.0"] == 0
+    res = runner.invoke(app, ["label", str(root / "image_2"), "--lift-min-score", "0.3", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "--lift-min-score go with --3d" in res.output
