@@ -50,6 +50,7 @@ def main() -> None:
     from prelabel.core.geometry import boxes3d as b3
     from prelabel.formats import av2
     from prelabel.lidar.ground import fit_ground
+    from prelabel.lidar.run import sensor_origin
     from prelabel.lidar.unknown import unknown_boxes
     from prelabel.sources.scenes import read_scenes
     from prelabel.sources.scenes.points import load
@@ -64,7 +65,7 @@ def main() -> None:
                 continue
             pts = load(rec.frame)
             t = time.process_time()
-            found = unknown_boxes(pts, fit_ground(pts[:, :3]))
+            found = unknown_boxes(pts, fit_ground(pts[:, :3]), sensor=sensor_origin(rec.frame))
             cpu.append(time.process_time() - t)
             pred = np.array([f[0] for f in found]).reshape(-1, 7)
             guessed = pred[[f[3] == "vehicle" for f in found]].reshape(-1, 7)
