@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from prelabel.core.labels import FrameRecord
 from prelabel.core.labelset import LabelSet
@@ -72,6 +73,62 @@ class RouteResult:
         }
 
 
+def decide(
+    ls: LabelSet, thresholds: Thresholds, *, drop_below: float = 0.0
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Routing decisions of one frame's labels: the rows kept (scored at or above ``drop_below``) and, for each,
+    whether it is auto-accepted (no score, i.e. a person's, or at or above its class's threshold)."""
+    score = ls.scores_or(1.0)
+    kept = np.flatnonzero(score >= drop_below)
+    cat_thr = np.asarray([_threshold(thresholds, c) for c in ls.categories], dtype=np.float64)
+    thr = cat_thr[ls.class_codes[kept]] if len(cat_thr) else np.zeros(0)
+    is_auto = np.isnan(ls.scores[kept]) | (~np.isnan(thr) & (score[kept] >= np.nan_to_num(thr, nan=np.inf)))
+    return kept, is_auto
+
+
+def _threshold(thresholds: Thresholds, category: str) -> float:
+    ct = thresholds.classes.get(category)
+    return np.nan if ct is None or ct.threshold is None else ct.threshold
+
+
+def _count(
+    per_class: dict[str, ClassRoute],
+    ls: LabelSet,
+    kept: npt.NDArray[np.int64],
+    is_auto: npt.NDArray[np.bool_],
+    thresholds: Thresholds,
+) -> None:
+    """Add one frame's decisions to the per-class counts (a class enters at its first kept label)."""
+    n_cat = len(ls.categories)
+    codes = ls.class_codes[kept]
+    labels = np.bincount(codes, minlength=n_cat).tolist()
+    auto = np.bincount(codes[is_auto], minlength=n_cat).tolist()
+    for code, cat in enumerate(ls.categories):
+        if not labels[code]:
+            continue
+        cr = per_class.get(cat)
+        if cr is None:
+            ct = thresholds.classes.get(cat)
+            cr = per_class[cat] = ClassRoute(
+                threshold=None if ct is None else ct.threshold,
+                expected_precision=None if ct is None else ct.precision,
+                expected_recall=None if ct is None else ct.recall,
+            )
+        cr.labels += labels[code]
+        cr.auto += auto[code]
+        cr.review += labels[code] - auto[code]
+
+
+def route_sets(sets: Iterable[LabelSet], thresholds: Thresholds, *, drop_below: float = 0.0) -> dict[str, ClassRoute]:
+    """The label-set path of :func:`route`: decisions and per-class counts of label sets already in columns
+    (use :func:`decide` per frame for the rows); no records are made."""
+    per_class: dict[str, ClassRoute] = {}
+    for ls in sets:
+        kept, is_auto = decide(ls, thresholds, drop_below=drop_below)
+        _count(per_class, ls, kept, is_auto, thresholds)
+    return per_class
+
+
 def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below: float = 0.0) -> RouteResult:
     """Split ``records`` by the per-class thresholds. Labels scored below ``drop_below`` are dropped entirely
     (counted nowhere); a label without a score (a human's) is auto-accepted."""
@@ -87,33 +144,14 @@ def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below:
             accepted.append(rec.model_copy(update={"labels": []}))
             continue
         ls = LabelSet.from_labels(rec.labels)
-        score = ls.scores_or(1.0)
-        kept = np.flatnonzero(score >= drop_below)
-        cat_thr = np.full(len(ls.categories), np.nan)
-        for code, cat in enumerate(ls.categories):
-            cr = per_class.get(cat)
-            if cr is None and np.any(ls.class_codes[kept] == code):
-                ct = thresholds.classes.get(cat)
-                cr = per_class[cat] = ClassRoute(
-                    threshold=None if ct is None else ct.threshold,
-                    expected_precision=None if ct is None else ct.precision,
-                    expected_recall=None if ct is None else ct.recall,
-                )
-            if cr is not None and cr.threshold is not None:
-                cat_thr[code] = cr.threshold
-        thr = cat_thr[ls.class_codes[kept]]
-        # a label without a score (a person's) is auto-accepted; so is one at or above its class's threshold
-        is_auto = np.isnan(ls.scores[kept]) | (~np.isnan(thr) & (score[kept] >= np.nan_to_num(thr, nan=np.inf)))
+        kept, is_auto = decide(ls, thresholds, drop_below=drop_below)
+        _count(per_class, ls, kept, is_auto, thresholds)
         auto, todo = [], []
         for i, a in zip(kept.tolist(), is_auto.tolist(), strict=True):
             lab = rec.labels[i]
-            cr = per_class[lab.category]
-            cr.labels += 1
             if a:
-                cr.auto += 1
                 auto.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "auto"}}))
             else:
-                cr.review += 1
                 todo.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "review"}}))
         accepted.append(rec.model_copy(update={"labels": auto}))
         if todo:
