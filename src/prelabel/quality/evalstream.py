@@ -27,7 +27,7 @@ from prelabel.core.labelset import LabelSet
 from prelabel.quality.ap import accumulate_arrays
 from prelabel.quality.evaluate import EvalConfig, EvalResult, FramePair, _stem, match_sets
 
-BLOCK = 2048
+BLOCK = 256
 
 
 @dataclass

@@ -7,7 +7,7 @@ on it. Expected precision and recall of the auto-accepted labels come from the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,11 +78,21 @@ def decide(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Routing decisions of one frame's labels: the rows kept (scored at or above ``drop_below``) and, for each,
     whether it is auto-accepted (no score, i.e. a person's, or at or above its class's threshold)."""
-    score = ls.scores_or(1.0)
+    return _decide(ls.scores, ls.class_codes, ls.categories, thresholds, drop_below)
+
+
+def _decide(
+    scores: npt.NDArray[np.float64],
+    codes: npt.NDArray[np.int32],
+    categories: Sequence[str],
+    thresholds: Thresholds,
+    drop_below: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    score = np.where(np.isnan(scores), 1.0, scores)
     kept = np.flatnonzero(score >= drop_below)
-    cat_thr = np.asarray([_threshold(thresholds, c) for c in ls.categories], dtype=np.float64)
-    thr = cat_thr[ls.class_codes[kept]] if len(cat_thr) else np.zeros(0)
-    is_auto = np.isnan(ls.scores[kept]) | (~np.isnan(thr) & (score[kept] >= np.nan_to_num(thr, nan=np.inf)))
+    cat_thr = np.asarray([_threshold(thresholds, c) for c in categories], dtype=np.float64)
+    thr = cat_thr[codes[kept]] if len(cat_thr) else np.zeros(0)
+    is_auto = np.isnan(scores[kept]) | (~np.isnan(thr) & (score[kept] >= np.nan_to_num(thr, nan=np.inf)))
     return kept, is_auto
 
 
@@ -93,17 +103,18 @@ def _threshold(thresholds: Thresholds, category: str) -> float:
 
 def _count(
     per_class: dict[str, ClassRoute],
-    ls: LabelSet,
+    codes_all: npt.NDArray[np.int32],
+    categories: Sequence[str],
     kept: npt.NDArray[np.int64],
     is_auto: npt.NDArray[np.bool_],
     thresholds: Thresholds,
 ) -> None:
     """Add one frame's decisions to the per-class counts (a class enters at its first kept label)."""
-    n_cat = len(ls.categories)
-    codes = ls.class_codes[kept]
+    n_cat = len(categories)
+    codes = codes_all[kept]
     labels = np.bincount(codes, minlength=n_cat).tolist()
     auto = np.bincount(codes[is_auto], minlength=n_cat).tolist()
-    for code, cat in enumerate(ls.categories):
+    for code, cat in enumerate(categories):
         if not labels[code]:
             continue
         cr = per_class.get(cat)
@@ -125,7 +136,7 @@ def route_sets(sets: Iterable[LabelSet], thresholds: Thresholds, *, drop_below: 
     per_class: dict[str, ClassRoute] = {}
     for ls in sets:
         kept, is_auto = decide(ls, thresholds, drop_below=drop_below)
-        _count(per_class, ls, kept, is_auto, thresholds)
+        _count(per_class, ls.class_codes, ls.categories, kept, is_auto, thresholds)
     return per_class
 
 
@@ -143,9 +154,13 @@ def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below:
             review.append(rec)
             accepted.append(rec.model_copy(update={"labels": []}))
             continue
-        ls = LabelSet.from_labels(rec.labels)
-        kept, is_auto = decide(ls, thresholds, drop_below=drop_below)
-        _count(per_class, ls, kept, is_auto, thresholds)
+        # only the two columns the decisions need (a whole LabelSet per frame cost more than the decisions)
+        n = len(rec.labels)
+        cats: dict[str, int] = {}
+        codes = np.fromiter((cats.setdefault(lab.category, len(cats)) for lab in rec.labels), np.int32, n)
+        scores = np.fromiter((np.nan if lab.score is None else lab.score for lab in rec.labels), np.float64, n)
+        kept, is_auto = _decide(scores, codes, tuple(cats), thresholds, drop_below)
+        _count(per_class, codes, tuple(cats), kept, is_auto, thresholds)
         auto, todo = [], []
         for i, a in zip(kept.tolist(), is_auto.tolist(), strict=True):
             lab = rec.labels[i]
