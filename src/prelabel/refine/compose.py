@@ -236,23 +236,37 @@ def _box(a: Box2D, b: Box2D, geometry: str) -> Box2D:
 _Plan = tuple[list[tuple[float, int, int, int]], set[int], dict[int, float]]
 
 
-def _plan(ls: LabelSet, rules: Sequence[ComposeRule]) -> _Plan:
+def _may_pair(categories: Iterable[str], rules: Sequence[ComposeRule]) -> bool:
+    """Whether some rule finds both its parts among ``categories`` (most frames: no; nothing to do then)."""
+    cats = set(categories)
+    return any(not cats.isdisjoint(r.parts[0]) and not cats.isdisjoint(r.parts[1]) for r in rules)
+
+
+def _plan(
+    xyxy: npt.NDArray[np.float64],
+    scores: npt.NDArray[np.float64],
+    names: Sequence[str] | npt.NDArray[np.object_],
+    has_box: npt.NDArray[np.bool_],
+    rules: Sequence[ComposeRule],
+) -> _Plan:
     """Which pairs become composites (score, rule, A row, B row), best first; the parts to drop; the parts to
-    discount (row -> the other part's score)."""
-    scores = ls.scores_or(1.0)
-    names = ls.names
+    discount (row -> the other part's score). ``scores``: 1.0 where a label has none."""
     candidates: list[tuple[float, int, int, int]] = []  # (composite score, rule, A index, B index)
+    # row selection in plain Python: a frame holds tens of labels, where numpy calls cost more than they save
+    rows = [
+        (i, c, sc) for i, (c, sc, h) in enumerate(zip(list(names), scores.tolist(), has_box.tolist(), strict=True)) if h
+    ]
     for k, rule in enumerate(rules):
-        usable = ls.has_box & (scores >= rule.min_score)
-        a_idx = np.flatnonzero(usable & np.isin(names, list(rule.parts[0])))
-        if not len(a_idx):
+        a_idx = [i for i, c, sc in rows if c in rule.parts[0] and sc >= rule.min_score]
+        if not a_idx:
             continue
-        b_idx = np.flatnonzero(usable & np.isin(names, list(rule.parts[1])))
-        if not len(b_idx):
+        b_idx = [i for i, c, sc in rows if c in rule.parts[1] and sc >= rule.min_score]
+        if not b_idx:
             continue
-        ok = pair_matrix(ls.xyxy[a_idx], ls.xyxy[b_idx], rule) & (a_idx[:, None] != b_idx[None, :])
+        ia, ib = np.asarray(a_idx), np.asarray(b_idx)
+        ok = pair_matrix(xyxy[ia], xyxy[ib], rule) & (ia[:, None] != ib[None, :])
         for ai, bi in np.argwhere(ok).tolist():
-            i, j = int(a_idx[ai]), int(b_idx[bi])
+            i, j = a_idx[ai], b_idx[bi]
             candidates.append((_score(float(scores[i]), float(scores[j]), rule.score), k, i, j))
     candidates.sort(key=lambda c: (-c[0], c[1], c[2], c[3]))
     used: set[int] = set()
@@ -284,7 +298,17 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
     Labels without a box, and labels no rule pairs, pass through unchanged; their order is kept and the
     composites come after them.
     """
-    chosen, drop, discount = _plan(LabelSet.from_labels(labels), rules)
+    if not _may_pair((lab.category for lab in labels), rules):
+        return list(labels)
+    n = len(labels)
+    nan4 = (np.nan, np.nan, np.nan, np.nan)
+    chosen, drop, discount = _plan(
+        np.asarray([nan4 if lab.box is None else lab.box.xyxy for lab in labels], np.float64).reshape(n, 4),
+        np.fromiter((1.0 if lab.score is None else lab.score for lab in labels), np.float64, n),
+        [lab.category for lab in labels],
+        np.fromiter((lab.box is not None for lab in labels), bool, n),
+        rules,
+    )
     made: list[Label] = []
     for score, k, i, j in chosen:
         rule = rules[k]
@@ -313,7 +337,9 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
 def compose_set(ls: LabelSet, rules: Sequence[ComposeRule], frame_id: str = "") -> LabelSet:
     """:func:`compose_labels` on a label set (the label-set path): the same rows, scores, ids and composites, as
     columns; ``compose_set(ls, ...).to_labels()`` equals ``compose_labels(ls.to_labels(), ...)``."""
-    chosen, drop, discount = _plan(ls, rules)
+    if not _may_pair(ls.categories, rules):
+        return ls
+    chosen, drop, discount = _plan(ls.xyxy, ls.scores_or(1.0), ls.names, ls.has_box, rules)
     if not chosen:
         return ls
     scores = ls.scores.copy()
