@@ -119,15 +119,19 @@ def _count(
             continue
         cr = per_class.get(cat)
         if cr is None:
-            ct = thresholds.classes.get(cat)
-            cr = per_class[cat] = ClassRoute(
-                threshold=None if ct is None else ct.threshold,
-                expected_precision=None if ct is None else ct.precision,
-                expected_recall=None if ct is None else ct.recall,
-            )
+            cr = per_class[cat] = _class_route(thresholds, cat)
         cr.labels += labels[code]
         cr.auto += auto[code]
         cr.review += labels[code] - auto[code]
+
+
+def _class_route(thresholds: Thresholds, category: str) -> ClassRoute:
+    ct = thresholds.classes.get(category)
+    return ClassRoute(
+        threshold=None if ct is None else ct.threshold,
+        expected_precision=None if ct is None else ct.precision,
+        expected_recall=None if ct is None else ct.recall,
+    )
 
 
 def route_sets(sets: Iterable[LabelSet], thresholds: Thresholds, *, drop_below: float = 0.0) -> dict[str, ClassRoute]:
@@ -154,19 +158,21 @@ def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below:
             review.append(rec)
             accepted.append(rec.model_copy(update={"labels": []}))
             continue
-        # only the two columns the decisions need (a whole LabelSet per frame cost more than the decisions)
-        n = len(rec.labels)
-        cats: dict[str, int] = {}
-        codes = np.fromiter((cats.setdefault(lab.category, len(cats)) for lab in rec.labels), np.int32, n)
-        scores = np.fromiter((np.nan if lab.score is None else lab.score for lab in rec.labels), np.float64, n)
-        kept, is_auto = _decide(scores, codes, tuple(cats), thresholds, drop_below)
-        _count(per_class, codes, tuple(cats), kept, is_auto, thresholds)
+        # records in and out: one pass over the labels (columns cost more than they save on records)
         auto, todo = [], []
-        for i, a in zip(kept.tolist(), is_auto.tolist(), strict=True):
-            lab = rec.labels[i]
-            if a:
+        for lab in rec.labels:
+            score = 1.0 if lab.score is None else lab.score
+            if score < drop_below:
+                continue
+            cr = per_class.get(lab.category)
+            if cr is None:
+                cr = per_class[lab.category] = _class_route(thresholds, lab.category)
+            cr.labels += 1
+            if lab.score is None or (cr.threshold is not None and score >= cr.threshold):
+                cr.auto += 1
                 auto.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "auto"}}))
             else:
+                cr.review += 1
                 todo.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "review"}}))
         accepted.append(rec.model_copy(update={"labels": auto}))
         if todo:
