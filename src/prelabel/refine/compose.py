@@ -40,6 +40,7 @@ motorcycle becomes ``rider`` with its own box; the person is discounted, the bik
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -346,10 +347,14 @@ def compose_set(ls: LabelSet, rules: Sequence[ComposeRule], frame_id: str = "") 
     for n, d in discount.items():
         if not np.isnan(scores[n]):
             scores[n] = round(float(scores[n]) * (1.0 - d), 6)
-    keep = np.ones(len(ls), bool)
-    keep[list(drop)] = False
-    kept = ls[keep]
-    kept.scores = scores[keep]
+    if drop:
+        keep = np.ones(len(ls), bool)
+        keep[list(drop)] = False
+        kept = ls[keep]
+        kept.scores = scores[keep]
+    else:
+        kept = copy.copy(ls)  # the same rows: no new columns but the scores
+        kept.scores = scores
     names, ids, sources = ls.names, ls.ids, ls.sources
     xyxy, made_scores, cats, made_ids, made_sources, attrs = [], [], [], [], [], []
     for score, k, i, j in chosen:
