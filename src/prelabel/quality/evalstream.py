@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from prelabel.core.labels import FrameRecord
 from prelabel.core.labelset import LabelSet
+from prelabel.errors import FormatError
 from prelabel.quality.ap import accumulate_arrays
 from prelabel.quality.evaluate import EvalConfig, EvalResult, FramePair, _stem, match_sets
 
@@ -138,7 +139,10 @@ def evaluate_stream(
     missing: list[str] = []
     for gi, g in enumerate(ground_truth):
         while has_pred[gi] and gi not in waiting:
-            pi, p = next(preds)
+            nxt = next(preds, None)
+            if nxt is None:
+                raise FormatError("predictions", "the labels file changed while it was read; run again")
+            pi, p = nxt
             if pi is not None:
                 waiting[pi] = (p.frame.id, None if p.status != "ok" else LabelSet.from_labels(p.labels))
         if has_pred[gi]:
