@@ -5,6 +5,10 @@ import {
   boxOf, deleteTrack, interpolateTracks, lerpBox, mergeTracks, newTrackId, setTrackClass, splitTrack, trackColour,
   trackIds, trackSpans, xyxy,
 } from "./sequence_tracks.js";
+import {
+  contains, drawBox as paintBox, drawRubber as paintRubber, dragBox, imageTransform, nearCorner, normalise, postResponse,
+  rubberBig, rubberBox, toImage as toImageOf, toScreen as toScreenOf, zoomView,
+} from "./boxes2d.js";
 
 const body = document.body;
 const base = body.dataset.base || "";
@@ -19,7 +23,7 @@ const AHEAD = 8, BEHIND = 2, KEEP = 40; // prefetch window and cache size (frame
 const S = {
   task: null, frames: [], cur: 0, track: null, history: [], edits: [], drag: null, picking: false,
   images: new Map(), loading: new Map(), playing: null, submitting: false,
-  view: { scale: 1, fit: 1, zoom: 1, ox: 0, oy: 0, dpr: 1, w: 0, h: 0 }, leaveArmed: false,
+  view: { scale: 1, fit: 1, zoom: 1, ox: 0, oy: 0, dpr: 1, cssW: 0, cssH: 0 }, leaveArmed: false,
 };
 
 const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
@@ -63,32 +67,22 @@ function prefetch() {
 function layout() {
   const v = S.view, f = frame();
   v.dpr = window.devicePixelRatio || 1;
-  v.w = Math.max(100, stage.clientWidth); v.h = Math.max(100, stage.clientHeight);
-  canvas.width = Math.round(v.w * v.dpr); canvas.height = Math.round(v.h * v.dpr);
-  canvas.style.width = v.w + "px"; canvas.style.height = v.h + "px";
-  v.fit = Math.min(v.w / f.width, v.h / f.height);
+  v.cssW = Math.max(100, stage.clientWidth); v.cssH = Math.max(100, stage.clientHeight);
+  canvas.width = Math.round(v.cssW * v.dpr); canvas.height = Math.round(v.cssH * v.dpr);
+  canvas.style.width = v.cssW + "px"; canvas.style.height = v.cssH + "px";
+  v.fit = Math.min(v.cssW / f.width, v.cssH / f.height);
   setZoom(1);
   timeline.width = Math.round(timeline.clientWidth * v.dpr); timeline.height = Math.round(34 * v.dpr);
   draw();
 }
 
-// zoom 1 fits the frame; above 1 the point under (cx, cy) (CSS px in the canvas) stays where it is
-function setZoom(zoom, cx, cy) {
-  const v = S.view, f = frame(), z = Math.min(Math.max(zoom, 1), 16);
-  if (z === 1) {
-    v.scale = v.fit; v.ox = (v.w - f.width * v.scale) / 2; v.oy = (v.h - f.height * v.scale) / 2;
-  } else {
-    const px = (cx - v.ox) / v.scale, py = (cy - v.oy) / v.scale;
-    v.scale = v.fit * z; v.ox = cx - px * v.scale; v.oy = cy - py * v.scale;
-  }
-  v.zoom = z;
-}
+const setZoom = (zoom, cx, cy) => zoomView(S.view, frame().width, frame().height, zoom, cx, cy);
 
 function draw() {
   const v = S.view, f = frame();
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.fillStyle = "#222"; ctx.fillRect(0, 0, canvas.width, canvas.height);
-  ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
+  imageTransform(ctx, v);
   const img = S.images.get(S.cur);
   if (img) ctx.drawImage(img, 0, 0, f.width, f.height);
   const px = 1 / v.scale;
@@ -103,22 +97,9 @@ function draw() {
 }
 
 function drawBox(b, sel, px) {
-  const col = trackColour(b.track_id);
-  ctx.strokeStyle = col; ctx.lineWidth = (sel ? 3 : 1.5) * px;
-  ctx.setLineDash(b.source === "interpolated" ? [6 * px, 4 * px] : []);
-  ctx.strokeRect(b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1);
-  ctx.setLineDash([]);
   const text = `${b.source === "human" ? "◆ " : ""}#${b.track_id} ${b.category}`;
-  const tw = ctx.measureText(text).width + 6 * px, ty = b.y1 - 16 * px < 0 ? b.y1 + 16 * px : b.y1;
-  ctx.fillStyle = sel ? col : "rgba(0,0,0,0.6)"; ctx.fillRect(b.x1, ty - 16 * px, tw, 16 * px);
-  ctx.fillStyle = sel ? "#000" : "#fff"; ctx.fillText(text, b.x1 + 3 * px, ty - 2 * px);
-  if (sel) {
-    ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = px;
-    const hs = 8 * px;
-    for (const [x, y] of corners(b)) { ctx.fillRect(x - hs / 2, y - hs / 2, hs, hs); ctx.strokeRect(x - hs / 2, y - hs / 2, hs, hs); }
-  }
+  paintBox(ctx, b, { col: trackColour(b.track_id), text, selected: sel, dashed: b.source === "interpolated", handles: sel, px });
 }
-const corners = (b) => [[b.x1, b.y1], [b.x2, b.y1], [b.x2, b.y2], [b.x1, b.y2]];
 
 // the selected track over the frames: pre-label grey, keyframes orange, interpolated blue; the current frame white
 function drawTimeline() {
@@ -200,18 +181,12 @@ function play() {
 }
 
 // ---- pointer: select, move, resize, draw, merge pick ---------------------------------------------------------------
-function toImage(ev) {
-  const r = canvas.getBoundingClientRect(), v = S.view;
-  return { x: (ev.clientX - r.left - v.ox) / v.scale, y: (ev.clientY - r.top - v.oy) / v.scale };
-}
-function toScreen(x, y) {
-  const r = canvas.getBoundingClientRect(), v = S.view;
-  return { x: r.left + v.ox + x * v.scale, y: r.top + v.oy + y * v.scale };
-}
+const toImage = (ev) => toImageOf(canvas, S.view, ev);
+const toScreen = (x, y) => toScreenOf(canvas, S.view, x, y);
 function hitBox(p) {
   let best = null, area = Infinity;
   for (const b of frame().boxes) {
-    if (p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2) {
+    if (contains(b, p)) {
       const a = (b.x2 - b.x1) * (b.y2 - b.y1);
       if (b.track_id === S.track) return b;
       if (a < area) { area = a; best = b; }
@@ -222,8 +197,7 @@ function hitBox(p) {
 function hitCorner(p) {
   const b = S.track !== null && boxOf(frame(), S.track);
   if (!b) return -1;
-  const tol = 7 / S.view.scale;
-  return corners(b).findIndex(([x, y]) => Math.abs(p.x - x) <= tol && Math.abs(p.y - y) <= tol);
+  return nearCorner(b, p, 7 / S.view.scale);
 }
 const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
 
@@ -261,25 +235,15 @@ function onMove(ev) {
   const d = S.drag;
   if (!d) return;
   if (d.mode === "pan") { S.view.ox = d.ox + ev.clientX - d.cx; S.view.oy = d.oy + ev.clientY - d.cy; draw(); return; }
-  const p = toImage(ev), f = frame(), x = clamp(p.x, f.width), y = clamp(p.y, f.height);
-  if (d.mode === "draw") { d.cur = { x, y }; draw(); drawRubber(d); return; }
-  const b = d.box;
+  const p = toImage(ev), f = frame();
+  if (d.mode === "draw") { d.cur = { x: clamp(p.x, f.width), y: clamp(p.y, f.height) }; draw(); drawRubber(d); return; }
   if (!d.moved) { S.history.push(d.before); d.moved = true; }
-  if (d.mode === "move") {
-    const w = b.x2 - b.x1, h = b.y2 - b.y1;
-    b.x1 = clamp(p.x - d.dx, f.width - w); b.y1 = clamp(p.y - d.dy, f.height - h); b.x2 = b.x1 + w; b.y2 = b.y1 + h;
-  } else {
-    if (d.k === 0 || d.k === 3) b.x1 = x; else b.x2 = x;
-    if (d.k === 0 || d.k === 1) b.y1 = y; else b.y2 = y;
-  }
+  dragBox(d.box, d, p, f.width, f.height);
   draw();
 }
 function drawRubber(d) {
-  const v = S.view;
-  ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
-  ctx.setLineDash([6 / v.scale, 4 / v.scale]); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 / v.scale;
-  ctx.strokeRect(Math.min(d.x0, d.cur.x), Math.min(d.y0, d.cur.y), Math.abs(d.cur.x - d.x0), Math.abs(d.cur.y - d.y0));
-  ctx.setLineDash([]);
+  imageTransform(ctx, S.view);
+  paintRubber(ctx, d, 1 / S.view.scale);
 }
 function onUp(ev) {
   const d = S.drag;
@@ -289,23 +253,21 @@ function onUp(ev) {
   if (d.mode === "pan") return;
   const f = frame();
   if (d.mode === "draw") {
-    if (!d.cur || Math.abs(d.cur.x - d.x0) * S.view.scale < 4 || Math.abs(d.cur.y - d.y0) * S.view.scale < 4) {
+    if (!rubberBig(d, S.view.scale)) {
       if (S.track !== null) { S.track = null; refresh(); }
       return;
     }
     pushHistory();
-    const tid = newTrackId(S.frames, "new", f.index ?? S.cur);
+    const tid = newTrackId(S.frames, "new", f.index ?? S.cur), r = rubberBox(d);
     f.boxes.push({
       id: null, track_id: tid, category: catEl.value || S.task.job.categories[0], score: null, source: "human",
-      x1: round2(Math.min(d.x0, d.cur.x)), y1: round2(Math.min(d.y0, d.cur.y)),
-      x2: round2(Math.max(d.x0, d.cur.x)), y2: round2(Math.max(d.y0, d.cur.y)),
+      x1: round2(r.x1), y1: round2(r.y1), x2: round2(r.x2), y2: round2(r.y2),
     });
     S.track = tid; edit("draw", { track: tid, frame: f.id });
     setStatus(`New track ${tid}`, "ok");
   } else if (d.moved) {
     const b = d.box;
-    [b.x1, b.x2] = [Math.min(b.x1, b.x2), Math.max(b.x1, b.x2)];
-    [b.y1, b.y2] = [Math.min(b.y1, b.y2), Math.max(b.y1, b.y2)];
+    normalise(b);
     b.x1 = round2(b.x1); b.y1 = round2(b.y1); b.x2 = round2(b.x2); b.y2 = round2(b.y2);
     b.source = "human"; edit(d.mode, { track: b.track_id, frame: f.id });
     setStatus(`Keyframe: track ${b.track_id} ${d.mode === "move" ? "moved" : "resized"} on this frame`, "ok");
@@ -379,18 +341,10 @@ async function submit() {
   if (!S.task || S.submitting) return;
   S.submitting = true; setStatus("Submitting…");
   try {
-    const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer()),
+    await postResponse(base, taskId, csrf, answer(), setStatus, (data) => {
+      S.task.next_task = data.next_task;
+      setTimeout(nextTask, 300);
     });
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) { setStatus(`Not saved: ${data.error || r.status}`, "error"); return; }
-    setStatus("Saved", "ok");
-    body.dataset.submitted = String(data.response);
-    S.task.next_task = data.next_task;
-    setTimeout(nextTask, 300);
-  } catch (e) {
-    setStatus(`Not saved: ${e}`, "error");
   } finally {
     S.submitting = false;
   }
