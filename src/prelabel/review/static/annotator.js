@@ -2,8 +2,9 @@
 // One canvas: the frame (scaled once into an offscreen canvas per layout) and the boxes on top, redrawn on
 // requestAnimationFrame only when something changed. Coordinates kept in image pixels (xyxy).
 import {
-  contains, drawBox as paintBox, drawRubber, dragBox, imageTransform, nearCorner, normalise, postResponse, rubberBig,
-  rubberBox, toImage as toImageOf, toScreen as toScreenOf, zoomView,
+  contains, drawBox as paintBox, drawRubber, dragBox, endDrag, imageTransform, nearCorner, normalise, openTask,
+  pageKey, panView, rubberBig, rubberBox, submitAnswer, toImage as toImageOf, toScreen as toScreenOf, wireCanvas,
+  zoomView,
 } from "./boxes2d.js";
 
 (() => {
@@ -193,8 +194,7 @@ import {
       return;
     }
     if (d.mode === "pan") {
-      S.view.ox = d.ox + ev.clientX - d.cx;
-      S.view.oy = d.oy + ev.clientY - d.cy;
+      panView(S.view, d, ev);
       S.bgStale = true;
       requestDraw();
       return;
@@ -208,11 +208,8 @@ import {
   }
 
   function onUp(ev) {
-    const d = S.drag;
-    S.drag = null;
+    const d = endDrag(S, canvas, ev);
     if (!d) return;
-    if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
-    if (d.mode === "pan") return;
     if (d.mode === "draw") {
       if (rubberBig(d, S.view.scale)) {
         pushHistory();
@@ -282,16 +279,7 @@ import {
       if (open.length && !acceptRest) { setStatus(`Judge every label: ${open.length} left (A marks the rest good)`, "error"); return; }
       if (acceptRest) { pushHistory(); open.forEach((b) => { b.verdict = "good"; }); changed(true); }
     }
-    S.submitting = true;
-    setStatus("Submitting…");
-    try {
-      await postResponse(base, taskId, csrf, answer(), setStatus, (data) => {
-        S.task.next_task = data.next_task;
-        setTimeout(next, 300);
-      });
-    } finally {
-      S.submitting = false;
-    }
+    await submitAnswer(S, base, taskId, csrf, answer, setStatus, next);
   }
   function next() {
     const n = S.task && S.task.next_task;
@@ -300,12 +288,8 @@ import {
 
   // ---- keys -------------------------------------------------------------------------------------------------------
   function onKey(ev) {
-    const tag = (ev.target && ev.target.tagName) || "";
-    if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) { if (ev.key === "Escape") ev.target.blur(); return; }
+    if (!pageKey(ev, undo)) return;
     const k = ev.key;
-    if (tag === "BUTTON" && (k === "Enter" || k === " ")) return; // the focused button handles its own key
-    if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return; }
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (k === "Delete" || k === "Backspace") { ev.preventDefault(); deleteSelected(); }
     else if (k === "a" || k === "A" || k === "Enter") { ev.preventDefault(); submit(true); }
     else if (k === "n" || k === "N") { next(); }
@@ -320,53 +304,36 @@ import {
   }
 
   // ---- start ------------------------------------------------------------------------------------------------------
-  async function start() {
-    try {
-      const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
-      if (!r.ok) { setStatus(`Cannot open task ${taskId}: ${r.status}`, "error"); return; }
-      S.task = await r.json();
-      document.getElementById("frame-id").textContent = S.task.frame.id;
-      catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
-      const prev = S.task.previous;
-      const verdicts = {};
-      if (prev && prev.verdicts) prev.verdicts.forEach((v) => { verdicts[v.id] = v; });
-      const labels = (prev && prev.boxes) ? prev.boxes.map((b) => {
-        const orig = S.task.labels.find((l) => l.id === b.id);
-        return { id: b.id, category: b.category, score: orig ? orig.score : null, box: b.box };
-      }) : S.task.labels;
-      S.boxes = labels.map((l) => ({
-        id: l.id, category: l.category, score: l.score, x1: l.box[0], y1: l.box[1], x2: l.box[2], y2: l.box[3],
-        verdict: verdicts[l.id] ? verdicts[l.id].verdict : undefined, comment: verdicts[l.id] ? verdicts[l.id].comment : "",
-      }));
-      if (prev && prev.comment) commentEl.value = prev.comment;
-      if (jobType === "verify") {
-        document.getElementById("verify-tools").hidden = false;
-        document.getElementById("delete").hidden = true;
-      }
-      const blob = await (await fetch(S.task.image, { credentials: "same-origin" })).blob();
-      S.img = await createImageBitmap(blob);
-      layout();
-      renderList();
-      setStatus(`${S.boxes.length} boxes · ${S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"}`);
-      body.dataset.ready = "1";
-    } catch (e) {
-      setStatus(`Cannot load the task: ${e}`, "error");
+  const start = () => openTask(base, taskId, setStatus, async (task) => {
+    S.task = task;
+    document.getElementById("frame-id").textContent = S.task.frame.id;
+    catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
+    const prev = S.task.previous;
+    const verdicts = {};
+    if (prev && prev.verdicts) prev.verdicts.forEach((v) => { verdicts[v.id] = v; });
+    const labels = (prev && prev.boxes) ? prev.boxes.map((b) => {
+      const orig = S.task.labels.find((l) => l.id === b.id);
+      return { id: b.id, category: b.category, score: orig ? orig.score : null, box: b.box };
+    }) : S.task.labels;
+    S.boxes = labels.map((l) => ({
+      id: l.id, category: l.category, score: l.score, x1: l.box[0], y1: l.box[1], x2: l.box[2], y2: l.box[3],
+      verdict: verdicts[l.id] ? verdicts[l.id].verdict : undefined, comment: verdicts[l.id] ? verdicts[l.id].comment : "",
+    }));
+    if (prev && prev.comment) commentEl.value = prev.comment;
+    if (jobType === "verify") {
+      document.getElementById("verify-tools").hidden = false;
+      document.getElementById("delete").hidden = true;
     }
-  }
+    const blob = await (await fetch(S.task.image, { credentials: "same-origin" })).blob();
+    S.img = await createImageBitmap(blob);
+    layout();
+    renderList();
+    setStatus(`${S.boxes.length} boxes · ${S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"}`);
+  });
 
-  canvas.addEventListener("pointerdown", onDown);
-  canvas.addEventListener("pointermove", onMove);
-  canvas.addEventListener("pointerup", onUp);
-  canvas.addEventListener("pointercancel", onUp);
+  wireCanvas(canvas, S.view, { down: onDown, move: onMove, up: onUp, zoomAt: setZoom, ready: () => Boolean(S.img) });
   document.addEventListener("keydown", onKey);
   document.addEventListener("keyup", (ev) => { if (ev.key === " ") S.space = false; });
-  canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
-  canvas.addEventListener("wheel", (ev) => {
-    if (!S.img) return;
-    ev.preventDefault();
-    const r = canvas.getBoundingClientRect();
-    setZoom(S.view.zoom * Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
-  }, { passive: false });
   window.addEventListener("resize", layout);
   catEl.addEventListener("change", () => setCategory(catEl.value));
   document.getElementById("delete").addEventListener("click", deleteSelected);

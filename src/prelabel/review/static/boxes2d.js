@@ -78,19 +78,83 @@ export function normalise(b) {
   [b.y1, b.y2] = [Math.min(b.y1, b.y2), Math.max(b.y1, b.y2)];
 }
 
-// POSTs the task's answer; when saved, marks the page (body[data-submitted]) and hands the reply to onSaved
-export async function postResponse(base, taskId, csrf, answer, setStatus, onSaved) {
+// submits the task's answer (one POST at a time: state.submitting); when saved, marks the page
+// (body[data-submitted]), keeps the next task in state.task.next_task and goes there (next) after a moment
+export async function submitAnswer(state, base, taskId, csrf, answer, setStatus, next) {
+  state.submitting = true;
+  setStatus("Submitting…");
   try {
     const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer()),
     });
     const data = await r.json().catch(() => ({}));
     if (!r.ok) { setStatus(`Not saved: ${data.error || r.status}`, "error"); return; }
     setStatus("Saved", "ok");
     document.body.dataset.submitted = String(data.response);
-    onSaved(data);
+    state.task.next_task = data.next_task;
+    setTimeout(next, 300);
   } catch (e) {
     setStatus(`Not saved: ${e}`, "error");
+  } finally {
+    state.submitting = false;
   }
+}
+
+// fetches the task and hands it to show (which may await); the page is then ready (body[data-ready]); a task that
+// cannot be opened or shown is said in the status line
+export async function openTask(base, taskId, setStatus, show) {
+  try {
+    const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
+    if (!r.ok) { setStatus(`Cannot open task ${taskId}: ${r.status}`, "error"); return; }
+    await show(await r.json());
+    document.body.dataset.ready = "1";
+  } catch (e) {
+    setStatus(`Cannot load the task: ${e}`, "error");
+  }
+}
+
+// whether the page's own keys should handle ev: not while typing in a field (Escape leaves it; with
+// rangeKeys a slider is no field), nor a focused button's Enter/Space, nor a Ctrl/Cmd/Alt chord
+// (Ctrl/Cmd+Z calls undo)
+export function pageKey(ev, undo, rangeKeys = false) {
+  const tag = (ev.target && ev.target.tagName) || "";
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) && !(rangeKeys && tag === "INPUT" && ev.target.type === "range")) {
+    if (ev.key === "Escape") ev.target.blur();
+    return false;
+  }
+  const k = ev.key;
+  if (tag === "BUTTON" && (k === "Enter" || k === " ")) return false; // the focused button handles its own key
+  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return false; }
+  return !(ev.ctrlKey || ev.metaKey || ev.altKey);
+}
+
+// the pointer handlers on the canvas, no context menu, and the wheel zooming about the pointer
+// (zoomAt(zoom, cx, cy) in CSS px; only once ready())
+export function wireCanvas(canvas, view, { down, move, up, zoomAt, ready }) {
+  canvas.addEventListener("pointerdown", down);
+  canvas.addEventListener("pointermove", move);
+  canvas.addEventListener("pointerup", up);
+  canvas.addEventListener("pointercancel", up);
+  canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  canvas.addEventListener("wheel", (ev) => {
+    if (!ready()) return;
+    ev.preventDefault();
+    const r = canvas.getBoundingClientRect();
+    zoomAt(view.zoom * Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
+  }, { passive: false });
+}
+
+// a pan drag ({ mode: "pan", cx, cy, ox, oy }: where it started) moves the view with the pointer
+export function panView(v, d, ev) {
+  v.ox = d.ox + ev.clientX - d.cx;
+  v.oy = d.oy + ev.clientY - d.cy;
+}
+// ends state.drag, releasing the pointer; returns the drag unless there was none or it panned
+export function endDrag(state, canvas, ev) {
+  const d = state.drag;
+  state.drag = null;
+  if (!d) return null;
+  if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
+  return d.mode === "pan" ? null : d;
 }

@@ -6,8 +6,9 @@ import {
   trackIds, trackSpans, xyxy,
 } from "./sequence_tracks.js";
 import {
-  contains, drawBox as paintBox, drawRubber as paintRubber, dragBox, imageTransform, nearCorner, normalise, postResponse,
-  rubberBig, rubberBox, toImage as toImageOf, toScreen as toScreenOf, zoomView,
+  contains, drawBox as paintBox, drawRubber as paintRubber, dragBox, endDrag, imageTransform, nearCorner, normalise,
+  openTask, pageKey, panView, rubberBig, rubberBox, submitAnswer, toImage as toImageOf, toScreen as toScreenOf,
+  wireCanvas, zoomView,
 } from "./boxes2d.js";
 
 const body = document.body;
@@ -234,7 +235,7 @@ function onDown(ev) {
 function onMove(ev) {
   const d = S.drag;
   if (!d) return;
-  if (d.mode === "pan") { S.view.ox = d.ox + ev.clientX - d.cx; S.view.oy = d.oy + ev.clientY - d.cy; draw(); return; }
+  if (d.mode === "pan") { panView(S.view, d, ev); draw(); return; }
   const p = toImage(ev), f = frame();
   if (d.mode === "draw") { d.cur = { x: clamp(p.x, f.width), y: clamp(p.y, f.height) }; draw(); drawRubber(d); return; }
   if (!d.moved) { S.history.push(d.before); d.moved = true; }
@@ -246,11 +247,8 @@ function drawRubber(d) {
   paintRubber(ctx, d, 1 / S.view.scale);
 }
 function onUp(ev) {
-  const d = S.drag;
-  S.drag = null;
+  const d = endDrag(S, canvas, ev);
   if (!d) return;
-  if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
-  if (d.mode === "pan") return;
   const f = frame();
   if (d.mode === "draw") {
     if (!rubberBig(d, S.view.scale)) {
@@ -339,15 +337,7 @@ function answer() {
 }
 async function submit() {
   if (!S.task || S.submitting) return;
-  S.submitting = true; setStatus("Submitting…");
-  try {
-    await postResponse(base, taskId, csrf, answer(), setStatus, (data) => {
-      S.task.next_task = data.next_task;
-      setTimeout(nextTask, 300);
-    });
-  } finally {
-    S.submitting = false;
-  }
+  await submitAnswer(S, base, taskId, csrf, answer, setStatus, nextTask);
 }
 function nextTask() {
   if (S.edits.length && !body.dataset.submitted && !S.leaveArmed) {
@@ -361,15 +351,8 @@ function nextTask() {
 
 // ---- keys ----------------------------------------------------------------------------------------------------------
 function onKey(ev) {
-  const tag = (ev.target && ev.target.tagName) || "";
-  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) && !(tag === "INPUT" && ev.target.type === "range")) {
-    if (ev.key === "Escape") ev.target.blur();
-    return;
-  }
+  if (!pageKey(ev, undo, true)) return;
   const k = ev.key;
-  if (tag === "BUTTON" && (k === "Enter" || k === " ")) return;
-  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return; }
-  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const keys = {
     ArrowLeft: () => seek(S.cur - 1), ArrowRight: () => seek(S.cur + 1), d: () => seek(S.cur - 1), f: () => seek(S.cur + 1),
     "0": () => { setZoom(1); draw(); }, Home: () => seek(0), End: () => seek(S.frames.length - 1), " ": play, k: keyframe, i: interpolate, s: split,
@@ -382,53 +365,36 @@ function onKey(ev) {
 }
 
 // ---- start -------------------------------------------------------------------------------------------------------
-async function start() {
-  try {
-    const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
-    if (!r.ok) { setStatus(`Cannot open task ${taskId}: ${r.status}`, "error"); return; }
-    S.task = await r.json();
-    const prev = S.task.previous && S.task.previous.frames ? new Map(S.task.previous.frames.map((f) => [f.frame, f.boxes])) : null;
-    S.frames = S.task.frames.map((f) => {
-      const scores = new Map(f.labels.map((l) => [l.id, l.score]));
-      const src = prev && prev.has(f.id) ? prev.get(f.id)
-        : f.labels.map((l) => ({ id: l.id, track_id: l.track_id, category: l.category, box: l.box, source: "prelabel" }));
-      return {
-        id: f.id, index: f.index, width: f.width, height: f.height, image: f.image,
-        boxes: src.map((b) => ({
-          id: b.id, track_id: b.track_id, category: b.category, score: b.id ? scores.get(b.id) ?? null : null,
-          source: b.source, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3],
-        })),
-      };
-    });
-    if (S.task.previous && S.task.previous.comment) $("comment").value = S.task.previous.comment;
-    $("seq-name").textContent = `${S.task.sequence.name} part ${S.task.sequence.part}/${S.task.sequence.parts}`;
-    catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
-    scrub.max = String(S.frames.length - 1);
-    await load(0);
-    prefetch(); layout(); refresh();
-    setStatus(`${S.frames.length} frames · ${trackIds(S.frames).length} tracks · ` +
-      (S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"));
-    body.dataset.ready = "1";
-  } catch (e) {
-    setStatus(`Cannot load the task: ${e}`, "error");
-  }
-}
+const start = () => openTask(base, taskId, setStatus, async (task) => {
+  S.task = task;
+  const prev = S.task.previous && S.task.previous.frames ? new Map(S.task.previous.frames.map((f) => [f.frame, f.boxes])) : null;
+  S.frames = S.task.frames.map((f) => {
+    const scores = new Map(f.labels.map((l) => [l.id, l.score]));
+    const src = prev && prev.has(f.id) ? prev.get(f.id)
+      : f.labels.map((l) => ({ id: l.id, track_id: l.track_id, category: l.category, box: l.box, source: "prelabel" }));
+    return {
+      id: f.id, index: f.index, width: f.width, height: f.height, image: f.image,
+      boxes: src.map((b) => ({
+        id: b.id, track_id: b.track_id, category: b.category, score: b.id ? scores.get(b.id) ?? null : null,
+        source: b.source, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3],
+      })),
+    };
+  });
+  if (S.task.previous && S.task.previous.comment) $("comment").value = S.task.previous.comment;
+  $("seq-name").textContent = `${S.task.sequence.name} part ${S.task.sequence.part}/${S.task.sequence.parts}`;
+  catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
+  scrub.max = String(S.frames.length - 1);
+  await load(0);
+  prefetch(); layout(); refresh();
+  setStatus(`${S.frames.length} frames · ${trackIds(S.frames).length} tracks · ` +
+    (S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"));
+});
 
-canvas.addEventListener("pointerdown", onDown);
-canvas.addEventListener("pointermove", onMove);
-canvas.addEventListener("pointerup", onUp);
-canvas.addEventListener("pointercancel", onUp);
-canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
+const zoomAt = (zoom, cx, cy) => { setZoom(zoom, cx, cy); draw(); };
+wireCanvas(canvas, S.view, { down: onDown, move: onMove, up: onUp, zoomAt, ready: () => Boolean(S.task) });
 document.addEventListener("keydown", onKey);
 window.addEventListener("resize", () => { if (S.task) layout(); });
 scrub.addEventListener("input", () => seek(Number(scrub.value)));
-canvas.addEventListener("wheel", (ev) => {
-  if (!S.task) return;
-  ev.preventDefault();
-  const r = canvas.getBoundingClientRect();
-  setZoom(S.view.zoom * Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
-  draw();
-}, { passive: false });
 timeline.addEventListener("click", (ev) => {
   const r = timeline.getBoundingClientRect();
   seek(Math.floor(((ev.clientX - r.left) / r.width) * S.frames.length));
