@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast venv system assets labelstudio-venv lint typecheck check bench clean fuzz
+.PHONY: bench-eval-scale bench-route-compose demo test test-fast venv system assets labelstudio-venv lint typecheck check bench clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -68,6 +68,19 @@ fuzz: venv
 ## Every benchmark (benchmarks/bench_*.py); one alone: make bench-NAME (e.g. make bench-detectors).
 bench: venv
 	@set -e; for f in benchmarks/bench_*.py; do n=$$(basename $$f .py); echo "== $$n"; $(BIN)/python -m benchmarks.$$n; done
+
+bench-eval-scale: venv
+	$(BIN)/python -m benchmarks.bench_eval_scale
+
+bench-route-compose: venv
+	$(BIN)/python -m benchmarks.bench_route_compose --before $(BEFORE)
+
+## prelabel 0.1 (commit c606d55) as a source tree, for the before/after of bench-route-compose.
+BEFORE ?= /tmp/prelabel-c606d55
+$(BEFORE):
+	mkdir -p $@ && git archive c606d55 src | tar -x -C $@
+
+bench-route-compose: $(BEFORE)
 
 bench-%: venv
 	$(BIN)/python -m benchmarks.bench_$*

@@ -245,22 +245,20 @@ def accumulate_arrays(
         neg = -np.ones((n_thresholds, r_n))
         n_det = int((~ignored[0]).sum()) if len(ignored) else 0
         return ClassCurve(name, 0, n_det, thr, neg, -np.ones(n_thresholds), np.zeros_like(neg))
-    tps = matched & ~ignored
-    fps = ~matched & ~ignored
-    tp_sum = np.cumsum(tps, axis=1).astype(np.float64)
-    fp_sum = np.cumsum(fps, axis=1).astype(np.float64)
     precision = np.zeros((n_thresholds, r_n))
     score_at = np.zeros((n_thresholds, r_n))
     recall = np.zeros(n_thresholds)
     raw_p: list[F64] = []
     raw_r: list[F64] = []
-    for t in range(n_thresholds):
-        tp, fp = tp_sum[t], fp_sum[t]
+    for t in range(n_thresholds):  # one threshold at a time: no (T, D) float temporaries on large sets
+        counted = ~ignored[t]
+        tp = np.cumsum(matched[t] & counted).astype(np.float64)
+        fp = np.cumsum(~matched[t] & counted).astype(np.float64)
         nd = len(tp)
         rc = tp / n_gt
         pr = tp / (fp + tp + np.spacing(1))
-        raw_p.append(pr.copy())
-        raw_r.append(rc.copy())
+        raw_p.append(pr)
+        raw_r.append(rc)
         recall[t] = rc[-1] if nd else 0.0
         if nd:
             pr = np.maximum.accumulate(pr[::-1])[::-1]  # precision envelope

@@ -240,6 +240,32 @@ class _Rows:
 def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None) -> EvalResult:
     """:func:`evaluate` on columnar label sets (records already turned into :class:`LabelSet` s where read)."""
     cfg = config or EvalConfig()
+    m = match_sets(frames, cfg)
+    thr = np.asarray(cfg.iou_thresholds, dtype=np.float64)
+    curves = {c: accumulate_arrays(c, *m.per_class[c], m.n_gt[c], thr) for c in m.classes}
+    return EvalResult(
+        curves=curves,
+        frames=len(frames),
+        config=cfg,
+        frames_without_predictions=[fp.gt_frame_id or fp.frame_id for fp in frames if not fp.has_prediction],
+        outcomes=m.outcomes,
+    )
+
+
+@dataclass
+class Matched:
+    """Detections of some frames matched to their ground truth, per evaluated class, before accumulation: the
+    columns a streaming evaluation concatenates frame block after frame block (see ``quality.evalstream``)."""
+
+    classes: list[str]
+    # class -> (scores (D,), matched (T, D), ignored (T, D)), in frame order then score order
+    per_class: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]]
+    n_gt: dict[str, int]  # counted ground truth per class
+    outcomes: dict[tuple[str, str], bool | None]
+
+
+def match_sets(frames: Sequence[FramePair], cfg: EvalConfig, *, outcomes: bool = True) -> Matched:
+    """Match every frame's detections to its ground truth at each IoU threshold (no accumulation)."""
     pmap, gmap = mapper(cfg.class_map), mapper(cfg.gt_class_map)
     ignore_cats = set(cfg.ignore_categories)
     vocab: dict[str, int] = {}
@@ -352,21 +378,17 @@ def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None)
     )
     m_cls = m.unit % c_n if c_n else m.unit
     n_gt_cls = m.n_gt.reshape(f_n, c_n).sum(axis=0) if c_n else np.zeros(0, np.int64)
-    curves = {}
+    per_class = {}
     for ci, c in enumerate(classes):
         k = m_cls == ci
-        curves[c] = accumulate_arrays(c, m.scores[k], m.matched[:, k], m.ignored[:, k], int(n_gt_cls[ci]), thr)
+        per_class[c] = (m.scores[k], m.matched[:, k], m.ignored[:, k])
+    n_gt = {c: int(n_gt_cls[ci]) for ci, c in enumerate(classes)}
+    if not outcomes:
+        return Matched(classes, per_class, n_gt, {})
     t50 = int(np.argmin(np.abs(thr - 0.5)))
     src = dsel[m.det_index]
     frame_ids = [fp.frame_id for fp in frames]
     ids = np.concatenate(dt_ids)[src].tolist() if dt_ids else []
     keys = zip([frame_ids[f] for f in d_frame[src].tolist()], ids, strict=True)
     vals = [None if ig else hit for ig, hit in zip(m.ignored[t50].tolist(), m.matched[t50].tolist(), strict=True)]
-    outcomes = dict(zip(keys, vals, strict=True))
-    return EvalResult(
-        curves=curves,
-        frames=f_n,
-        config=cfg,
-        frames_without_predictions=[fp.gt_frame_id or fp.frame_id for fp in frames if not fp.has_prediction],
-        outcomes=outcomes,
-    )
+    return Matched(classes, per_class, n_gt, dict(zip(keys, vals, strict=True)))

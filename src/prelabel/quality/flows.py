@@ -88,8 +88,6 @@ class EvalRun(_Run):
 
     result: EvalResult
     preset: str
-    predictions: list[FrameRecord]
-    ground_truth: list[FrameRecord]
     warnings: list[str] = field(default_factory=list)
 
 
@@ -107,20 +105,65 @@ def evaluate_files(
     inclusive: bool | None = None,
     compose: str | None = None,
 ) -> EvalRun:
-    """Read both label sets (formats guessed when not given), optionally compose parts first, evaluate."""
-    from prelabel.quality.evaluate import evaluate
+    """Read both label sets (formats guessed when not given), optionally compose parts first, evaluate.
 
+    Predictions in a labels file (``*.jsonl``) are streamed (:mod:`prelabel.quality.evalstream`): memory stays
+    bounded by a block of frames whatever the file's size; the figures are those of the in-memory evaluation."""
+    from prelabel.quality.evalstream import FrameKeys, evaluate_stream
+    from prelabel.quality.evaluate import evaluate
+    from prelabel.quality.inputs import detect_format, load_records
+
+    gt_fmt = (gt_format or detect_format(Path(gt))).lower()
+    pred_fmt = (fmt or (detect_format(Path(labels)) if Path(labels).exists() else "")).lower()
+    opts: dict[str, Any] = dict(
+        class_map=class_map, gt_class_map=gt_class_map, classes=classes, min_height=min_height, inclusive=inclusive
+    )
+    pred_keys = FrameKeys.scan(labels) if pred_fmt == "labels" and not compose and Path(labels).exists() else None
+    gt_keys = FrameKeys.scan(gt) if gt_fmt == "labels" and pred_keys is not None else None
+    if pred_keys is not None and (gt_fmt != "labels" or gt_keys is not None):
+        from prelabel.labelfile import iter_records
+
+        gts_list = None if gt_keys is not None else load_records(gt, gt_fmt)
+        if gts_list is not None:
+            gt_keys = FrameKeys.of_records(gts_list)
+        assert gt_keys is not None
+        if not gt_keys.ids:
+            raise FormatError(gt, "the ground truth holds no frames")
+        cfg, used = eval_config(gt_fmt, preset, pred_keys.categories, gt_keys.categories, **opts)
+        gt_stream = gts_list if gts_list is not None else iter_records(gt)
+        res = evaluate_stream(iter_records(labels), gt_stream, pred_keys, gt_keys, cfg)
+        return _checked(res, used, pred_keys.ids, gt_keys.ids)
     gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_format)
     if compose:
         from prelabel.refine.compose import compose_records
 
         preds = compose_records(preds, compose)
-    cfg, used = eval_config(
-        gt_fmt, preset, _categories(preds), _categories(gts), class_map=class_map, gt_class_map=gt_class_map,
-        classes=classes, min_height=min_height, inclusive=inclusive,
-    )  # fmt: skip
-    res, caught = _evaluate_paired(evaluate, preds, gts, cfg)
-    return EvalRun(res, used, preds, gts, caught)
+    cfg, used = eval_config(gt_fmt, preset, _categories(preds), _categories(gts), **opts)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = evaluate(preds, gts, cfg)
+    run = _checked(res, used, [p.frame.id for p in preds], [g.frame.id for g in gts])
+    run.warnings = [str(w.message) for w in caught]
+    return run
+
+
+def _checked(res: EvalResult, used: str, pred_ids: list[str], gt_ids: list[str]) -> EvalRun:
+    """The run, or an error when no predicted frame pairs with the ground truth."""
+    unmatched = res.unmatched_prediction_frames
+    if pred_ids and len(unmatched) == len(pred_ids):
+        raise PrelabelError(
+            f"none of the {len(pred_ids)} predicted frames pairs with the {len(gt_ids)} ground-truth frames (by id "
+            f"or file stem); predicted ids look like {pred_ids[:3]}, ground truth like {gt_ids[:3]}"
+        )
+    msg = (
+        [
+            f"{len(unmatched)} predicted frames have no ground truth and were skipped "
+            f"(first: {unmatched[:3]}); frames pair by id or file stem"
+        ]
+        if unmatched
+        else []
+    )
+    return EvalRun(res, used, msg)
 
 
 def _read_pair(

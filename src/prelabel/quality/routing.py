@@ -7,11 +7,12 @@ on it. Expected precision and recall of the auto-accepted labels come from the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from prelabel.core.labels import FrameRecord
 from prelabel.core.labelset import LabelSet
@@ -72,6 +73,77 @@ class RouteResult:
         }
 
 
+def decide(
+    ls: LabelSet, thresholds: Thresholds, *, drop_below: float = 0.0
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Routing decisions of one frame's labels: the rows kept (scored at or above ``drop_below``) and, for each,
+    whether it is auto-accepted (no score, i.e. a person's, or at or above its class's threshold)."""
+    return _decide(ls.scores, ls.class_codes, ls.categories, thresholds, drop_below)
+
+
+def _decide(
+    scores: npt.NDArray[np.float64],
+    codes: npt.NDArray[np.int32],
+    categories: Sequence[str],
+    thresholds: Thresholds,
+    drop_below: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    score = np.where(np.isnan(scores), 1.0, scores)
+    kept = np.flatnonzero(score >= drop_below)
+    cat_thr = np.asarray([_threshold(thresholds, c) for c in categories], dtype=np.float64)
+    thr = cat_thr[codes[kept]] if len(cat_thr) else np.zeros(0)
+    is_auto = np.isnan(scores[kept]) | (~np.isnan(thr) & (score[kept] >= np.nan_to_num(thr, nan=np.inf)))
+    return kept, is_auto
+
+
+def _threshold(thresholds: Thresholds, category: str) -> float:
+    ct = thresholds.classes.get(category)
+    return np.nan if ct is None or ct.threshold is None else ct.threshold
+
+
+def _count(
+    per_class: dict[str, ClassRoute],
+    codes_all: npt.NDArray[np.int32],
+    categories: Sequence[str],
+    kept: npt.NDArray[np.int64],
+    is_auto: npt.NDArray[np.bool_],
+    thresholds: Thresholds,
+) -> None:
+    """Add one frame's decisions to the per-class counts (a class enters at its first kept label)."""
+    n_cat = len(categories)
+    codes = codes_all[kept]
+    labels = np.bincount(codes, minlength=n_cat).tolist()
+    auto = np.bincount(codes[is_auto], minlength=n_cat).tolist()
+    for code, cat in enumerate(categories):
+        if not labels[code]:
+            continue
+        cr = per_class.get(cat)
+        if cr is None:
+            cr = per_class[cat] = _class_route(thresholds, cat)
+        cr.labels += labels[code]
+        cr.auto += auto[code]
+        cr.review += labels[code] - auto[code]
+
+
+def _class_route(thresholds: Thresholds, category: str) -> ClassRoute:
+    ct = thresholds.classes.get(category)
+    return ClassRoute(
+        threshold=None if ct is None else ct.threshold,
+        expected_precision=None if ct is None else ct.precision,
+        expected_recall=None if ct is None else ct.recall,
+    )
+
+
+def route_sets(sets: Iterable[LabelSet], thresholds: Thresholds, *, drop_below: float = 0.0) -> dict[str, ClassRoute]:
+    """The label-set path of :func:`route`: decisions and per-class counts of label sets already in columns
+    (use :func:`decide` per frame for the rows); no records are made."""
+    per_class: dict[str, ClassRoute] = {}
+    for ls in sets:
+        kept, is_auto = decide(ls, thresholds, drop_below=drop_below)
+        _count(per_class, ls.class_codes, ls.categories, kept, is_auto, thresholds)
+    return per_class
+
+
 def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below: float = 0.0) -> RouteResult:
     """Split ``records`` by the per-class thresholds. Labels scored below ``drop_below`` are dropped entirely
     (counted nowhere); a label without a score (a human's) is auto-accepted."""
@@ -86,30 +158,17 @@ def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below:
             review.append(rec)
             accepted.append(rec.model_copy(update={"labels": []}))
             continue
-        ls = LabelSet.from_labels(rec.labels)
-        score = ls.scores_or(1.0)
-        kept = np.flatnonzero(score >= drop_below)
-        cat_thr = np.full(len(ls.categories), np.nan)
-        for code, cat in enumerate(ls.categories):
-            cr = per_class.get(cat)
-            if cr is None and np.any(ls.class_codes[kept] == code):
-                ct = thresholds.classes.get(cat)
-                cr = per_class[cat] = ClassRoute(
-                    threshold=None if ct is None else ct.threshold,
-                    expected_precision=None if ct is None else ct.precision,
-                    expected_recall=None if ct is None else ct.recall,
-                )
-            if cr is not None and cr.threshold is not None:
-                cat_thr[code] = cr.threshold
-        thr = cat_thr[ls.class_codes[kept]]
-        # a label without a score (a person's) is auto-accepted; so is one at or above its class's threshold
-        is_auto = np.isnan(ls.scores[kept]) | (~np.isnan(thr) & (score[kept] >= np.nan_to_num(thr, nan=np.inf)))
+        # records in and out: one pass over the labels (columns cost more than they save on records)
         auto, todo = [], []
-        for i, a in zip(kept.tolist(), is_auto.tolist(), strict=True):
-            lab = rec.labels[i]
-            cr = per_class[lab.category]
+        for lab in rec.labels:
+            score = 1.0 if lab.score is None else lab.score
+            if score < drop_below:
+                continue
+            cr = per_class.get(lab.category)
+            if cr is None:
+                cr = per_class[lab.category] = _class_route(thresholds, lab.category)
             cr.labels += 1
-            if a:
+            if lab.score is None or (cr.threshold is not None and score >= cr.threshold):
                 cr.auto += 1
                 auto.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "auto"}}))
             else:

@@ -40,6 +40,7 @@ motorcycle becomes ``rider`` with its own box; the person is discounted, the bik
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -230,53 +231,92 @@ def _box(a: Box2D, b: Box2D, geometry: str) -> Box2D:
     return Box2D(x1=min(a.x1, b.x1), y1=min(a.y1, b.y1), x2=max(a.x2, b.x2), y2=max(a.y2, b.y2))
 
 
+_Plan = tuple[list[tuple[float, int, int, int]], set[int], dict[int, float]]
+
+
+def _may_pair(categories: Iterable[str], rules: Sequence[ComposeRule]) -> bool:
+    """Whether some rule finds both its parts among ``categories`` (most frames: no; nothing to do then)."""
+    cats = set(categories)
+    return any(not cats.isdisjoint(r.parts[0]) and not cats.isdisjoint(r.parts[1]) for r in rules)
+
+
+def _plan(
+    xyxy: npt.NDArray[np.float64],
+    scores: npt.NDArray[np.float64],
+    names: Sequence[str] | npt.NDArray[np.object_],
+    has_box: npt.NDArray[np.bool_],
+    rules: Sequence[ComposeRule],
+) -> _Plan:
+    """Which pairs become composites (score, rule, A row, B row), best first; the parts to drop; the parts to
+    discount (row -> the other part's score). ``scores``: 1.0 where a label has none."""
+    candidates: list[tuple[float, int, int, int]] = []  # (composite score, rule, A index, B index)
+    # row selection in plain Python: a frame holds tens of labels, where numpy calls cost more than they save
+    rows = [
+        (i, c, sc) for i, (c, sc, h) in enumerate(zip(list(names), scores.tolist(), has_box.tolist(), strict=True)) if h
+    ]
+    for k, rule in enumerate(rules):
+        a_idx = [i for i, c, sc in rows if c in rule.parts[0] and sc >= rule.min_score]
+        if not a_idx:
+            continue
+        b_idx = [i for i, c, sc in rows if c in rule.parts[1] and sc >= rule.min_score]
+        if not b_idx:
+            continue
+        ia, ib = np.asarray(a_idx), np.asarray(b_idx)
+        ok = pair_matrix(xyxy[ia], xyxy[ib], rule) & (ia[:, None] != ib[None, :])
+        for ai, bi in np.argwhere(ok).tolist():
+            i, j = a_idx[ai], b_idx[bi]
+            candidates.append((_score(float(scores[i]), float(scores[j]), rule.score), k, i, j))
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2], c[3]))
+    used: set[int] = set()
+    drop: set[int] = set()
+    discount: dict[int, float] = {}
+    chosen = []
+    for c in candidates:
+        _, k, i, j = c
+        if i in used or j in used:
+            continue
+        used.update((i, j))
+        chosen.append(c)
+        rule = rules[k]
+        for idx, other, mode in ((i, j, rule.keep_parts[0]), (j, i, rule.keep_parts[1])):
+            if mode == "remove":
+                drop.add(idx)
+            elif mode == "discount":
+                discount[idx] = float(scores[other])
+    return chosen, drop, discount
+
+
+def _composite_score(score: float, sa: float | None, sb: float | None) -> float | None:
+    return None if sa is None and sb is None else round(min(max(score, 0.0), 1.0), 6)
+
+
 def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_id: str = "") -> list[Label]:
     """One frame's labels with the composites made and the consumed parts removed (or kept, per rule).
 
     Labels without a box, and labels no rule pairs, pass through unchanged; their order is kept and the
     composites come after them.
     """
-
-    def s(lab: Label) -> float:
-        return 1.0 if lab.score is None else float(lab.score)
-
-    ls = LabelSet.from_labels(labels)
-    scores = ls.scores_or(1.0)
-    names = ls.names
-    candidates: list[tuple[float, int, int, int]] = []  # (composite score, rule, A index, B index)
-    for k, rule in enumerate(rules):
-        usable = ls.has_box & (scores >= rule.min_score)
-        a_idx = np.flatnonzero(usable & np.isin(names, list(rule.parts[0])))
-        b_idx = np.flatnonzero(usable & np.isin(names, list(rule.parts[1])))
-        if not len(a_idx) or not len(b_idx):
-            continue
-        ok = pair_matrix(ls.xyxy[a_idx], ls.xyxy[b_idx], rule) & (a_idx[:, None] != b_idx[None, :])
-        for ai, bi in np.argwhere(ok).tolist():
-            i, j = int(a_idx[ai]), int(b_idx[bi])
-            candidates.append((_score(s(labels[i]), s(labels[j]), rule.score), k, i, j))
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2], c[3]))
-    used: set[int] = set()
-    drop: set[int] = set()
-    discount: dict[int, float] = {}  # part index -> the other part's score
+    if not _may_pair((lab.category for lab in labels), rules):
+        return list(labels)
+    n = len(labels)
+    nan4 = (np.nan, np.nan, np.nan, np.nan)
+    chosen, drop, discount = _plan(
+        np.asarray([nan4 if lab.box is None else lab.box.xyxy for lab in labels], np.float64).reshape(n, 4),
+        np.fromiter((1.0 if lab.score is None else lab.score for lab in labels), np.float64, n),
+        [lab.category for lab in labels],
+        np.fromiter((lab.box is not None for lab in labels), bool, n),
+        rules,
+    )
     made: list[Label] = []
-    for score, k, i, j in candidates:
-        if i in used or j in used:
-            continue
-        used.update((i, j))
+    for score, k, i, j in chosen:
         rule = rules[k]
         a, b = labels[i], labels[j]
-        for idx, other, mode in ((i, j, rule.keep_parts[0]), (j, i, rule.keep_parts[1])):
-            if mode == "remove":
-                drop.add(idx)
-            elif mode == "discount":
-                discount[idx] = s(labels[other])
-        source = a.source if a.source == b.source else "fused"
         made.append(
             Label(
                 id=make_label_id(frame_id, "composed", rule.into, a.id, b.id),
                 category=rule.into,
-                source=source,
-                score=None if a.score is None and b.score is None else round(min(max(score, 0.0), 1.0), 6),
+                source=a.source if a.source == b.source else "fused",
+                score=_composite_score(score, a.score, b.score),
                 box=_box(a.box, b.box, rule.geometry),  # type: ignore[arg-type]
                 attributes={"composed_from": [a.id, b.id], "parts": [a.category, b.category], "rule": rule.into},
             )
@@ -290,6 +330,70 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
             lab = lab.model_copy(update={"score": round(float(lab.score) * (1.0 - discount[n]), 6)})
         kept.append(lab)
     return kept + made
+
+
+def compose_set(ls: LabelSet, rules: Sequence[ComposeRule], frame_id: str = "") -> LabelSet:
+    """:func:`compose_labels` on a label set (the label-set path): the same rows, scores, ids and composites, as
+    columns; ``compose_set(ls, ...).to_labels()`` equals ``compose_labels(ls.to_labels(), ...)``."""
+    if not _may_pair(ls.categories, rules):
+        return ls
+    chosen, drop, discount = _plan(ls.xyxy, ls.scores_or(1.0), ls.names, ls.has_box, rules)
+    if not chosen:
+        return ls
+    scores = ls.scores.copy()
+    for n, d in discount.items():
+        if not np.isnan(scores[n]):
+            scores[n] = round(float(scores[n]) * (1.0 - d), 6)
+    if drop:
+        keep = np.ones(len(ls), bool)
+        keep[list(drop)] = False
+        kept = ls[keep]
+        kept.scores = scores[keep]
+    else:
+        kept = copy.copy(ls)  # the same rows: no new columns but the scores
+        kept.scores = scores
+    names, ids, sources = ls.names, ls.ids, ls.sources
+    xyxy, made_scores, cats, made_ids, made_sources, attrs = [], [], [], [], [], []
+    for score, k, i, j in chosen:
+        rule = rules[k]
+        a, b = ls.xyxy[i], ls.xyxy[j]
+        g = rule.geometry
+        box = (
+            a
+            if g == "first"
+            else b
+            if g == "second"
+            else np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
+        )
+        xyxy.append(box)
+        sa, sb = ls.scores[i], ls.scores[j]
+        s = _composite_score(score, None if np.isnan(sa) else sa, None if np.isnan(sb) else sb)
+        made_scores.append(np.nan if s is None else s)
+        cats.append(rule.into)
+        made_ids.append(make_label_id(frame_id, "composed", rule.into, ids[i], ids[j]))
+        made_sources.append(sources[i] if sources[i] == sources[j] else "fused")
+        attrs.append({"composed_from": [ids[i], ids[j]], "parts": [names[i], names[j]], "rule": rule.into})
+    n = len(chosen)
+    vocab = {c: v for v, c in enumerate(dict.fromkeys(cats))}
+    made = LabelSet(
+        xyxy=np.asarray(xyxy, dtype=np.float64).reshape(n, 4),
+        scores=np.asarray(made_scores, dtype=np.float64),
+        class_codes=np.asarray([vocab[c] for c in cats], dtype=np.int32),
+        categories=tuple(vocab),
+        ids=_objects_of(made_ids),
+        sources=_objects_of(made_sources),
+        review=np.zeros(n, np.int8),
+        track_ids=_objects_of([None] * n),
+        has_box=np.ones(n, bool),
+        attributes=attrs,
+    )
+    return LabelSet.concat([kept, made])
+
+
+def _objects_of(values: list[Any]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def compose_records(

@@ -18,7 +18,7 @@ from prelabel.review import audit
 from prelabel.review.db import Database, from_row, now
 from prelabel.review.errors import ReviewInputError
 from prelabel.review.review_jobs import Job, JobFrame, get_job, job_frame
-from prelabel.review.tasks import get_task
+from prelabel.review.tasks import Task, get_task
 
 VERDICTS = ("good", "bad")
 MAX_BOXES = 2000
@@ -59,6 +59,19 @@ def _number(v: Any, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
         raise ReviewInputError(f"{what} must be a finite number; got {v!r}")
     return float(v)
+
+
+def checked_box(v: Any, w: float, h: float, what: str) -> list[float]:
+    """A worker's ``[x1, y1, x2, y2]`` (pixels) clipped to the ``w`` x ``h`` frame, corners sorted, rounded to 0.01
+    px; at least one pixel each way."""
+    if not isinstance(v, list) or len(v) != 4:
+        raise ReviewInputError(f"{what}: 'box' must be [x1, y1, x2, y2] in pixels; got {v!r}")
+    x1, y1, x2, y2 = (_number(e, f"{what} coordinate") for e in v)
+    x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
+    y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
+    if x2 - x1 < 1.0 or y2 - y1 < 1.0:
+        raise ReviewInputError(f"{what}: smaller than one pixel inside the {w:g}x{h:g} frame")
+    return [round(e, 2) for e in (x1, y1, x2, y2)]
 
 
 def adjusted_boxes(
@@ -112,15 +125,7 @@ def validate_response(job: Job, frame: JobFrame, payload: Any) -> dict[str, Any]
     if job.type == "adjust":
         out = []
         for i, b, bid, cat in adjusted_boxes(job, rec, shown, payload.get("boxes"), "box"):
-            xyxy = b.get("box")
-            if not isinstance(xyxy, list) or len(xyxy) != 4:
-                raise ReviewInputError(f"box {i}: 'box' must be [x1, y1, x2, y2] in pixels; got {xyxy!r}")
-            x1, y1, x2, y2 = (_number(v, f"box {i} coordinate") for v in xyxy)
-            x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
-            y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
-            if x2 - x1 < 1.0 or y2 - y1 < 1.0:
-                raise ReviewInputError(f"box {i}: smaller than one pixel inside the {w:g}x{h:g} frame")
-            out.append({"id": bid, "category": cat, "box": [round(v, 2) for v in (x1, y1, x2, y2)]})
+            out.append({"id": bid, "category": cat, "box": checked_box(b.get("box"), w, h, f"box {i}")})
         return {"boxes": out, "comment": comment}
     return checked_verdicts(shown, payload.get("verdicts"), comment, "label")
 
@@ -163,26 +168,8 @@ def submit(db: Database, task_id: int, worker: str, payload: Any) -> Response:
     else:
         answer = validate_response(job, frame, payload)
     at = now()
-    seconds = None
-    if task.opened_at:
-        seconds = (datetime.fromisoformat(at) - datetime.fromisoformat(task.opened_at)).total_seconds()
     with db.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO responses (task_id, job_id, frame_id, worker, submitted_at, seconds, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (task.id, job.id, task.frame_id, worker, at, seconds, json.dumps(answer, separators=(",", ":"))),
-        )
-        rid = int(cur.lastrowid or 0)
-        conn.execute("UPDATE tasks SET status = 'submitted', submitted_at = ? WHERE id = ?", (at, task.id))
-        audit.record(
-            conn,
-            worker,
-            "task.submit",
-            job_id=job.id,
-            frame_id=task.frame_id,
-            task_id=task.id,
-            detail={"response_id": rid, "answer": answer, "seconds": seconds},
-        )
+        rid, seconds = store_response(conn, job, task, worker, answer, at)
     return Response(
         id=rid,
         task_id=task.id,
@@ -193,6 +180,34 @@ def submit(db: Database, task_id: int, worker: str, payload: Any) -> Response:
         seconds=seconds,
         payload=answer,
     )
+
+
+def store_response(
+    conn: sqlite3.Connection,
+    job: Job,
+    task: Task,
+    worker: str,
+    answer: dict[str, Any],
+    at: str,
+    action: str = "task.submit",
+    extra: dict[str, Any] | None = None,
+) -> tuple[int, float | None]:
+    """Inside the caller's transaction: store an answer, mark its task submitted, audit it as ``action`` (with
+    ``extra`` in the detail). Returns (the response id, the seconds the worker took: only for a submit; a track
+    edit carried to an earlier answer took the worker no time on that sample)."""
+    seconds = None
+    if task.opened_at and action == "task.submit":
+        seconds = (datetime.fromisoformat(at) - datetime.fromisoformat(task.opened_at)).total_seconds()
+    cur = conn.execute(
+        "INSERT INTO responses (task_id, job_id, frame_id, worker, submitted_at, seconds, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (task.id, job.id, task.frame_id, worker, at, seconds, json.dumps(answer, separators=(",", ":"))),
+    )
+    rid = int(cur.lastrowid or 0)
+    conn.execute("UPDATE tasks SET status = 'submitted', submitted_at = ? WHERE id = ?", (at, task.id))
+    detail = {"response_id": rid, "answer": answer, "seconds": seconds, **(extra or {})}
+    audit.record(conn, worker, action, job_id=job.id, frame_id=task.frame_id, task_id=task.id, detail=detail)
+    return rid, seconds
 
 
 def _response(row: sqlite3.Row) -> Response:

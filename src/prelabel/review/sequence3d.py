@@ -13,11 +13,9 @@ size (audit action ``task.track_edit``, naming the task the edit came from). Pos
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
-from prelabel.review import audit, responses, review_jobs, tasks
+from prelabel.review import responses, review_jobs, tasks
 from prelabel.review.db import Database, now
 from prelabel.review.errors import NotFoundError, ReviewInputError
 from prelabel.review.tasks3d import MAX_TRACK, cameras, check_box7, review_labels3d
@@ -109,31 +107,6 @@ def apply_track_edits(answer: dict[str, Any], edits: list[dict[str, Any]]) -> tu
     return {**answer, "boxes": boxes}, n
 
 
-def _store(
-    conn: Any,
-    job: review_jobs.Job,
-    task: tasks.Task,
-    worker: str,
-    answer: dict[str, Any],
-    at: str,
-    action: str,
-    extra: dict[str, Any],
-) -> int:
-    seconds = None  # a track edit carried to an earlier answer took the worker no time on that sample
-    if task.opened_at and action == "task.submit":
-        seconds = (datetime.fromisoformat(at) - datetime.fromisoformat(task.opened_at)).total_seconds()
-    cur = conn.execute(
-        "INSERT INTO responses (task_id, job_id, frame_id, worker, submitted_at, seconds, payload) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (task.id, job.id, task.frame_id, worker, at, seconds, json.dumps(answer, separators=(",", ":"))),
-    )
-    rid = int(cur.lastrowid or 0)
-    conn.execute("UPDATE tasks SET status = 'submitted', submitted_at = ? WHERE id = ?", (at, task.id))
-    detail = {"response_id": rid, "answer": answer, "seconds": seconds, **extra}
-    audit.record(conn, worker, action, job_id=job.id, frame_id=task.frame_id, task_id=task.id, detail=detail)
-    return rid
-
-
 def submit_sequence(db: Database, task_id: int, worker: str, payload: Any) -> dict[str, Any]:
     """Store the worker's answers to samples of a sequence together: ``{"samples": [{"task": id, "response":
     <a 3D answer>}], "track_edits": [...]}``. Every task must be the worker's, on the same sequence; every answer
@@ -173,8 +146,10 @@ def submit_sequence(db: Database, task_id: int, worker: str, payload: Any) -> di
     ids = {}
     with db.transaction() as conn:
         for tid, answer in answers.items():
-            ids[tid] = _store(conn, job, mine[tid][0], worker, answer, at, "task.submit", {"sequence": seq})
+            ids[tid], _ = responses.store_response(conn, job, mine[tid][0], worker, answer, at, extra={"sequence": seq})
         for tid, answer in carried.items():
             extra = {"sequence": seq, "track_edits": edits, "from_task": task_id}
-            ids[tid] = _store(conn, job, mine[tid][0], worker, answer, at, "task.track_edit", extra)
+            ids[tid], _ = responses.store_response(
+                conn, job, mine[tid][0], worker, answer, at, "task.track_edit", extra
+            )
     return {"responses": ids, "submitted": len(answers), "track_updates": len(carried), "sequence": seq}

@@ -16,7 +16,6 @@ filled between two keyframes, ``prelabel`` the model's box untouched (its class 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from prelabel.core.labels import FrameRecord
 from prelabel.core.sequences import SequenceError, TrackIdError, check_track_ids, group_sequences, place
 from prelabel.review.errors import ReviewInputError
+from prelabel.review.responses import checked_box
 
 if TYPE_CHECKING:
     from prelabel.review.db import Database
@@ -236,23 +236,6 @@ def task_payload(db: Database, job: Job, task: Task, base: str) -> dict[str, Any
     }
 
 
-def _number(v: Any, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
-        raise ReviewInputError(f"{what} must be a finite number; got {v!r}")
-    return float(v)
-
-
-def _box(v: Any, w: float, h: float, what: str) -> list[float]:
-    if not isinstance(v, list) or len(v) != 4:
-        raise ReviewInputError(f"{what}: 'box' must be [x1, y1, x2, y2] in pixels; got {v!r}")
-    x1, y1, x2, y2 = (_number(e, f"{what} coordinate") for e in v)
-    x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
-    y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
-    if x2 - x1 < 1.0 or y2 - y1 < 1.0:
-        raise ReviewInputError(f"{what}: smaller than one pixel inside the {w:g}x{h:g} frame")
-    return [round(e, 2) for e in (x1, y1, x2, y2)]
-
-
 def _frame_boxes(job: Job, jf: JobFrame, boxes: Any) -> list[dict[str, Any]]:
     fid = jf.frame_id
     if not isinstance(boxes, list) or len(boxes) > MAX_BOXES_FRAME:
@@ -285,7 +268,7 @@ def _frame_boxes(job: Job, jf: JobFrame, boxes: Any) -> list[dict[str, Any]]:
         source = b.get("source")
         if source not in SOURCES:
             raise ReviewInputError(f"{what}: source must be one of {', '.join(SOURCES)}; got {source!r}")
-        xyxy = _box(b.get("box"), w, h, what)
+        xyxy = checked_box(b.get("box"), w, h, what)
         if source == "prelabel":
             base = pre.get(bid) if bid is not None else None
             if base is None or any(abs(a - c) > MOVE_TOLERANCE for a, c in zip(base["box"], xyxy, strict=True)):

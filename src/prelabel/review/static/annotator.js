@@ -1,7 +1,12 @@
 // prelabel review: the worker view. Vanilla JS, no build step.
 // One canvas: the frame (scaled once into an offscreen canvas per layout) and the boxes on top, redrawn on
 // requestAnimationFrame only when something changed. Coordinates kept in image pixels (xyxy).
-"use strict";
+import {
+  contains, drawBox as paintBox, drawRubber, dragBox, endDrag, imageTransform, nearCorner, normalise, openTask,
+  pageKey, panView, rubberBig, rubberBox, submitAnswer, toImage as toImageOf, toScreen as toScreenOf, wireCanvas,
+  zoomView,
+} from "./boxes2d.js";
+
 (() => {
   const body = document.body;
   const base = body.dataset.base || "";
@@ -61,19 +66,7 @@
 
   // zoom 1 fits the frame; above 1 the point under (cx, cy) (CSS px in the canvas) stays where it is
   function setZoom(zoom, cx, cy) {
-    const v = S.view, w = S.task.frame.width, h = S.task.frame.height;
-    const z = Math.min(Math.max(zoom, 1), 16);
-    if (z === 1) {
-      v.scale = v.fit;
-      v.ox = (v.cssW - w * v.scale) / 2;
-      v.oy = (v.cssH - h * v.scale) / 2;
-    } else {
-      const px = (cx - v.ox) / v.scale, py = (cy - v.oy) / v.scale;
-      v.scale = v.fit * z;
-      v.ox = cx - px * v.scale;
-      v.oy = cy - py * v.scale;
-    }
-    v.zoom = z;
+    zoomView(S.view, S.task.frame.width, S.task.frame.height, zoom, cx, cy);
     S.bgStale = true;
     requestDraw();
   }
@@ -103,19 +96,13 @@
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     if (S.bg && S.bgStale) renderBg();
     if (S.bg) ctx.drawImage(S.bg, 0, 0); else ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
+    imageTransform(ctx, v);
     const px = 1 / v.scale; // one CSS pixel in image units
     ctx.font = `${12 * px}px system-ui, sans-serif`;
     ctx.textBaseline = "bottom";
     for (let i = 0; i < S.boxes.length; i++) if (i !== S.sel) drawBox(S.boxes[i], false, px);
     if (S.sel >= 0 && S.boxes[S.sel]) drawBox(S.boxes[S.sel], true, px);
-    if (S.drag && S.drag.mode === "draw" && S.drag.cur) {
-      const d = S.drag;
-      ctx.setLineDash([6 * px, 4 * px]);
-      ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 * px;
-      ctx.strokeRect(Math.min(d.x0, d.cur.x), Math.min(d.y0, d.cur.y), Math.abs(d.cur.x - d.x0), Math.abs(d.cur.y - d.y0));
-      ctx.setLineDash([]);
-    }
+    if (S.drag && S.drag.mode === "draw" && S.drag.cur) drawRubber(ctx, S.drag, px);
     const dt = performance.now() - t0;
     S.drawStats.frames += 1;
     S.drawStats.ms += dt;
@@ -125,52 +112,28 @@
   function drawBox(b, selected, px) {
     let col = colour(b.category);
     if (jobType === "verify") col = b.verdict === "good" ? "#2ecc71" : b.verdict === "bad" ? "#e74c3c" : "#f1c40f";
-    ctx.strokeStyle = col;
-    ctx.lineWidth = (selected ? 3 : 1.5) * px;
-    ctx.strokeRect(b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1);
     const text = b.category + (b.score != null ? " " + b.score.toFixed(2) : "") + (b.verdict ? " · " + b.verdict : "");
-    const tw = ctx.measureText(text).width + 6 * px;
-    const ty = b.y1 - 16 * px < 0 ? b.y1 + 16 * px : b.y1;
-    ctx.fillStyle = selected ? col : "rgba(0,0,0,0.6)";
-    ctx.fillRect(b.x1, ty - 16 * px, tw, 16 * px);
-    ctx.fillStyle = selected ? "#000" : "#fff";
-    ctx.fillText(text, b.x1 + 3 * px, ty - 2 * px);
-    if (selected && jobType === "adjust") {
-      ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = px;
-      const hs = 8 * px;
-      for (const [x, y] of corners(b)) {
-        ctx.fillRect(x - hs / 2, y - hs / 2, hs, hs);
-        ctx.strokeRect(x - hs / 2, y - hs / 2, hs, hs);
-      }
-    }
+    paintBox(ctx, b, { col, text, selected, handles: selected && jobType === "adjust", px });
   }
-
-  const corners = (b) => [[b.x1, b.y1], [b.x2, b.y1], [b.x2, b.y2], [b.x1, b.y2]];
 
   // ---- geometry helpers ----------------------------------------------------------------------------------------
-  function toImage(ev) {
-    const r = canvas.getBoundingClientRect(), v = S.view;
-    return { x: (ev.clientX - r.left - v.ox) / v.scale, y: (ev.clientY - r.top - v.oy) / v.scale };
-  }
-  function toScreen(x, y) { // page coordinates of an image point (used by tests and tools)
-    const r = canvas.getBoundingClientRect(), v = S.view;
-    return { x: r.left + v.ox + x * v.scale, y: r.top + v.oy + y * v.scale };
-  }
+  const toImage = (ev) => toImageOf(canvas, S.view, ev);
+  const toScreen = (x, y) => toScreenOf(canvas, S.view, x, y);
   function hitCorner(p) {
     const tol = 7 / S.view.scale;
     const order = S.sel >= 0 ? [S.sel, ...S.boxes.keys()] : [...S.boxes.keys()];
     for (const i of order) {
-      const c = corners(S.boxes[i]);
-      for (let k = 0; k < 4; k++) if (Math.abs(p.x - c[k][0]) <= tol && Math.abs(p.y - c[k][1]) <= tol) return { i, k };
+      const k = nearCorner(S.boxes[i], p, tol);
+      if (k >= 0) return { i, k };
     }
     return null;
   }
   function hitBox(p) { // the selected box if the point is inside it, else the smallest box under the point
     const s = S.boxes[S.sel];
-    if (s && p.x >= s.x1 && p.x <= s.x2 && p.y >= s.y1 && p.y <= s.y2) return S.sel;
+    if (s && contains(s, p)) return S.sel;
     let best = -1, area = Infinity;
     S.boxes.forEach((b, i) => {
-      if (p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2) {
+      if (contains(b, p)) {
         const a = (b.x2 - b.x1) * (b.y2 - b.y1);
         if (a < area) { area = a; best = i; }
       }
@@ -231,49 +194,31 @@
       return;
     }
     if (d.mode === "pan") {
-      S.view.ox = d.ox + ev.clientX - d.cx;
-      S.view.oy = d.oy + ev.clientY - d.cy;
+      panView(S.view, d, ev);
       S.bgStale = true;
       requestDraw();
       return;
     }
-    const x = clampX(p.x), y = clampY(p.y);
-    if (d.mode === "draw") { d.cur = { x, y }; requestDraw(); return; }
+    if (d.mode === "draw") { d.cur = { x: clampX(p.x), y: clampY(p.y) }; requestDraw(); return; }
     const b = S.boxes[d.i];
     if (!d.moved) { S.history.push(d.before); d.moved = true; }
-    if (d.mode === "move") {
-      const w = b.x2 - b.x1, h = b.y2 - b.y1;
-      b.x1 = Math.min(Math.max(p.x - d.dx, 0), S.task.frame.width - w);
-      b.y1 = Math.min(Math.max(p.y - d.dy, 0), S.task.frame.height - h);
-      b.x2 = b.x1 + w; b.y2 = b.y1 + h;
-    } else {
-      if (d.k === 0 || d.k === 3) b.x1 = x; else b.x2 = x;
-      if (d.k === 0 || d.k === 1) b.y1 = y; else b.y2 = y;
-    }
+    dragBox(b, d, p, S.task.frame.width, S.task.frame.height);
     b.touched = true;
     requestDraw();
   }
 
   function onUp(ev) {
-    const d = S.drag;
-    S.drag = null;
+    const d = endDrag(S, canvas, ev);
     if (!d) return;
-    if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
-    if (d.mode === "pan") return;
     if (d.mode === "draw") {
-      if (d.cur && Math.abs(d.cur.x - d.x0) * S.view.scale >= 4 && Math.abs(d.cur.y - d.y0) * S.view.scale >= 4) {
+      if (rubberBig(d, S.view.scale)) {
         pushHistory();
-        S.boxes.push({
-          id: null, category: catEl.value || S.task.job.categories[0], score: null,
-          x1: Math.min(d.x0, d.cur.x), y1: Math.min(d.y0, d.cur.y), x2: Math.max(d.x0, d.cur.x), y2: Math.max(d.y0, d.cur.y),
-        });
+        S.boxes.push({ id: null, category: catEl.value || S.task.job.categories[0], score: null, ...rubberBox(d) });
         S.sel = S.boxes.length - 1;
         setStatus("Box drawn");
       }
     } else if (d.moved) {
-      const b = S.boxes[d.i]; // a corner dragged past its opposite flips the box: normalise
-      [b.x1, b.x2] = [Math.min(b.x1, b.x2), Math.max(b.x1, b.x2)];
-      [b.y1, b.y2] = [Math.min(b.y1, b.y2), Math.max(b.y1, b.y2)];
+      normalise(S.boxes[d.i]);
       setStatus(d.mode === "move" ? "Box moved" : "Box resized");
     }
     changed(true);
@@ -334,25 +279,7 @@
       if (open.length && !acceptRest) { setStatus(`Judge every label: ${open.length} left (A marks the rest good)`, "error"); return; }
       if (acceptRest) { pushHistory(); open.forEach((b) => { b.verdict = "good"; }); changed(true); }
     }
-    S.submitting = true;
-    setStatus("Submitting…");
-    try {
-      const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify(answer()),
-      });
-      const data = await r.json().catch(() => ({}));
-      if (!r.ok) { setStatus(`Not saved: ${data.error || r.status}`, "error"); return; }
-      setStatus("Saved", "ok");
-      body.dataset.submitted = String(data.response);
-      S.task.next_task = data.next_task;
-      setTimeout(next, 300);
-    } catch (e) {
-      setStatus(`Not saved: ${e}`, "error");
-    } finally {
-      S.submitting = false;
-    }
+    await submitAnswer(S, base, taskId, csrf, answer, setStatus, next);
   }
   function next() {
     const n = S.task && S.task.next_task;
@@ -361,12 +288,8 @@
 
   // ---- keys -------------------------------------------------------------------------------------------------------
   function onKey(ev) {
-    const tag = (ev.target && ev.target.tagName) || "";
-    if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) { if (ev.key === "Escape") ev.target.blur(); return; }
+    if (!pageKey(ev, undo)) return;
     const k = ev.key;
-    if (tag === "BUTTON" && (k === "Enter" || k === " ")) return; // the focused button handles its own key
-    if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return; }
-    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (k === "Delete" || k === "Backspace") { ev.preventDefault(); deleteSelected(); }
     else if (k === "a" || k === "A" || k === "Enter") { ev.preventDefault(); submit(true); }
     else if (k === "n" || k === "N") { next(); }
@@ -381,53 +304,36 @@
   }
 
   // ---- start ------------------------------------------------------------------------------------------------------
-  async function start() {
-    try {
-      const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
-      if (!r.ok) { setStatus(`Cannot open task ${taskId}: ${r.status}`, "error"); return; }
-      S.task = await r.json();
-      document.getElementById("frame-id").textContent = S.task.frame.id;
-      catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
-      const prev = S.task.previous;
-      const verdicts = {};
-      if (prev && prev.verdicts) prev.verdicts.forEach((v) => { verdicts[v.id] = v; });
-      const labels = (prev && prev.boxes) ? prev.boxes.map((b) => {
-        const orig = S.task.labels.find((l) => l.id === b.id);
-        return { id: b.id, category: b.category, score: orig ? orig.score : null, box: b.box };
-      }) : S.task.labels;
-      S.boxes = labels.map((l) => ({
-        id: l.id, category: l.category, score: l.score, x1: l.box[0], y1: l.box[1], x2: l.box[2], y2: l.box[3],
-        verdict: verdicts[l.id] ? verdicts[l.id].verdict : undefined, comment: verdicts[l.id] ? verdicts[l.id].comment : "",
-      }));
-      if (prev && prev.comment) commentEl.value = prev.comment;
-      if (jobType === "verify") {
-        document.getElementById("verify-tools").hidden = false;
-        document.getElementById("delete").hidden = true;
-      }
-      const blob = await (await fetch(S.task.image, { credentials: "same-origin" })).blob();
-      S.img = await createImageBitmap(blob);
-      layout();
-      renderList();
-      setStatus(`${S.boxes.length} boxes · ${S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"}`);
-      body.dataset.ready = "1";
-    } catch (e) {
-      setStatus(`Cannot load the task: ${e}`, "error");
+  const start = () => openTask(base, taskId, setStatus, async (task) => {
+    S.task = task;
+    document.getElementById("frame-id").textContent = S.task.frame.id;
+    catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
+    const prev = S.task.previous;
+    const verdicts = {};
+    if (prev && prev.verdicts) prev.verdicts.forEach((v) => { verdicts[v.id] = v; });
+    const labels = (prev && prev.boxes) ? prev.boxes.map((b) => {
+      const orig = S.task.labels.find((l) => l.id === b.id);
+      return { id: b.id, category: b.category, score: orig ? orig.score : null, box: b.box };
+    }) : S.task.labels;
+    S.boxes = labels.map((l) => ({
+      id: l.id, category: l.category, score: l.score, x1: l.box[0], y1: l.box[1], x2: l.box[2], y2: l.box[3],
+      verdict: verdicts[l.id] ? verdicts[l.id].verdict : undefined, comment: verdicts[l.id] ? verdicts[l.id].comment : "",
+    }));
+    if (prev && prev.comment) commentEl.value = prev.comment;
+    if (jobType === "verify") {
+      document.getElementById("verify-tools").hidden = false;
+      document.getElementById("delete").hidden = true;
     }
-  }
+    const blob = await (await fetch(S.task.image, { credentials: "same-origin" })).blob();
+    S.img = await createImageBitmap(blob);
+    layout();
+    renderList();
+    setStatus(`${S.boxes.length} boxes · ${S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"}`);
+  });
 
-  canvas.addEventListener("pointerdown", onDown);
-  canvas.addEventListener("pointermove", onMove);
-  canvas.addEventListener("pointerup", onUp);
-  canvas.addEventListener("pointercancel", onUp);
+  wireCanvas(canvas, S.view, { down: onDown, move: onMove, up: onUp, zoomAt: setZoom, ready: () => Boolean(S.img) });
   document.addEventListener("keydown", onKey);
   document.addEventListener("keyup", (ev) => { if (ev.key === " ") S.space = false; });
-  canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
-  canvas.addEventListener("wheel", (ev) => {
-    if (!S.img) return;
-    ev.preventDefault();
-    const r = canvas.getBoundingClientRect();
-    setZoom(S.view.zoom * Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
-  }, { passive: false });
   window.addEventListener("resize", layout);
   catEl.addEventListener("change", () => setCategory(catEl.value));
   document.getElementById("delete").addEventListener("click", deleteSelected);

@@ -5,6 +5,11 @@ import {
   boxOf, deleteTrack, interpolateTracks, lerpBox, mergeTracks, newTrackId, setTrackClass, splitTrack, trackColour,
   trackIds, trackSpans, xyxy,
 } from "./sequence_tracks.js";
+import {
+  contains, drawBox as paintBox, drawRubber as paintRubber, dragBox, endDrag, imageTransform, nearCorner, normalise,
+  openTask, pageKey, panView, rubberBig, rubberBox, submitAnswer, toImage as toImageOf, toScreen as toScreenOf,
+  wireCanvas, zoomView,
+} from "./boxes2d.js";
 
 const body = document.body;
 const base = body.dataset.base || "";
@@ -19,7 +24,7 @@ const AHEAD = 8, BEHIND = 2, KEEP = 40; // prefetch window and cache size (frame
 const S = {
   task: null, frames: [], cur: 0, track: null, history: [], edits: [], drag: null, picking: false,
   images: new Map(), loading: new Map(), playing: null, submitting: false,
-  view: { scale: 1, fit: 1, zoom: 1, ox: 0, oy: 0, dpr: 1, w: 0, h: 0 }, leaveArmed: false,
+  view: { scale: 1, fit: 1, zoom: 1, ox: 0, oy: 0, dpr: 1, cssW: 0, cssH: 0 }, leaveArmed: false,
 };
 
 const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
@@ -63,32 +68,22 @@ function prefetch() {
 function layout() {
   const v = S.view, f = frame();
   v.dpr = window.devicePixelRatio || 1;
-  v.w = Math.max(100, stage.clientWidth); v.h = Math.max(100, stage.clientHeight);
-  canvas.width = Math.round(v.w * v.dpr); canvas.height = Math.round(v.h * v.dpr);
-  canvas.style.width = v.w + "px"; canvas.style.height = v.h + "px";
-  v.fit = Math.min(v.w / f.width, v.h / f.height);
+  v.cssW = Math.max(100, stage.clientWidth); v.cssH = Math.max(100, stage.clientHeight);
+  canvas.width = Math.round(v.cssW * v.dpr); canvas.height = Math.round(v.cssH * v.dpr);
+  canvas.style.width = v.cssW + "px"; canvas.style.height = v.cssH + "px";
+  v.fit = Math.min(v.cssW / f.width, v.cssH / f.height);
   setZoom(1);
   timeline.width = Math.round(timeline.clientWidth * v.dpr); timeline.height = Math.round(34 * v.dpr);
   draw();
 }
 
-// zoom 1 fits the frame; above 1 the point under (cx, cy) (CSS px in the canvas) stays where it is
-function setZoom(zoom, cx, cy) {
-  const v = S.view, f = frame(), z = Math.min(Math.max(zoom, 1), 16);
-  if (z === 1) {
-    v.scale = v.fit; v.ox = (v.w - f.width * v.scale) / 2; v.oy = (v.h - f.height * v.scale) / 2;
-  } else {
-    const px = (cx - v.ox) / v.scale, py = (cy - v.oy) / v.scale;
-    v.scale = v.fit * z; v.ox = cx - px * v.scale; v.oy = cy - py * v.scale;
-  }
-  v.zoom = z;
-}
+const setZoom = (zoom, cx, cy) => zoomView(S.view, frame().width, frame().height, zoom, cx, cy);
 
 function draw() {
   const v = S.view, f = frame();
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.fillStyle = "#222"; ctx.fillRect(0, 0, canvas.width, canvas.height);
-  ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
+  imageTransform(ctx, v);
   const img = S.images.get(S.cur);
   if (img) ctx.drawImage(img, 0, 0, f.width, f.height);
   const px = 1 / v.scale;
@@ -103,22 +98,9 @@ function draw() {
 }
 
 function drawBox(b, sel, px) {
-  const col = trackColour(b.track_id);
-  ctx.strokeStyle = col; ctx.lineWidth = (sel ? 3 : 1.5) * px;
-  ctx.setLineDash(b.source === "interpolated" ? [6 * px, 4 * px] : []);
-  ctx.strokeRect(b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1);
-  ctx.setLineDash([]);
   const text = `${b.source === "human" ? "◆ " : ""}#${b.track_id} ${b.category}`;
-  const tw = ctx.measureText(text).width + 6 * px, ty = b.y1 - 16 * px < 0 ? b.y1 + 16 * px : b.y1;
-  ctx.fillStyle = sel ? col : "rgba(0,0,0,0.6)"; ctx.fillRect(b.x1, ty - 16 * px, tw, 16 * px);
-  ctx.fillStyle = sel ? "#000" : "#fff"; ctx.fillText(text, b.x1 + 3 * px, ty - 2 * px);
-  if (sel) {
-    ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = px;
-    const hs = 8 * px;
-    for (const [x, y] of corners(b)) { ctx.fillRect(x - hs / 2, y - hs / 2, hs, hs); ctx.strokeRect(x - hs / 2, y - hs / 2, hs, hs); }
-  }
+  paintBox(ctx, b, { col: trackColour(b.track_id), text, selected: sel, dashed: b.source === "interpolated", handles: sel, px });
 }
-const corners = (b) => [[b.x1, b.y1], [b.x2, b.y1], [b.x2, b.y2], [b.x1, b.y2]];
 
 // the selected track over the frames: pre-label grey, keyframes orange, interpolated blue; the current frame white
 function drawTimeline() {
@@ -200,18 +182,12 @@ function play() {
 }
 
 // ---- pointer: select, move, resize, draw, merge pick ---------------------------------------------------------------
-function toImage(ev) {
-  const r = canvas.getBoundingClientRect(), v = S.view;
-  return { x: (ev.clientX - r.left - v.ox) / v.scale, y: (ev.clientY - r.top - v.oy) / v.scale };
-}
-function toScreen(x, y) {
-  const r = canvas.getBoundingClientRect(), v = S.view;
-  return { x: r.left + v.ox + x * v.scale, y: r.top + v.oy + y * v.scale };
-}
+const toImage = (ev) => toImageOf(canvas, S.view, ev);
+const toScreen = (x, y) => toScreenOf(canvas, S.view, x, y);
 function hitBox(p) {
   let best = null, area = Infinity;
   for (const b of frame().boxes) {
-    if (p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2) {
+    if (contains(b, p)) {
       const a = (b.x2 - b.x1) * (b.y2 - b.y1);
       if (b.track_id === S.track) return b;
       if (a < area) { area = a; best = b; }
@@ -222,8 +198,7 @@ function hitBox(p) {
 function hitCorner(p) {
   const b = S.track !== null && boxOf(frame(), S.track);
   if (!b) return -1;
-  const tol = 7 / S.view.scale;
-  return corners(b).findIndex(([x, y]) => Math.abs(p.x - x) <= tol && Math.abs(p.y - y) <= tol);
+  return nearCorner(b, p, 7 / S.view.scale);
 }
 const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
 
@@ -260,52 +235,37 @@ function onDown(ev) {
 function onMove(ev) {
   const d = S.drag;
   if (!d) return;
-  if (d.mode === "pan") { S.view.ox = d.ox + ev.clientX - d.cx; S.view.oy = d.oy + ev.clientY - d.cy; draw(); return; }
-  const p = toImage(ev), f = frame(), x = clamp(p.x, f.width), y = clamp(p.y, f.height);
-  if (d.mode === "draw") { d.cur = { x, y }; draw(); drawRubber(d); return; }
-  const b = d.box;
+  if (d.mode === "pan") { panView(S.view, d, ev); draw(); return; }
+  const p = toImage(ev), f = frame();
+  if (d.mode === "draw") { d.cur = { x: clamp(p.x, f.width), y: clamp(p.y, f.height) }; draw(); drawRubber(d); return; }
   if (!d.moved) { S.history.push(d.before); d.moved = true; }
-  if (d.mode === "move") {
-    const w = b.x2 - b.x1, h = b.y2 - b.y1;
-    b.x1 = clamp(p.x - d.dx, f.width - w); b.y1 = clamp(p.y - d.dy, f.height - h); b.x2 = b.x1 + w; b.y2 = b.y1 + h;
-  } else {
-    if (d.k === 0 || d.k === 3) b.x1 = x; else b.x2 = x;
-    if (d.k === 0 || d.k === 1) b.y1 = y; else b.y2 = y;
-  }
+  dragBox(d.box, d, p, f.width, f.height);
   draw();
 }
 function drawRubber(d) {
-  const v = S.view;
-  ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.ox, v.dpr * v.oy);
-  ctx.setLineDash([6 / v.scale, 4 / v.scale]); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 / v.scale;
-  ctx.strokeRect(Math.min(d.x0, d.cur.x), Math.min(d.y0, d.cur.y), Math.abs(d.cur.x - d.x0), Math.abs(d.cur.y - d.y0));
-  ctx.setLineDash([]);
+  imageTransform(ctx, S.view);
+  paintRubber(ctx, d, 1 / S.view.scale);
 }
 function onUp(ev) {
-  const d = S.drag;
-  S.drag = null;
+  const d = endDrag(S, canvas, ev);
   if (!d) return;
-  if (canvas.hasPointerCapture(ev.pointerId)) canvas.releasePointerCapture(ev.pointerId);
-  if (d.mode === "pan") return;
   const f = frame();
   if (d.mode === "draw") {
-    if (!d.cur || Math.abs(d.cur.x - d.x0) * S.view.scale < 4 || Math.abs(d.cur.y - d.y0) * S.view.scale < 4) {
+    if (!rubberBig(d, S.view.scale)) {
       if (S.track !== null) { S.track = null; refresh(); }
       return;
     }
     pushHistory();
-    const tid = newTrackId(S.frames, "new", f.index ?? S.cur);
+    const tid = newTrackId(S.frames, "new", f.index ?? S.cur), r = rubberBox(d);
     f.boxes.push({
       id: null, track_id: tid, category: catEl.value || S.task.job.categories[0], score: null, source: "human",
-      x1: round2(Math.min(d.x0, d.cur.x)), y1: round2(Math.min(d.y0, d.cur.y)),
-      x2: round2(Math.max(d.x0, d.cur.x)), y2: round2(Math.max(d.y0, d.cur.y)),
+      x1: round2(r.x1), y1: round2(r.y1), x2: round2(r.x2), y2: round2(r.y2),
     });
     S.track = tid; edit("draw", { track: tid, frame: f.id });
     setStatus(`New track ${tid}`, "ok");
   } else if (d.moved) {
     const b = d.box;
-    [b.x1, b.x2] = [Math.min(b.x1, b.x2), Math.max(b.x1, b.x2)];
-    [b.y1, b.y2] = [Math.min(b.y1, b.y2), Math.max(b.y1, b.y2)];
+    normalise(b);
     b.x1 = round2(b.x1); b.y1 = round2(b.y1); b.x2 = round2(b.x2); b.y2 = round2(b.y2);
     b.source = "human"; edit(d.mode, { track: b.track_id, frame: f.id });
     setStatus(`Keyframe: track ${b.track_id} ${d.mode === "move" ? "moved" : "resized"} on this frame`, "ok");
@@ -377,23 +337,7 @@ function answer() {
 }
 async function submit() {
   if (!S.task || S.submitting) return;
-  S.submitting = true; setStatus("Submitting…");
-  try {
-    const r = await fetch(`${base}/api/tasks/${taskId}/response`, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(answer()),
-    });
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) { setStatus(`Not saved: ${data.error || r.status}`, "error"); return; }
-    setStatus("Saved", "ok");
-    body.dataset.submitted = String(data.response);
-    S.task.next_task = data.next_task;
-    setTimeout(nextTask, 300);
-  } catch (e) {
-    setStatus(`Not saved: ${e}`, "error");
-  } finally {
-    S.submitting = false;
-  }
+  await submitAnswer(S, base, taskId, csrf, answer, setStatus, nextTask);
 }
 function nextTask() {
   if (S.edits.length && !body.dataset.submitted && !S.leaveArmed) {
@@ -407,15 +351,8 @@ function nextTask() {
 
 // ---- keys ----------------------------------------------------------------------------------------------------------
 function onKey(ev) {
-  const tag = (ev.target && ev.target.tagName) || "";
-  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) && !(tag === "INPUT" && ev.target.type === "range")) {
-    if (ev.key === "Escape") ev.target.blur();
-    return;
-  }
+  if (!pageKey(ev, undo, true)) return;
   const k = ev.key;
-  if (tag === "BUTTON" && (k === "Enter" || k === " ")) return;
-  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") { ev.preventDefault(); undo(); return; }
-  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const keys = {
     ArrowLeft: () => seek(S.cur - 1), ArrowRight: () => seek(S.cur + 1), d: () => seek(S.cur - 1), f: () => seek(S.cur + 1),
     "0": () => { setZoom(1); draw(); }, Home: () => seek(0), End: () => seek(S.frames.length - 1), " ": play, k: keyframe, i: interpolate, s: split,
@@ -428,53 +365,36 @@ function onKey(ev) {
 }
 
 // ---- start -------------------------------------------------------------------------------------------------------
-async function start() {
-  try {
-    const r = await fetch(`${base}/api/tasks/${taskId}`, { credentials: "same-origin" });
-    if (!r.ok) { setStatus(`Cannot open task ${taskId}: ${r.status}`, "error"); return; }
-    S.task = await r.json();
-    const prev = S.task.previous && S.task.previous.frames ? new Map(S.task.previous.frames.map((f) => [f.frame, f.boxes])) : null;
-    S.frames = S.task.frames.map((f) => {
-      const scores = new Map(f.labels.map((l) => [l.id, l.score]));
-      const src = prev && prev.has(f.id) ? prev.get(f.id)
-        : f.labels.map((l) => ({ id: l.id, track_id: l.track_id, category: l.category, box: l.box, source: "prelabel" }));
-      return {
-        id: f.id, index: f.index, width: f.width, height: f.height, image: f.image,
-        boxes: src.map((b) => ({
-          id: b.id, track_id: b.track_id, category: b.category, score: b.id ? scores.get(b.id) ?? null : null,
-          source: b.source, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3],
-        })),
-      };
-    });
-    if (S.task.previous && S.task.previous.comment) $("comment").value = S.task.previous.comment;
-    $("seq-name").textContent = `${S.task.sequence.name} part ${S.task.sequence.part}/${S.task.sequence.parts}`;
-    catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
-    scrub.max = String(S.frames.length - 1);
-    await load(0);
-    prefetch(); layout(); refresh();
-    setStatus(`${S.frames.length} frames · ${trackIds(S.frames).length} tracks · ` +
-      (S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"));
-    body.dataset.ready = "1";
-  } catch (e) {
-    setStatus(`Cannot load the task: ${e}`, "error");
-  }
-}
+const start = () => openTask(base, taskId, setStatus, async (task) => {
+  S.task = task;
+  const prev = S.task.previous && S.task.previous.frames ? new Map(S.task.previous.frames.map((f) => [f.frame, f.boxes])) : null;
+  S.frames = S.task.frames.map((f) => {
+    const scores = new Map(f.labels.map((l) => [l.id, l.score]));
+    const src = prev && prev.has(f.id) ? prev.get(f.id)
+      : f.labels.map((l) => ({ id: l.id, track_id: l.track_id, category: l.category, box: l.box, source: "prelabel" }));
+    return {
+      id: f.id, index: f.index, width: f.width, height: f.height, image: f.image,
+      boxes: src.map((b) => ({
+        id: b.id, track_id: b.track_id, category: b.category, score: b.id ? scores.get(b.id) ?? null : null,
+        source: b.source, x1: b.box[0], y1: b.box[1], x2: b.box[2], y2: b.box[3],
+      })),
+    };
+  });
+  if (S.task.previous && S.task.previous.comment) $("comment").value = S.task.previous.comment;
+  $("seq-name").textContent = `${S.task.sequence.name} part ${S.task.sequence.part}/${S.task.sequence.parts}`;
+  catEl.replaceChildren(...S.task.job.categories.map((c, i) => new Option(`${i + 1} ${c}`, c)));
+  scrub.max = String(S.frames.length - 1);
+  await load(0);
+  prefetch(); layout(); refresh();
+  setStatus(`${S.frames.length} frames · ${trackIds(S.frames).length} tracks · ` +
+    (S.task.status === "submitted" ? "already submitted (you may resubmit)" : "pending"));
+});
 
-canvas.addEventListener("pointerdown", onDown);
-canvas.addEventListener("pointermove", onMove);
-canvas.addEventListener("pointerup", onUp);
-canvas.addEventListener("pointercancel", onUp);
-canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
+const zoomAt = (zoom, cx, cy) => { setZoom(zoom, cx, cy); draw(); };
+wireCanvas(canvas, S.view, { down: onDown, move: onMove, up: onUp, zoomAt, ready: () => Boolean(S.task) });
 document.addEventListener("keydown", onKey);
 window.addEventListener("resize", () => { if (S.task) layout(); });
 scrub.addEventListener("input", () => seek(Number(scrub.value)));
-canvas.addEventListener("wheel", (ev) => {
-  if (!S.task) return;
-  ev.preventDefault();
-  const r = canvas.getBoundingClientRect();
-  setZoom(S.view.zoom * Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
-  draw();
-}, { passive: false });
 timeline.addEventListener("click", (ev) => {
   const r = timeline.getBoundingClientRect();
   seek(Math.floor(((ev.clientX - r.left) / r.width) * S.frames.length));
