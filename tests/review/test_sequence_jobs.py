@@ -226,3 +226,43 @@ def test_bad_answers_refused(state: Path, shared_data: Path, tmp_path: Path) -> 
     refused(mixed, f"track {tid}: keyframe .* says .* but keyframe .* says .*interpolation needs one class")
     refused({"frames": "x"}, "needs 'frames'")
     assert submit(db, task.id, "alice", a).payload["frames"][0]["frame"] == payload["frames"][0]["id"]
+
+
+def test_sequence_export_to_s3(s3_server: str, state: Path, shared_data: Path, tmp_path: Path) -> None:
+    """``export_job`` to ``s3://`` (moto's S3 server on 127.0.0.1) writes the video-frame tracking output too, the
+    same files as a local export; a second export without ``overwrite`` is refused and replaces nothing."""
+    import s3fs
+
+    from prelabel import storage
+    from prelabel.errors import OutputExistsError
+    from prelabel.formats import groundtruth_video
+    from prelabel.review.export import export_job
+    from prelabel.review.responses import submit
+
+    db, job, task, payload = _bdd_job(state, shared_data, tmp_path)
+    answer = prelabel_answer(payload)
+    answer["frames"][0]["boxes"][0]["source"] = "human"
+    submit(db, task.id, "alice", answer)
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}).mkdir("seqbkt")
+    res = export_job(db, job, "s3://seqbkt/exports")
+    assert res["tracking_manifest"] == "s3://seqbkt/exports/bdd/manifests/output/tracking/output.manifest"
+    local = export_job(db, job, str(tmp_path / "out"))
+    tracking = Path(local["tracking_manifest"]).parent
+    names = sorted(p.name for p in tracking.iterdir())
+    assert names == [f"{BDD_SEQ}-labels.json", f"{BDD_SEQ}.json", "output.manifest"]
+    for name in names:  # byte for byte what the local export wrote
+        assert (
+            storage.read_text(f"s3://seqbkt/exports/bdd/manifests/output/tracking/{name}")
+            == (tracking / name).read_text()
+        )
+    back = list(groundtruth_video.read(res["tracking_manifest"]))  # read back from S3, refs resolved there
+    assert len(back) == 6 and all(r.frame.sequence == BDD_SEQ for r in back)
+    marks = [lb.attributes["review_source"] for r in back for lb in r.labels]
+    assert marks.count("human") == 1 and set(marks) == {"human", "prelabel"}
+    assert [r.frame.uri for r in back] == [r.frame.uri for r in groundtruth_video.read(local["tracking_manifest"])]
+    before = storage.read_text(res["tracking_manifest"])
+    with pytest.raises(OutputExistsError, match="s3://seqbkt/exports/bdd"):
+        export_job(db, job, "s3://seqbkt/exports")
+    assert storage.read_text(res["tracking_manifest"]) == before
+    again = export_job(db, job, "s3://seqbkt/exports", overwrite=True)
+    assert storage.read_text(again["tracking_manifest"]) == before

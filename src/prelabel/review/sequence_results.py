@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prelabel.core.labels import Box2D, Label, ReviewState, make_label_id
+from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, make_label_id
 from prelabel.review.db import Database
 from prelabel.review.responses import Response, latest_responses
 from prelabel.review.results import MOVE_TOLERANCE, FinalLabel, FrameOutcome
 from prelabel.review.review_jobs import Job, JobFrame, job_frames
 from prelabel.review.sequence_tasks import chunks
+
+#: The tracking output manifest's file name (the export writes it under ``manifests/output/tracking/``).
+TRACKING_MANIFEST = "output.manifest"
 
 
 def _moved(a: Box2D, b: list[float]) -> bool:
@@ -138,17 +141,32 @@ def sequence_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
     return sorted(by_frame.values(), key=lambda o: o.frame.position)
 
 
-def write_tracking_manifest(job: Job, outcomes: list[FrameOutcome], dst: str, *, overwrite: bool = False) -> int:
-    """Ground Truth video-frame tracking output of the reviewed frames (``object-id`` = track id; each box's
-    ``label-category-attributes`` carry ``review_source``). Returns how many frames were written."""
-    from prelabel.formats import groundtruth_video
-
+def tracking_records(outcomes: list[FrameOutcome], job: Job) -> list[FrameRecord]:
+    """The reviewed frames with their kept tracked boxes (rejected and untracked boxes left out)."""
     records = [o.record(job) for o in outcomes if o.reviewed]
-    kept = [
+    return [
         r.model_copy(
             update={"labels": [lb for lb in r.labels if lb.review != ReviewState.REJECTED and lb.track_id is not None]}
         )
         for r in records
     ]
+
+
+def tracking_files(job: Job, outcomes: list[FrameOutcome]) -> dict[str, str]:
+    """The video-frame tracking output as texts by file name: ``output.manifest`` and the ``<sequence>.json`` /
+    ``<sequence>-labels.json`` files it refers to (relative to its folder). Written nowhere."""
+    from prelabel.formats import groundtruth_video
+
+    manifest, files = groundtruth_video.render(tracking_records(outcomes, job), label_attribute=job.attribute)
+    return {TRACKING_MANIFEST: manifest, **files}
+
+
+def write_tracking_manifest(job: Job, outcomes: list[FrameOutcome], dst: str, *, overwrite: bool = False) -> int:
+    """Ground Truth video-frame tracking output of the reviewed frames (``object-id`` = track id; each box's
+    ``label-category-attributes`` carry ``review_source``) at ``dst`` (any :mod:`prelabel.storage` URI, e.g.
+    ``s3://``), its sequence and label files beside it. Returns how many frames were written."""
+    from prelabel.formats import groundtruth_video
+
+    kept = tracking_records(outcomes, job)
     groundtruth_video.write(kept, dst, label_attribute=job.attribute, overwrite=overwrite)
     return len(kept)
