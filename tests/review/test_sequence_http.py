@@ -48,6 +48,9 @@ def test_video_manifest_job_over_http(seq_server: Server, shared_data: Path, tmp
     assert r.status_code == 422 and "expected one of: auto, frame, sequence" in r.json()["error"]
     r = admin.post("/admin/jobs", json={"name": "v", "source": str(manifest), "chunk": "4x"}, headers=h)
     assert r.status_code == 422 and "'chunk'" in r.json()["error"]
+    r = admin.post("/admin/jobs", json={"name": "v", "source": str(manifest), "chunk": 4, "chunk_overlap": 4},
+                   headers=h)  # fmt: skip
+    assert r.status_code == 422 and "chunk overlap" in r.json()["error"] and "must be 0-3" in r.json()["error"]
     r = admin.post("/admin/jobs", json={"name": "v", "source": str(manifest), "chunk": 4}, headers=h)  # kind auto
     assert r.status_code == 200, r.text
     s = r.json()

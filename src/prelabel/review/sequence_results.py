@@ -6,7 +6,10 @@ Every reviewed box keeps its ``track_id`` and says where its geometry came from:
 ``human`` (a person set or confirmed it: ``attributes["keyframe"] = True``), ``interpolated``
 (``attributes["interpolated"] = True`` and ``attributes["keyframes"]``, the frame indices of the keyframes around
 it, as :mod:`prelabel.refine.interpolate` writes) or ``prelabel`` (the model's box, untouched). Several workers on
-one sequence task: the latest answer stands (the others stay in the audit trail and the raw responses).
+one sequence task: the latest answer stands (the others stay in the audit trail and the raw responses). Chunks
+that overlap (``job.overlap``): a frame shared by two tasks takes the *later* task's answer (the chunk further
+along its sequence) once that task has one, else the earlier's; track ids are never renumbered, so a track that
+crosses the border keeps its id in both.
 """
 
 from __future__ import annotations
@@ -126,6 +129,8 @@ def sequence_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
         frames = latest.payload["frames"] if latest is not None else []
         kf = _keyframes(frames, [jf.record.frame.index for jf in frames_of]) if frames else {}
         for k, jf in enumerate(frames_of):
+            if latest is None and jf.frame_id in by_frame:
+                continue  # a frame shared with the chunk before (overlap): an unanswered chunk takes nothing over
             out = FrameOutcome(frame=jf, responses=rs)
             tracked = [lb for lb in jf.record.labels if lb.box is not None and lb.track_id is not None]
             ids = {lb.id for lb in tracked}
