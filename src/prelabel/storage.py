@@ -289,3 +289,10 @@ def join(base: str, *parts: str) -> str:
     if is_local(base):
         return str(local_path(base).joinpath(*parts))
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def parent(uri: str) -> str:
+    """The folder holding ``uri`` (local path or URI, the scheme kept): ``s3://b/x/m.json`` -> ``s3://b/x``."""
+    if is_local(uri):
+        return str(local_path(uri).parent)
+    return uri.rstrip("/").rsplit("/", 1)[0]

@@ -48,6 +48,9 @@ def test_video_manifest_job_over_http(seq_server: Server, shared_data: Path, tmp
     assert r.status_code == 422 and "expected one of: auto, frame, sequence" in r.json()["error"]
     r = admin.post("/admin/jobs", json={"name": "v", "source": str(manifest), "chunk": "4x"}, headers=h)
     assert r.status_code == 422 and "'chunk'" in r.json()["error"]
+    r = admin.post("/admin/jobs", json={"name": "v", "source": str(manifest), "chunk": 4, "chunk_overlap": 4},
+                   headers=h)  # fmt: skip
+    assert r.status_code == 422 and "chunk overlap" in r.json()["error"] and "must be 0-3" in r.json()["error"]
     r = admin.post("/admin/jobs", json={"name": "v", "source": str(manifest), "chunk": 4}, headers=h)  # kind auto
     assert r.status_code == 200, r.text
     s = r.json()
@@ -94,6 +97,28 @@ def test_video_manifest_job_over_http(seq_server: Server, shared_data: Path, tmp
     marks = [lb.attributes["review_source"] for r in back for lb in r.labels]
     assert marks.count("human") == 1 and set(marks) == {"human", "prelabel"}
     assert all(lb.track_id for r in back for lb in r.labels)
+
+    # the same tracking output over HTTP, for admins only: the manifest, and the files it names beside it
+    base = f"/admin/jobs/{job}/tracking"
+    r = admin.get(f"{base}/output.manifest")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    exported = Path(res["tracking_manifest"]).parent
+    assert r.text == (exported / "output.manifest").read_text()
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    refs = [line[k] for line in lines for k in ("source-ref", "prelabel-boxes-adjusted-ref")]
+    assert len(refs) == 2 and all("/" not in ref for ref in refs)
+    for ref in refs:  # relative refs resolve against the manifest's URL: the files are routes beside it
+        f = admin.get(f"{base}/{ref}")
+        assert f.status_code == 200 and f.headers["content-type"] == "application/json"
+        assert f.text == (exported / ref).read_text()
+    assert admin.get(f"{base}/labels.jsonl").status_code == 404  # only the tracking output's own files
+    assert admin.get(f"{base}/..%2F..%2Freview.sqlite3").status_code == 404
+    assert admin.get(f"{base}/%2E%2E").status_code == 404
+    assert admin.get(f"/admin/jobs/{job + 99}/tracking/output.manifest").status_code == 404
+    assert alice.get(f"{base}/output.manifest").status_code == 403
+    assert alice.get(f"{base}/{refs[1]}").status_code == 403
+    anon = seq_server.client().get(f"{base}/output.manifest")  # not signed in: to the sign-in page, as for pages
+    assert anon.status_code == 303 and "/login" in anon.headers["location"]
 
 
 def test_cli_sequence_job(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:

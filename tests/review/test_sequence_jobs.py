@@ -226,3 +226,100 @@ def test_bad_answers_refused(state: Path, shared_data: Path, tmp_path: Path) -> 
     refused(mixed, f"track {tid}: keyframe .* says .* but keyframe .* says .*interpolation needs one class")
     refused({"frames": "x"}, "needs 'frames'")
     assert submit(db, task.id, "alice", a).payload["frames"][0]["frame"] == payload["frames"][0]["id"]
+
+
+def test_sequence_export_to_s3(s3_server: str, state: Path, shared_data: Path, tmp_path: Path) -> None:
+    """``export_job`` to ``s3://`` (moto's S3 server on 127.0.0.1) writes the video-frame tracking output too, the
+    same files as a local export; a second export without ``overwrite`` is refused and replaces nothing."""
+    import s3fs
+
+    from prelabel import storage
+    from prelabel.errors import OutputExistsError
+    from prelabel.formats import groundtruth_video
+    from prelabel.review.export import export_job
+    from prelabel.review.responses import submit
+
+    db, job, task, payload = _bdd_job(state, shared_data, tmp_path)
+    answer = prelabel_answer(payload)
+    answer["frames"][0]["boxes"][0]["source"] = "human"
+    submit(db, task.id, "alice", answer)
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}).mkdir("seqbkt")
+    res = export_job(db, job, "s3://seqbkt/exports")
+    assert res["tracking_manifest"] == "s3://seqbkt/exports/bdd/manifests/output/tracking/output.manifest"
+    local = export_job(db, job, str(tmp_path / "out"))
+    tracking = Path(local["tracking_manifest"]).parent
+    names = sorted(p.name for p in tracking.iterdir())
+    assert names == [f"{BDD_SEQ}-labels.json", f"{BDD_SEQ}.json", "output.manifest"]
+    for name in names:  # byte for byte what the local export wrote
+        assert (
+            storage.read_text(f"s3://seqbkt/exports/bdd/manifests/output/tracking/{name}")
+            == (tracking / name).read_text()
+        )
+    back = list(groundtruth_video.read(res["tracking_manifest"]))  # read back from S3, refs resolved there
+    assert len(back) == 6 and all(r.frame.sequence == BDD_SEQ for r in back)
+    marks = [lb.attributes["review_source"] for r in back for lb in r.labels]
+    assert marks.count("human") == 1 and set(marks) == {"human", "prelabel"}
+    assert [r.frame.uri for r in back] == [r.frame.uri for r in groundtruth_video.read(local["tracking_manifest"])]
+    before = storage.read_text(res["tracking_manifest"])
+    with pytest.raises(OutputExistsError, match="s3://seqbkt/exports/bdd"):
+        export_job(db, job, "s3://seqbkt/exports")
+    assert storage.read_text(res["tracking_manifest"]) == before
+    again = export_job(db, job, "s3://seqbkt/exports", overwrite=True)
+    assert storage.read_text(again["tracking_manifest"]) == before
+
+
+def test_overlapping_chunks(state: Path, shared_data: Path, tmp_path: Path) -> None:
+    """Chunks of 4 frames sharing 2 (the 6-frame BDD100K sequence: frames 0-3 and 2-5): a track crossing the border
+    is in both tasks with the same id; on the shared frames the later task's answer wins once it has one."""
+    from prelabel.formats import groundtruth_video
+    from prelabel.review.export import export_job, reviewed_records
+    from prelabel.review.responses import submit
+    from prelabel.review.sources import load_job_source
+    from prelabel.review.tasks import assign, get_task, job_tasks
+
+    db = Database(state)
+    loaded = load_job_source(str(bdd_labels(shared_data, tmp_path / "bdd.jsonl")))
+    with pytest.raises(ReviewInputError, match="chunk overlap .* must be 0-3 for chunks of 4 frames; got 4"):
+        st.create_sequence_job(db, "bad", loaded.records, source="bdd.jsonl", chunk=4, overlap=4)
+    job, summary = st.create_sequence_job(db, "bddo", loaded.records, source="bdd.jsonl", chunk=4, overlap=2)
+    assert job.overlap == 2 and summary["tasks_per_worker"] == 2
+    parts = st.chunks(db, job)
+    ids = parts[0].frame_ids + parts[1].frame_ids[2:]
+    assert [len(c.frame_ids) for c in parts] == [4, 4] and parts[0].frame_ids[2:] == parts[1].frame_ids[:2]
+    assert len(set(ids)) == 6
+    assign(db, job.id, ["alice"])
+    first, second = (get_task(db, t.id, "alice") for t in sorted(job_tasks(db, job.id), key=lambda t: t.id))
+    pa = st.task_payload(db, job, first, "")
+    pb = st.task_payload(db, job, second, "")
+    tracks_a = {lb["track_id"] for f in pa["frames"][2:] for lb in f["labels"]}
+    tracks_b = {lb["track_id"] for f in pb["frames"][:2] for lb in f["labels"]}
+    assert tracks_a == tracks_b and tracks_a  # the same tracks, same ids, on the shared frames
+    tid = sorted(tracks_a)[0]
+
+    def answer(payload: dict[str, Any], shift: float) -> dict[str, Any]:
+        out = prelabel_answer(payload)
+        for f in out["frames"]:
+            for b in f["boxes"]:
+                if b["track_id"] == tid:
+                    b["source"], b["box"] = "human", [round(v + shift, 2) for v in b["box"]]
+        return out
+
+    def box_of(frame_id: str) -> tuple[list[float], str]:
+        rec = next(r for r in reviewed_records(db, job) if r.frame.id == frame_id)
+        lab = next(lb for lb in rec.labels if lb.track_id == tid)
+        return [round(v - b0, 2) for v, b0 in zip(lab.box.xyxy, orig[frame_id], strict=True)], lab.source  # type: ignore[union-attr]
+
+    orig = {f["id"]: lb["box"] for f in [*pa["frames"], *pb["frames"]] for lb in f["labels"] if lb["track_id"] == tid}
+    submit(db, first.id, "alice", answer(pa, 5.0))
+    shared = parts[1].frame_ids[:2]
+    assert {box_of(f)[0][0] for f in shared} == {5.0}  # the later task has no answer yet: the earlier one counts
+    assert len(reviewed_records(db, job, include_pending=False)) == 4
+    submit(db, second.id, "alice", answer(pb, 20.0))
+    assert [box_of(f)[0][0] for f in ids[:2]] == [5.0, 5.0]  # only the first task has these
+    assert [box_of(f)[0][0] for f in ids[4:]] == [20.0, 20.0]
+    assert [box_of(f)[0][0] for f in shared] == [20.0, 20.0]  # the later task wins on the shared frames
+    res = export_job(db, job, str(tmp_path / "out"))
+    assert res["frames_reviewed"] == 6 and res["frames"] == 6 and res["worker_responses"] == 2
+    back = list(groundtruth_video.read(res["tracking_manifest"]))
+    assert len(back) == 6  # each frame once
+    assert sum(1 for r in back for lb in r.labels if lb.track_id == tid) == 6  # one track, one id, across the border

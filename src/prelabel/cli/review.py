@@ -111,6 +111,12 @@ def create_job(
         "auto (sequence for tracked 2D labels or a Ground Truth video-frame manifest).",
     ),
     chunk: int = typer.Option(100, "--chunk", help="Sequence jobs: at most this many frames per task."),
+    chunk_overlap: int = typer.Option(
+        0,
+        "--chunk-overlap",
+        help="Sequence jobs: frames each task shares with the next one of its sequence (a track crossing the border "
+        "is in both; on export the later task's answer wins on the shared frames).",
+    ),
 ) -> None:
     """Create a review job from pre-labels."""
     from prelabel.review.db import Database
@@ -138,7 +144,7 @@ def create_job(
     }
     db = Database(_state(state))
     if sequence:
-        job, summary = create_sequence_job(db, name, loaded.records, chunk=chunk, **common)
+        job, summary = create_sequence_job(db, name, loaded.records, chunk=chunk, overlap=chunk_overlap, **common)
     else:
         job, summary = make(db, name, job_type, loaded.records, **common)
     console.print(
@@ -148,7 +154,9 @@ def create_job(
     if sequence:
         console.print(
             f"sequence job: {summary['sequences']} sequences in {summary['tasks_per_worker']} tasks of at most "
-            f"{chunk} frames; {summary['untracked']} boxes without a track id are kept as they are, not shown"
+            f"{chunk} frames"
+            + (f" ({chunk_overlap} shared with the next)" if chunk_overlap else "")
+            + f"; {summary['untracked']} boxes without a track id are kept as they are, not shown"
         )
     if summary["skipped_failed"]:
         console.print(

@@ -13,10 +13,12 @@ Frame ids are ``<sequence>/<frame stem>``; the sequence is named by its file (``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
+from prelabel import storage
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.core.sequences import check_track_ids, group_sequences, place
 from prelabel.errors import FormatError
@@ -40,7 +42,7 @@ TYPE = "groundtruth/video-object-tracking"
 def _resolve(ref: str, base: str) -> str:
     if "://" in ref or ref.startswith("/"):
         return ref
-    return str(PurePosixPath(base) / ref) if "://" in base else str(Path(base) / ref)
+    return storage.join(base, ref)
 
 
 def _label_attr(line: dict[str, Any]) -> str | None:
@@ -52,7 +54,7 @@ def _label_attr(line: dict[str, Any]) -> str | None:
 
 def read(src: str, *, label_attribute: str | None = None) -> Iterator[FrameRecord]:
     """Records from a video object-tracking manifest (every frame of every sequence, labelled or not)."""
-    base = str(PurePosixPath(src).parent) if "://" in src else str(Path(src).parent)
+    base = storage.parent(src)
     for where, line in iter_json_lines(src):
         if "source-ref" not in line:
             raise FormatError(where, "expected a JSON object with a 'source-ref' to a sequence file")
@@ -119,23 +121,31 @@ def read(src: str, *, label_attribute: str | None = None) -> Iterator[FrameRecor
         yield from recs
 
 
-def write(
-    records: Iterable[FrameRecord],
-    dst: str,
-    *,
-    label_attribute: str = "tracking",
-    overwrite: bool = False,
-) -> WriteSummary:
-    """Write ``dst`` (the manifest) and, beside it, ``<sequence>.json`` and ``<sequence>-labels.json`` per sequence."""
-    summary = WriteSummary(format=FORMAT, dst=dst)
+def _file_stem(seq: str, taken: set[str]) -> str:
+    """A sequence's file name stem: its name with path separators and odd characters made ``_`` (so a file never
+    lands outside the manifest's folder), unique among the sequences written."""
+    stem = re.sub(r"[^\w.-]", "_", seq).lstrip(".") or "sequence"
+    base, n = stem, 1
+    while stem in taken:
+        n += 1
+        stem = f"{base}-{n}"
+    taken.add(stem)
+    return stem
+
+
+def render(
+    records: Iterable[FrameRecord], *, label_attribute: str = "tracking", summary: WriteSummary | None = None
+) -> tuple[str, dict[str, str]]:
+    """The manifest's text and, by file name, the text of every ``<sequence>.json`` and ``<sequence>-labels.json``
+    it refers to (names relative to the manifest's folder). Nothing is written."""
+    summary = summary if summary is not None else WriteSummary(format=FORMAT, dst="")
     recs = list(summary.usable(records))
-    check_dst(dst, overwrite)
-    check_track_ids(recs, dst)
-    folder = Path(dst).parent
-    folder.mkdir(parents=True, exist_ok=True)
+    check_track_ids(recs, summary.dst or "the tracking output")
     lines: list[str] = []
+    files: dict[str, str] = {}
+    taken: set[str] = set()
     for seq, frames in group_sequences(recs).items():
-        name = seq or "sequence"
+        name = _file_stem(seq or "sequence", taken)
         cats = sorted({lab.category for r in frames for lab in r.labels if lab.box is not None})
         cid = {c: str(i) for i, c in enumerate(cats)}
         seq_frames = []
@@ -172,12 +182,8 @@ def write(
             summary.frames += 1
         prefix = str(PurePosixPath(frames[0].frame.uri).parent) + "/" if "/" in frames[0].frame.uri else ""
         seq_doc = {"seq-no": len(lines) + 1, "prefix": prefix, "number-of-frames": len(frames), "frames": seq_frames}
-        for fname_, doc in ((f"{name}.json", seq_doc), (f"{name}-labels.json", {"tracking-annotations": tracking})):
-            target = folder / fname_
-            check_dst(str(target), overwrite)
-            with atomic_text_writer(str(target)) as fh:
-                fh.write(json.dumps(doc))
-            summary.files.append(str(target))
+        files[f"{name}.json"] = json.dumps(seq_doc)
+        files[f"{name}-labels.json"] = json.dumps({"tracking-annotations": tracking})
         human = all(lab.source.startswith("human:") for r in frames for lab in r.labels)
         lines.append(
             json.dumps(
@@ -192,8 +198,32 @@ def write(
                 }
             )
         )
+    return "".join(ln + "\n" for ln in lines), files
+
+
+def write(
+    records: Iterable[FrameRecord],
+    dst: str,
+    *,
+    label_attribute: str = "tracking",
+    overwrite: bool = False,
+) -> WriteSummary:
+    """Write ``dst`` (the manifest) and, beside it, ``<sequence>.json`` and ``<sequence>-labels.json`` per sequence.
+    Any URI :mod:`prelabel.storage` knows (``s3://...``); every file is written atomically, the manifest last, and
+    nothing already there is replaced unless ``overwrite``."""
+    summary = WriteSummary(format=FORMAT, dst=dst)
+    check_dst(dst, overwrite)
+    manifest, files = render(records, label_attribute=label_attribute, summary=summary)
+    folder = storage.parent(dst)
+    targets = {storage.join(folder, name): text for name, text in files.items()}
+    for target in targets:
+        check_dst(target, overwrite)
+    for target, text in targets.items():
+        with atomic_text_writer(target) as fh:
+            fh.write(text)
+        summary.files.append(target)
     with atomic_text_writer(dst) as fh:
-        fh.write("".join(ln + "\n" for ln in lines))
+        fh.write(manifest)
     summary.files.insert(0, dst)
     return summary
 

@@ -42,6 +42,7 @@ class Job:
     modality: str = "2d"  # "3d": pointcloud frames with 3D boxes (see review.tasks3d)
     kind: str = "frame"  # "sequence": one task per sequence chunk (see review.sequence_tasks)
     chunk: int = 0  # frames per sequence task (sequence jobs)
+    overlap: int = 0  # frames a sequence task shares with the next one of its sequence
 
     @property
     def original_attribute(self) -> str:
@@ -101,6 +102,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         modality=src.get("modality") or "2d",
         kind=src.get("kind") or "frame",
         chunk=int(src.get("chunk") or 0),
+        overlap=int(src.get("overlap") or 0),
         source_format=row["source_format"],
         categories=json.loads(row["categories"]),
         instructions=row["instructions"],

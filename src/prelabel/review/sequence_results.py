@@ -6,19 +6,25 @@ Every reviewed box keeps its ``track_id`` and says where its geometry came from:
 ``human`` (a person set or confirmed it: ``attributes["keyframe"] = True``), ``interpolated``
 (``attributes["interpolated"] = True`` and ``attributes["keyframes"]``, the frame indices of the keyframes around
 it, as :mod:`prelabel.refine.interpolate` writes) or ``prelabel`` (the model's box, untouched). Several workers on
-one sequence task: the latest answer stands (the others stay in the audit trail and the raw responses).
+one sequence task: the latest answer stands (the others stay in the audit trail and the raw responses). Chunks
+that overlap (``job.overlap``): a frame shared by two tasks takes the *later* task's answer (the chunk further
+along its sequence) once that task has one, else the earlier's; track ids are never renumbered, so a track that
+crosses the border keeps its id in both.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prelabel.core.labels import Box2D, Label, ReviewState, make_label_id
+from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, make_label_id
 from prelabel.review.db import Database
 from prelabel.review.responses import Response, latest_responses
 from prelabel.review.results import MOVE_TOLERANCE, FinalLabel, FrameOutcome
 from prelabel.review.review_jobs import Job, JobFrame, job_frames
 from prelabel.review.sequence_tasks import chunks
+
+#: The tracking output manifest's file name (the export writes it under ``manifests/output/tracking/``).
+TRACKING_MANIFEST = "output.manifest"
 
 
 def _moved(a: Box2D, b: list[float]) -> bool:
@@ -123,6 +129,8 @@ def sequence_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
         frames = latest.payload["frames"] if latest is not None else []
         kf = _keyframes(frames, [jf.record.frame.index for jf in frames_of]) if frames else {}
         for k, jf in enumerate(frames_of):
+            if latest is None and jf.frame_id in by_frame:
+                continue  # a frame shared with the chunk before (overlap): an unanswered chunk takes nothing over
             out = FrameOutcome(frame=jf, responses=rs)
             tracked = [lb for lb in jf.record.labels if lb.box is not None and lb.track_id is not None]
             ids = {lb.id for lb in tracked}
@@ -138,17 +146,32 @@ def sequence_outcomes(db: Database, job: Job) -> list[FrameOutcome]:
     return sorted(by_frame.values(), key=lambda o: o.frame.position)
 
 
-def write_tracking_manifest(job: Job, outcomes: list[FrameOutcome], dst: str, *, overwrite: bool = False) -> int:
-    """Ground Truth video-frame tracking output of the reviewed frames (``object-id`` = track id; each box's
-    ``label-category-attributes`` carry ``review_source``). Returns how many frames were written."""
-    from prelabel.formats import groundtruth_video
-
+def tracking_records(outcomes: list[FrameOutcome], job: Job) -> list[FrameRecord]:
+    """The reviewed frames with their kept tracked boxes (rejected and untracked boxes left out)."""
     records = [o.record(job) for o in outcomes if o.reviewed]
-    kept = [
+    return [
         r.model_copy(
             update={"labels": [lb for lb in r.labels if lb.review != ReviewState.REJECTED and lb.track_id is not None]}
         )
         for r in records
     ]
+
+
+def tracking_files(job: Job, outcomes: list[FrameOutcome]) -> dict[str, str]:
+    """The video-frame tracking output as texts by file name: ``output.manifest`` and the ``<sequence>.json`` /
+    ``<sequence>-labels.json`` files it refers to (relative to its folder). Written nowhere."""
+    from prelabel.formats import groundtruth_video
+
+    manifest, files = groundtruth_video.render(tracking_records(outcomes, job), label_attribute=job.attribute)
+    return {TRACKING_MANIFEST: manifest, **files}
+
+
+def write_tracking_manifest(job: Job, outcomes: list[FrameOutcome], dst: str, *, overwrite: bool = False) -> int:
+    """Ground Truth video-frame tracking output of the reviewed frames (``object-id`` = track id; each box's
+    ``label-category-attributes`` carry ``review_source``) at ``dst`` (any :mod:`prelabel.storage` URI, e.g.
+    ``s3://``), its sequence and label files beside it. Returns how many frames were written."""
+    from prelabel.formats import groundtruth_video
+
+    kept = tracking_records(outcomes, job)
     groundtruth_video.write(kept, dst, label_attribute=job.attribute, overwrite=overwrite)
     return len(kept)

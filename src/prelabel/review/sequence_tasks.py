@@ -83,6 +83,17 @@ def parse_chunk(v: Any) -> int:
     return int(v)
 
 
+def parse_overlap(v: Any) -> int:
+    """Frames shared by neighbouring sequence tasks, from a request (a number or digits; empty: 0)."""
+    if v is None or v == "":
+        return 0
+    if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, str) and v.strip().isdigit())):
+        raise ReviewInputError(
+            f"'chunk_overlap' (frames shared by neighbouring tasks) must be a whole number; got {v!r}"
+        )
+    return int(v)
+
+
 def prepare(records: Sequence[FrameRecord], where: str) -> tuple[list[FrameRecord], int]:
     """Records ready for a sequence job: each frame's sequence and index set, one track id at most once per frame,
     width/height filled from the image header or the sequence's other frames. Returns them and how many labels
@@ -127,19 +138,26 @@ def create_sequence_job(
     *,
     source: str,
     chunk: int = DEFAULT_CHUNK,
+    overlap: int = 0,
     **kw: Any,
 ) -> tuple[Job, dict[str, Any]]:
     """A sequence review job (``adjust``) from tracked records; ``kw`` as :func:`.review_jobs.create_job`.
+    ``overlap``: frames each task shares with the next task of its sequence (0 to ``chunk - 1``).
     The summary adds ``sequences``, ``tasks_per_worker`` (chunks) and ``untracked`` (labels passed through)."""
     from prelabel.review.review_jobs import create_job
 
     if not 1 <= chunk <= MAX_CHUNK:
         raise ReviewInputError(f"frames per sequence task must be 1-{MAX_CHUNK}; got {chunk}")
+    if not 0 <= overlap < chunk:
+        raise ReviewInputError(
+            f"chunk overlap (frames shared by neighbouring sequence tasks) must be 0-{chunk - 1} for chunks of "
+            f"{chunk} frames; got {overlap}"
+        )
     if kw.get("manifest_lines") is not None:
         kw["manifest_lines"] = None  # a sequence job's output lines are built from the records
     ready, untracked = prepare(records, source)
     job, summary = create_job(
-        db, name, "adjust", ready, source=source, source_extra={"kind": KIND, "chunk": chunk}, **kw
+        db, name, "adjust", ready, source=source, source_extra={"kind": KIND, "chunk": chunk, "overlap": overlap}, **kw
     )
     parts = chunks(db, job)
     summary.update(sequences=len({c.sequence for c in parts}), tasks_per_worker=len(parts), untracked=untracked)
@@ -147,8 +165,9 @@ def create_sequence_job(
 
 
 def chunks(db: Database, job: Job) -> list[Chunk]:
-    """The job's sequence tasks: its frames by sequence and index, cut every ``job.chunk`` frames (read from the
-    stored records' sequence and index only, without parsing them)."""
+    """The job's sequence tasks: its frames by sequence and index, cut into ``job.chunk`` frames, each chunk
+    sharing its last ``job.overlap`` frames with the next (read from the stored records' sequence and index only,
+    without parsing them). No chunk lies wholly inside the one before it."""
     with db.connect() as conn:
         rows = conn.execute(
             "SELECT frame_id, position, json_extract(record, '$.frame.sequence') AS seq, "
@@ -160,9 +179,10 @@ def chunks(db: Database, job: Job) -> list[Chunk]:
         by_seq.setdefault(str(r["seq"] or ""), []).append((int(r["idx"] or 0), int(r["position"]), r["frame_id"]))
     out: list[Chunk] = []
     size = job.chunk or DEFAULT_CHUNK
+    overlap = job.overlap if 0 <= job.overlap < size else 0
     for seq, frames in by_seq.items():
         ids = [f for _, _, f in sorted(frames)]
-        for n, start in enumerate(range(0, len(ids), size)):
+        for n, start in enumerate(range(0, max(len(ids) - overlap, 1), size - overlap)):
             part = ids[start : start + size]
             out.append(Chunk(key=part[0], sequence=seq, number=n, frame_ids=part))
     return out

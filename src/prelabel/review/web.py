@@ -393,7 +393,11 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         job_type = str(body.get("type") or "adjust")
         kind = sequence_tasks.choose_kind(str(body.get("kind") or "auto"), loaded.records, loaded.format, job_type)
         make: Any = (
-            functools.partial(sequence_tasks.create_sequence_job, chunk=sequence_tasks.parse_chunk(body.get("chunk")))
+            functools.partial(
+                sequence_tasks.create_sequence_job,
+                chunk=sequence_tasks.parse_chunk(body.get("chunk")),
+                overlap=sequence_tasks.parse_overlap(body.get("chunk_overlap")),
+            )
             if kind == "sequence"
             else functools.partial(review_jobs.create_job, job_type=job_type)
         )

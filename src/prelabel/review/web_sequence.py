@@ -5,7 +5,9 @@ tasks the user may see (a worker: their own; an admin: any), only from the job's
 - ``GET /api/tasks/{id}`` (a sequence task): the common task fields plus ``kind: "sequence"``, ``sequence`` and
   ``frames`` (see :func:`prelabel.review.sequence_tasks.task_payload`);
 - ``GET /api/tasks/{id}/frames/{k}/image``: the image of the task's k-th frame (0-based, sequence order);
-- answers go to ``POST /api/tasks/{id}/response`` like every task.
+- answers go to ``POST /api/tasks/{id}/response`` like every task;
+- ``GET /admin/jobs/{id}/tracking/output.manifest`` and ``.../tracking/<file>`` (admin): the Ground Truth
+  video-frame tracking output, as ``prelabel review export`` writes it under ``manifests/output/tracking/``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from prelabel.review import frames as frame_files
-from prelabel.review import responses, review_jobs, sequence_tasks
+from prelabel.review import responses, review_jobs, sequence_results, sequence_tasks
 from prelabel.review import tasks as jobs
 from prelabel.review.errors import NotFoundError
+from prelabel.review.results import frame_outcomes
 
 if TYPE_CHECKING:
     from prelabel.review.web import Portal
@@ -70,3 +73,18 @@ def register(app: FastAPI, portal: Portal) -> None:
             media_type=media,
             headers={"Cache-Control": "private, max-age=3600", "Content-Disposition": "inline; filename=frame"},
         )
+
+    @app.get("/admin/jobs/{job_id}/tracking/{name}")
+    def admin_tracking_file(request: Request, job_id: int, name: str) -> Response:
+        """The job's video-frame tracking output, made from the answers now: ``tracking/output.manifest`` and the
+        sequence and label files it names (relative, so they resolve to this same folder of routes). Admin only;
+        a name the output does not hold is a 404 (only these generated texts are served, never a file)."""
+        portal.session(request, role="admin")
+        job = review_jobs.get_job(portal.db, job_id)
+        if job.kind != sequence_tasks.KIND:
+            raise NotFoundError("tracking output of a sequence job", job_id)
+        files = sequence_results.tracking_files(job, frame_outcomes(portal.db, job))
+        if name not in files:
+            raise NotFoundError("file of the tracking output", name)
+        media = "application/x-ndjson" if name == sequence_results.TRACKING_MANIFEST else "application/json"
+        return Response(files[name], media_type=media, headers={"Cache-Control": "no-store"})
