@@ -7,7 +7,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,16 @@ class Webhooks:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 60.0, what: str = "condition") -> None:
+    """Return once ``predicate()`` is true; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def service_options(tmp_path_factory: pytest.TempPathFactory, *urls: str) -> dict[str, Any]:

@@ -17,20 +17,11 @@ from prelabel.core.labels import Frame, FrameRecord, Label
 from prelabel.inference.predictor import Predictor
 from prelabel.service.launch import ServiceProcess
 from tests.conftest import KITTI
-from tests.service.conftest import Webhooks
+from tests.service.conftest import Webhooks, wait_for
 
 FAST = ScalingPolicy(
     min_instances=0, max_instances=2, target_backlog_per_instance=3, scale_in_cooldown_s=1.0, scale_out_cooldown_s=0.5
 )
-
-
-def _wait_for(predicate, timeout_s: float = 60.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_async_flow_scales_to_zero_and_back(
@@ -71,7 +62,7 @@ def test_async_flow_scales_to_zero_and_back(
     assert not webhooks.events("/err")
 
     # backlog 6 / target 3 -> 2 instances from zero; idle -> back to zero; the next invocation brings one back
-    _wait_for(lambda: client.describe_endpoint("ssd-ep").instances == 0, 30, "scale to zero")
+    wait_for(lambda: client.describe_endpoint("ssd-ep").instances == 0, 30, "scale to zero")
     events = client.scaling_events("ssd-ep")
     assert (events[0].action, events[0].from_instances) == ("scale_out", 0)
     assert max(e.to_instances for e in events) == 2  # backlog 6 / target 3, capped at max_instances 2
@@ -248,7 +239,7 @@ def test_a_sync_call_goes_ahead_of_an_async_backlog(
     )
     client.create_endpoint("prio-ep", "prio-cfg", ScalingPolicy(max_instances=1, scale_in_cooldown_s=60))
     backlog = [client.invoke_async("prio-ep", str(frames[i % len(frames)])).inference_id for i in range(12)]
-    _wait_for(lambda: client.list_invocations("prio-ep", status="completed"), 60, "a warm worker")
+    wait_for(lambda: client.list_invocations("prio-ep", status="completed"), 60, "a warm worker")
     body = client.invoke("prio-ep", (KITTI / "image_2" / "000008.png").read_bytes())
     assert any(lab["category"] == "car" for lab in body["labels"])
     db = sqlite3.connect(service.state_dir / "service.sqlite3")

@@ -17,20 +17,11 @@ from prelabel.client import Client, ScalingPolicy
 from prelabel.service.launch import ServiceProcess
 from prelabel.service.store import Store
 from tests.conftest import KITTI
-from tests.service.conftest import Webhooks, service_options
+from tests.service.conftest import Webhooks, service_options, wait_for
 
 FAST = ScalingPolicy(
     min_instances=0, max_instances=1, target_backlog_per_instance=3, scale_in_cooldown_s=1.0, scale_out_cooldown_s=0.5
 )
-
-
-def _wait_for(predicate, timeout_s: float = 60.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_an_output_that_cannot_be_written_fails_and_the_endpoint_scales_in(
@@ -52,7 +43,7 @@ def test_an_output_that_cannot_be_written_fails_and_the_endpoint_scales_in(
     (notice,) = webhooks.wait("/unwritable", 1)
     assert notice["error_type"] == "OutputWriteError" and notice["inference_id"] == inv.inference_id
     assert [n.state for n in client.describe_invocation(inv.inference_id).notices] == ["delivered"]
-    _wait_for(lambda: client.describe_endpoint("unwritable").instances == 0, 30, "scale in to zero")
+    wait_for(lambda: client.describe_endpoint("unwritable").instances == 0, 30, "scale in to zero")
     client.delete_endpoint("unwritable")  # nothing queued or running: no force needed
 
 
