@@ -82,10 +82,11 @@ def label_scene(
                 "one camera image within the time tolerance, or pass --unknown-objects (Python: unknown=) to box "
                 "the LiDAR clusters alone as low-score 'unknown' objects"
             )
-        lifted = lift_frame(points, scene.cameras, dets, options, sensor=origin) if scene.cameras else []
+        ground = fit_ground(points[:, :3])  # once per scene: the lifting and the unknown clusters share it
+        lifted = lift_frame(points, scene.cameras, dets, options, ground=ground, sensor=origin) if scene.cameras else []
         labels = to_labels(lifted, scene.id)
         if unknown is not None:
-            found = unknown_boxes(points, fit_ground(points[:, :3]), [it.box for it in lifted], unknown, origin)
+            found = unknown_boxes(points, ground, [it.box for it in lifted], unknown, origin)
             labels += unknown_labels(found, scene.id)
     except PrelabelError as e:
         return FrameRecord(frame=scene, status="failed", error=str(e))
