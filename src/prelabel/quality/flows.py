@@ -133,7 +133,7 @@ def evaluate_files(
         gt_stream = gts_list if gts_list is not None else iter_records(gt)
         res = evaluate_stream(iter_records(labels), gt_stream, pred_keys, gt_keys, cfg)
         return _checked(res, used, pred_keys.ids, gt_keys.ids)
-    gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_format)
+    gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_fmt)  # the format found above: no second sniff
     if compose:
         from prelabel.refine.compose import compose_records
 
