@@ -231,9 +231,9 @@ def evaluate_tracking_files(
     gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_format)
     if preset not in TRACK_PRESETS:
         raise UnknownNameError("tracking evaluation preset", preset, TRACK_PRESETS)
-    gt_cats = {lab.category for r in gts for lab in r.labels}
     if preset == "auto":
-        preset = "scalabel" if gt_fmt in ("scalabel", "bdd") or gt_cats <= set(BDD_TRACK_CLASSES) else "plain"
+        bdd = gt_fmt in ("scalabel", "bdd") or _categories(gts) <= set(BDD_TRACK_CLASSES)
+        preset = "scalabel" if bdd else "plain"
     cfg = bdd_config() if preset in ("scalabel", "bdd") else MOTConfig(inclusive_pixels=False)
     cfg.class_map = parse_class_map(class_map)
     cfg.gt_class_map = parse_class_map(gt_class_map)
