@@ -133,7 +133,7 @@ def evaluate_files(
         gt_stream = gts_list if gts_list is not None else iter_records(gt)
         res = evaluate_stream(iter_records(labels), gt_stream, pred_keys, gt_keys, cfg)
         return _checked(res, used, pred_keys.ids, gt_keys.ids)
-    gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_format)
+    gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_fmt)  # the format found above: no second sniff
     if compose:
         from prelabel.refine.compose import compose_records
 
@@ -150,11 +150,7 @@ def evaluate_files(
 def _checked(res: EvalResult, used: str, pred_ids: list[str], gt_ids: list[str]) -> EvalRun:
     """The run, or an error when no predicted frame pairs with the ground truth."""
     unmatched = res.unmatched_prediction_frames
-    if pred_ids and len(unmatched) == len(pred_ids):
-        raise PrelabelError(
-            f"none of the {len(pred_ids)} predicted frames pairs with the {len(gt_ids)} ground-truth frames (by id "
-            f"or file stem); predicted ids look like {pred_ids[:3]}, ground truth like {gt_ids[:3]}"
-        )
+    _require_pairs(pred_ids, gt_ids, unmatched)
     msg = (
         [
             f"{len(unmatched)} predicted frames have no ground truth and were skipped "
@@ -164,6 +160,16 @@ def _checked(res: EvalResult, used: str, pred_ids: list[str], gt_ids: list[str])
         else []
     )
     return EvalRun(res, used, msg)
+
+
+def _require_pairs(pred_ids: list[str], gt_ids: list[str], unmatched: list[str]) -> None:
+    """An error naming a few ids of each side when no predicted frame pairs with a ground-truth frame (the usual
+    cause: ids from different folders or naming)."""
+    if pred_ids and len(unmatched) == len(pred_ids):
+        raise PrelabelError(
+            f"none of the {len(pred_ids)} predicted frames pairs with the {len(gt_ids)} ground-truth frames (by id "
+            f"or file stem); predicted ids look like {pred_ids[:3]}, ground truth like {gt_ids[:3]}"
+        )
 
 
 def _read_pair(
@@ -184,17 +190,12 @@ def _read_pair(
 def _evaluate_paired(
     evaluator: Any, preds: list[FrameRecord], gts: list[FrameRecord], cfg: Any
 ) -> tuple[Any, list[str]]:
-    """Run an evaluator, keeping what it warns about; a run where no predicted frame pairs with a ground-truth frame
-    is an error naming a few ids of each side (the usual cause: ids from different folders or naming)."""
+    """Run an evaluator, keeping what it warns about; a run where no predicted frame pairs is an error
+    (:func:`_require_pairs`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = evaluator(preds, gts, cfg)
-    if preds and len(res.unmatched_prediction_frames) == len(preds):
-        raise PrelabelError(
-            f"none of the {len(preds)} predicted frames pairs with the {len(gts)} ground-truth frames (by id "
-            f"or file stem); predicted ids look like {[p.frame.id for p in preds[:3]]}, ground truth like "
-            f"{[g.frame.id for g in gts[:3]]}"
-        )
+    _require_pairs([p.frame.id for p in preds], [g.frame.id for g in gts], res.unmatched_prediction_frames)
     return res, [str(w.message) for w in caught]
 
 
@@ -230,9 +231,9 @@ def evaluate_tracking_files(
     gt_fmt, preds, gts = _read_pair(labels, gt, fmt, gt_format)
     if preset not in TRACK_PRESETS:
         raise UnknownNameError("tracking evaluation preset", preset, TRACK_PRESETS)
-    gt_cats = {lab.category for r in gts for lab in r.labels}
     if preset == "auto":
-        preset = "scalabel" if gt_fmt in ("scalabel", "bdd") or gt_cats <= set(BDD_TRACK_CLASSES) else "plain"
+        bdd = gt_fmt in ("scalabel", "bdd") or _categories(gts) <= set(BDD_TRACK_CLASSES)
+        preset = "scalabel" if bdd else "plain"
     cfg = bdd_config() if preset in ("scalabel", "bdd") else MOTConfig(inclusive_pixels=False)
     cfg.class_map = parse_class_map(class_map)
     cfg.gt_class_map = parse_class_map(gt_class_map)
