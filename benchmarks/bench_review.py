@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.chromium import CHROMIUM, FLAGS, sign_in
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NUSCENES = DATA / "nuscenes" / "mmdet3d_demo"
@@ -97,11 +97,7 @@ def run(moves: int, screenshot: Path | None = None) -> dict[str, Any]:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, env={**os.environ, "HOME": str(home)})
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.goto(f"{url}/login")
-                page.fill("#username", "worker")
-                page.fill("#password", "worker-pass-1")
-                page.click("#signin")
-                page.wait_for_url(f"{url}/tasks")
+                sign_in(page, url, "worker", "worker-pass-1")
                 t0 = time.perf_counter()
                 page.click("a.task-link")
                 page.wait_for_selector("body[data-ready='1']")

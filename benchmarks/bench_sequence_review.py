@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.chromium import CHROMIUM, FLAGS, sign_in
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SEQ = "b1c66a42-6f7d68ca"
@@ -93,11 +93,7 @@ def run(out: Path | None) -> dict[str, Any]:
                     executable_path=CHROMIUM, args=FLAGS, env={**os.environ, "HOME": str(tmp)}, headless=True
                 )
                 page = browser.new_context(viewport={"width": 1600, "height": 900}).new_page()
-                page.goto(f"{url}/login")
-                page.fill("#username", "worker")
-                page.fill("#password", "worker-pass-1")
-                page.click("#signin")
-                page.wait_for_url(f"{url}/tasks")
+                sign_in(page, url, "worker", "worker-pass-1")
                 t0 = time.perf_counter()
                 page.click("a.task-link")
                 page.wait_for_selector("body[data-ready='1']")
