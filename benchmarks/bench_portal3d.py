@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tests.review.chromium import CHROMIUM, FLAGS, sign_in
+from tests.review.chromium import CHROMIUM, WEBGL_FLAGS, sign_in
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 LOG = DATA / "av2" / "sensor" / "val" / "7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
-WEBGL_FLAGS = [*FLAGS, "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 
 
 def _pose(row: Any) -> np.ndarray:

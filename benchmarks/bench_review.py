@@ -57,7 +57,8 @@ def make_job(tmp: Path) -> tuple[Path, int]:
     return state, len(rec.labels)
 
 
-def serve(state: Path) -> tuple[str, Any]:
+def serve(state: Path, roots: list[str] | None = None) -> tuple[str, Any]:
+    """The portal over ``state`` on a free 127.0.0.1 port (frames served from ``roots``); its URL and server."""
     import socket
 
     import uvicorn
@@ -67,7 +68,8 @@ def serve(state: Path) -> tuple[str, Any]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_portal_app(state), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_portal_app(state, roots=roots or ())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
