@@ -283,6 +283,19 @@ def job_frames(db: Database, job_id: int) -> list[JobFrame]:
     return [_frame_from_row(r) for r in rows]
 
 
+def sequence_frame_ids(db: Database, job_id: int, sequence: str) -> list[str]:
+    """The ids of the job's frames in ``sequence``, in sequence order (frame index, else source position), read
+    from the stored records by SQLite without parsing them."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT frame_id, position, json_extract(record, '$.frame.index') AS idx FROM frames"
+            " WHERE job_id = ? AND json_extract(record, '$.frame.sequence') = ?",
+            (job_id, sequence),
+        ).fetchall()
+    rows.sort(key=lambda r: (r["idx"] if r["idx"] is not None else r["position"], r["position"]))
+    return [r["frame_id"] for r in rows]
+
+
 def job_frame(db: Database, job_id: int, frame_id: str) -> JobFrame:
     with db.connect() as conn:
         row = conn.execute("SELECT * FROM frames WHERE job_id = ? AND frame_id = ?", (job_id, frame_id)).fetchone()
