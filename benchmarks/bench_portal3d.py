@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.chromium import CHROMIUM, WEBGL_FLAGS, sign_in
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 LOG = DATA / "av2" / "sensor" / "val" / "7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
-WEBGL_FLAGS = [*FLAGS, "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 
 
 def _pose(row: Any) -> np.ndarray:
@@ -172,11 +171,7 @@ def run(n_points: int, n_boxes: int, moves: int, steps: int = 10) -> dict[str, A
             with sync_playwright() as p:
                 b = p.chromium.launch(executable_path=CHROMIUM, args=WEBGL_FLAGS, env={**os.environ, "HOME": d})
                 page = b.new_page(viewport={"width": 1500, "height": 900})
-                page.goto(f"{url}/login")
-                page.fill("#username", "worker")
-                page.fill("#password", "worker-pass-1")
-                page.click("#signin")
-                page.wait_for_url(f"{url}/tasks")
+                sign_in(page, url, "worker", "worker-pass-1")
                 href = page.get_attribute("#start", "href")
                 t0 = time.perf_counter()
                 page.goto(f"{url}{href}" if href and href.startswith("/") else str(href))

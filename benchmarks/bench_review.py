@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.chromium import CHROMIUM, FLAGS, sign_in
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NUSCENES = DATA / "nuscenes" / "mmdet3d_demo"
@@ -57,7 +57,8 @@ def make_job(tmp: Path) -> tuple[Path, int]:
     return state, len(rec.labels)
 
 
-def serve(state: Path) -> tuple[str, Any]:
+def serve(state: Path, roots: list[str] | None = None) -> tuple[str, Any]:
+    """The portal over ``state`` on a free 127.0.0.1 port (frames served from ``roots``); its URL and server."""
     import socket
 
     import uvicorn
@@ -67,7 +68,8 @@ def serve(state: Path) -> tuple[str, Any]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_portal_app(state), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_portal_app(state, roots=roots or ())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -97,11 +99,7 @@ def run(moves: int, screenshot: Path | None = None) -> dict[str, Any]:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, env={**os.environ, "HOME": str(home)})
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.goto(f"{url}/login")
-                page.fill("#username", "worker")
-                page.fill("#password", "worker-pass-1")
-                page.click("#signin")
-                page.wait_for_url(f"{url}/tasks")
+                sign_in(page, url, "worker", "worker-pass-1")
                 t0 = time.perf_counter()
                 page.click("a.task-link")
                 page.wait_for_selector("body[data-ready='1']")

@@ -18,33 +18,16 @@ import argparse
 import json
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.review.chromium import CHROMIUM, FLAGS
+from tests.review.chromium import CHROMIUM, FLAGS, sign_in
+
+from benchmarks.bench_review import serve
 
 DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SEQ = "b1c66a42-6f7d68ca"
-
-
-def serve(state: Path, roots: list[str]) -> tuple[str, Any]:
-    import socket
-
-    import uvicorn
-
-    from prelabel.review.web import create_portal_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_portal_app(state, roots=roots)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server
 
 
 def make_job(tmp: Path) -> tuple[Path, dict[str, Any]]:
@@ -93,11 +76,7 @@ def run(out: Path | None) -> dict[str, Any]:
                     executable_path=CHROMIUM, args=FLAGS, env={**os.environ, "HOME": str(tmp)}, headless=True
                 )
                 page = browser.new_context(viewport={"width": 1600, "height": 900}).new_page()
-                page.goto(f"{url}/login")
-                page.fill("#username", "worker")
-                page.fill("#password", "worker-pass-1")
-                page.click("#signin")
-                page.wait_for_url(f"{url}/tasks")
+                sign_in(page, url, "worker", "worker-pass-1")
                 t0 = time.perf_counter()
                 page.click("a.task-link")
                 page.wait_for_selector("body[data-ready='1']")

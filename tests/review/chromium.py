@@ -38,3 +38,12 @@ def launch(home: Path, flags: list[str] | None = None) -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+def sign_in(page: Any, url: str, user: str, password: str) -> None:
+    """Sign ``user`` in through the portal's login form on ``page``; returns on the task list at ``url``/tasks."""
+    page.goto(f"{url}/login")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#signin")
+    page.wait_for_url(f"{url}/tasks")

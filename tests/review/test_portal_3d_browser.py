@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.review.chromium import WEBGL_FLAGS, launch
+from tests.review.chromium import WEBGL_FLAGS, launch, sign_in
 from tests.review.conftest import PASSWORDS, Server, start_server
 from tests.review.scenes3d import nuscenes_camera_boxes, nuscenes_record
 
@@ -70,11 +70,7 @@ def test_select_rotate_move_submit_export(browser: Any, server3d: tuple[Server, 
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.goto(f"{server.url}/login")
-    page.fill("#username", "alice")
-    page.fill("#password", PASSWORDS["alice"])
-    page.click("#signin")
-    page.wait_for_url(f"{server.url}/tasks")
+    sign_in(page, server.url, "alice", PASSWORDS["alice"])
     page.click("#start")
     page.wait_for_selector("body[data-ready='1']", timeout=60_000)
     assert page.evaluate("() => window.__review3d.count") == 34688
@@ -223,11 +219,7 @@ def test_verify_boxes_with_keys(browser: Any, state: Path, shared_data: Path, tm
     tid = worker_queue(db, "alice")[0].task.id
     for url in start_server(create_portal_app(state)):
         page = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
-        page.goto(f"{url}/login")
-        page.fill("#username", "alice")
-        page.fill("#password", PASSWORDS["alice"])
-        page.click("#signin")
-        page.wait_for_url(f"{url}/tasks")
+        sign_in(page, url, "alice", PASSWORDS["alice"])
         page.goto(f"{url}/tasks/{tid}")
         page.wait_for_selector("body[data-ready='1']", timeout=60_000)
         assert page.is_visible("#verify-tools") and not page.is_visible("#delete")
@@ -298,11 +290,7 @@ def test_kitti_sequence_end_to_end(
     for url in start_server(create_portal_app(state)):
         page = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/login")
-        page.fill("#username", "alice")
-        page.fill("#password", PASSWORDS["alice"])
-        page.click("#signin")
-        page.wait_for_url(f"{url}/tasks")
+        sign_in(page, url, "alice", PASSWORDS["alice"])
         page.goto(f"{url}/tasks/{first}")
         page.wait_for_selector("body[data-ready='1'][data-sample='0']", timeout=60_000)
         assert page.evaluate("() => window.__review3d.seq.samples.map((s) => s.task)") == [first, second]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.review.chromium import FLAGS, launch
+from tests.review.chromium import FLAGS, launch, sign_in
 from tests.review.conftest import PASSWORDS, Server
 
 from prelabel.labelfile import read_records
@@ -33,11 +33,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def _sign_in(browser: Any, server: Server, user: str) -> Any:
     ctx = browser.new_context(viewport={"width": 1400, "height": 800})
     page = ctx.new_page()
-    page.goto(f"{server.url}/login")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORDS[user])
-    page.click("#signin")
-    page.wait_for_url(f"{server.url}/tasks")
+    sign_in(page, server.url, user, PASSWORDS[user])
     return page
 
 

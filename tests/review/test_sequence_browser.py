@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.review.chromium import FLAGS, launch
+from tests.review.chromium import FLAGS, launch, sign_in
 from tests.review.conftest import PASSWORDS, Server, start_server
 from tests.review.test_sequence_jobs import bdd_labels
 
@@ -44,11 +44,7 @@ def seq_server(state: Path, shared_data: Path, tmp_path: Path) -> Iterator[Serve
 
 def _sign_in(browser: Any, server: Server, user: str) -> Any:
     page = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
-    page.goto(f"{server.url}/login")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORDS[user])
-    page.click("#signin")
-    page.wait_for_url(f"{server.url}/tasks")
+    sign_in(page, server.url, user, PASSWORDS[user])
     return page
 
 

@@ -283,6 +283,29 @@ def job_frames(db: Database, job_id: int) -> list[JobFrame]:
     return [_frame_from_row(r) for r in rows]
 
 
+def _sequence_rows(db: Database, job_id: int, sequence: str, columns: str) -> list[sqlite3.Row]:
+    """The job's frame rows in ``sequence``, in sequence order (frame index, else source position), picked by
+    SQLite from the stored records without parsing them."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            f"SELECT {columns}, position, json_extract(record, '$.frame.index') AS idx FROM frames"
+            " WHERE job_id = ? AND json_extract(record, '$.frame.sequence') = ?",
+            (job_id, sequence),
+        ).fetchall()
+    rows.sort(key=lambda r: (r["idx"] if r["idx"] is not None else r["position"], r["position"]))
+    return rows
+
+
+def sequence_frames(db: Database, job_id: int, sequence: str) -> list[JobFrame]:
+    """The job's frames in ``sequence``, in sequence order (frame index, else source position)."""
+    return [_frame_from_row(r) for r in _sequence_rows(db, job_id, sequence, "*")]
+
+
+def sequence_frame_ids(db: Database, job_id: int, sequence: str) -> list[str]:
+    """The ids of the job's frames in ``sequence``, in sequence order, without parsing their records."""
+    return [r["frame_id"] for r in _sequence_rows(db, job_id, sequence, "frame_id")]
+
+
 def job_frame(db: Database, job_id: int, frame_id: str) -> JobFrame:
     with db.connect() as conn:
         row = conn.execute("SELECT * FROM frames WHERE job_id = ? AND frame_id = ?", (job_id, frame_id)).fetchone()

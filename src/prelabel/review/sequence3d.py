@@ -33,7 +33,7 @@ def sequence_tasks(db: Database, task: tasks.Task) -> tuple[str, list[tuple[task
     seq = jf.record.frame.sequence
     if seq is None:
         raise NotFoundError("sequence of task", task.id)
-    frames = {f.frame_id: f for f in review_jobs.job_frames(db, task.job_id) if f.record.frame.sequence == seq}
+    frames = {f.frame_id: f for f in review_jobs.sequence_frames(db, task.job_id, seq)}
     out = [
         (t, frames[t.frame_id])
         for t in tasks.job_tasks(db, task.job_id)

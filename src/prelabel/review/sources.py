@@ -59,16 +59,7 @@ def _first_line(uri: str) -> Any:
 
 def _is_video_manifest(uri: str) -> bool:
     """A Ground Truth video-frame manifest: its lines' ``source-ref`` names a sequence file (``.json``)."""
-    first = _first_line_object(uri)
-    return isinstance(first, dict) and str(first.get("source-ref", "")).split("?")[0].endswith(".json")
-
-
-def _first_line_object(uri: str) -> Any:
-    with storage.open(uri, "rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                return parse_json_text(raw.strip(), f"{uri}:1")
-    return None
+    return str(_first_object(uri).get("source-ref", "")).split("?")[0].endswith(".json")
 
 
 def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:

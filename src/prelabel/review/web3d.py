@@ -73,10 +73,8 @@ def sequence_nav(portal: Portal, task: tasks.Task, jf: review_jobs.JobFrame) -> 
     seq = jf.record.frame.sequence
     if seq is None:
         return None
-    frames = [f for f in review_jobs.job_frames(portal.db, task.job_id) if f.record.frame.sequence == seq]
-    frames.sort(key=lambda f: (f.record.frame.index if f.record.frame.index is not None else f.position, f.position))
+    ids = review_jobs.sequence_frame_ids(portal.db, task.job_id, seq)
     mine = {t.frame_id: t.id for t in tasks.job_tasks(portal.db, task.job_id) if t.worker == task.worker}
-    ids = [f.frame_id for f in frames]
     i = ids.index(task.frame_id)
     return {
         "name": seq,
