@@ -25,13 +25,12 @@ def detect_format(uri: str) -> str:
 
     if not storage.exists(uri):
         raise InputNotFoundError(uri, what="labels file or manifest")
-    first = _first_line(uri)
+    found = _first_line(uri)  # "groundtruth" or "labels" by line 1; otherwise an error naming what line 1 holds
     try:
         return formats.sniff(uri, among=("groundtruth", "labels"))
-    except FormatError:
-        keys = ", ".join(sorted(first)[:6]) if isinstance(first, dict) else type(first).__name__
+    except FormatError as e:
         raise FormatError(
-            uri, f"line 1 has neither 'frame' (a labels file) nor 'source-ref' (a Ground Truth manifest); got {keys}"
+            uri, f"line 1 reads as a {found} file, but the format was not recognised: {e.reason}"
         ) from None
 
 
