@@ -44,6 +44,14 @@ class WriteSummary:
                 continue
             yield rec
 
+    def boxed(self, labels: Iterable[Label]) -> Iterator[Label]:
+        """The labels a 2D-box writer writes: one without a 2D box is counted as dropped and left out."""
+        for lab in labels:
+            if lab.box is None:
+                self.drop("labels without a 2D box")
+                continue
+            yield lab
+
     def __str__(self) -> str:
         s = f"wrote {self.frames} frames, {self.labels} labels as {self.format} to {self.dst}"
         if self.dropped:

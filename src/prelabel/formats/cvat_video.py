@@ -156,10 +156,7 @@ def write(records: Iterable[FrameRecord], dst: str, *, overwrite: bool = False) 
         cats: set[str] = set()
         for rec in frames:
             frame_no = place(rec.frame)[1] or 0
-            for lab in rec.labels:
-                if lab.box is None:
-                    summary.drop("labels without a 2D box")
-                    continue
+            for lab in summary.boxed(rec.labels):
                 if lab.track_id is None:
                     summary.drop("labels without a track id")
                     continue

@@ -158,10 +158,8 @@ def render(
                 entry["unix-timestamp"] = rec.frame.timestamp_ns / 1e9
             seq_frames.append(entry)
             anns = []
-            for lab in rec.labels:
-                if lab.box is None:
-                    summary.drop("labels without a 2D box")
-                    continue
+            for lab in summary.boxed(rec.labels):
+                assert lab.box is not None
                 x1, y1, x2, y2 = lab.box.xyxy
                 attrs = {k: v for k, v in lab.attributes.items() if k != "object-name"}
                 a: dict[str, Any] = {

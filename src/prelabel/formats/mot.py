@@ -164,10 +164,7 @@ def write(
         with atomic_text_writer(target) as fh:
             for rec in frames:
                 frame_no = place(rec.frame)[1] or 0
-                for lab in rec.labels:
-                    if lab.box is None:
-                        summary.drop("labels without a 2D box")
-                        continue
+                for lab in summary.boxed(rec.labels):
                     fh.write(_line(frame_no, lab, not as_results, summary, renumber) + "\n")
                     summary.labels += 1
                 summary.frames += 1
