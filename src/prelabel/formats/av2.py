@@ -14,11 +14,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from prelabel import storage
-from prelabel.core.labels import Box3D, Frame, FrameRecord, Label
+from prelabel.core.labels import Box3D, FrameRecord, Label
 from prelabel.core.scene import Pose
 from prelabel.errors import FormatError, InputNotFoundError
 from prelabel.formats import FormatSpec
 from prelabel.formats._common import import_source, label_id
+from prelabel.sources.scenes.av2 import sweep_frame
 
 FORMAT = "av2"
 COLUMNS = (
@@ -91,18 +92,7 @@ def read(src: str) -> Iterator[FrameRecord]:
                     attributes=attrs,
                 )
             )
-        sweep = sweeps / f"{ts}.feather"
-        frame = Frame(
-            id=fid,
-            uri=str(sweep),
-            kind="pointcloud",
-            point_format="av2_feather",
-            sensor="lidar",
-            timestamp_ns=ts,
-            sequence=log,
-            index=idx,
-        )
-        yield FrameRecord(frame=frame, labels=labels)
+        yield FrameRecord(frame=sweep_frame(log, sweeps / f"{ts}.feather", idx), labels=labels)
 
 
 SPEC = FormatSpec(

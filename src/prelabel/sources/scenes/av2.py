@@ -86,6 +86,24 @@ def _cameras(root: Path, ts: int, tolerance_ms: float) -> tuple[list[CameraView]
     return cams, unmatched
 
 
+def sweep_frame(log: str, sweep: Path, index: int, **fields: Any) -> Frame:
+    """The frame of the sweep ``sweep`` (``sensors/lidar/<timestamp_ns>.feather``) of log ``log``, ``index``-th of
+    its sequence: id ``<log>/<timestamp_ns>``, the id the scene reader and the annotations reader
+    (:mod:`prelabel.formats.av2`) both give it, so labels and scenes pair. ``fields``: more of the frame's fields."""
+    ts = int(sweep.stem)
+    return Frame(
+        id=f"{log}/{ts}",
+        uri=str(sweep),
+        kind="pointcloud",
+        point_format="av2_feather",
+        sensor="lidar",
+        timestamp_ns=ts,
+        sequence=log,
+        index=index,
+        **fields,
+    )
+
+
 def read_log(root: Path, *, tolerance_ms: float = TOLERANCE_MS) -> Iterator[FrameRecord]:
     poses = _table(root / "city_SE3_egovehicle.feather")
     stamps = np.array([r["timestamp_ns"] for r in poses], dtype=np.int64)
@@ -93,17 +111,8 @@ def read_log(root: Path, *, tolerance_ms: float = TOLERANCE_MS) -> Iterator[Fram
     extra = {} if origin is None else {"sensor_origin": origin}
     for idx, sweep in enumerate(sorted((root / "sensors" / "lidar").glob("*.feather"), key=lambda p: int(p.stem))):
         ts = int(sweep.stem)
-        frame = Frame(
-            id=f"{root.name}/{ts}",
-            uri=str(sweep),
-            kind="pointcloud",
-            point_format="av2_feather",
-            sensor="lidar",
-            timestamp_ns=ts,
-            sequence=root.name,
-            index=idx,
-            sensor_pose=Pose(),
-            meta={"dataset": "av2", "tolerance_ms": tolerance_ms, **extra},
+        frame = sweep_frame(
+            root.name, sweep, idx, sensor_pose=Pose(), meta={"dataset": "av2", "tolerance_ms": tolerance_ms, **extra}
         )
         try:
             j = int(np.argmin(np.abs(stamps - ts)))
