@@ -11,6 +11,7 @@ the sensor*, keeping the visible corner fixed; a side seen longer than the maxim
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -158,25 +159,32 @@ def refine_with_image(
     if len(p) > max_points:
         p = p[np.linspace(0, len(p) - 1, max_points).astype(int)]
     b = np.asarray(box, dtype=np.float64).reshape(7)
-    args = (p, np.asarray(K, dtype=np.float64), np.asarray(camera_from_lidar, dtype=np.float64), box2d, image_size)
+    seen = _Seen(p, np.asarray(K, dtype=np.float64), np.asarray(camera_from_lidar, dtype=np.float64), box2d, image_size)
     iou, cost = 0.0, 1.0
     for yaw_deg, along, across in stages:
-        b, iou, cost = _search(b, *args, yaw_deg=yaw_deg, along=along, across=across, point_weight=point_weight)
+        b, iou, cost = _search(b, seen, yaw_deg=yaw_deg, along=along, across=across, point_weight=point_weight)
     if sizes:
         b, iou, cost = _search(
-            b, *args, yaw_deg=(1.0, 1.0), along=(0.2, 0.1), across=(0.1, 0.1), point_weight=point_weight, sizes=sizes
+            b, seen, yaw_deg=(1.0, 1.0), along=(0.2, 0.1), across=(0.1, 0.1), point_weight=point_weight, sizes=sizes
         )
     b[6] = (b[6] + np.pi) % (2 * np.pi) - np.pi
     return b, iou, cost
 
 
+class _Seen(NamedTuple):
+    """What a candidate pose is scored against: the BEV points ``p`` (N, 2), the camera (``k`` intrinsics,
+    ``m`` camera_from_lidar), the 2D detection ``box2d`` (x1 y1 x2 y2 px) and the image's size (None: unclipped)."""
+
+    p: F64
+    k: F64
+    m: F64
+    box2d: tuple[float, float, float, float]
+    image_size: tuple[int, int] | None
+
+
 def _search(
     b0: F64,
-    p: F64,
-    k: F64,
-    m: F64,
-    box2d: tuple[float, float, float, float],
-    image_size: tuple[int, int] | None,
+    seen: _Seen,
     *,
     yaw_deg: tuple[float, float],
     along: tuple[float, float],
@@ -190,7 +198,7 @@ def _search(
     for length, width in sizes or ((float(b0[3]), float(b0[4])),):
         b = b0.copy()
         b[3], b[4] = length, width
-        cand, iou, cost = _grid(b, p, k, m, box2d, image_size, yaw_deg, along, across)
+        cand, iou, cost = _grid(b, seen, yaw_deg, along, across)
         score = iou - point_weight * cost
         i = int(np.argmax(score))
         if score[i] > best_score:
@@ -201,11 +209,7 @@ def _search(
 
 def _grid(
     b0: F64,
-    p: F64,
-    k: F64,
-    m: F64,
-    box2d: tuple[float, float, float, float],
-    image_size: tuple[int, int] | None,
+    seen: _Seen,
     yaw_deg: tuple[float, float],
     along: tuple[float, float],
     across: tuple[float, float],
@@ -213,6 +217,7 @@ def _grid(
     """Candidates ``(Y*A*B, 7)`` (yaw outermost, then along, then across), the IoU of each one's projected
     rectangle with ``box2d`` and each one's point cost. Computed as translation + rotated corner offsets, so the
     corners of the Y*A*B boxes cost Y rotations and A*B translations."""
+    p, k, m, box2d, image_size = seen
 
     def steps(span: float, step: float) -> F64:
         return np.arange(-span, span + 1e-9, step)
