@@ -17,43 +17,34 @@ import numpy.typing as npt
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import nms
 from prelabel.errors import UnreadableInputError
-from prelabel.models.backends.opencv_dnn import opencv_for
+from prelabel.models.backends.opencv_dnn import OpenCVDetector
 from prelabel.models.decoders import cxcywh_to_xyxy
 from prelabel.models.preprocess import Preprocess
 from prelabel.models.zoo import ModelEntry
 
 
-class OpenCVDarknetDetector:
+class OpenCVDarknetDetector(OpenCVDetector):
+    runtime = "OpenCV DNN (Darknet)"
+
     def __init__(
         self,
         entry: ModelEntry,
         files: dict[str, Path],
         *,
-        min_score: float = 0.25,
-        threads: int | None = None,
-        device: str | None = None,
-        native_masks: bool = False,
         iou: float = 0.45,
         max_detections: int = 100,
         resize: str = "stretch",
-        **_: Any,
+        **common: Any,
     ) -> None:
-        cv2 = opencv_for(entry, "OpenCV DNN (Darknet)", device=device, native_masks=native_masks, threads=threads)
+        super().__init__(entry, **common)
+        cv2 = self._cv2
         if not hasattr(cv2.dnn, "readNetFromDarknet"):
             raise UnreadableInputError(f"{entry.ref}", f"OpenCV {cv2.__version__} has no Darknet reader (4.x has)")
-        self.model_id = entry.id
-        self.version = entry.version
-        self.classes = entry.class_names
-        self.min_score = float(min_score)
         self.iou = float(iou)
         self.max_detections = int(max_detections)
         self.preprocess = Preprocess.from_options(entry.input_size, {"resize": resize, "scale": 1 / 255.0})
         self._net = cv2.dnn.readNetFromDarknet(str(files["config"]), str(files["weights"]))
         self._outputs = self._net.getUnconnectedOutLayersNames()
-
-    @property
-    def source(self) -> str:
-        return f"model:{self.model_id}@{self.version}"
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         blob, tf = self.preprocess(image)

@@ -16,38 +16,18 @@ import numpy.typing as npt
 
 from prelabel.core.detections import Detections
 from prelabel.core.vocab import COCO91_TO_80
-from prelabel.models.backends.opencv_dnn import opencv_for
+from prelabel.models.backends.opencv_dnn import OpenCVDetector
 from prelabel.models.zoo import ModelEntry
 
 
-class OpenCVTFDetector:
-    def __init__(
-        self,
-        entry: ModelEntry,
-        files: dict[str, Path],
-        *,
-        min_score: float = 0.25,
-        threads: int | None = None,
-        device: str | None = None,
-        native_masks: bool = False,
-        batch: int = 1,
-        **_: Any,
-    ) -> None:
-        cv2 = opencv_for(
-            entry, "OpenCV DNN (TensorFlow graph)", device=device, native_masks=native_masks, threads=threads
-        )
-        self.model_id = entry.id
-        self.version = entry.version
-        self.classes = entry.class_names
-        self.min_score = float(min_score)
+class OpenCVTFDetector(OpenCVDetector):
+    runtime = "OpenCV DNN (TensorFlow graph)"
+
+    def __init__(self, entry: ModelEntry, files: dict[str, Path], *, batch: int = 1, **common: Any) -> None:
+        super().__init__(entry, **common)
         self.max_batch = max(1, int(batch))
         self.input_size = (int(entry.input_size[0]), int(entry.input_size[1]))
-        self._cv2 = cv2
-        self._net = cv2.dnn.readNetFromTensorflow(str(files["weights"]), str(files["config"]))
-
-    @property
-    def source(self) -> str:
-        return f"model:{self.model_id}@{self.version}"
+        self._net = self._cv2.dnn.readNetFromTensorflow(str(files["weights"]), str(files["config"]))
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         return self.detect_batch([image], batch=1)[0]
