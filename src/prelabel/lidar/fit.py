@@ -17,6 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
+#: One stage of the image refinement's grid: (yaw in degrees, shift along the box in m, shift across it in m), each
+#: as (span either side, step).
+Stage = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -142,9 +145,7 @@ def refine_with_image(
     *,
     point_weight: float = 2.0,
     max_points: int = 64,
-    stages: tuple[tuple[tuple[float, float], tuple[float, float], tuple[float, float]], ...] = (
-        ((8.0, 1.0), (0.6, 0.1), (0.2, 0.1)),
-    ),
+    stages: tuple[Stage, ...] = (((8.0, 1.0), (0.6, 0.1), (0.2, 0.1)),),
     sizes: tuple[tuple[float, float], ...] = (),
 ) -> tuple[F64, float, float]:
     """Search yaw and centre near a fitted box for the pose whose projection best fills the 2D detection while the
@@ -161,12 +162,10 @@ def refine_with_image(
     b = np.asarray(box, dtype=np.float64).reshape(7)
     seen = _Seen(p, np.asarray(K, dtype=np.float64), np.asarray(camera_from_lidar, dtype=np.float64), box2d, image_size)
     iou, cost = 0.0, 1.0
-    for yaw_deg, along, across in stages:
-        b, iou, cost = _search(b, seen, yaw_deg=yaw_deg, along=along, across=across, point_weight=point_weight)
+    for stage in stages:
+        b, iou, cost = _search(b, seen, stage, point_weight)
     if sizes:
-        b, iou, cost = _search(
-            b, seen, yaw_deg=(1.0, 1.0), along=(0.2, 0.1), across=(0.1, 0.1), point_weight=point_weight, sizes=sizes
-        )
+        b, iou, cost = _search(b, seen, _SIZE_STAGE, point_weight, sizes)
     b[6] = (b[6] + np.pi) % (2 * np.pi) - np.pi
     return b, iou, cost
 
@@ -182,15 +181,12 @@ class _Seen(NamedTuple):
     image_size: tuple[int, int] | None
 
 
+#: The grid each candidate size is searched on (after the stages, around their best pose).
+_SIZE_STAGE: Stage = ((1.0, 1.0), (0.2, 0.1), (0.1, 0.1))
+
+
 def _search(
-    b0: F64,
-    seen: _Seen,
-    *,
-    yaw_deg: tuple[float, float],
-    along: tuple[float, float],
-    across: tuple[float, float],
-    point_weight: float,
-    sizes: tuple[tuple[float, float], ...] = (),
+    b0: F64, seen: _Seen, stage: Stage, point_weight: float, sizes: tuple[tuple[float, float], ...] = ()
 ) -> tuple[F64, float, float]:
     """The best of every (size, yaw, shift along, shift across) candidate around ``b0``, sizes outermost."""
     best: tuple[F64, float, float] | None = None
@@ -198,7 +194,7 @@ def _search(
     for length, width in sizes or ((float(b0[3]), float(b0[4])),):
         b = b0.copy()
         b[3], b[4] = length, width
-        cand, iou, cost = _grid(b, seen, yaw_deg, along, across)
+        cand, iou, cost = _grid(b, seen, stage)
         score = iou - point_weight * cost
         i = int(np.argmax(score))
         if score[i] > best_score:
@@ -207,17 +203,12 @@ def _search(
     return best
 
 
-def _grid(
-    b0: F64,
-    seen: _Seen,
-    yaw_deg: tuple[float, float],
-    along: tuple[float, float],
-    across: tuple[float, float],
-) -> tuple[F64, F64, F64]:
+def _grid(b0: F64, seen: _Seen, stage: Stage) -> tuple[F64, F64, F64]:
     """Candidates ``(Y*A*B, 7)`` (yaw outermost, then along, then across), the IoU of each one's projected
     rectangle with ``box2d`` and each one's point cost. Computed as translation + rotated corner offsets, so the
     corners of the Y*A*B boxes cost Y rotations and A*B translations."""
     p, k, m, box2d, image_size = seen
+    yaw_deg, along, across = stage
 
     def steps(span: float, step: float) -> F64:
         return np.arange(-span, span + 1e-9, step)
