@@ -28,7 +28,7 @@ from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import FormatError, UnknownNameError
-from prelabel.models.base import Detector
+from prelabel.models.base import Detector, DetectorWrapper
 
 ALIASES = {"kitti": "coco80-to-kitti", "bdd": "coco80-to-bdd", "nuscenes": "coco80-to-nuscenes"}
 ALIASES["driving"] = "coco80-to-driving"
@@ -94,7 +94,7 @@ def vocabulary(
     return mapped, vocab
 
 
-class OntologyDetector:
+class OntologyDetector(DetectorWrapper):
     """A detector whose classes are the ontology's: mapped, selected, de-duplicated. Itself a Detector."""
 
     def __init__(
@@ -110,9 +110,7 @@ class OntologyDetector:
     ) -> None:
         if dedupe_mode not in DEDUPE:
             raise UnknownNameError("dedupe mode", dedupe_mode, DEDUPE)
-        self.detector = detector
-        self.model_id = detector.model_id
-        self.version = detector.version
+        super().__init__(detector)
         cmap = load_class_map(class_map) if isinstance(class_map, str) else class_map
         self.class_map = cmap
         mapped, vocab = vocabulary(list(detector.classes), cmap, keep)
@@ -127,10 +125,6 @@ class OntologyDetector:
         self._min: npt.NDArray[np.float32] = np.array(
             [per_class.get(c, min_score) for c in self.classes], dtype=np.float32
         )
-
-    @property
-    def source(self) -> str:
-        return self.detector.source
 
     @property
     def setting(self) -> str:

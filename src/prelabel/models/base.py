@@ -32,6 +32,22 @@ class Detector(Protocol):
         ...
 
 
+class DetectorWrapper:
+    """A detector built around another (tiling, flip TTA, an ontology): it keeps the wrapped one as ``detector``,
+    with its identity (``model_id``, ``version``, ``classes``) and its provenance (``source``), so its labels say
+    which model made them. A wrapper that changes the classes sets ``classes`` after this ``__init__``."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.model_id = detector.model_id
+        self.version = detector.version
+        self.classes: Sequence[str] = detector.classes
+
+    @property
+    def source(self) -> str:
+        return self.detector.source
+
+
 def detect_many(detector: Detector, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
     """Detections for several images: the detector's own ``detect_batch`` when it has one (a model with a dynamic
     batch runs them in as few passes as its ``batch`` option allows), else one ``detect`` per image."""

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import Tile, area, nms, overlap, tile_grid
-from prelabel.models.base import Detector, detect_many
+from prelabel.models.base import Detector, DetectorWrapper, detect_many
 from prelabel.refine.tta import weighted_merge
 
 __all__ = [
@@ -73,7 +73,7 @@ class TileDetections:
         return self.dets[self.origin == -1]
 
 
-class TiledDetector:
+class TiledDetector(DetectorWrapper):
     """Wraps any :class:`~prelabel.models.base.Detector`; itself a Detector (same model id, version, classes)."""
 
     def __init__(
@@ -93,10 +93,7 @@ class TiledDetector:
             from prelabel.errors import UnknownNameError
 
             raise UnknownNameError("tile merge", merge, MERGES)
-        self.detector = detector
-        self.model_id = detector.model_id
-        self.version = detector.version
-        self.classes = detector.classes
+        super().__init__(detector)
         self.tile = tile
         self.overlap = float(overlap)
         self.merge = merge
@@ -105,10 +102,6 @@ class TiledDetector:
         self.cover = float(cover)
         self.edge_margin = float(edge_margin)
         self.full_frame = full_frame
-
-    @property
-    def source(self) -> str:
-        return self.detector.source
 
     @property
     def setting(self) -> str:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import greedy_cluster
-from prelabel.models.base import Detector
+from prelabel.models.base import Detector, DetectorWrapper
 
 
 def weighted_merge(parts: Sequence[Detections], iou_threshold: float = 0.55, passes: int | None = None) -> Detections:
@@ -49,20 +49,13 @@ def flip_boxes(xyxy: npt.NDArray[np.floating], width: int) -> npt.NDArray[np.flo
     return out
 
 
-class FlipTTADetector:
+class FlipTTADetector(DetectorWrapper):
     """Wraps any :class:`~prelabel.models.base.Detector`; itself a Detector (same model id, version, classes)."""
 
     def __init__(self, detector: Detector, *, iou_threshold: float = 0.55, min_score: float = 0.0) -> None:
-        self.detector = detector
-        self.model_id = detector.model_id
-        self.version = detector.version
-        self.classes = detector.classes
+        super().__init__(detector)
         self.iou_threshold = float(iou_threshold)
         self.min_score = float(min_score)
-
-    @property
-    def source(self) -> str:
-        return self.detector.source
 
     @property
     def setting(self) -> str:
