@@ -173,7 +173,10 @@ def worker_template(
     name = "adjust-bounding-box" if task == "adjustment" else "verify-bounding-box"
     if task not in ("adjustment", "verification"):
         raise FormatError("task", f"must be 'adjustment' or 'verification'; got {task!r}")
-    text = resources.files("prelabel.formats").joinpath("templates", f"{name}.liquid.html").read_text("utf-8")
+    templates = resources.files("prelabel.formats").joinpath("templates")
+    text = templates.joinpath(f"{name}.liquid.html").read_text("utf-8")
+    # both tasks show the manifest line's boxes: one Liquid expression, a JSON list of {label, left, top, width, height}
+    boxes = templates.joinpath("boxes.liquid").read_text("utf-8").rstrip("\n")
     default_header = (
         "Adjust the boxes: move, resize, relabel, delete wrong ones, add missing ones"
         if task == "adjustment"
@@ -181,7 +184,8 @@ def worker_template(
     )
     esc = html.escape
     return (
-        text.replace("__HEADER__", esc(header or default_header))
+        text.replace("__BOXES__", boxes)
+        .replace("__HEADER__", esc(header or default_header))
         .replace("__LABELS_JSON__", esc(json.dumps(list(categories), ensure_ascii=False)))
         .replace("__LABELS__", esc(json.dumps(list(categories), ensure_ascii=False)))
         .replace("__CATEGORIES__", esc(json.dumps(list(answers), ensure_ascii=False)))
