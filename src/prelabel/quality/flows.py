@@ -22,7 +22,7 @@ from prelabel.quality.evaluate import EvalConfig, EvalResult
 from prelabel.quality.routing import RouteResult
 
 if TYPE_CHECKING:
-    from prelabel.quality.mot import TrackEvalResult
+    from prelabel.quality.mot import MOTConfig, TrackEvalResult
 
 #: Evaluation presets: the matching rules of a benchmark. ``auto`` picks one from the ground truth's format.
 PRESETS = ("auto", "kitti", "scalabel", "coco")
@@ -58,14 +58,24 @@ def eval_config(
     if pmap is None and coco_preds and preset in ("kitti", "scalabel"):
         pmap = parse_class_map("coco80-to-kitti" if preset == "kitti" else "coco80-to-bdd")
     cfg = kitti_config(pmap) if preset == "kitti" else EvalConfig(class_map=pmap, inclusive_pixels=preset == "scalabel")
+    _set_matching(cfg, gt_class_map, classes, inclusive)
+    if min_height is not None:
+        cfg.min_height = min_height
+    return cfg, preset
+
+
+def _set_matching(
+    cfg: EvalConfig | MOTConfig, gt_class_map: str | None, classes: Sequence[str] | None, inclusive: bool | None
+) -> None:
+    """What the user set over a preset's matching rules, for box and track evaluations alike: the ground truth's
+    class map, the classes evaluated (when given), the pixel convention (when given)."""
+    from prelabel.quality.classmaps import parse_class_map
+
     cfg.gt_class_map = parse_class_map(gt_class_map)
     if classes:
         cfg.classes = list(classes)
-    if min_height is not None:
-        cfg.min_height = min_height
     if inclusive is not None:
         cfg.inclusive_pixels = inclusive
-    return cfg, preset
 
 
 def _categories(records: Sequence[FrameRecord]) -> set[str]:
@@ -139,12 +149,8 @@ def evaluate_files(
 
         preds = compose_records(preds, compose)
     cfg, used = eval_config(gt_fmt, preset, _categories(preds), _categories(gts), **opts)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = evaluate(preds, gts, cfg)
-    run = _checked(res, used, [p.frame.id for p in preds], [g.frame.id for g in gts])
-    run.warnings = [str(w.message) for w in caught]
-    return run
+    res, caught = _evaluate_paired(evaluate, preds, gts, cfg)
+    return EvalRun(res, used, caught)
 
 
 def _checked(res: EvalResult, used: str, pred_ids: list[str], gt_ids: list[str]) -> EvalRun:
@@ -236,11 +242,7 @@ def evaluate_tracking_files(
         preset = "scalabel" if bdd else "plain"
     cfg = bdd_config() if preset in ("scalabel", "bdd") else MOTConfig(inclusive_pixels=False)
     cfg.class_map = parse_class_map(class_map)
-    cfg.gt_class_map = parse_class_map(gt_class_map)
-    if classes:
-        cfg.classes = list(classes)
-    if inclusive is not None:
-        cfg.inclusive_pixels = inclusive
+    _set_matching(cfg, gt_class_map, classes, inclusive)
     res, caught = _evaluate_paired(evaluate_tracking, preds, gts, cfg)
     return TrackEvalRun(res, preset, caught)
 
