@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from prelabel.cli._common import console
+from prelabel.cli._common import check_output, console, print_failures
 
 
 def run_label3d(
@@ -31,15 +31,14 @@ def run_label3d(
     ``track`` tracks and refines the boxes over each sequence (:func:`prelabel.lidar.tracks.refine_records`), after
     checking that every scene has its ego pose."""
     from prelabel import storage
-    from prelabel.errors import OutputExistsError, PrelabelError
+    from prelabel.errors import PrelabelError
     from prelabel.labelfile import write_records
     from prelabel.lidar.run import label_scenes
 
     if out is None:
         raise PrelabelError("--3d needs --out (a labels file *.jsonl or a folder)")
     dest = out if out.endswith(".jsonl") else storage.join(out, "labels3d.jsonl")
-    if storage.exists(dest) and not overwrite:
-        raise OutputExistsError(dest, "pass --overwrite to replace it")
+    check_output(dest, overwrite)
     if model == "ssd-mobilenet-v2-coco":  # the 2D default; with --3d it is tiled NanoDet, the best 2D setting here
         model = "nanodet-m-coco"
         tiled = True
@@ -91,8 +90,7 @@ def run_label3d(
         tracks = {lb.track_id for r in records for lb in r.labels if lb.track_id}
         refined = sum(1 for r in records for lb in r.labels if lb.attributes.get("track_refined"))
         console.print(f"3D tracks: {len(tracks)}  boxes refined over their track: {refined}")
-    for fid, reason in failures[:20]:
-        console.print(f"[red]failed[/] {fid}: {reason}", highlight=False)
+    print_failures(failures)
     console.print(f"labels written to {dest}", highlight=False)
     return len(failures)
 

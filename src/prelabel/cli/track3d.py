@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prelabel.cli._common import console, friendly_errors
+from prelabel.cli._common import check_output, console, friendly_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -17,13 +17,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Track boxes in the world frame (Kalman + Hungarian), then per track: one size, static objects held
         fixed, smoothed motion, heading from motion. Writes the labels with track ids and refined boxes."""
-        from prelabel import storage
-        from prelabel.errors import OutputExistsError
         from prelabel.labelfile import read_records, write_records
         from prelabel.lidar.tracks import refine_records
 
-        if storage.exists(out) and not overwrite:
-            raise OutputExistsError(out, "pass --overwrite to replace it")
+        check_output(out, overwrite)
         recs = refine_records(read_records(labels))
         write_records(out, recs)
         tracks = {lb.track_id for r in recs for lb in r.labels if lb.track_id}
