@@ -87,9 +87,10 @@ def run_label3d(
         console.print(f"{name}: {n}", highlight=False)
     console.print(f"scenes: {len(records)}  failed: {len(failures)}  3D labels: {sum(per_class.values())}")
     if track:
-        tracks = {lb.track_id for r in records for lb in r.labels if lb.track_id}
-        refined = sum(1 for r in records for lb in r.labels if lb.attributes.get("track_refined"))
-        console.print(f"3D tracks: {len(tracks)}  boxes refined over their track: {refined}")
+        from prelabel.cli.track3d import track_counts
+
+        tracks, refined = track_counts(records)
+        console.print(f"3D tracks: {tracks}  boxes refined over their track: {refined}")
     print_failures(failures)
     console.print(f"labels written to {dest}", highlight=False)
     return len(failures)

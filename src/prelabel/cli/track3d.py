@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import typer
 
 from prelabel.cli._common import check_output, console, friendly_errors
+
+if TYPE_CHECKING:
+    from prelabel.core.labels import FrameRecord
+
+
+def track_counts(records: Sequence[FrameRecord]) -> tuple[int, int]:
+    """(distinct track ids, boxes refined over their track) in tracked 3D labels."""
+    tracks = {lb.track_id for r in records for lb in r.labels if lb.track_id}
+    refined = sum(1 for r in records for lb in r.labels if lb.attributes.get("track_refined"))
+    return len(tracks), refined
 
 
 def register(app: typer.Typer) -> None:
@@ -23,8 +36,7 @@ def register(app: typer.Typer) -> None:
         check_output(out, overwrite)
         recs = refine_records(read_records(labels))
         write_records(out, recs)
-        tracks = {lb.track_id for r in recs for lb in r.labels if lb.track_id}
-        refined = sum(1 for r in recs for lb in r.labels if lb.attributes.get("track_refined"))
+        tracks, refined = track_counts(recs)
         console.print(
-            f"{len(recs)} frames, {len(tracks)} tracks, {refined} boxes refined; written to {out}", highlight=False
+            f"{len(recs)} frames, {tracks} tracks, {refined} boxes refined; written to {out}", highlight=False
         )
