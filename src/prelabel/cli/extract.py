@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -100,10 +101,7 @@ def register(app: typer.Typer) -> None:
                 bag, out, topic_list, overwrite=overwrite, on_item=lambda _f: progress.advance(task), urdf=urdf,
                 velodyne=velodyne, errors=errors, camera_info=infos,
             )  # fmt: skip
-        for topic, n in sorted(written.items()):
-            console.print(f"{topic}: {n} files", highlight=False)
-        for line in errors[:20]:
-            console.print(f"[red]failed[/] {line}", highlight=False)
+        print_extracted(written, errors)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
         if scenes:
             from prelabel.sources.scenes.bagindex import TOLERANCE_MS, load_extrinsics, scenes_from_index
@@ -113,6 +111,14 @@ def register(app: typer.Typer) -> None:
             _write_scenes(list(recs), "bag", storage.join(out, "scenes.jsonl"), overwrite)
         if any(topic.endswith("(failed)") for topic in written):
             raise typer.Exit(1)  # some items failed (named above); the rest were written
+
+
+def print_extracted(written: Mapping[str, int], errors: list[str], most: int = 20) -> None:
+    """What ``extract_bag`` wrote (files per topic) and the first ``most`` of the items it could not."""
+    for topic, n in sorted(written.items()):
+        console.print(f"{topic}: {n} files", highlight=False)
+    for line in errors[:most]:
+        console.print(f"[red]failed[/] {line}", highlight=False)
 
 
 def _scene_kind(src: str) -> str | None:

@@ -118,6 +118,7 @@ def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
     from pathlib import PurePosixPath
 
     from prelabel import storage
+    from prelabel.cli.extract import print_extracted
     from prelabel.errors import PrelabelError
     from prelabel.labelfile import write_records
     from prelabel.sources.extract import INDEX, extract_bag
@@ -127,10 +128,7 @@ def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
     folder = storage.join(parent, f"{PurePosixPath(bag.rstrip('/')).stem}-scenes")
     errors: list[str] = []
     written = extract_bag(bag, folder, overwrite=overwrite, errors=errors)
-    for topic, n in sorted(written.items()):
-        console.print(f"{topic}: {n} files", highlight=False)
-    for line in errors[:20]:
-        console.print(f"[red]failed[/] {line}", highlight=False)
+    print_extracted(written, errors)
     scenes = storage.join(folder, "scenes.jsonl")
     recs = list(scenes_from_index(storage.join(folder, INDEX)))
     write_records(scenes, recs)
