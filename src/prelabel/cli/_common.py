@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import typer
@@ -64,6 +64,35 @@ def set_limit(env_name: str, value: int | None) -> None:
     and worker processes started meanwhile) reads it. The root command group puts it back afterwards."""
     if value is not None:
         os.environ[env_name] = str(value)
+
+
+def check_output(dest: str, overwrite: bool) -> str:
+    """``dest`` (a path or URI) when it may be written: an existing output is replaced only with ``--overwrite``."""
+    from prelabel import storage
+    from prelabel.errors import OutputExistsError
+
+    if storage.exists(dest) and not overwrite:
+        raise OutputExistsError(dest, "pass --overwrite to replace it")
+    return dest
+
+
+def comma_list(values: list[str] | None) -> list[str] | None:
+    """A repeatable option whose values may also be comma-separated (``-t a,b -t c``): its items, or None if none."""
+    return [v.strip() for arg in values or [] for v in arg.split(",") if v.strip()] or None
+
+
+def percent(fraction: float | None) -> str:
+    """A fraction as a percentage with two decimals, for tables; ``-`` for none."""
+    return "-" if fraction is None else f"{100 * float(fraction):.2f}"
+
+
+def print_failures(failures: Sequence[tuple[str, object]], *, records: object | None = None, most: int = 20) -> None:
+    """The first ``most`` (item, reason) failures, one line each; with ``records`` (where every failure is
+    recorded) a last line counts the ones not shown."""
+    for item, reason in failures[:most]:
+        console.print(f"[red]failed[/] {item}: {reason}", highlight=False)
+    if records is not None and len(failures) > most:
+        console.print(f"... and {len(failures) - most} more failures (see the records in {records})")
 
 
 class RateColumn(TextColumn):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, console, friendly_errors
+from prelabel.cli._common import EXIT_OK, EXIT_SOME_FAILED, comma_list, console, friendly_errors, print_failures
 
 
 def register(app: typer.Typer) -> None:
@@ -32,13 +32,12 @@ def register(app: typer.Typer) -> None:
         """
         from prelabel.privacy.anonymise import RECORD, anonymise
 
-        topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
+        topic_list = comma_list(topics)
         s = anonymise(
             input, out, topics=topic_list, fps=fps, every=every, min_score=min_score, scale=scale,
             threads=threads, device=device, cache=cache, overwrite=overwrite,
         )  # fmt: skip
         console.print(f"frames: {s.frames}  faces blurred: {s.faces}  failed: {s.failed}", highlight=False)
-        for frame_id, reason in s.failures[:20]:
-            console.print(f"[red]failed[/] {frame_id}: {reason}", highlight=False)
+        print_failures(s.failures)
         console.print(f"blurred copies in {out}; record of what was blurred: {out}/{RECORD}", highlight=False)
         raise typer.Exit(EXIT_SOME_FAILED if s.failed else EXIT_OK)

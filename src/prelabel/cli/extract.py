@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
 
-from prelabel.cli._common import console, friendly_errors, progress_bar, set_limit
+from prelabel.cli._common import (
+    check_output,
+    comma_list,
+    console,
+    friendly_errors,
+    print_failures,
+    progress_bar,
+    set_limit,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -77,7 +86,7 @@ def register(app: typer.Typer) -> None:
 
         set_limit(ENV_MAX_PIXELS, max_pixels)
 
-        topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
+        topic_list = comma_list(topics)
         errors: list[str] = []
         velodyne = {"model": velodyne_model, "calibration": velodyne_calibration}
         infos = {}
@@ -92,10 +101,7 @@ def register(app: typer.Typer) -> None:
                 bag, out, topic_list, overwrite=overwrite, on_item=lambda _f: progress.advance(task), urdf=urdf,
                 velodyne=velodyne, errors=errors, camera_info=infos,
             )  # fmt: skip
-        for topic, n in sorted(written.items()):
-            console.print(f"{topic}: {n} files", highlight=False)
-        for line in errors[:20]:
-            console.print(f"[red]failed[/] {line}", highlight=False)
+        print_extracted(written, errors)
         console.print(f"index written to {storage.join(out, INDEX)}", highlight=False)
         if scenes:
             from prelabel.sources.scenes.bagindex import TOLERANCE_MS, load_extrinsics, scenes_from_index
@@ -105,6 +111,14 @@ def register(app: typer.Typer) -> None:
             _write_scenes(list(recs), "bag", storage.join(out, "scenes.jsonl"), overwrite)
         if any(topic.endswith("(failed)") for topic in written):
             raise typer.Exit(1)  # some items failed (named above); the rest were written
+
+
+def print_extracted(written: Mapping[str, int], errors: list[str], most: int = 20) -> None:
+    """What ``extract_bag`` wrote (files per topic) and the first ``most`` of the items it could not."""
+    for topic, n in sorted(written.items()):
+        console.print(f"{topic}: {n} files", highlight=False)
+    for line in errors[:most]:
+        console.print(f"[red]failed[/] {line}", highlight=False)
 
 
 def _scene_kind(src: str) -> str | None:
@@ -130,18 +144,13 @@ def _extract_scenes(src: str, kind: str, out: str, overwrite: bool, tolerance_ms
 
 
 def _write_scenes(records: list[Any], kind: str, dest: str, overwrite: bool) -> None:
-    from prelabel import storage
-    from prelabel.errors import OutputExistsError
     from prelabel.labelfile import write_records
 
-    if storage.exists(dest) and not overwrite:
-        raise OutputExistsError(dest, "pass --overwrite to replace it")
-    write_records(dest, records)
+    write_records(check_output(dest, overwrite), records)
     failed = [r for r in records if r.status == "failed"]
     unmatched = sum(len(r.frame.meta.get("unmatched", [])) for r in records)
     console.print(f"{kind}: {len(records)} scenes, {len(failed)} failed, {unmatched} camera images left unmatched")
-    for r in failed[:20]:
-        console.print(f"[red]failed[/] {r.frame.id}: {r.error}", highlight=False)
+    print_failures([(r.frame.id, r.error) for r in failed])
     for r in records:
         for note in r.frame.meta.get("unmatched", [])[:3]:
             console.print(f"[yellow]unmatched[/] {r.frame.id}: {note}", highlight=False)

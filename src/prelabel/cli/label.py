@@ -9,9 +9,11 @@ import typer
 from prelabel.cli._common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
+    comma_list,
     console,
     err_console,
     friendly_errors,
+    print_failures,
     progress_bar,
     set_limit,
 )
@@ -34,10 +36,7 @@ def print_summary(summary: object, out: Path | str, this_run: object | None = No
         f"frames: {summary.frames}  labelled: {summary.labelled}  failed: {summary.failed}  "
         f"labels: {summary.labels}  time: {run.seconds:.1f} s ({run.fps:.2f} frames/s)"
     )
-    for frame_id, reason in summary.failures[:20]:
-        console.print(f"[red]failed[/] {frame_id}: {reason}", highlight=False)
-    if len(summary.failures) > 20:
-        console.print(f"... and {len(summary.failures) - 20} more failures (see the records in {out})")
+    print_failures(summary.failures, records=out)
     console.print(f"labels written to {out}")
 
 
@@ -198,7 +197,7 @@ def register(app: typer.Typer) -> None:
         )
         if cache:
             predictor_options["cache"] = cache
-        topic_list = [t.strip() for arg in topics or [] for t in arg.split(",") if t.strip()] or None
+        topic_list = comma_list(topics)
         executor_options: dict[str, object] | None = None
         if executor == "ray":
             executor_options = {"actors": ray_actors, "cpus_per_actor": ray_cpus_per_actor}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from prelabel.cli._common import console
+from prelabel.cli._common import check_output, console, print_failures
 
 
 def run_label3d(
@@ -31,15 +31,14 @@ def run_label3d(
     ``track`` tracks and refines the boxes over each sequence (:func:`prelabel.lidar.tracks.refine_records`), after
     checking that every scene has its ego pose."""
     from prelabel import storage
-    from prelabel.errors import OutputExistsError, PrelabelError
+    from prelabel.errors import PrelabelError
     from prelabel.labelfile import write_records
     from prelabel.lidar.run import label_scenes
 
     if out is None:
         raise PrelabelError("--3d needs --out (a labels file *.jsonl or a folder)")
     dest = out if out.endswith(".jsonl") else storage.join(out, "labels3d.jsonl")
-    if storage.exists(dest) and not overwrite:
-        raise OutputExistsError(dest, "pass --overwrite to replace it")
+    check_output(dest, overwrite)
     if model == "ssd-mobilenet-v2-coco":  # the 2D default; with --3d it is tiled NanoDet, the best 2D setting here
         model = "nanodet-m-coco"
         tiled = True
@@ -88,11 +87,11 @@ def run_label3d(
         console.print(f"{name}: {n}", highlight=False)
     console.print(f"scenes: {len(records)}  failed: {len(failures)}  3D labels: {sum(per_class.values())}")
     if track:
-        tracks = {lb.track_id for r in records for lb in r.labels if lb.track_id}
-        refined = sum(1 for r in records for lb in r.labels if lb.attributes.get("track_refined"))
-        console.print(f"3D tracks: {len(tracks)}  boxes refined over their track: {refined}")
-    for fid, reason in failures[:20]:
-        console.print(f"[red]failed[/] {fid}: {reason}", highlight=False)
+        from prelabel.cli.track3d import track_counts
+
+        tracks, refined = track_counts(records)
+        console.print(f"3D tracks: {tracks}  boxes refined over their track: {refined}")
+    print_failures(failures)
     console.print(f"labels written to {dest}", highlight=False)
     return len(failures)
 
@@ -119,6 +118,7 @@ def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
     from pathlib import PurePosixPath
 
     from prelabel import storage
+    from prelabel.cli.extract import print_extracted
     from prelabel.errors import PrelabelError
     from prelabel.labelfile import write_records
     from prelabel.sources.extract import INDEX, extract_bag
@@ -128,10 +128,7 @@ def _bag_scenes(bag: str, dest: str, overwrite: bool) -> str:
     folder = storage.join(parent, f"{PurePosixPath(bag.rstrip('/')).stem}-scenes")
     errors: list[str] = []
     written = extract_bag(bag, folder, overwrite=overwrite, errors=errors)
-    for topic, n in sorted(written.items()):
-        console.print(f"{topic}: {n} files", highlight=False)
-    for line in errors[:20]:
-        console.print(f"[red]failed[/] {line}", highlight=False)
+    print_extracted(written, errors)
     scenes = storage.join(folder, "scenes.jsonl")
     recs = list(scenes_from_index(storage.join(folder, INDEX)))
     write_records(scenes, recs)

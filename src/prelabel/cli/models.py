@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from prelabel.cli._common import EXIT_SOME_FAILED, console, friendly_errors
+from prelabel.cli._common import EXIT_SOME_FAILED, check_output, console, friendly_errors
 
 CACHE_OPT = typer.Option(None, "--cache", envvar="PRELABEL_CACHE", help="Model cache folder.")
 REGISTRY_OPT = typer.Option(
@@ -249,13 +249,12 @@ def register(app: typer.Typer) -> None:
         """Convert a TF.js graph model to ONNX (no TensorFlow needed), e.g. to register it."""
         from pathlib import Path
 
-        from prelabel.errors import InputNotFoundError, OutputExistsError
+        from prelabel.errors import InputNotFoundError
         from prelabel.models.convert.tfjs_onnx import convert_tfjs
 
         src, dest = Path(model_json), Path(out)
         if not src.is_file():
             raise InputNotFoundError(str(src), what="TF.js model.json")
-        if dest.exists() and not overwrite:
-            raise OutputExistsError(str(dest), hint="pass --overwrite to replace it")
+        check_output(str(dest), overwrite)
         convert_tfjs(src, dest)
         console.print(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB)")

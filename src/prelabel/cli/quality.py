@@ -9,20 +9,11 @@ from typing import Any
 
 import typer
 
-from prelabel.cli._common import EXIT_OK, console, friendly_errors
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.2f}"
+from prelabel.cli._common import EXIT_OK, check_output, console, friendly_errors, percent
 
 
 def _check_out(path: str, overwrite: bool) -> Path:
-    from prelabel.errors import OutputExistsError
-
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise OutputExistsError(str(p), hint="pass --overwrite to replace it")
-    return p
+    return Path(check_output(str(Path(path)), overwrite))
 
 
 def _print_eval(res: Any, title: str) -> None:
@@ -32,9 +23,7 @@ def _print_eval(res: Any, title: str) -> None:
     for col in ("class", "gt", "det", "AP", "AP50", "AP75"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for row in res.rows():
-        table.add_row(
-            row["class"], str(row["gt"]), str(row["det"]), _pct(row["AP"]), _pct(row["AP50"]), _pct(row["AP75"])
-        )
+        table.add_row(row["class"], str(row["gt"]), str(row["det"]), *(percent(row[k]) for k in ("AP", "AP50", "AP75")))
     console.print(table)
 
 
@@ -117,7 +106,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]warning:[/] {message}", highlight=False)
         _print_eval(res, f"{labels} vs {gt} ({run.preset} rules, {res.frames} frames)")
         s = res.summary()
-        console.print(f"AP {_pct(s['AP'])}  AP50 {_pct(s['AP50'])}  AP75 {_pct(s['AP75'])}")
+        console.print(f"AP {percent(s['AP'])}  AP50 {percent(s['AP50'])}  AP75 {percent(s['AP75'])}")
         if plots:
             from prelabel.viz.plots import pr_curves
 
@@ -437,8 +426,8 @@ def _print_thresholds(th: Any) -> None:
         table.add_row(
             name,
             "never" if c.threshold is None else f"{c.threshold:.3f}",
-            _pct(c.precision),
-            _pct(c.recall),
+            percent(c.precision),
+            percent(c.recall),
             str(c.support),
             str(c.verified),
             str(c.correct),
@@ -459,12 +448,12 @@ def _print_route(res: Any, human: int) -> None:
             str(c.auto),
             str(c.review),
             "never" if c.threshold is None else f"{c.threshold:.3f}",
-            _pct(c.expected_precision),
-            _pct(c.expected_recall),
+            percent(c.expected_precision),
+            percent(c.expected_recall),
         )
     console.print(table)
     console.print(
         f"frames: {res.frames} (+{human} labelled by people)  to people: {res.frames_to_people} frames, "
         f"{res.labels_to_people} boxes  auto-accepted: {res.labels_auto} boxes, expected precision "
-        f"{_pct(res.expected_precision)} %, expected recall {_pct(res.expected_recall)} %"
+        f"{percent(res.expected_precision)} %, expected recall {percent(res.expected_recall)} %"
     )

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import typer
 
-from prelabel.cli._common import console, friendly_errors
+from prelabel.cli._common import check_output, console, friendly_errors
+
+if TYPE_CHECKING:
+    from prelabel.core.labels import FrameRecord
+
+
+def track_counts(records: Sequence[FrameRecord]) -> tuple[int, int]:
+    """(distinct track ids, boxes refined over their track) in tracked 3D labels."""
+    tracks = {lb.track_id for r in records for lb in r.labels if lb.track_id}
+    refined = sum(1 for r in records for lb in r.labels if lb.attributes.get("track_refined"))
+    return len(tracks), refined
 
 
 def register(app: typer.Typer) -> None:
@@ -17,17 +30,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Track boxes in the world frame (Kalman + Hungarian), then per track: one size, static objects held
         fixed, smoothed motion, heading from motion. Writes the labels with track ids and refined boxes."""
-        from prelabel import storage
-        from prelabel.errors import OutputExistsError
         from prelabel.labelfile import read_records, write_records
         from prelabel.lidar.tracks import refine_records
 
-        if storage.exists(out) and not overwrite:
-            raise OutputExistsError(out, "pass --overwrite to replace it")
+        check_output(out, overwrite)
         recs = refine_records(read_records(labels))
         write_records(out, recs)
-        tracks = {lb.track_id for r in recs for lb in r.labels if lb.track_id}
-        refined = sum(1 for r in recs for lb in r.labels if lb.attributes.get("track_refined"))
+        tracks, refined = track_counts(recs)
         console.print(
-            f"{len(recs)} frames, {len(tracks)} tracks, {refined} boxes refined; written to {out}", highlight=False
+            f"{len(recs)} frames, {tracks} tracks, {refined} boxes refined; written to {out}", highlight=False
         )

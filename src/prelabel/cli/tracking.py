@@ -8,11 +8,7 @@ from typing import Any
 
 import typer
 
-from prelabel.cli._common import EXIT_OK, console, friendly_errors
-
-
-def _pct(v: Any) -> str:
-    return "-" if v is None else f"{100 * float(v):.2f}"
+from prelabel.cli._common import EXIT_OK, check_output, console, friendly_errors, percent
 
 
 def run_track_eval(
@@ -51,13 +47,13 @@ def run_track_eval(
         table.add_row(
             name,
             str(row["GT"]),
-            *(_pct(row[k]) for k in ("MOTA", "IDF1", "MOTP", "HOTA")),
+            *(percent(row[k]) for k in ("MOTA", "IDF1", "MOTP", "HOTA")),
             *(str(row[k]) for k in ("FP", "FN", "IDSw", "MT", "ML")),
         )
     console.print(table)
     s = res.summary()
     console.print(
-        f"MOTA {_pct(s['MOTA'])}  IDF1 {_pct(s['IDF1'])}  MOTP {_pct(s['MOTP'])}  HOTA {_pct(s['HOTA'])}  "
+        f"MOTA {percent(s['MOTA'])}  IDF1 {percent(s['IDF1'])}  MOTP {percent(s['MOTP'])}  HOTA {percent(s['HOTA'])}  "
         f"FP {s['FP']}  FN {s['FN']}  IDSw {s['IDSw']}"
     )
     if json_out:
@@ -145,14 +141,12 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     ) -> None:
         """Fill the frames between verified keyframes, per track (marked attributes.interpolated)."""
-        from prelabel.errors import OutputExistsError, PrelabelError
+        from prelabel.errors import PrelabelError
         from prelabel.labelfile import write_records
         from prelabel.quality.inputs import load_records
         from prelabel.refine.interpolate import interpolate_records
 
-        dest = Path(out)
-        if dest.exists() and not overwrite:
-            raise OutputExistsError(str(dest), hint="pass --overwrite to replace it")
+        dest = Path(check_output(str(Path(out)), overwrite))
         if mode == "guided" and not detections:
             raise PrelabelError("--mode guided needs --detections (the tracker's or detector's labels)")
         rule = _keyframe_rule(keyframes)
@@ -202,15 +196,13 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     ) -> None:
         """Give every box a track id across the frames of its sequence (ByteTrack association, Kalman motion)."""
-        from prelabel.errors import OutputExistsError, UnknownNameError
+        from prelabel.errors import UnknownNameError
         from prelabel.labelfile import write_records
         from prelabel.quality.inputs import load_records
         from prelabel.refine.presets import PRESETS
         from prelabel.refine.tracking import track_records
 
-        dest = Path(out)
-        if dest.exists() and not overwrite:
-            raise OutputExistsError(str(dest), hint="pass --overwrite to replace it")
+        dest = Path(check_output(str(Path(out)), overwrite))
         if preset not in PRESETS:
             raise UnknownNameError("tracking preset", preset, PRESETS)
         tcfg, rcfg = PRESETS[preset]()

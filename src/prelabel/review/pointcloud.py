@@ -1,17 +1,15 @@
 """A pointcloud frame's points for the 3D review page, confined like frame images (:mod:`prelabel.review.frames`).
 
 The sweep's URI comes from job data, so it is read only from the job's allowed roots, within the input size limit,
-and decoded by its declared ``point_format``: ``kitti_bin`` (float32 x y z intensity), ``nuscenes_bin`` (float32 x
-y z intensity ring), ``npy`` (float32 (N, >=3)), ``av2_feather`` (Argoverse 2 sweeps) or ``pcd`` (PCD files; the
-last two through :mod:`prelabel.sources.scenes.points`). Points are sent to the browser as little-endian float32 rows
-``x y z intensity`` (LiDAR frame, metres), evenly thinned to at most ``cap`` points.
-
-(Duplicates the loader of ``prelabel.sources.scenes.points``; swap for it once both are merged.)
+and decoded by its declared ``point_format`` with the scene sources' own decoder
+(:func:`prelabel.sources.scenes.points.decode`): ``kitti_bin`` (float32 x y z intensity), ``nuscenes_bin`` (float32
+x y z intensity ring), ``npy`` (float32 (N, >=3)), ``av2_feather`` (Argoverse 2 sweeps) or ``pcd`` (PCD files).
+Points are sent to the browser as little-endian float32 rows ``x y z intensity`` (LiDAR frame, metres), evenly
+thinned to at most ``cap`` points.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -24,36 +22,21 @@ from prelabel.review.errors import NotFoundError, ReviewInputError
 from prelabel.review.frames import FramePolicy, check_allowed
 
 MAX_POINTS = 200_000  # sent to the browser; a 120,000-point sweep goes whole
-_FIELDS = {"kitti_bin": 4, "nuscenes_bin": 5}
 FORMATS = ("kitti_bin", "nuscenes_bin", "npy", "av2_feather", "pcd")
 
 
 def decode(data: bytes, point_format: str, item: str) -> npt.NDArray[np.float32]:
-    """``(N, 4)`` float32 x y z intensity from a sweep file's bytes; finite coordinates only."""
-    if point_format in _FIELDS:
-        n = _FIELDS[point_format]
-        if len(data) % (4 * n):
-            raise ReviewInputError(
-                f"{item}: {len(data)} bytes is not a whole number of points; expected float32 rows of {n} values"
-            )
-        pts = np.frombuffer(data, dtype="<f4").reshape(-1, n)[:, :4]
-    elif point_format == "npy":
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-        if arr.ndim != 2 or arr.shape[1] < 3:
-            raise ReviewInputError(f"{item}: expected an (N, >=3) array of x y z [intensity]; got {arr.shape}")
-        pts = arr[:, :4].astype(np.float32)
-        if pts.shape[1] == 3:
-            pts = np.concatenate([pts, np.zeros((len(pts), 1), np.float32)], axis=1)
-    elif point_format in ("av2_feather", "pcd"):
-        from prelabel.errors import UnreadableInputError
-        from prelabel.sources.scenes.points import decode as decode_sweep
+    """``(N, 4)`` float32 x y z intensity from a sweep file's bytes (a 422 naming ``item`` when they are not points
+    of that format); rows with a non-finite value (intensity included) are left out."""
+    from prelabel.errors import UnreadableInputError
+    from prelabel.sources.scenes.points import decode as decode_sweep
 
-        try:
-            pts = decode_sweep(data, point_format, item)
-        except UnreadableInputError as e:
-            raise ReviewInputError(str(e)) from None
-    else:
+    if point_format not in FORMATS:
         raise ReviewInputError(f"{item}: point format {point_format!r} is not served; expected one of {FORMATS}")
+    try:
+        pts = decode_sweep(data, point_format, item)
+    except UnreadableInputError as e:
+        raise ReviewInputError(str(e)) from None
     keep = np.isfinite(pts).all(axis=1)
     return np.ascontiguousarray(pts[keep], dtype=np.float32)
 

@@ -116,6 +116,13 @@ class Portal:
             raise PermissionDeniedError(f"this needs the {role} role; {s.user} is a {s.role}")
         return s
 
+    def image(self, job: review_jobs.Job, uri: str, item: str, filename: str = "frame") -> Response:
+        """An image of a job's frame (or of one of its cameras): read only from the portal's and the job's roots,
+        only as an image (:func:`prelabel.review.frames.image_bytes`); the browser may keep it, privately, an hour."""
+        data, media = frame_files.image_bytes(uri, self.policy.with_roots(job.roots), item)
+        headers = {"Cache-Control": "private, max-age=3600", "Content-Disposition": f"inline; filename={filename}"}
+        return Response(data, media_type=media, headers=headers)
+
     async def changing(self, request: Request, *, role: str | None = None) -> tuple[auth.Session, dict[str, Any]]:
         """Session + CSRF check for a state-changing request; returns the session and the parsed body."""
         s = self.session(request, role=role)
@@ -319,13 +326,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
         s = portal.session(request)
         task = tasks.get_task(portal.db, task_id, None if s.role == "admin" else s.user)
         uri = review_jobs.job_frame(portal.db, task.job_id, task.frame_id).record.frame.uri
-        policy = portal.policy.with_roots(review_jobs.get_job(portal.db, task.job_id).roots)
-        data, media = frame_files.image_bytes(uri, policy, f"image of frame {task.frame_id}")
-        return Response(
-            data,
-            media_type=media,
-            headers={"Cache-Control": "private, max-age=3600", "Content-Disposition": "inline; filename=frame"},
-        )
+        return portal.image(review_jobs.get_job(portal.db, task.job_id), uri, f"image of frame {task.frame_id}")
 
     @app.post("/api/tasks/{task_id}/response")
     async def task_submit(request: Request, task_id: int) -> dict[str, Any]:

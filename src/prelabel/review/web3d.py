@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from prelabel.review import frames as frame_files
 from prelabel.review import review_jobs, sequence3d, tasks
 from prelabel.review.errors import NotFoundError
 from prelabel.review.pointcloud import MAX_POINTS, frame_points, thin
@@ -61,11 +60,7 @@ def register(app: FastAPI, portal: Portal) -> None:
         cams = jf.record.frame.cameras or []
         if not 0 <= index < len(cams):
             raise NotFoundError("camera", index)
-        policy = portal.policy.with_roots(job.roots)
-        data, media = frame_files.image_bytes(
-            cams[index].uri, policy, f"camera {cams[index].name} of frame {task.frame_id}"
-        )
-        return Response(data, media_type=media, headers={**_PRIVATE, "Content-Disposition": "inline; filename=cam"})
+        return portal.image(job, cams[index].uri, f"camera {cams[index].name} of frame {task.frame_id}", "cam")
 
 
 def sequence_nav(portal: Portal, task: tasks.Task, jf: review_jobs.JobFrame) -> dict[str, object] | None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from prelabel.review import frames as frame_files
 from prelabel.review import responses, review_jobs, sequence_results, sequence_tasks
 from prelabel.review import tasks as jobs
 from prelabel.review.errors import NotFoundError
@@ -66,13 +65,7 @@ def register(app: FastAPI, portal: Portal) -> None:
         if not 0 <= k < len(chunk.frame_ids):
             raise NotFoundError("frame of the task", k)
         jf = review_jobs.job_frame(portal.db, job.id, chunk.frame_ids[k])
-        policy = portal.policy.with_roots(job.roots)
-        data, media = frame_files.image_bytes(jf.record.frame.uri, policy, f"image of frame {jf.frame_id}")
-        return Response(
-            data,
-            media_type=media,
-            headers={"Cache-Control": "private, max-age=3600", "Content-Disposition": "inline; filename=frame"},
-        )
+        return portal.image(job, jf.record.frame.uri, f"image of frame {jf.frame_id}")
 
     @app.get("/admin/jobs/{job_id}/tracking/{name}")
     def admin_tracking_file(request: Request, job_id: int, name: str) -> Response:

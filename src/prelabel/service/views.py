@@ -1,5 +1,5 @@
 """What the API answers about each resource, built from the repository's rows; an unknown name is a 404 that
-lists the existing ones."""
+lists the existing ones, a name taken or a resource still in use a 409."""
 
 from __future__ import annotations
 
@@ -26,6 +26,18 @@ _Info = TypeVar("_Info", bound=BaseModel)
 
 def _missing(what: str, name: str, names: list[str]) -> Exception:
     return api_error(404, f"{what} {name!r} not found; existing: {', '.join(sorted(names)) or '(none)'}")
+
+
+def refuse_taken(what: str, name: str, existing: object | None) -> None:
+    """409 when ``existing`` (the store's row for ``name``) is there: a create never replaces anything."""
+    if existing is not None:
+        raise api_error(409, f"{what} {name!r} exists already; delete it first or choose another name")
+
+
+def refuse_in_use(what: str, name: str, users: list[str]) -> None:
+    """409 when endpoints still use the resource a delete would remove."""
+    if users:
+        raise api_error(409, f"{what} {name!r} is used by endpoints {users}; delete them first")
 
 
 def _from_row(schema: type[_Info], row: sqlite3.Row, columns: Mapping[str, str] | None = None, **values: Any) -> _Info:

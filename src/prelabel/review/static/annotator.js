@@ -6,13 +6,10 @@ import {
   pageKey, panView, rubberBig, rubberBox, submitAnswer, toImage as toImageOf, toScreen as toScreenOf, wireCanvas,
   zoomView,
 } from "./boxes2d.js";
+import { classColour, pageData, statusSetter } from "./page.js";
 
 (() => {
-  const body = document.body;
-  const base = body.dataset.base || "";
-  const taskId = body.dataset.task;
-  const jobType = body.dataset.type;
-  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const { base, taskId, jobType, csrf } = pageData();
   const canvas = document.getElementById("canvas");
   const ctx = canvas.getContext("2d");
   const stage = document.getElementById("stage");
@@ -21,8 +18,6 @@ import {
   const catEl = document.getElementById("category");
   const commentEl = document.getElementById("comment");
   const labelCommentEl = document.getElementById("label-comment");
-  const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
-    "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9"];
 
   const S = {
     task: null, img: null, bg: null, boxes: [], sel: -1, history: [], drag: null, dirty: true, pending: false,
@@ -31,8 +26,8 @@ import {
     drawStats: { frames: 0, ms: 0, maxMs: 0 },
   };
 
-  const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
-  const colour = (cat) => PALETTE[Math.max(0, S.task.job.categories.indexOf(cat)) % PALETTE.length];
+  const setStatus = statusSetter(statusEl);
+  const colour = (cat) => classColour(S.task.job.categories, cat);
   const clampX = (x) => Math.min(Math.max(x, 0), S.task.frame.width);
   const clampY = (y) => Math.min(Math.max(y, 0), S.task.frame.height);
 

@@ -10,11 +10,10 @@ import {
   openTask, pageKey, panView, rubberBig, rubberBox, submitAnswer, toImage as toImageOf, toScreen as toScreenOf,
   wireCanvas, zoomView,
 } from "./boxes2d.js";
+import { pageData, statusSetter } from "./page.js";
 
 const body = document.body;
-const base = body.dataset.base || "";
-const taskId = body.dataset.task;
-const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+const { base, taskId, csrf } = pageData();
 const $ = (id) => document.getElementById(id);
 const canvas = $("canvas"), ctx = canvas.getContext("2d"), stage = $("stage");
 const timeline = $("timeline"), tctx = timeline.getContext("2d");
@@ -27,7 +26,7 @@ const S = {
   view: { scale: 1, fit: 1, zoom: 1, ox: 0, oy: 0, dpr: 1, cssW: 0, cssH: 0 }, leaveArmed: false,
 };
 
-const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
+const setStatus = statusSetter(statusEl);
 const frame = () => S.frames[S.cur];
 const round2 = (v) => Math.round(v * 100) / 100;
 

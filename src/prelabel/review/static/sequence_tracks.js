@@ -1,6 +1,7 @@
 // Track operations of the sequence task page, on plain data: frames = [{id, index, boxes: [{id, track_id, category,
 // x1, y1, x2, y2, source}]}], source "human" (keyframe) | "interpolated" | "prelabel". No DOM here.
 // Each operation returns {ok: true, ...} or {ok: false, error: "<message>"} and changes frames only when ok.
+import { PALETTE } from "./page.js";
 
 // The same maths as prelabel.refine.interpolate (linear): (1 - w) * a + w * b, w = (k - k1) / (k2 - k1).
 export function lerpBox(a, b, w) {
@@ -12,14 +13,13 @@ export function lerpBox(a, b, w) {
 export const xyxy = (b) => [b.x1, b.y1, b.x2, b.y2];
 export const boxOf = (frame, tid) => frame.boxes.find((b) => b.track_id === tid);
 
-const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
-  "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9", "#e76f51", "#2a9d8f", "#e9c46a", "#a8dadc"];
+const TRACK_PALETTE = [...PALETTE, "#e76f51", "#2a9d8f", "#e9c46a", "#a8dadc"];  // tracks: the class colours and more
 
 // a stable colour per track id
 export function trackColour(tid) {
   let h = 0;
   for (let i = 0; i < tid.length; i++) h = (h * 31 + tid.charCodeAt(i)) >>> 0;
-  return PALETTE[h % PALETTE.length];
+  return TRACK_PALETTE[h % TRACK_PALETTE.length];
 }
 
 // every track id in the frames, in first-seen order

@@ -14,12 +14,10 @@ import { buildCameraViews, drawCameraViews } from "./task3d_cameras.js";
 import { EDGES, corners, handles, round, wrap } from "./task3d_geometry.js";
 import { fitBox, nearPoints, pointColours } from "./task3d_points.js";
 import { sequenceTools } from "./task3d_sequence.js";
+import { classColour, pageData, statusSetter } from "./page.js";
 
 const body = document.body;
-const base = body.dataset.base || "";
-const taskId = body.dataset.task;
-const jobType = body.dataset.type;
-const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+const { base, taskId, jobType, csrf } = pageData();
 const $ = (id) => document.getElementById(id);
 const canvas = $("gl");
 const viewsEl = $("views");
@@ -29,8 +27,6 @@ const listEl = $("boxes");
 const catEl = $("category");
 const statusEl = $("status");
 const selInfo = $("sel-info");
-const PALETTE = ["#ff595e", "#ffca3a", "#8ac926", "#1982c4", "#6a4c93", "#ff924c", "#52a675", "#4267ac",
-  "#c5ca30", "#b5a6c9", "#f15bb5", "#00bbf9"];
 
 const S = {
   task: null, boxes: [], sel: -1, history: [], points: null, count: 0, colourBy: "height",
@@ -40,8 +36,8 @@ const S = {
 };
 window.__review3d = S;
 
-const setStatus = (msg, cls) => { statusEl.textContent = msg; statusEl.className = "status " + (cls || ""); };
-const colour = (cat) => PALETTE[Math.max(0, S.task.job.categories.indexOf(cat)) % PALETTE.length];
+const setStatus = statusSetter(statusEl);
+const colour = (cat) => classColour(S.task.job.categories, cat);
 
 // ---- three.js scene ----------------------------------------------------------------------------------------------
 const renderer = new THREE.WebGLRenderer({ canvas, antialias: false, preserveDrawingBuffer: false });

@@ -5,12 +5,13 @@
 // which the server also applies to answers stored earlier). Boxes the worker sets are keyframes (M toggles);
 // I interpolates the selected track (or every track) between its keyframes (task3d_interp.js). Submit sends all
 // samples at once (POST /api/tasks/<id>/sequence/response).
+import { pageData } from "./page.js";
 import { interpolateTrack } from "./task3d_interp.js";
 
 export function sequenceTools({ S, base, jobType, setStatus, pushHistory, boxesFrom, answerOf, showSample }) {
   const body = document.body;
   const $ = (id) => document.getElementById(id);
-  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const { csrf } = pageData();
   const cache = new Map();  // points URL -> Promise<ArrayBuffer>, the last few samples
   let playing = false;
 

@@ -6,10 +6,9 @@ from fastapi import APIRouter
 
 from prelabel import storage
 from prelabel.service.context import Ctx
-from prelabel.service.errors import api_error
 from prelabel.service.locations import check_location, check_url
 from prelabel.service.schemas import EndpointConfigCreate, EndpointConfigInfo
-from prelabel.service.views import config_info, model_info
+from prelabel.service.views import config_info, model_info, refuse_in_use, refuse_taken
 
 router = APIRouter(tags=["endpoint configs"])
 
@@ -17,8 +16,7 @@ router = APIRouter(tags=["endpoint configs"])
 @router.post("/endpoint-configs", status_code=201, response_model=EndpointConfigInfo)
 def create_endpoint_config(body: EndpointConfigCreate, ctx: Ctx) -> EndpointConfigInfo:
     model_info(ctx, body.model_name)
-    if ctx.store.config(body.name) is not None:
-        raise api_error(409, f"endpoint config {body.name!r} exists already")
+    refuse_taken("endpoint config", body.name, ctx.store.config(body.name))
     output_path = check_location("output_path", body.output_path, ctx.policy)
     for hook in ("success_webhook", "error_webhook"):  # the server will POST notices there
         if getattr(body, hook) is not None:
@@ -48,7 +46,5 @@ def describe_endpoint_config(name: str, ctx: Ctx) -> EndpointConfigInfo:
 @router.delete("/endpoint-configs/{name}", status_code=204)
 def delete_endpoint_config(name: str, ctx: Ctx) -> None:
     config_info(ctx, name)
-    users = ctx.store.endpoints_using_config(name)
-    if users:
-        raise api_error(409, f"endpoint config {name!r} is used by endpoints {users}")
+    refuse_in_use("endpoint config", name, ctx.store.endpoints_using_config(name))
     ctx.store.delete_config(name)

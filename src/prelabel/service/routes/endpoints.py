@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from prelabel.service.context import PYTHON_MODELS_HOW, Ctx
 from prelabel.service.errors import api_error
 from prelabel.service.schemas import EndpointCreate, EndpointInfo, ScalingEvent
-from prelabel.service.views import config_info, endpoint_info
+from prelabel.service.views import config_info, endpoint_info, refuse_taken
 from prelabel.service.wake import announce
 
 router = APIRouter(tags=["endpoints"])
@@ -17,8 +17,7 @@ router = APIRouter(tags=["endpoints"])
 def create_endpoint(body: EndpointCreate, ctx: Ctx) -> EndpointInfo:
     """Create an endpoint; with min_instances 0 it starts with no instance and scales on its backlog."""
     config_info(ctx, body.config_name)
-    if ctx.store.endpoint(body.name) is not None:
-        raise api_error(409, f"endpoint {body.name!r} exists already")
+    refuse_taken("endpoint", body.name, ctx.store.endpoint(body.name))
     if body.backend == "ray" and ctx.ray_backend is None:
         raise api_error(400, "backend 'ray' needs the service started with --ray (prelabel serve --ray)")
     model = ctx.store.config_model_ref(body.config_name)

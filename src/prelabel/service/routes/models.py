@@ -9,7 +9,7 @@ from prelabel.service.errors import api_error
 from prelabel.service.locations import check_location, check_url
 from prelabel.service.models import check_model
 from prelabel.service.schemas import ModelCreate, ModelInfo
-from prelabel.service.views import model_info
+from prelabel.service.views import model_info, refuse_in_use, refuse_taken
 
 router = APIRouter(tags=["models"])
 
@@ -29,8 +29,7 @@ def create_model(body: ModelCreate, ctx: Ctx) -> ModelInfo:
         raise api_error(403, f"model {body.model!r}: {PYTHON_MODELS_HOW}")
     if kind == "endpoint":  # the workers will POST images there
         check_url("model", body.model, ctx.policy)
-    if ctx.store.model(body.name) is not None:
-        raise api_error(409, f"model {body.name!r} exists already; delete it first or choose another name")
+    refuse_taken("model", body.name, ctx.store.model(body.name))
     ctx.store.add_model(body.name, body.model, kind, body.options)
     return model_info(ctx, body.name)
 
@@ -48,7 +47,5 @@ def describe_model(name: str, ctx: Ctx) -> ModelInfo:
 @router.delete("/models/{name}", status_code=204)
 def delete_model(name: str, ctx: Ctx) -> None:
     model_info(ctx, name)
-    users = ctx.store.endpoints_using_model(name)
-    if users:
-        raise api_error(409, f"model {name!r} is used by endpoints {users}; delete them first")
+    refuse_in_use("model", name, ctx.store.endpoints_using_model(name))
     ctx.store.delete_model(name)

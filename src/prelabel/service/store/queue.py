@@ -6,11 +6,20 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from prelabel.service.store.base import StoreBase
 from prelabel.service.store.notices import add_notice
 from prelabel.service.store.schema import Lease, lease_from_row
+
+
+class Outcome(TypedDict, total=False):
+    """How an invocation ended, besides ok or not (see :meth:`Queue.finish_and_lease`)."""
+
+    error: str | None
+    error_type: str | None
+    model_seconds: float | None
+    notice: tuple[str | None, dict[str, Any]] | None
 
 
 def _lease_in(db: sqlite3.Connection, endpoint: str, owner: str, limit: int, lease_s: float, now: float) -> list[Lease]:
@@ -105,23 +114,10 @@ class Queue(StoreBase):
         row = self.one("SELECT state, lease_owner FROM invocations WHERE id=?", inference_id)
         return row is not None and row["state"] == "leased" and row["lease_owner"] == owner
 
-    def finish(
-        self,
-        inference_id: str,
-        owner: str,
-        *,
-        ok: bool,
-        error: str | None = None,
-        error_type: str | None = None,
-        model_seconds: float | None = None,
-        notice: tuple[str | None, dict[str, Any]] | None = None,
-    ) -> bool:
-        """The one final transition. True only for the lease owner, once. ``model_seconds``: the model's own time
-        (the rest of the latency is the service's overhead). ``notice``: (webhook URL, payload) put in the outbox
-        in the same transaction, so a completed invocation always has its notice recorded."""
-        done, _ = self.finish_and_lease(
-            inference_id, owner, ok=ok, error=error, error_type=error_type, model_seconds=model_seconds, notice=notice
-        )
+    def finish(self, inference_id: str, owner: str, *, ok: bool, **outcome: Unpack[Outcome]) -> bool:
+        """The one final transition (:meth:`finish_and_lease` without a next lease; ``outcome``: its error,
+        error_type, model_seconds and notice). True only for the lease owner, once."""
+        done, _ = self.finish_and_lease(inference_id, owner, ok=ok, **outcome)
         return done
 
     def finish_and_lease(
@@ -136,7 +132,10 @@ class Queue(StoreBase):
         notice: tuple[str | None, dict[str, Any]] | None = None,
         then_lease: tuple[str, float] | None = None,
     ) -> tuple[bool, Lease | None]:
-        """:meth:`finish`, and with ``then_lease`` = (endpoint, lease seconds) the next runnable invocation of that
+        """The one final transition: (done, next lease); done is True only for the lease owner, once.
+        ``model_seconds``: the model's own time (the rest of the latency is the service's overhead). ``notice``:
+        (webhook URL, payload) put in the outbox in the same transaction, so a completed invocation always has its
+        notice recorded. With ``then_lease`` = (endpoint, lease seconds), also the next runnable invocation of that
         endpoint leased to the same owner in the same transaction: a busy worker commits once per invocation, and
         the thread that finished one goes on with the next without a hand-off. The next lease is taken only with a
         final state that this call made (not after a lost lease), in the same commit."""
