@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +29,3 @@ def kitti_rgb(kitti: Path, frame: str) -> npt.NDArray[np.uint8]:
     bgr = cv2.imread(str(kitti / "image_2" / f"{frame}.png"), cv2.IMREAD_COLOR)
     assert bgr is not None
     return np.ascontiguousarray(bgr[:, :, ::-1])
-
-
-def prelabel(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    import os
-
-    exe = Path(sys.executable).with_name("prelabel")
-    return subprocess.run(
-        [str(exe), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )

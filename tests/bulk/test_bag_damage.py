@@ -16,7 +16,8 @@ from prelabel.errors import UnreadableInputError
 from prelabel.labelfile import read_records
 from prelabel.sources.frames import iter_decoded
 from prelabel.sources.rosbag import DAMAGED, DamagedBagWarning, bag_frames
-from tests.bulk.conftest import kitti_rgb, prelabel
+from tests.bulk.conftest import kitti_rgb
+from tests.helpers.cli import prelabel
 
 ROS1 = "kitti_object_10f.bag"
 MCAP = "kitti_object_10f_mcap/kitti_object_10f_mcap.mcap"

@@ -10,7 +10,8 @@ import pytest
 from prelabel import storage
 from prelabel.labelfile import read_records
 from prelabel.sources.frames import iter_decoded, iter_frames
-from tests.bulk.conftest import kitti_rgb, prelabel
+from tests.bulk.conftest import kitti_rgb
+from tests.helpers.cli import prelabel
 
 pytestmark = pytest.mark.s3
 

@@ -12,8 +12,9 @@ from prelabel.labelfile import read_records
 from prelabel.sources.frames import input_kind, iter_decoded, iter_frames, load_frame_image
 from prelabel.sources.pointcloud import read_bin
 from prelabel.sources.video import sample_indices
-from tests.bulk.conftest import kitti_rgb, prelabel
+from tests.bulk.conftest import kitti_rgb
 from tests.bulk.test_bag_sources import kitti_p2
+from tests.helpers.cli import prelabel
 
 VIDEO_FRAMES = ["000001", "000002", "000003", "000004", "000005", "000007", "000008", "000009", "000010", "000011"]
 

@@ -10,6 +10,7 @@ import pytest
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.quality.inputs import load_records
 from prelabel.quality.mot import ClearAccumulator, MOTConfig, bdd_config, evaluate_tracking
+from tests.helpers.cli import prelabel
 
 SCALABEL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "scalabel_eval" / "eval" / "box_track"
 
@@ -98,26 +99,18 @@ def test_id_switch_and_plain_classes() -> None:
 
 def test_eval_track_cli(tmp_path: Path) -> None:
     import json
-    import subprocess
-    import sys
 
     if not SCALABEL.is_dir():
         pytest.skip("scalabel_eval data not present")
     out = tmp_path / "mot.json"
-    r = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("prelabel")),
-            "eval",
-            str(SCALABEL / "track_predictions.json"),
-            "--gt",
-            str(SCALABEL / "track_sample_anns.json"),
-            "--track",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    r = prelabel(
+        "eval",
+        SCALABEL / "track_predictions.json",
+        "--gt",
+        SCALABEL / "track_sample_anns.json",
+        "--track",
+        "--json",
+        out,
     )
     assert r.returncode == 0, r.stderr
     assert "MOTA 64.20  IDF1 71.01  MOTP 87.16" in r.stdout and "FP 126  FN 942  IDSw 45" in r.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections import Counter
@@ -16,7 +15,7 @@ import pytest
 
 from prelabel.client import Client
 from prelabel.service.launch import ServiceProcess, free_port
-from tests.conftest import KITTI, REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA
 
 FRAMES = ["000001", "000005", "000008", "000013", "000020", "000027"]
 
@@ -114,9 +113,6 @@ def client(service: ServiceProcess) -> Iterator[Client]:
 
 
 @pytest.fixture()
-def frames(tmp_path: Path, kitti: Path) -> list[Path]:
-    d = tmp_path / "frames"
-    d.mkdir()
-    for f in FRAMES:
-        shutil.copy(KITTI / "image_2" / f"{f}.png", d)
+def frames(kitti_frames: Callable[..., Path]) -> list[Path]:
+    d = kitti_frames(*FRAMES)
     return [d / f"{f}.png" for f in FRAMES]
