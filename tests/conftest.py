@@ -80,6 +80,21 @@ def kitti_frames(kitti: Path, tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
+def rosbags(shared_data: Path) -> Path:
+    """The ROS bags (ROS 1, rosbag2 sqlite3/mcap, MCAP) made from KITTI frames."""
+    return shared_data / "rosbags"
+
+
+@pytest.fixture(scope="session")
+def stamp_to_kitti(rosbags: Path) -> dict[int, str]:
+    """A bag message's stamp (ns) -> the KITTI frame it was made from."""
+    import json
+
+    frames = json.loads((rosbags / "timestamp_to_kitti_frame.json").read_text())["frames"]
+    return {int(k): v for k, v in frames.items()}
+
+
+@pytest.fixture(scope="session")
 def kitti_gt(kitti: Path) -> list[Any]:
     """The KITTI ground truth (30 frames) as records."""
     from prelabel.quality.inputs import load_records

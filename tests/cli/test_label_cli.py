@@ -134,9 +134,9 @@ def test_commands_accept_the_folder_label_wrote(frames: Path, tmp_path: Path, ki
 
 
 def test_image_over_the_pixel_limit_is_a_per_frame_failure(frames: Path, tmp_path: Path) -> None:
-    from tests.core.test_limits import _png_header_only
+    from tests.helpers.images import png_header_only
 
-    (frames / "bomb.png").write_bytes(_png_header_only(30000, 30000))  # 875 KB would decode to 2.7 GB
+    (frames / "bomb.png").write_bytes(png_header_only(30000, 30000))  # 875 KB would decode to 2.7 GB
     out = tmp_path / "labels.jsonl"
     r = prelabel("label", str(frames), "--out", str(out))
     assert r.returncode == 1, r.stderr
