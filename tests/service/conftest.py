@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -78,6 +79,22 @@ def wait_for(predicate: Callable[[], object], timeout_s: float = 60.0, what: str
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def leased_by_a_worker(db: sqlite3.Connection, endpoint: str, timeout_s: float = 60.0) -> tuple[str, str, int]:
+    """Once a ready worker of ``endpoint`` holds a lease (read from the service's SQLite file): (the invocation,
+    the worker instance, its pid). Fails the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = db.execute(
+            "SELECT v.id, i.id, i.pid FROM invocations v JOIN instances i ON i.id = v.lease_owner "
+            "WHERE v.endpoint = ? AND v.state = 'leased' AND i.state = 'ready' LIMIT 1",
+            (endpoint,),
+        ).fetchone()
+        if row is not None:
+            return str(row[0]), str(row[1]), int(row[2])
+        time.sleep(0.02)
+    raise AssertionError(f"no worker of {endpoint} took work within {timeout_s} s")
 
 
 def service_options(tmp_path_factory: pytest.TempPathFactory, *urls: str) -> dict[str, Any]:
