@@ -118,6 +118,7 @@ def test_a_force_deleted_endpoint_leaves_no_invocation_queued(
     assert all(i.error_type == "EndpointDeleted" for i in infos.values())
 
 
+@pytest.mark.server  # starts a service process
 def test_a_restart_removes_temporary_files_of_killed_writes_and_closes_abandoned_sync_calls(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
