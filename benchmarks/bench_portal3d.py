@@ -35,12 +35,6 @@ DATA = Path(os.environ.get("PRELABEL_SHARED_DATA", Path(__file__).resolve().pare
 LOG = DATA / "av2" / "sensor" / "val" / "7fab2350-7eaf-3b7e-a39d-6937a4c1bede"
 
 
-def _pose(row: Any) -> np.ndarray:
-    from prelabel.core.scene import Pose
-
-    return Pose(rotation=[row.qw, row.qx, row.qy, row.qz], translation=[row.tx_m, row.ty_m, row.tz_m]).matrix()
-
-
 def make_sweep(tmp: Path, n_points: int, n_boxes: int, which: int = 0) -> tuple[Path, list[Any]]:
     """An ``.npy`` sweep of ``n_points`` (ego frame of the first sweep) and its ``n_boxes`` best-seen cuboids;
     ``which=1``: the second sweep alone, in its own ego frame, with the cuboids of its timestamp."""
@@ -50,18 +44,19 @@ def make_sweep(tmp: Path, n_points: int, n_boxes: int, which: int = 0) -> tuple[
 
     from prelabel.core.labels import Box3D, Label
     from prelabel.review.pointcloud import thin
+    from prelabel.sources.scenes.av2 import read_ego_poses
 
     sweeps = sorted((LOG / "sensors" / "lidar").glob("*.feather"))
     if which:
         sweeps = sweeps[which : which + 1]
     t0 = int(sweeps[0].stem)
-    poses = feather.read_table(LOG / "city_SE3_egovehicle.feather").to_pandas().set_index("timestamp_ns")
-    city_from_ego0 = _pose(poses.loc[t0])
+    poses = read_ego_poses(LOG)
+    city_from_ego0 = poses.nearest(t0)[0].matrix()
     clouds = []
     for s in sweeps:
         t = feather.read_table(s).to_pandas()
         pts = t[["x", "y", "z", "intensity"]].to_numpy(np.float64)
-        m = np.linalg.inv(city_from_ego0) @ _pose(poses.loc[int(s.stem)])
+        m = np.linalg.inv(city_from_ego0) @ poses.nearest(int(s.stem))[0].matrix()
         pts[:, :3] = pts[:, :3] @ m[:3, :3].T + m[:3, 3]
         clouds.append(pts.astype(np.float32))
     cloud = thin(np.concatenate(clouds), n_points)

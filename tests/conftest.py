@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,37 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def kitti(shared_data: Path) -> Path:
     return KITTI
+
+
+@pytest.fixture()
+def kitti_frames(kitti: Path, tmp_path: Path) -> Callable[..., Path]:
+    """Copies of KITTI frames in a folder of the test's own: ``kitti_frames("000001", "000008")`` copies
+    ``image_2/000001.png`` and ``000008.png`` into ``tmp_path / "frames"`` (``into=`` names another folder) and
+    returns the folder."""
+
+    def copy(*stems: str, into: str = "frames") -> Path:
+        folder = tmp_path / into
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem in stems:
+            shutil.copy(kitti / "image_2" / f"{stem}.png", folder)
+        return folder
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def rosbags(shared_data: Path) -> Path:
+    """The ROS bags (ROS 1, rosbag2 sqlite3/mcap, MCAP) made from KITTI frames."""
+    return shared_data / "rosbags"
+
+
+@pytest.fixture(scope="session")
+def stamp_to_kitti(rosbags: Path) -> dict[int, str]:
+    """A bag message's stamp (ns) -> the KITTI frame it was made from."""
+    import json
+
+    frames = json.loads((rosbags / "timestamp_to_kitti_frame.json").read_text())["frames"]
+    return {int(k): v for k, v in frames.items()}
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import pytest
 from prelabel import formats, plugins
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.labelfile import read_records, write_records
+from tests.helpers.cli import prelabel
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,10 +113,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     path = os.pathsep.join([str(site), str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "prelabel.cli.main", *args],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": path},
-    )  # fmt: skip
+    return prelabel(*args, env={"PYTHONPATH": path}, timeout=300)
 
 
 @pytest.mark.slow  # builds and pip-installs a package, then runs the CLI several times

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from prelabel.labelfile import read_records
+from tests.helpers.cli import prelabel
 
 FRAMES = ["000001", "000008", "000013"]
 
 
-def prelabel(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("prelabel")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 @pytest.fixture()
-def frames(kitti: Path, tmp_path: Path) -> Path:
-    d = tmp_path / "frames"
-    d.mkdir()
-    for f in FRAMES:
-        shutil.copy(kitti / "image_2" / f"{f}.png", d)
-    return d
+def frames(kitti_frames: Callable[..., Path]) -> Path:
+    return kitti_frames(*FRAMES)
 
 
 def test_label_then_show(frames: Path, tmp_path: Path) -> None:
@@ -143,9 +134,9 @@ def test_commands_accept_the_folder_label_wrote(frames: Path, tmp_path: Path, ki
 
 
 def test_image_over_the_pixel_limit_is_a_per_frame_failure(frames: Path, tmp_path: Path) -> None:
-    from tests.core.test_limits import _png_header_only
+    from tests.helpers.images import png_header_only
 
-    (frames / "bomb.png").write_bytes(_png_header_only(30000, 30000))  # 875 KB would decode to 2.7 GB
+    (frames / "bomb.png").write_bytes(png_header_only(30000, 30000))  # 875 KB would decode to 2.7 GB
     out = tmp_path / "labels.jsonl"
     r = prelabel("label", str(frames), "--out", str(out))
     assert r.returncode == 1, r.stderr

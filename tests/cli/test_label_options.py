@@ -3,32 +3,21 @@ frames: a class map, native masks, a plain .onnx export, a refused device, bad c
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from prelabel.labelfile import read_records
+from tests.helpers.cli import prelabel
 
 FRAMES = ["000001", "000008"]
 
 
-def prelabel(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("prelabel")
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=600)
-
-
 @pytest.fixture()
-def frames(kitti: Path, tmp_path: Path) -> Path:
-    d = tmp_path / "frames"
-    d.mkdir()
-    for f in FRAMES:
-        shutil.copy(kitti / "image_2" / f"{f}.png", d)
-    return d
+def frames(kitti_frames: Callable[..., Path]) -> Path:
+    return kitti_frames(*FRAMES)
 
 
 def test_class_map_kitti_writes_kitti_names_only(frames: Path, tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from prelabel import formats
 from prelabel.core.labels import FrameRecord
 from prelabel.core.sequences import TrackIdError
 from prelabel.quality.inputs import load_records
+from tests.conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 BDD = DATA / "scalabel_eval" / "eval" / "box_track" / "track_sample_anns.json"
 KITTI = DATA / "kitti_tracking" / "tracking" / "training" / "label_02" / "0001.txt"
 
@@ -30,7 +31,7 @@ def _same(a: dict[tuple[object, ...], tuple[float, ...]], b: dict[tuple[object, 
 
 
 @pytest.fixture(scope="module")
-def bdd() -> list[FrameRecord]:
+def bdd(shared_data: Path) -> list[FrameRecord]:
     if not BDD.is_file():
         pytest.skip("scalabel_eval data not present")
     return load_records(BDD)
@@ -79,6 +80,7 @@ def test_cvat_video_marks_outside_and_keyframes(bdd: list[FrameRecord], tmp_path
     assert not any(lab.attributes.get("interpolated") for lab in back[1].labels)
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_kitti_tracking_round_trip(tmp_path: Path) -> None:
     if not KITTI.is_file():
         pytest.skip("kitti_tracking data not present")
@@ -90,6 +92,7 @@ def test_kitti_tracking_round_trip(tmp_path: Path) -> None:
     assert len({lab.track_id for r in back for lab in r.labels if lab.track_id}) == 98 + 0
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_one_id_twice_in_a_frame_is_named(tmp_path: Path) -> None:
     sample = DATA / "scalabel_eval" / "label" / "motchallenge_labels.txt"
     if not sample.is_file():

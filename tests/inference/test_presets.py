@@ -4,9 +4,7 @@ preset is the fusion of its members' labels."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from prelabel.inference.predictor import Predictor
 from prelabel.inference.presets import DEFAULT_PRESET, get_preset, presets
 from prelabel.labelfile import read_records
 from prelabel.sources.images import image_frames
+from tests.helpers.cli import prelabel
 
 DRIVING = set(ClassMap.load("coco80-to-driving").targets())
 
@@ -59,18 +58,10 @@ def test_ensemble_is_the_fusion_of_its_members(kitti: Path) -> None:
     assert np.allclose(np.sort(got.scores), np.sort([lab.score for lab in want]), atol=1e-5)
 
 
-def test_label_without_model_runs_the_best_preset(kitti: Path, tmp_path: Path) -> None:
-    import shutil
-
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    shutil.copy(kitti / "image_2" / "000008.png", frames)
+def test_label_without_model_runs_the_best_preset(kitti_frames: Callable[..., Path], tmp_path: Path) -> None:
+    frames = kitti_frames("000008")
     out = tmp_path / "best.jsonl"
-    exe = Path(sys.executable).with_name("prelabel")
-    r = subprocess.run(
-        [str(exe), "label", str(frames), "--out", str(out)], capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PRELABEL_STATE": str(tmp_path / "state")},
-    )  # fmt: skip
+    r = prelabel("label", frames, "--out", out, env={"PRELABEL_STATE": str(tmp_path / "state")})
     assert r.returncode == 0, r.stderr
     labels = [lab for rec in read_records(out) for lab in rec.labels]
     assert labels and all(lab.attributes["inference"] == "preset:best" for lab in labels)

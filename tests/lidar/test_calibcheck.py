@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +20,11 @@ FRAMES = [f"{i:06d}" for i in range(20)]
 
 
 @pytest.fixture(scope="module")
-def prepared() -> list[cc.Prepared]:
+def prepared(shared_data: Path) -> list[cc.Prepared]:
     return [cc.prepare(cc.load_kitti_frame(KITTI, i)) for i in FRAMES]
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_kitti_calib_projects_points_into_the_image() -> None:
     k, cfl = cc.kitti_camera(KITTI / "calib" / "000000.txt")
     # velodyne_reduced keeps the points inside the camera's field of view: they must all land in the image
@@ -66,6 +68,7 @@ def test_bad_input_names_the_file(tmp_path: pytest.TempPathFactory) -> None:
     assert cc.kitti_ids("000001-000003,000007") == ["000001", "000002", "000003", "000007"]
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_cli_reports_a_correct_calibration_as_ok() -> None:
     result = CliRunner().invoke(app, ["calibcheck", str(KITTI), "--frames", "000000-000004", "--json"])
     assert result.exit_code in (0, 1), result.output
@@ -73,12 +76,14 @@ def test_cli_reports_a_correct_calibration_as_ok() -> None:
     assert out["frames"] == 5 and out["score_refined"] >= out["score_given"]
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_cli_missing_frame_is_one_line() -> None:
     result = CliRunner().invoke(app, ["calibcheck", str(KITTI), "--frames", "999999"])
     assert result.exit_code == 2
     assert "999999" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_cli_skips_a_bad_frame_and_goes_on() -> None:
     result = CliRunner().invoke(app, ["calibcheck", str(KITTI), "--frames", "000000-000002,999999", "--json"])
     assert result.exit_code in (0, 1), result.output
@@ -86,6 +91,7 @@ def test_cli_skips_a_bad_frame_and_goes_on() -> None:
     assert out["frames"] == 3 and len(out["skipped"]) == 1 and "999999" in out["skipped"][0]
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_frame_from_a_scene_camera_view_matches_the_kitti_loader() -> None:
     from prelabel.core.scene import CameraView, Pose
 

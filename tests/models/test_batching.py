@@ -10,8 +10,8 @@ import pytest
 
 from prelabel.core.detections import Detections
 from prelabel.models.base import detect_many
+from tests.helpers.kitti import load_rgb
 from tests.models.dynbatch import nanodet_dynamic
-from tests.refine.kitti_eval import load_rgb
 
 FRAMES = ["000000", "000001", "000002", "000003", "000004"]  # 000000 is 1224x370, the others 1242x375
 

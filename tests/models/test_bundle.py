@@ -4,9 +4,6 @@ registry stand in for the air-gapped site), and a tampered bundle refused as a w
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from prelabel.errors import IntegrityError
 from prelabel.models import load_detector
 from prelabel.models.bundle import import_bundle, read_manifest, write_bundle
 from prelabel.models.registry import Registry
+from tests.helpers.cli import prelabel
 from tests.models.conftest import const_model
 
 HEAD = np.array([[[20.0, 50.0], [16.0, 10.0], [20.0, 8.0], [10.0, 8.0], [0.9, 0.1], [0.0, 0.6]]], np.float32)
@@ -41,9 +39,8 @@ def test_bundle_import_on_a_fresh_site(bundle: tuple[Path, Registry], tmp_path: 
         ("registry", "team/ped@3"),
     ]
     site_cache, site_registry = tmp_path / "site-cache", str(tmp_path / "site-registry")
-    exe = Path(sys.executable).with_name("prelabel")
-    env = {**os.environ, "PRELABEL_CACHE": str(site_cache), "PRELABEL_REGISTRY": site_registry}
-    r = subprocess.run([str(exe), "models", "import", str(out)], capture_output=True, text=True, env=env, timeout=120)
+    env = {"PRELABEL_CACHE": str(site_cache), "PRELABEL_REGISTRY": site_registry}
+    r = prelabel("models", "import", out, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "nanodet-m-coco@416-human3.0.4 (zoo): imported" in r.stdout and "team/ped@3 (registry): imported" in r.stdout
     again = import_bundle(out, site_cache, site_registry)

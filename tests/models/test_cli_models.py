@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from prelabel.labelfile import read_records
+from tests.helpers.cli import prelabel
 from tests.models.conftest import const_model
 
 HEAD = np.array([[[20.0, 50.0], [16.0, 10.0], [20.0, 8.0], [10.0, 8.0], [0.9, 0.1], [0.0, 0.6]]], np.float32)
 
 
-def prelabel(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("prelabel")
-    return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
-    )
-
-
-def test_register_list_info_label_remove(tmp_path: Path, kitti: Path) -> None:
+def test_register_list_info_label_remove(tmp_path: Path, kitti_frames: Callable[..., Path]) -> None:
     onnx_file = const_model(tmp_path / "ped.onnx", {"out": HEAD}, [1, 3, 32, 64])
     (tmp_path / "classes.txt").write_text("pedestrian\ncyclist\n")
     env = {"PRELABEL_REGISTRY": str(tmp_path / "registry"), "PRELABEL_CACHE": str(tmp_path / "cache")}
@@ -43,9 +34,7 @@ def test_register_list_info_label_remove(tmp_path: Path, kitti: Path) -> None:
     info = json.loads(r.stdout)
     assert info["decoder"] == "yolov8" and info["classes"] == ["pedestrian", "cyclist"]
 
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    shutil.copy(kitti / "image_2" / "000001.png", frames)
+    frames = kitti_frames("000001")
     out = tmp_path / "labels.jsonl"
     r = prelabel(
         "label", str(frames), "--model", "team/ped-detector@3", "--out", str(out), "--min-score", "0.5", env=env

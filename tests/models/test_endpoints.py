@@ -9,13 +9,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +27,7 @@ from prelabel.models.loader import prepare_entry
 from prelabel.models.zoo import get_entry
 from prelabel.sources.images import image_frames, load_image
 from tests.conftest import free_port
+from tests.helpers.cli import prelabel
 
 NANODET = "nanodet-m-coco"
 CENTERNET = "centernet-mobilenetv3-coco"
@@ -164,18 +161,14 @@ def test_prelabel_endpoint_protocol(
     ]) and "car" in want_names  # fmt: skip
 
 
-def test_label_cli_with_an_endpoint_url(server: tuple[str, dict[str, Any]], kitti: Path, tmp_path: Path) -> None:
+def test_label_cli_with_an_endpoint_url(
+    server: tuple[str, dict[str, Any]], kitti_frames: Callable[..., Path], tmp_path: Path
+) -> None:
     base, _ = server
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for f in ("000008.png", "000013.png"):
-        shutil.copy(kitti / "image_2" / f, frames)
+    frames = kitti_frames("000008", "000013")
     out = tmp_path / "labels.jsonl"
-    exe = Path(sys.executable).with_name("prelabel")
-    r = subprocess.run(
-        [str(exe), "label", str(frames), "--model", f"{base}/endpoints/foo", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PRELABEL_STATE": str(tmp_path / "state")},
-    )  # fmt: skip
+    env = {"PRELABEL_STATE": str(tmp_path / "state")}
+    r = prelabel("label", frames, "--model", f"{base}/endpoints/foo", "--out", out, env=env)
     assert r.returncode == 0, r.stderr
     records = read_records(out)
     assert [rec.status for rec in records] == ["ok", "ok"]

@@ -13,6 +13,7 @@ from prelabel.errors import PrelabelError
 from prelabel.models.loader import check_model_ref, load_detector
 from prelabel.models.onnx_file import choose_decoder, inspect
 from prelabel.sources.images import load_image
+from tests.helpers.cli import prelabel
 from tests.models.conftest import const_model
 
 IMAGE = np.zeros((32, 64, 3), np.uint8)
@@ -104,16 +105,9 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_register_an_ultralytics_export_without_flags(yolo_files: dict[str, Path], tmp_path: Path, kitti: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    exe = Path(sys.executable).with_name("prelabel")
     reg = tmp_path / "registry"
-    r = subprocess.run(
-        [str(exe), "models", "register", str(yolo_files["yolo11n-coco"]), "--name", "team/y11", "--version", "1",
-         "--registry", str(reg)], capture_output=True, text=True, env=dict(os.environ), timeout=300,
-    )  # fmt: skip
+    r = prelabel("models", "register", yolo_files["yolo11n-coco"], "--name", "team/y11", "--version", "1",
+                 "--registry", reg)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "registered team/y11@1 (80 classes, decoder yolo-e2e)" in r.stdout
     det = load_detector("team/y11@1", registry=str(reg), threads=2)

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from prelabel.models.preprocess import Preprocess
-from tests.refine.kitti_eval import load_rgb
+from tests.helpers.kitti import load_rgb
 
 
 def step_by_step(p: Preprocess, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from prelabel.labelfile import read_records
 from prelabel.models.loader import check_model_ref, load_detector
 from prelabel.models.refs import ModelRef, parse_model_ref
 from prelabel.service.models import model_kind
+from tests.helpers.cli import prelabel
 from tests.models.conftest import const_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,27 +105,18 @@ def make(**options):
 """
 
 
-def test_python_detectors_work_in_prelabel_label(kitti: Path, tmp_path: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    shutil.copy(kitti / "image_2" / "000008.png", frames)
+def test_python_detectors_work_in_prelabel_label(kitti_frames: Callable[..., Path], tmp_path: Path) -> None:
+    frames = kitti_frames("000008")
     code = tmp_path / "code"
     code.mkdir()
     (code / "my_detectors.py").write_text(CUSTOM)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])}
+    env = {"PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])}
     out = tmp_path / "labels.jsonl"
-    exe = Path(sys.executable).with_name("prelabel")
-    r = subprocess.run(
-        [str(exe), "label", str(frames), "--model", "python:my_detectors:make", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+    r = prelabel("label", frames, "--model", "python:my_detectors:make", "--out", out, env=env)
     assert r.returncode == 0, r.stderr
     (rec,) = read_records(out)
     assert rec.status == "ok" and rec.labels
     assert {lab.category for lab in rec.labels} == {"car"}
     assert {lab.source for lab in rec.labels} == {"model:only-cars@1"}
-    r = subprocess.run(
-        [str(exe), "label", str(frames), "--model", "python:nowhere_mod:make", "--out", str(tmp_path / "x.jsonl")],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+    r = prelabel("label", frames, "--model", "python:nowhere_mod:make", "--out", tmp_path / "x.jsonl", env=env)
     assert r.returncode == 2 and "cannot import nowhere_mod" in r.stderr and "Traceback" not in r.stderr

@@ -4,7 +4,7 @@ fetcher) are blurred into new files beside a record; inputs are never touched.""
 from __future__ import annotations
 
 import hashlib
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +20,8 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture()
-def frames(kitti: Path, tmp_path: Path) -> Path:
-    d = tmp_path / "frames"
-    d.mkdir()
-    for f in ("000010", "000003"):  # 000010: two pedestrians facing the camera
-        shutil.copy(kitti / "image_2" / f"{f}.png", d)
-    return d
+def frames(kitti_frames: Callable[..., Path]) -> Path:
+    return kitti_frames("000010", "000003")  # 000010: two pedestrians facing the camera
 
 
 def test_folder_blurred_copies_and_record(frames: Path, tmp_path: Path) -> None:

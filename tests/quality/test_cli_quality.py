@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from prelabel.labelfile import read_records
-
-EXE = Path(sys.executable).with_name("prelabel")
-
-
-def prelabel(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=300)
+from tests.helpers.cli import prelabel
 
 
 def test_eval_scalabel_reference(shared_data: Path, tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ import pytest
 from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.quality.inputs import load_records
 from prelabel.quality.mot import ClearAccumulator, MOTConfig, bdd_config, evaluate_tracking
+from tests.conftest import SHARED_DATA
+from tests.helpers.cli import prelabel
 
-SCALABEL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "scalabel_eval" / "eval" / "box_track"
+SCALABEL = SHARED_DATA / "scalabel_eval" / "eval" / "box_track"
 
 
 @pytest.fixture(scope="module")
-def track_sets() -> tuple[list[FrameRecord], list[FrameRecord]]:
+def track_sets(shared_data: Path) -> tuple[list[FrameRecord], list[FrameRecord]]:
     if not SCALABEL.is_dir():
         pytest.skip("scalabel_eval data not present")
     gts = load_records(SCALABEL / "track_sample_anns.json")
@@ -96,28 +98,21 @@ def test_id_switch_and_plain_classes() -> None:
     assert s["MOTA"] == pytest.approx(0.75) and s["IDF1"] == pytest.approx(0.5)
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_eval_track_cli(tmp_path: Path) -> None:
     import json
-    import subprocess
-    import sys
 
     if not SCALABEL.is_dir():
         pytest.skip("scalabel_eval data not present")
     out = tmp_path / "mot.json"
-    r = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("prelabel")),
-            "eval",
-            str(SCALABEL / "track_predictions.json"),
-            "--gt",
-            str(SCALABEL / "track_sample_anns.json"),
-            "--track",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    r = prelabel(
+        "eval",
+        SCALABEL / "track_predictions.json",
+        "--gt",
+        SCALABEL / "track_sample_anns.json",
+        "--track",
+        "--json",
+        out,
     )
     assert r.returncode == 0, r.stderr
     assert "MOTA 64.20  IDF1 71.01  MOTP 87.16" in r.stdout and "FP 126  FN 942  IDSw 45" in r.stdout
@@ -159,6 +154,7 @@ def test_hota_agrees_with_trackeval() -> None:
     assert ours.assa() == pytest.approx(float(np.mean(theirs["AssA"])))
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_kitti_dontcare_is_an_ignore_region() -> None:
     kitti = SCALABEL.parents[2] / "kitti_tracking" / "tracking" / "training" / "label_02" / "0001.txt"
     if not kitti.is_file():

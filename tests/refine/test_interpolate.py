@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,12 +10,14 @@ from prelabel.core.labels import Box2D, Frame, FrameRecord, Label
 from prelabel.labelfile import read_records
 from prelabel.quality.inputs import load_records
 from prelabel.refine.interpolate import InterpolationError, every_nth, interpolate_records
+from tests.conftest import SHARED_DATA
+from tests.helpers.cli import prelabel
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 KITTI = DATA / "kitti_tracking" / "tracking" / "training" / "label_02" / "0001.txt"
-EXE = Path(sys.executable).with_name("prelabel")
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_kitti_every_fifth_frame() -> None:
     if not KITTI.is_file():
         pytest.skip("kitti_tracking data not present")
@@ -53,16 +53,17 @@ def test_linear_and_guided_and_class_refusal() -> None:
         interpolate_records(frames, lambda r: r.frame.index in (0, 3))
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_interpolate_cli(tmp_path: Path) -> None:
     if not KITTI.is_file():
         pytest.skip("kitti_tracking data not present")
     out = tmp_path / "filled.jsonl"
-    cmd = [str(EXE), "interpolate", str(KITTI), "--format", "kitti", "-o", str(out), "--keyframes", "every:10"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    cmd = ["interpolate", str(KITTI), "--format", "kitti", "-o", str(out), "--keyframes", "every:10"]
+    r = prelabel(*cmd)
     assert r.returncode == 0, r.stderr
     assert "45 keyframes of 447 frames" in r.stdout
     assert any(lab.attributes.get("interpolated") for rec in read_records(out) for lab in rec.labels)
-    bad = subprocess.run([*cmd[:-1], "every:x", "--overwrite"], capture_output=True, text=True, timeout=300)
+    bad = prelabel(*cmd[:-1], "every:x", "--overwrite")
     assert bad.returncode == 2 and "every:N" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -71,38 +72,28 @@ def test_one_id_twice_in_a_frame_is_refused(tmp_path: Path) -> None:
     twice = a.model_copy(update={"labels": [*a.labels, a.labels[0].model_copy(update={"id": "b"})]})
     src = tmp_path / "dup.jsonl"
     src.write_text(twice.to_json() + "\n" + _rec(3, "car", 30.0).to_json() + "\n")
-    r = subprocess.run(
-        [str(EXE), "interpolate", str(src), "--keyframes", "every:3", "-o", str(tmp_path / "o.jsonl")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = prelabel("interpolate", src, "--keyframes", "every:3", "-o", tmp_path / "o.jsonl")
     assert r.returncode == 2 and "track id 7 appears twice in frame f0" in r.stderr
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_guided_cli_snaps_to_real_detections(tmp_path: Path) -> None:
     bdd = DATA / "scalabel_eval" / "eval"
     if not bdd.is_dir():
         pytest.skip("scalabel_eval data not present")
     out = tmp_path / "guided.jsonl"
-    r = subprocess.run(
-        [
-            str(EXE),
-            "interpolate",
-            str(bdd / "box_track" / "track_sample_anns.json"),
-            "--keyframes",
-            "every:5",
-            "--mode",
-            "guided",
-            "--detections",
-            str(bdd / "det" / "bbox_predictions.json"),
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    r = prelabel(
+        "interpolate",
+        bdd / "box_track" / "track_sample_anns.json",
+        "--keyframes",
+        "every:5",
+        "--mode",
+        "guided",
+        "--detections",
+        bdd / "det" / "bbox_predictions.json",
+        "-o",
+        out,
     )
     assert r.returncode == 0, r.stderr
     assert "snapped to detections" in r.stdout

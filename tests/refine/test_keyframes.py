@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +9,13 @@ import pytest
 from prelabel.labelfile import read_records
 from prelabel.quality.inputs import load_records
 from prelabel.refine.keyframes import choose_keyframes
+from tests.conftest import SHARED_DATA
+from tests.helpers.cli import prelabel
 
-KITTI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "kitti_tracking" / "tracking" / "training"
-KITTI = KITTI / "label_02" / "0001.txt"
-EXE = Path(sys.executable).with_name("prelabel")
+KITTI = SHARED_DATA / "kitti_tracking" / "tracking" / "training" / "label_02" / "0001.txt"
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_every_and_events_respect_the_budget() -> None:
     if not KITTI.is_file():
         pytest.skip("kitti_tracking data not present")
@@ -29,27 +28,18 @@ def test_every_and_events_respect_the_budget() -> None:
     assert born > sum(any(r.startswith("born:") for r in every.reasons.get(f, [])) for f in every.frames)
 
 
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_select_then_interpolate(tmp_path: Path) -> None:
     if not KITTI.is_file():
         pytest.skip("kitti_tracking data not present")
     labels = tmp_path / "gt.jsonl"
     labels.write_text("".join(r.to_json() + "\n" for r in load_records(KITTI, "kitti")))
     keys = tmp_path / "keys.tsv"
-    r = subprocess.run(
-        [str(EXE), "select", str(labels), "--budget", "30", "--keyframes", "events", "-o", str(keys)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = prelabel("select", labels, "--budget", "30", "--keyframes", "events", "-o", keys)
     assert r.returncode == 0, r.stderr
     assert "chose 30 keyframes of 447 frames" in r.stdout and len(keys.read_text().splitlines()) == 30
     out = tmp_path / "filled.jsonl"
-    r = subprocess.run(
-        [str(EXE), "interpolate", str(labels), "--keyframes", str(keys), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = prelabel("interpolate", labels, "--keyframes", keys, "-o", out)
     assert r.returncode == 0, r.stderr
     filled = read_records(out)
     assert sum(bool(lab.attributes.get("keyframe")) for rec in filled for lab in rec.labels) > 0

@@ -13,7 +13,7 @@ from prelabel.core.geometry.boxes2d import overlap as iou_matrix
 from prelabel.errors import UnknownNameError
 from prelabel.models.base import Detector
 from prelabel.refine.tiling import Tile, TiledDetector, coverage, cut_flags, suppress_cut_boxes, tile_grid
-from tests.refine.kitti_eval import group_mask, load_rgb, recall
+from tests.helpers.kitti import group_mask, load_rgb, recall
 
 FRAMES = [f"{i:06d}" for i in range(20)]
 
@@ -168,7 +168,7 @@ def test_tiled_boxes_stay_inside_the_frame(kitti_runs: dict[str, dict[str, Detec
 
 def _fragments(runs: dict[str, Detections], kitti: Path, classes: list[str], min_score: float) -> int:
     """Vehicle boxes that are a piece of a real vehicle: >= 80 % inside a ground-truth box, IoU < 0.5 with all."""
-    from tests.refine.kitti_eval import ground_truth
+    from tests.helpers.kitti import ground_truth
 
     n = 0
     for stem, dets in runs.items():

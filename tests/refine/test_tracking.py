@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,13 +16,14 @@ from prelabel.refine.kalman import BoxKalman
 from prelabel.refine.offline import refine_records
 from prelabel.refine.presets import PRESETS
 from prelabel.refine.tracking import fit_image_motion, track_records
+from tests.conftest import SHARED_DATA
+from tests.helpers.cli import prelabel
 
-ROOT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "scalabel_eval" / "eval"
-EXE = Path(sys.executable).with_name("prelabel")
+ROOT = SHARED_DATA / "scalabel_eval" / "eval"
 
 
 @pytest.fixture(scope="module")
-def bdd() -> tuple[list[FrameRecord], list[FrameRecord]]:
+def bdd(shared_data: Path) -> tuple[list[FrameRecord], list[FrameRecord]]:
     if not ROOT.is_dir():
         pytest.skip("scalabel_eval data not present")
     return load_records(ROOT / "det" / "bbox_predictions.json"), load_records(
@@ -90,13 +89,13 @@ def test_kalman_smoother_and_image_motion() -> None:
 
 def test_track_cli(bdd: tuple[list[FrameRecord], list[FrameRecord]], tmp_path: Path) -> None:
     out = tmp_path / "tracked.jsonl"
-    cmd = [str(EXE), "track", str(ROOT / "det" / "bbox_predictions.json"), "-o", str(out), "--preset", "bdd"]
-    r = subprocess.run([*cmd, "--refine"], capture_output=True, text=True, timeout=300)
+    cmd = ["track", str(ROOT / "det" / "bbox_predictions.json"), "-o", str(out), "--preset", "bdd"]
+    r = prelabel(*cmd, "--refine")
     assert r.returncode == 0, r.stderr
     assert "refined to" in r.stdout
     recs = read_records(out)
     assert len(recs) == 202 and all(lab.track_id for rec in recs for lab in rec.labels)
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    again = prelabel(*cmd)
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
 
 
@@ -104,7 +103,7 @@ def test_frames_without_order_are_named(tmp_path: Path) -> None:
     recs = [FrameRecord(frame=Frame(id=name, uri=f"/x/{name}.jpg")) for name in ("front", "rear")]
     src = tmp_path / "in.jsonl"
     src.write_text("".join(r.to_json() + "\n" for r in recs))
-    r = subprocess.run([str(EXE), "track", str(src), "-o", str(tmp_path / "o.jsonl")], capture_output=True, text=True)
+    r = prelabel("track", src, "-o", tmp_path / "o.jsonl")
     assert r.returncode == 2 and "have no order" in r.stderr and "front" in r.stderr
 
 

@@ -12,7 +12,7 @@ from prelabel.core.geometry.boxes2d import overlap
 from prelabel.models.base import Detector
 from prelabel.refine.tiling import TiledDetector
 from prelabel.refine.tta import FlipTTADetector, flip_boxes, weighted_merge
-from tests.refine.kitti_eval import load_rgb, recall
+from tests.helpers.kitti import load_rgb, recall
 
 
 def test_flip_boxes_mirrors_and_is_its_own_inverse() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import free_port
-from tests.core.test_limits import _png_header_only
+from tests.helpers.images import png_header_only
 from tests.review.conftest import PASSWORDS, Server
 
 from prelabel.labelfile import read_records
@@ -63,7 +63,7 @@ def test_frames_only_from_roots_and_only_as_images(
     shutil.copy(kitti / "image_2" / "000001.png", root / "real.png")
     (root / "evil.html").write_text("<script>document.title='pwned'</script>")
     (root / "page.png").write_text("<html><script>alert(1)</script></html>")  # HTML named .png
-    (root / "bomb.png").write_bytes(_png_header_only(30000, 30000))
+    (root / "bomb.png").write_bytes(png_header_only(30000, 30000))
     (root / "link.png").symlink_to("/etc/passwd")
     uris = {
         "real": str(root / "real.png"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -16,7 +16,7 @@ import pytest
 
 from prelabel.client import Client
 from prelabel.service.launch import ServiceProcess, free_port
-from tests.conftest import KITTI, REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA
 
 FRAMES = ["000001", "000005", "000008", "000013", "000020", "000027"]
 
@@ -81,6 +81,22 @@ def wait_for(predicate: Callable[[], object], timeout_s: float = 60.0, what: str
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def leased_by_a_worker(db: sqlite3.Connection, endpoint: str, timeout_s: float = 60.0) -> tuple[str, str, int]:
+    """Once a ready worker of ``endpoint`` holds a lease (read from the service's SQLite file): (the invocation,
+    the worker instance, its pid). Fails the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = db.execute(
+            "SELECT v.id, i.id, i.pid FROM invocations v JOIN instances i ON i.id = v.lease_owner "
+            "WHERE v.endpoint = ? AND v.state = 'leased' AND i.state = 'ready' LIMIT 1",
+            (endpoint,),
+        ).fetchone()
+        if row is not None:
+            return str(row[0]), str(row[1]), int(row[2])
+        time.sleep(0.02)
+    raise AssertionError(f"no worker of {endpoint} took work within {timeout_s} s")
+
+
 def service_options(tmp_path_factory: pytest.TempPathFactory, *urls: str) -> dict[str, Any]:
     """What the tests' services may touch: pytest's temporary folders, the shared data and ``urls`` (webhook
     receivers, endpoints used as models); python: test models."""
@@ -114,9 +130,6 @@ def client(service: ServiceProcess) -> Iterator[Client]:
 
 
 @pytest.fixture()
-def frames(tmp_path: Path, kitti: Path) -> list[Path]:
-    d = tmp_path / "frames"
-    d.mkdir()
-    for f in FRAMES:
-        shutil.copy(KITTI / "image_2" / f"{f}.png", d)
+def frames(kitti_frames: Callable[..., Path]) -> list[Path]:
+    d = kitti_frames(*FRAMES)
     return [d / f"{f}.png" for f in FRAMES]

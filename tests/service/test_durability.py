@@ -16,7 +16,7 @@ from prelabel.client import Client, ScalingPolicy
 from prelabel.core.labels import FrameRecord
 from prelabel.service.launch import ServiceProcess
 from tests.conftest import REPO
-from tests.service.conftest import Webhooks, service_options
+from tests.service.conftest import Webhooks, leased_by_a_worker, service_options
 
 HOLD = ScalingPolicy(
     min_instances=0, max_instances=2, target_backlog_per_instance=2, scale_in_cooldown_s=60, scale_out_cooldown_s=0
@@ -60,21 +60,13 @@ def test_kill_9_a_worker_and_everything_completes_exactly_once(
     _setup(client, out, webhooks, "k9", HOLD)
     ids = [client.invoke_async("k9", str(frames[i % len(frames)])).inference_id for i in range(16)]
     db = sqlite3.connect(service.state_dir / "service.sqlite3")
-    victim = None
-    deadline = time.monotonic() + 60
-    while victim is None and time.monotonic() < deadline:
-        victim = db.execute(
-            "SELECT i.id, i.pid FROM instances i JOIN invocations v ON v.lease_owner = i.id "
-            "WHERE i.endpoint='k9' AND i.state='ready' AND v.state='leased' LIMIT 1"
-        ).fetchone()
-        time.sleep(0.02)
-    assert victim is not None, "no worker took work"
-    os.kill(victim[1], signal.SIGSTOP)  # frozen: what it holds can no longer change
-    held = {r[0] for r in db.execute("SELECT id FROM invocations WHERE state='leased' AND lease_owner=?", (victim[0],))}
-    os.kill(victim[1], signal.SIGKILL)
+    _, victim, pid = leased_by_a_worker(db, "k9")
+    os.kill(pid, signal.SIGSTOP)  # frozen: what it holds can no longer change
+    held = {r[0] for r in db.execute("SELECT id FROM invocations WHERE state='leased' AND lease_owner=?", (victim,))}
+    os.kill(pid, signal.SIGKILL)
 
     attempts = _check_exactly_once(client, ids, out, webhooks, "/k9")
-    state, error = db.execute("SELECT state, error FROM instances WHERE id=?", (victim[0],)).fetchone()
+    state, error = db.execute("SELECT state, error FROM instances WHERE id=?", (victim,)).fetchone()
     assert state == "dead" and "exited with code -9" in error
     retried = {r[0] for r in db.execute("SELECT id FROM invocations WHERE endpoint='k9' AND attempts > 1")}
     assert held and held == retried  # what the killed worker held, and only that, ran again elsewhere

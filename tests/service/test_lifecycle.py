@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from prelabel.client import Client, ScalingPolicy
 from prelabel.service.launch import ServiceProcess
 from prelabel.service.store import Store
 from tests.conftest import KITTI
-from tests.service.conftest import Webhooks, service_options, wait_for
+from tests.service.conftest import Webhooks, leased_by_a_worker, service_options, wait_for
 
 FAST = ScalingPolicy(
     min_instances=0, max_instances=1, target_backlog_per_instance=3, scale_in_cooldown_s=1.0, scale_out_cooldown_s=0.5
@@ -106,27 +105,20 @@ def test_a_force_deleted_endpoint_leaves_no_invocation_queued(
     client.create_endpoint("doomed", "doomed", ScalingPolicy(max_instances=1, scale_in_cooldown_s=60))
     ids = [client.invoke_async("doomed", str(KITTI / "image_2" / "000001.png")).inference_id for _ in range(4)]
     db = sqlite3.connect(service.state_dir / "service.sqlite3")
-    held = None
-    deadline = time.monotonic() + 60
-    while held is None and time.monotonic() < deadline:
-        held = db.execute(
-            "SELECT v.id, i.pid FROM invocations v JOIN instances i ON i.id = v.lease_owner "
-            "WHERE v.endpoint='doomed' AND v.state='leased' AND i.state='ready'"
-        ).fetchone()
-        time.sleep(0.05)
-    assert held is not None, "no worker took work"
-    os.kill(held[1], signal.SIGSTOP)  # it holds its invocation and can no longer finish it
+    held, _, pid = leased_by_a_worker(db, "doomed")
+    os.kill(pid, signal.SIGSTOP)  # it holds its invocation and can no longer finish it
     client.delete_endpoint("doomed", force=True)
-    os.kill(held[1], signal.SIGKILL)  # its lease goes back: to an endpoint that no longer exists
+    os.kill(pid, signal.SIGKILL)  # its lease goes back: to an endpoint that no longer exists
     infos = {i.inference_id: i for i in client.wait_all(ids, timeout_s=60)}
     db.close()
-    orphan = infos.pop(held[0])
+    orphan = infos.pop(held)
     assert orphan.status == "failed" and orphan.error_type == "EndpointGone"
     assert "endpoint doomed was deleted before this invocation finished" in (orphan.error or "")
     assert {i.status for i in infos.values()} == {"cancelled"}
     assert all(i.error_type == "EndpointDeleted" for i in infos.values())
 
 
+@pytest.mark.server  # starts a service process
 def test_a_restart_removes_temporary_files_of_killed_writes_and_closes_abandoned_sync_calls(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from prelabel.client import Client, ScalingPolicy
 from prelabel.service.launch import ServiceProcess
 from tests.conftest import KITTI, REPO
-from tests.core.test_limits import _png_header_only
+from tests.helpers.images import png_header_only
 from tests.service.conftest import service_options
 
 FRAME = KITTI / "image_2" / "000008.png"  # 1242 x 375 = 465,750 pixels, under 800 KB
@@ -38,7 +38,7 @@ def test_inputs_over_the_limits_fail_with_the_limit_named(
 ) -> None:
     _, client = limited
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_header_only(30000, 30000))  # ~100 bytes declaring 900 megapixels
+    bomb.write_bytes(png_header_only(30000, 30000))  # ~100 bytes declaring 900 megapixels
     big = tmp_path / "big.png"
     big.write_bytes(FRAME.read_bytes() + b"\0" * 400_000)  # over 1,000,000 bytes
     pipe = tmp_path / "pipe.png"  # under the roots, but not a regular file (reading it would block)
@@ -76,7 +76,7 @@ def test_request_bodies_over_the_limit_get_413(limited: tuple[ServiceProcess, Cl
     r = httpx.post(svc.url + "/models", content=b"[" * 1_200_000, headers={"content-type": "application/json"})
     assert r.status_code == 413  # every route, not only the image one
     # a small body that declares too many pixels: refused by the worker from the header, as 413 too
-    r = httpx.post(url, content=_png_header_only(30000, 30000), headers={"content-type": "image/png"}, timeout=60)
+    r = httpx.post(url, content=png_header_only(30000, 30000), headers={"content-type": "image/png"}, timeout=60)
     assert r.status_code == 413 and "30000x30000" in r.json()["error"]
     # under the limits all is well
     assert client.invoke("ssd", FRAME.read_bytes())["width"] == 1242

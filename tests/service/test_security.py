@@ -272,6 +272,7 @@ def test_serve_beyond_loopback_is_refused_without_a_token_and_roots(tmp_path: Pa
     assert r.returncode == 2 and "expected an existing folder" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.server  # starts the review portal
 def test_review_serve_beyond_loopback_needs_public_and_checks_host(tmp_path: Path) -> None:
     state = tmp_path / "review"
     port = free_port()
@@ -307,6 +308,7 @@ def test_review_serve_beyond_loopback_needs_public_and_checks_host(tmp_path: Pat
         proc.wait(timeout=30)
 
 
+@pytest.mark.server  # starts a service process
 def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path) -> None:
     """A worker killed between writing an output's temporary file and linking it into place leaves
     ``.<name>.<random>.tmp`` in the output folder; the next start of the service removes it (and nothing else)."""
@@ -325,6 +327,8 @@ def test_temporary_files_of_killed_writes_are_removed_at_start(tmp_path: Path) -
         assert all(p.exists() for p in kept)
 
 
+@pytest.mark.server  # starts a service process
+@pytest.mark.usefixtures("shared_data")  # reads the shared data
 def test_a_python_model_registered_earlier_does_not_run_once_the_flag_is_off(tmp_path: Path) -> None:
     """Registered while the operator allowed python: models; after a restart without --allow-python-models its
     endpoint cannot be created, and an existing one's workers refuse to import it: the invocation fails."""

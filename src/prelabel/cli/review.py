@@ -185,12 +185,14 @@ def assign(
 def list_jobs(state: Path | None = typer.Option(None, "--state", help=STATE_HELP)) -> None:
     """List review jobs."""
     from prelabel.review.db import Database
-    from prelabel.review.review_jobs import job_frames
+    from prelabel.review.review_jobs import frame_counts
     from prelabel.review.review_jobs import list_jobs as all_jobs
 
     db = Database(_state(state))
-    for j in all_jobs(db):
-        console.print(f"{j.id}\t{j.name}\t{j.type}\t{len(job_frames(db, j.id))} frames\t{','.join(j.categories)}")
+    jobs = all_jobs(db)
+    counts = frame_counts(db)  # counted by SQLite, no record parsed
+    for j in jobs:
+        console.print(f"{j.id}\t{j.name}\t{j.type}\t{counts.get(j.id, 0)} frames\t{','.join(j.categories)}")
 
 
 @review_app.command("export")

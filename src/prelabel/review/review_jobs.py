@@ -283,6 +283,22 @@ def job_frames(db: Database, job_id: int) -> list[JobFrame]:
     return [_frame_from_row(r) for r in rows]
 
 
+def frame_ids(db: Database, job_id: int) -> list[str]:
+    """The ids of the job's frames in their source order, without parsing their records."""
+    with db.connect() as conn:
+        rows = conn.execute("SELECT frame_id FROM frames WHERE job_id = ? ORDER BY position", (job_id,)).fetchall()
+    return [r["frame_id"] for r in rows]
+
+
+def frame_counts(db: Database) -> dict[int, int]:
+    """Job id -> how many frames it has, for every job, counted by SQLite (no record is read)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT j.id, COUNT(f.frame_id) AS n FROM jobs j LEFT JOIN frames f ON f.job_id = j.id GROUP BY j.id"
+        ).fetchall()
+    return {int(r["id"]): int(r["n"]) for r in rows}
+
+
 def _sequence_rows(db: Database, job_id: int, sequence: str, columns: str) -> list[sqlite3.Row]:
     """The job's frame rows in ``sequence``, in sequence order (frame index, else source position), picked by
     SQLite from the stored records without parsing them."""

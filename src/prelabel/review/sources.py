@@ -20,21 +20,19 @@ class LoadedSource:
 
 
 def detect_format(uri: str) -> str:
-    """``groundtruth`` or ``labels``, by the formats' own ``sniff``; anything else is an error saying why."""
-    from prelabel import formats
+    """``groundtruth`` or ``labels``, from line 1 read once; anything else is an error saying why."""
+    return _format_and_line1(uri)[0]
 
+
+def _format_and_line1(uri: str) -> tuple[str, dict[str, Any]]:
+    """The source's format and its line 1 (the first non-blank line), read once and parsed strictly.
+
+    A ``source-ref`` makes a Ground Truth manifest, else a ``frame`` a labels file: for a first line these are the
+    rules of the two formats' own ``sniff`` (``formats.sniff(uri, among=("groundtruth", "labels"))``, which
+    ``tests/review/test_sources.py`` holds to the same answers), here with errors that say what line 1 holds.
+    """
     if not storage.exists(uri):
         raise InputNotFoundError(uri, what="labels file or manifest")
-    found = _first_line(uri)  # "groundtruth" or "labels" by line 1; otherwise an error naming what line 1 holds
-    try:
-        return formats.sniff(uri, among=("groundtruth", "labels"))
-    except FormatError as e:
-        raise FormatError(
-            uri, f"line 1 reads as a {found} file, but the format was not recognised: {e.reason}"
-        ) from None
-
-
-def _first_line(uri: str) -> Any:
     with storage.open(uri, "rb") as fh:
         for raw in fh:
             line = raw.strip()
@@ -45,9 +43,9 @@ def _first_line(uri: str) -> Any:
             except FormatError as e:
                 raise FormatError(f"{uri}:1", f"{e.reason}; expected a labels file or a manifest") from None
             if isinstance(first, dict) and "source-ref" in first:
-                return "groundtruth"
+                return "groundtruth", first
             if isinstance(first, dict) and "frame" in first:
-                return "labels"
+                return "labels", first
             keys = ", ".join(sorted(first)[:6]) if isinstance(first, dict) else type(first).__name__
             raise FormatError(
                 uri,
@@ -56,9 +54,9 @@ def _first_line(uri: str) -> Any:
     raise FormatError(uri, "empty file; expected a labels file or a Ground Truth manifest")
 
 
-def _is_video_manifest(uri: str) -> bool:
+def _is_video_manifest(first: dict[str, Any]) -> bool:
     """A Ground Truth video-frame manifest: its lines' ``source-ref`` names a sequence file (``.json``)."""
-    return str(_first_object(uri).get("source-ref", "")).split("?")[0].endswith(".json")
+    return str(first.get("source-ref", "")).split("?")[0].endswith(".json")
 
 
 def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:
@@ -67,15 +65,15 @@ def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:
 
     ``attribute``: the manifest's label attribute when a line holds several (found by itself otherwise).
     """
-    fmt = detect_format(uri)
+    fmt, first = _format_and_line1(uri)
     if fmt == "labels":
         from prelabel.labelfile import read_records
 
         records = read_records(uri)
         return LoadedSource(records=records, lines=[None] * len(records), format="labels", attribute=None)
-    if _pointcloud_manifest(uri):  # before the video check: 3D tracking manifests are sequence files too
+    if _pointcloud_manifest(uri, first):  # before the video check: 3D tracking manifests are sequence files too
         return _load_pointcloud_manifest(uri, attribute)
-    if _is_video_manifest(uri):
+    if _is_video_manifest(first):
         from prelabel.formats import groundtruth_video
 
         records = list(groundtruth_video.read(uri, label_attribute=attribute))
@@ -89,10 +87,10 @@ def load_job_source(uri: str, *, attribute: str | None = None) -> LoadedSource:
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def _pointcloud_manifest(uri: str) -> bool:
-    """A Ground Truth 3D point cloud manifest: frame lines (``source-ref-metadata``), or lines naming sequence
-    files (``source-ref`` ending in ``.json``) whose frames are not images (a video-frame sequence's are)."""
-    first = _first_object(uri)
+def _pointcloud_manifest(uri: str, first: dict[str, Any]) -> bool:
+    """A Ground Truth 3D point cloud manifest (line 1: ``first``): frame lines (``source-ref-metadata``), or lines
+    naming sequence files (``source-ref`` ending in ``.json``) whose frames are not images (a video-frame
+    sequence's are)."""
     ref = str(first.get("source-ref", "")).split("?")[0]
     if "source-ref-metadata" in first:
         return True
@@ -111,15 +109,6 @@ def _pointcloud_manifest(uri: str) -> bool:
     head = frames[0] if isinstance(frames, list) and frames and isinstance(frames[0], dict) else {}
     name = str(head.get("frame", "")).lower()
     return bool(name) and not name.endswith(_IMAGE_SUFFIXES)
-
-
-def _first_object(uri: str) -> dict[str, Any]:
-    with storage.open(uri, "rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                first = parse_json_text(raw.strip(), f"{uri}:1")
-                return first if isinstance(first, dict) else {}
-    return {}
 
 
 def _load_pointcloud_manifest(uri: str, attribute: str | None) -> LoadedSource:

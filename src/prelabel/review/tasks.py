@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from prelabel.review import audit
 from prelabel.review.db import Database, from_row, now
 from prelabel.review.errors import NotFoundError, ReviewInputError
-from prelabel.review.review_jobs import get_job, job_frames
+from prelabel.review.review_jobs import frame_ids, get_job
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def assign(
     j = get_job(db, job)
     if not workers:
         raise ReviewInputError("name at least one worker to assign")
-    known = {f.frame_id for f in job_frames(db, j.id)}
+    known = set(frame_ids(db, j.id))
     chosen = list(dict.fromkeys(frames)) if frames else sorted(known)
     missing = [f for f in chosen if f not in known]
     if missing:

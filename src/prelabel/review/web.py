@@ -339,7 +339,7 @@ def create_portal_app(state_dir: Path | str, *, roots: Iterable[str] = (), allow
     def admin_page(request: Request, error: str = "", notice: str = "") -> Response:
         s = portal.session(request, role="admin")
         all_jobs = review_jobs.list_jobs(portal.db)
-        counts = {j.id: len(review_jobs.job_frames(portal.db, j.id)) for j in all_jobs}
+        counts = review_jobs.frame_counts(portal.db)
         return portal.render(
             request,
             "admin.html",

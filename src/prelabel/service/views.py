@@ -83,14 +83,26 @@ def endpoint_info(ctx: ServiceContext, name: str) -> EndpointInfo:
     )
 
 
-def invocation_info(ctx: ServiceContext, inference_id: str) -> InvocationInfo:
-    row = ctx.store.invocation(inference_id)
-    if row is None:
-        raise api_error(404, f"invocation {inference_id!r} not found")
+def _invocation(row: sqlite3.Row, notices: list[sqlite3.Row]) -> InvocationInfo:
     return _from_row(
         InvocationInfo,
         row,
         inference_id=row["id"],
         status=PUBLIC_STATE.get(row["state"], row["state"]),
-        notices=[_from_row(NoticeInfo, n) for n in ctx.store.notices(inference_id)],
+        notices=[_from_row(NoticeInfo, n) for n in notices],
     )
+
+
+def invocation_info(ctx: ServiceContext, inference_id: str) -> InvocationInfo:
+    return invocation_infos(ctx, [inference_id])[0]
+
+
+def invocation_infos(ctx: ServiceContext, inference_ids: list[str]) -> list[InvocationInfo]:
+    """Several invocations in the order asked (an id asked twice answers twice), in two reads whatever their
+    number: the rows, then their notices. The first unknown id is a 404."""
+    rows = ctx.store.invocations(inference_ids)
+    missing = next((i for i in inference_ids if i not in rows), None)
+    if missing is not None:
+        raise api_error(404, f"invocation {missing!r} not found")
+    notices = ctx.store.notices_of(list(rows))
+    return [_invocation(rows[i], notices.get(i, [])) for i in inference_ids]

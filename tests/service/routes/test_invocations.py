@@ -64,3 +64,46 @@ def test_work_for_an_endpoint_without_instances_kicks_the_supervisor(tmp_path: P
                 "/endpoints/e/async-invocations", params={"input_location": str(FRAME), "inference_id": inference_id}
             ).status_code == 202  # fmt: skip
     assert len(kicks) == 2
+
+
+def test_describing_many_invocations_reads_the_store_twice_whatever_their_number(tmp_path: Path) -> None:
+    """``POST /invocations/describe`` and an endpoint's list answer like one ``GET`` per id (order asked, notices
+    included, an unknown id a 404), and read the repository in two queries (rows, then notices), not 2 per id."""
+    from prelabel.service.views import invocation_infos
+
+    app = create_app(
+        tmp_path / "state", supervise=False, policy=access.AccessPolicy.from_specs([str(tmp_path), str(FRAME.parent)])
+    )
+    app.state.ctx.kick_supervisor = lambda: None
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        c.post("/models", json={"name": "m", "model": "ssd-mobilenet-v2-coco"})
+        c.post("/endpoint-configs", json={"name": "c", "model_name": "m", "output_path": str(tmp_path / "out")})
+        c.post("/endpoints", json={"name": "e", "config_name": "c"})
+        ids = [f"i{n}" for n in range(12)]
+        for iid in ids:
+            params = {"input_location": str(FRAME), "inference_id": iid}
+            assert c.post("/endpoints/e/async-invocations", params=params).status_code == 202
+        store = app.state.ctx.store
+        for _ in range(3):  # i0, i1, i2 finished with a notice each, so notices are grouped per invocation
+            (lease,) = store.lease("e", "w", 1, 30)
+            payload = {"event": "success", "inference_id": lease.id, "endpoint": "e"}
+            assert store.finish(lease.id, "w", ok=True, notice=("http://127.0.0.1:9/hook", payload))
+        asked = [ids[5], ids[0], ids[11], ids[0], ids[2]]
+        one_by_one = [c.get(f"/invocations/{i}").json() for i in asked]
+        assert c.post("/invocations/describe", json={"ids": asked}).json() == one_by_one
+        assert [i["status"] for i in one_by_one] == ["queued", "completed", "queued", "completed", "completed"]
+        assert [len(i["notices"]) for i in one_by_one] == [0, 1, 0, 1, 1]
+        assert one_by_one[1]["notices"][0]["key"] == "i0:success"
+        listed = c.get("/endpoints/e/invocations").json()
+        assert listed == [c.get(f"/invocations/{i}").json() for i in ids]
+        r = c.post("/invocations/describe", json={"ids": [ids[1], "nope", "gone"]})
+        assert r.status_code == 404 and "'nope'" in r.text
+
+        reads: list[str] = []
+        store.db.set_trace_callback(reads.append)  # this thread's connection, which the call below uses
+        try:
+            infos = invocation_infos(app.state.ctx, ids * 10)
+        finally:
+            store.db.set_trace_callback(None)
+        assert [i.inference_id for i in infos] == ids * 10
+        assert len(reads) == 2, reads

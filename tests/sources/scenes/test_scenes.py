@@ -59,6 +59,24 @@ def test_av2_log_with_city_poses(shared_data: Path) -> None:
     assert load(recs[0].frame).shape == (99229, 4)
 
 
+def test_av2_ego_poses_give_the_nearest_pose_and_its_gap(shared_data: Path, tmp_path: Path) -> None:
+    from prelabel.errors import PrelabelError
+    from prelabel.sources.scenes.av2 import read_ego_poses
+
+    poses = read_ego_poses(shared_data / AV2)
+    for r in read_scenes(str(shared_data / AV2)):
+        ts = int(r.frame.timestamp_ns or 0)
+        pose, gap = poses.nearest(ts)
+        assert gap == 0.0 and r.frame.ego_pose is not None
+        np.testing.assert_allclose(pose.matrix(), r.frame.ego_pose.matrix())
+    first = int(poses.stamps.min())
+    pose, gap = poses.nearest(first - 7_000_000)  # 7 ms before the first pose: that pose, 7 ms away
+    assert gap == pytest.approx(7.0)
+    np.testing.assert_allclose(pose.matrix(), poses.nearest(first)[0].matrix())
+    with pytest.raises(PrelabelError, match="city_SE3_egovehicle.feather: file missing"):
+        read_ego_poses(tmp_path)
+
+
 def test_pcd_file(shared_data: Path) -> None:
     (rec,) = list(read_scenes(str(shared_data / "rosbags/kitti_000000_velodyne_fov.pcd")))
     pcd = load(rec.frame)

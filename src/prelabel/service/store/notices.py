@@ -70,3 +70,15 @@ class Notices(StoreBase):
 
     def notices(self, inference_id: str) -> list[sqlite3.Row]:
         return self.all("SELECT * FROM notices WHERE inference_id=? ORDER BY created_at", inference_id)
+
+    def notices_of(self, inference_ids: list[str]) -> dict[str, list[sqlite3.Row]]:
+        """The notices of several invocations by invocation id, each oldest first, in one query whatever their
+        number; an invocation without notices is absent."""
+        rows = self.all(
+            "SELECT * FROM notices WHERE inference_id IN (SELECT value FROM json_each(?)) ORDER BY created_at",
+            json.dumps(inference_ids),
+        )
+        out: dict[str, list[sqlite3.Row]] = {}
+        for r in rows:
+            out.setdefault(str(r["inference_id"]), []).append(r)
+        return out

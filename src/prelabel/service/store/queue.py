@@ -220,6 +220,14 @@ class Queue(StoreBase):
     def invocation(self, inference_id: str) -> sqlite3.Row | None:
         return self.one("SELECT * FROM invocations WHERE id=?", inference_id)
 
+    def invocations(self, inference_ids: list[str]) -> dict[str, sqlite3.Row]:
+        """The rows of several invocations by id, in one query whatever their number (the ids travel as one JSON
+        array, so SQLite's limit on bound variables does not apply); unknown ids are absent."""
+        rows = self.all(
+            "SELECT * FROM invocations WHERE id IN (SELECT value FROM json_each(?))", json.dumps(inference_ids)
+        )
+        return {str(r["id"]): r for r in rows}
+
     def fail_abandoned_sync_calls(self) -> int:
         """Close as failed the synchronous calls a previous run accepted (their client is gone with that run)."""
         with self.tx() as db:

@@ -2,8 +2,8 @@
 
 AV2 sweeps are already in the ego-vehicle frame (x forward, y left, z up), so ``sensor_pose`` is the identity and
 the scene's LiDAR frame is the ego frame; ``meta.sensor_origin`` is the mean position of the log's two LiDARs.
-``city_SE3_egovehicle.feather`` gives ``world_from_ego`` (city frame) at each pose time; the nearest pose within
-``tolerance_ms`` is used, otherwise the sweep fails with the gap named.
+``city_SE3_egovehicle.feather`` gives ``world_from_ego`` (city frame) at each pose time (:func:`read_ego_poses`); the
+nearest pose within ``tolerance_ms`` is used, otherwise the sweep fails with the gap named.
 Cameras come from ``calibration/`` (``intrinsics``, ``egovehicle_SE3_sensor``) when their image
 ``sensors/cameras/<name>/<ns>.jpg`` lies within the tolerance.
 """
@@ -11,10 +11,12 @@ Cameras come from ``calibration/`` (``intrinsics``, ``egovehicle_SE3_sensor``) w
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.core.scene import CameraView, Pose
@@ -38,6 +40,25 @@ def _table(path: Path) -> list[dict[str, Any]]:
 
 def _pose(r: dict[str, Any]) -> Pose:
     return Pose(rotation=[r["qw"], r["qx"], r["qy"], r["qz"]], translation=[r["tx_m"], r["ty_m"], r["tz_m"]])
+
+
+@dataclass(frozen=True)
+class EgoPoses:
+    """A log's ego poses (``city_SE3_egovehicle.feather``): ``world_from_ego`` (city frame) at each pose time."""
+
+    stamps: npt.NDArray[np.int64]  # pose times, ns
+    rows: list[dict[str, Any]]
+
+    def nearest(self, timestamp_ns: int) -> tuple[Pose, float]:
+        """The pose logged nearest ``timestamp_ns``, and how far from it that pose was logged (ms)."""
+        j = int(np.argmin(np.abs(self.stamps - timestamp_ns)))
+        return _pose(self.rows[j]), abs(int(self.stamps[j]) - timestamp_ns) / 1e6
+
+
+def read_ego_poses(root: Path) -> EgoPoses:
+    """The ego poses of the Argoverse 2 log at ``root`` (a missing file is a PrelabelError naming it)."""
+    rows = _table(root / "city_SE3_egovehicle.feather")
+    return EgoPoses(stamps=np.array([r["timestamp_ns"] for r in rows], dtype=np.int64), rows=rows)
 
 
 def _lidar_origin(root: Path) -> list[float] | None:
@@ -105,8 +126,7 @@ def sweep_frame(log: str, sweep: Path, index: int, **fields: Any) -> Frame:
 
 
 def read_log(root: Path, *, tolerance_ms: float = TOLERANCE_MS) -> Iterator[FrameRecord]:
-    poses = _table(root / "city_SE3_egovehicle.feather")
-    stamps = np.array([r["timestamp_ns"] for r in poses], dtype=np.int64)
+    poses = read_ego_poses(root)
     origin = _lidar_origin(root)
     extra = {} if origin is None else {"sensor_origin": origin}
     for idx, sweep in enumerate(sorted((root / "sensors" / "lidar").glob("*.feather"), key=lambda p: int(p.stem))):
@@ -115,11 +135,10 @@ def read_log(root: Path, *, tolerance_ms: float = TOLERANCE_MS) -> Iterator[Fram
             root.name, sweep, idx, sensor_pose=Pose(), meta={"dataset": "av2", "tolerance_ms": tolerance_ms, **extra}
         )
         try:
-            j = int(np.argmin(np.abs(stamps - ts)))
-            gap = abs(int(stamps[j]) - ts) / 1e6
+            pose, gap = poses.nearest(ts)
             if gap > tolerance_ms:
                 raise PrelabelError(f"{sweep}: nearest ego pose is {gap:.1f} ms away; tolerance {tolerance_ms} ms")
-            frame.ego_pose = _pose(poses[j])
+            frame.ego_pose = pose
             frame.cameras, unmatched = _cameras(root, ts, tolerance_ms)
             if unmatched:
                 frame.meta["unmatched"] = unmatched

@@ -6,7 +6,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import InputNotFoundError, PrelabelError
 from prelabel.inference.job_store import Job, JobConfig, list_jobs
 from prelabel.labelfile import read_records
-from tests.bulk.conftest import prelabel
+from tests.helpers.cli import EXE, prelabel
 
 
 def _config(tmp_path: Path) -> JobConfig:
@@ -91,7 +90,7 @@ def test_kill_9_twice_then_resume_labels_every_frame_exactly_once(kitti: Path, t
     state = tmp_path / "state"
     out = tmp_path / "out" / "labels.jsonl"
     env = {**os.environ, "PRELABEL_STATE": str(state), "COLUMNS": "200"}
-    exe = str(Path(sys.executable).with_name("prelabel"))
+    exe = str(EXE)
     frames = sorted(p.stem for p in (kitti / "image_2").glob("*.png"))
     assert len(frames) == 30
 

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from prelabel.labelfile import read_records
-from tests.bulk.conftest import prelabel
+from tests.helpers.cli import prelabel
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-def test_ray_executor_labels_like_the_local_one(kitti: Path, tmp_path: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for f in ("000001", "000002", "000003", "000004", "000005", "000008"):
-        shutil.copy(kitti / "image_2" / f"{f}.png", frames)
+def test_ray_executor_labels_like_the_local_one(kitti_frames: Callable[..., Path], tmp_path: Path) -> None:
+    frames = kitti_frames("000001", "000002", "000003", "000004", "000005", "000008")
     (frames / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     env = {"PRELABEL_STATE": str(tmp_path / "state")}
 

@@ -16,7 +16,8 @@ from prelabel.errors import UnreadableInputError
 from prelabel.labelfile import read_records
 from prelabel.sources.frames import iter_decoded
 from prelabel.sources.rosbag import DAMAGED, DamagedBagWarning, bag_frames
-from tests.bulk.conftest import kitti_rgb, prelabel
+from tests.helpers.cli import prelabel
+from tests.helpers.kitti import load_rgb
 
 ROS1 = "kitti_object_10f.bag"
 MCAP = "kitti_object_10f_mcap/kitti_object_10f_mcap.mcap"
@@ -50,7 +51,7 @@ def test_cut_bag_yields_the_frames_before_the_damage(
                 assert rgb is None and error is not None and "damaged from byte" in error
                 continue
             assert error is None, error
-            assert rgb is not None and np.array_equal(rgb, kitti_rgb(kitti, stamp_to_kitti[frame.timestamp_ns or 0]))
+            assert rgb is not None and np.array_equal(rgb, load_rgb(kitti, stamp_to_kitti[frame.timestamp_ns or 0]))
             seen += 1
     assert seen == len(good)
 

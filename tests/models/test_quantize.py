@@ -12,7 +12,7 @@ from prelabel.errors import PrelabelError
 from prelabel.models.loader import load_detector
 from prelabel.models.quantize import int8_path, load_int8, quantize_entry, supports_int8
 from prelabel.models.zoo import get_entry
-from tests.refine.kitti_eval import load_rgb
+from tests.helpers.kitti import load_rgb
 
 MODEL = "nanodet-m-coco"
 

@@ -1,3 +1,5 @@
+"""Class maps (``prelabel.core.classmap``): the built-in maps, maps from a file, and their errors."""
+
 from __future__ import annotations
 
 import json
@@ -5,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from prelabel import formats
 from prelabel.core.classmap import ClassMap, builtin_names
 from prelabel.core.vocab import COCO80
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
 from prelabel.refine.compose import composite_names
-
-from .samples import sample_records
+from tests.formats.samples import sample_records
 
 
 @pytest.mark.parametrize(
@@ -67,12 +67,3 @@ def test_map_from_file_and_errors(tmp_path: Path) -> None:
     p.write_text(json.dumps({"map": {}, "unmapped": "maybe"}))
     with pytest.raises(FormatError, match="'drop' or 'keep'"):
         ClassMap.load(str(p))
-
-
-def test_registry_names_aliases_and_unknown() -> None:
-    assert {"coco", "kitti", "scalabel", "labels"} <= set(formats.names())
-    assert formats.get("bdd") is formats.get("scalabel")
-    assert formats.get("COCO").name == "coco"
-    with pytest.raises(UnknownNameError) as e:
-        formats.get("pascal-xml")
-    assert "coco" in str(e.value) and "kitti" in str(e.value)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from prelabel import raycluster
 from prelabel.labelfile import read_records
+from tests.helpers.cli import EXE
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -37,9 +37,8 @@ def test_job_survives_the_loss_of_a_worker_node(
     assert len(frames) >= 30
     state = tmp_path / "state"
     out = tmp_path / "labels.jsonl"
-    exe = Path(sys.executable).with_name("prelabel")
     env = {**os.environ, "PRELABEL_STATE": str(state), "COLUMNS": "200"}
-    cmd = [str(exe), "label", str(kitti / "image_2"), "--out", str(out), "--model", "ssd-mobilenet-v2-coco"]
+    cmd = [str(EXE), "label", str(kitti / "image_2"), "--out", str(out), "--model", "ssd-mobilenet-v2-coco"]
     cmd += ["--executor", "ray"]
     # one CPU per actor and one CPU per node: the second actor can only live on the worker node
     cmd += ["--ray-address", head.address, "--ray-actors", "2", "--ray-cpus-per-actor", "1"]

@@ -11,7 +11,7 @@ from prelabel.core.labels import Frame
 from prelabel.errors import InputNotFoundError, UnknownNameError, UnreadableInputError
 from prelabel.sources.frames import input_kind, iter_decoded, iter_frames, load_frame_image
 from prelabel.sources.rosbag import BagReader, bag_frames
-from tests.bulk.conftest import kitti_rgb
+from tests.helpers.kitti import kitti_p2, load_rgb
 
 BAGS = [
     ("kitti_object_10f.bag", 10, "/kitti/camera_color_left/image_raw"),
@@ -19,13 +19,6 @@ BAGS = [
     ("kitti_object_3f_sqlite3", 3, "/kitti/camera_color_left/image_raw/compressed"),
     ("kitti_object_10f_mcap/kitti_object_10f_mcap.mcap", 10, "/kitti/camera_color_left/image_raw/compressed"),
 ]
-
-
-def kitti_p2(kitti: Path, frame: str) -> np.ndarray:
-    for line in (kitti / "calib" / f"{frame}.txt").read_text().splitlines():
-        if line.startswith("P2:"):
-            return np.array([float(v) for v in line.split()[1:]]).reshape(3, 4)
-    raise AssertionError("no P2")
 
 
 @pytest.mark.parametrize(("bag", "count", "topic"), BAGS)
@@ -49,13 +42,13 @@ def test_bag_frames_decode_to_the_kitti_pixels(
     seen = 0
     for f, rgb, err in iter_decoded(frames):
         assert err is None and rgb is not None
-        expected = kitti_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0])
+        expected = load_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0])
         assert rgb.shape == expected.shape and np.array_equal(rgb, expected)
         seen += 1
     assert seen == count
     # random access (what Ray actors and the service use) gives the same pixels
     last = frames[-1]
-    assert np.array_equal(load_frame_image(last), kitti_rgb(kitti, stamp_to_kitti[last.timestamp_ns or 0]))
+    assert np.array_equal(load_frame_image(last), load_rgb(kitti, stamp_to_kitti[last.timestamp_ns or 0]))
 
 
 def test_standalone_mcap_through_the_mcap_library(rosbags: Path, stamp_to_kitti: dict[int, str]) -> None:
@@ -105,7 +98,7 @@ def test_image_encodings_round_trip_through_a_written_bag(kitti: Path, tmp_path:
     Image = ts.types["sensor_msgs/msg/Image"]
     Header = ts.types["std_msgs/msg/Header"]
     Time = ts.types["builtin_interfaces/msg/Time"]
-    rgb = kitti_rgb(kitti, "000003")[:200, :320].copy()
+    rgb = load_rgb(kitti, "000003")[:200, :320].copy()
     h, w = rgb.shape[:2]
     bayer = np.zeros((h, w), np.uint8)  # RGGB mosaic of the real frame
     bayer[0::2, 0::2] = rgb[0::2, 0::2, 0]
@@ -180,4 +173,4 @@ def test_ros1_profile_mcap_falls_back_to_the_mcap_reader(
     assert [f.timestamp_ns for f in frames] == sorted(stamp_to_kitti)
     assert all(f.calibration is not None and f.calibration.P is not None for f in frames)
     for f, rgb, err in iter_decoded(frames[:3]):
-        assert err is None and np.array_equal(rgb, kitti_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0]))
+        assert err is None and np.array_equal(rgb, load_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0]))

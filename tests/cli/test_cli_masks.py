@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from prelabel.labelfile import read_records
+from tests.helpers.cli import prelabel
 
 
-def prelabel(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("prelabel")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300)
-
-
-def test_label_tiled_tta_with_masks_then_show(kitti: Path, tmp_path: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    shutil.copy(kitti / "image_2" / "000008.png", frames)
+def test_label_tiled_tta_with_masks_then_show(kitti_frames: Callable[..., Path], tmp_path: Path) -> None:
+    frames = kitti_frames("000008")
     out = tmp_path / "labels.jsonl"
     r = prelabel(
         "label", str(frames), "--out", str(out), "--model", "ssd-mobilenet-v2-coco", "--tiled", "--tta",

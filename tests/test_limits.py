@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 
 from prelabel import limits
 from prelabel.errors import LimitExceededError
 from prelabel.sources.images import decode_image
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose IHDR declares width x height with a tiny (truncated) IDAT: a decompression bomb's header."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
+from tests.helpers.images import png_header_only
 
 
 def test_header_size_is_read_without_decoding() -> None:
-    assert limits.image_size(_png_header_only(30000, 30000)) == (30000, 30000)
+    assert limits.image_size(png_header_only(30000, 30000)) == (30000, 30000)
 
 
 def test_huge_declared_image_is_refused_naming_the_limit() -> None:
     with pytest.raises(LimitExceededError) as e:
-        decode_image(_png_header_only(30000, 30000), "bomb.png")
+        decode_image(png_header_only(30000, 30000), "bomb.png")
     msg = str(e.value)
     assert "bomb.png" in msg and "30000x30000" in msg and "PRELABEL_MAX_PIXELS" in msg
 
@@ -65,6 +52,6 @@ def test_bag_image_messages_are_checked_before_decoding() -> None:
     from prelabel.sources.imagemsg import decode_compressed, decode_raw
 
     with pytest.raises(LimitExceededError, match="30000x30000"):
-        decode_compressed(np.frombuffer(_png_header_only(30000, 30000), np.uint8), "png", "bag://b#/cam@1")
+        decode_compressed(np.frombuffer(png_header_only(30000, 30000), np.uint8), "png", "bag://b#/cam@1")
     with pytest.raises(LimitExceededError, match="30000x30000"):  # a raw Image's declared size, not its data
         decode_raw(b"\x00" * 16, "rgb8", 30000, 30000, 90000, False, "bag://b#/cam@2")

@@ -1,4 +1,5 @@
-"""KITTI label_2 ground truth for the tiling tests: vehicles and pedestrians, boxes under 25 px high left out."""
+"""KITTI helpers: a frame as RGB pixels, its camera matrix P2, and label_2 ground truth by group (vehicles,
+pedestrians; boxes under 25 px high left out) with the recall of detections against it."""
 
 from __future__ import annotations
 
@@ -50,3 +51,11 @@ def recall(per_frame: dict[str, Detections], kitti: Path, classes: list[str], gr
         if len(gt) and len(boxes):
             found += int((overlap(gt, boxes).max(axis=1) >= 0.5).sum())
     return found, total
+
+
+def kitti_p2(kitti: Path, stem: str) -> npt.NDArray[np.float64]:
+    """The frame's left colour camera projection matrix P2 (3 x 4) from ``calib/<stem>.txt``."""
+    for line in (kitti / "calib" / f"{stem}.txt").read_text().splitlines():
+        if line.startswith("P2:"):
+            return np.array([float(v) for v in line.split()[1:]]).reshape(3, 4)
+    raise AssertionError(f"no P2 in calib/{stem}.txt")

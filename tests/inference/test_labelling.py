@@ -3,7 +3,7 @@ before a job exists."""
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,11 +14,8 @@ from prelabel.inference.job_store import list_jobs
 from prelabel.labelfile import read_records
 
 
-def test_start_run_and_resume_a_job_from_python(kitti: Path, tmp_path: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for stem in ("000001", "000008"):
-        shutil.copy(kitti / "image_2" / f"{stem}.png", frames)
+def test_start_run_and_resume_a_job_from_python(kitti_frames: Callable[..., Path], tmp_path: Path) -> None:
+    frames = kitti_frames("000001", "000008")
     state = str(tmp_path / "state")
     job = start_job(str(frames), str(tmp_path / "out"), "ssd-mobilenet-v2-coco", state=state,
                     predictor_options={"min_score": 0.3, "threads": 2})  # fmt: skip

@@ -18,7 +18,7 @@ from prelabel.models.base import Detector
 from prelabel.models.sam import load_masker
 from prelabel.models.sam.export import fetch_sources, is_exported, onnx_paths, unpack_code
 from prelabel.models.sam.masker import SamMasker, preprocess, resized_size
-from tests.refine.kitti_eval import load_rgb
+from tests.helpers.kitti import load_rgb
 
 FRAME = "000008"
 

@@ -12,14 +12,14 @@ from prelabel.labelfile import read_records
 from prelabel.sources.frames import input_kind, iter_decoded, iter_frames, load_frame_image
 from prelabel.sources.pointcloud import read_bin
 from prelabel.sources.video import sample_indices
-from tests.bulk.conftest import kitti_rgb, prelabel
-from tests.bulk.test_bag_sources import kitti_p2
+from tests.helpers.cli import prelabel
+from tests.helpers.kitti import kitti_p2, load_rgb
 
 VIDEO_FRAMES = ["000001", "000002", "000003", "000004", "000005", "000007", "000008", "000009", "000010", "000011"]
 
 
 def video_rgb(kitti: Path, frame: str) -> np.ndarray:
-    return np.ascontiguousarray(kitti_rgb(kitti, frame)[:374])
+    return np.ascontiguousarray(load_rgb(kitti, frame)[:374])
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_extract_bag_then_label_the_index(
     assert len(images) == 10 and len(clouds) == 10
     for f in images:
         png = cv2.imread(f["uri"])[:, :, ::-1]
-        assert np.array_equal(png, kitti_rgb(kitti, stamp_to_kitti[f["timestamp_ns"]]))
+        assert np.array_equal(png, load_rgb(kitti, stamp_to_kitti[f["timestamp_ns"]]))
         assert f["meta"]["source"].startswith("bag://")
         p2 = kitti_p2(kitti, stamp_to_kitti[f["timestamp_ns"]])
         np.testing.assert_allclose(np.array(f["calibration"]["P"])[:, :3], p2[:, :3], rtol=1e-6)

@@ -10,7 +10,8 @@ import pytest
 from prelabel import storage
 from prelabel.labelfile import read_records
 from prelabel.sources.frames import iter_decoded, iter_frames
-from tests.bulk.conftest import kitti_rgb, prelabel
+from tests.helpers.cli import prelabel
+from tests.helpers.kitti import load_rgb
 
 pytestmark = pytest.mark.s3
 
@@ -37,7 +38,7 @@ def test_bag_in_a_bucket_decodes_like_the_local_one(
         assert len(frames) == count and frames[0].uri.startswith(f"bag://{spec}#")
         for f, rgb, err in iter_decoded(frames):
             assert err is None
-            assert np.array_equal(rgb, kitti_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0]))
+            assert np.array_equal(rgb, load_rgb(kitti, stamp_to_kitti[f.timestamp_ns or 0]))
     # the download is cached while the objects are unchanged; a changed object gets a fresh copy
     from prelabel.sources.remote import localize
 
@@ -87,4 +88,4 @@ def test_extract_to_a_bucket(bucket: str, kitti: Path, tmp_path: Path) -> None:
     frames = list(iter_frames(f"{bucket}/extracted/index.jsonl"))
     assert frames[0].uri == f"{bucket}/extracted/kitti_camera_color_left_image_raw_compressed/1317000000000000000.png"
     got = next(iter_decoded(frames[:1]))[1]
-    assert np.array_equal(got, kitti_rgb(kitti, "000000"))
+    assert np.array_equal(got, load_rgb(kitti, "000000"))
