@@ -24,6 +24,9 @@ from pathlib import PurePosixPath
 from types import FrameType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from prelabel import access
 from prelabel.core.labels import Frame
 from prelabel.errors import PrelabelError
@@ -38,6 +41,7 @@ from prelabel.service.delivery import (
 from prelabel.service.models import load_model
 from prelabel.service.store import Lease, Store
 from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket, announce
+from prelabel.sources.images import decode_image, header_size
 
 log = logging.getLogger("prelabel.service.worker")
 
@@ -86,6 +90,7 @@ class Worker:
         self.chain = chain
         self.accepting = True  # False once draining: no more leases, also not chained ones
         self.stopping = threading.Event()
+        self.encoded = predictor.takes_encoded  # no decode here: the model reads the input's bytes itself
         det = predictor.detector
         self.model_name = f"{det.model_id}@{det.version}"
 
@@ -144,11 +149,13 @@ class Worker:
                 "WorkerCrashed",
             )
             return
+        image: npt.NDArray[np.uint8] | None = None
         try:
             image_bytes = self.read_input(lease.input_location)  # under the roots, bounded
-            from prelabel.sources.images import decode_image
-
-            image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
+            if self.encoded:  # the model decodes the bytes itself (or needs no pixels): only the header is read
+                size = header_size(image_bytes, lease.input_location)
+            else:
+                image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
         except PrelabelError as e:
             self.fail(lease, str(e), type(e).__name__)
             return
@@ -169,7 +176,10 @@ class Worker:
         try:
             with self.model_lock:
                 t_model = time.perf_counter()
-                record = self.predictor.predict_image(frame, image)
+                if image is None:
+                    record = self.predictor.predict_encoded(frame, image_bytes, size)
+                else:
+                    record = self.predictor.predict_image(frame, image)
                 model_s = time.perf_counter() - t_model
         except Exception as e:
             self.fail(lease, f"model {self.model_name} failed: {type(e).__name__}: {e}", "ModelError")
