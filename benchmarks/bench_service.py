@@ -87,9 +87,7 @@ def in_process_rate(ref: str, options: dict[str, Any], count: int) -> float:
     return count / (time.perf_counter() - t0)
 
 
-def run(
-    n: int, n_model: int, mode: str = "wake", noops: Sequence[str] = ("noop", "noopbytes")
-) -> list[dict[str, Any]]:
+def run(n: int, n_model: int, mode: str = "wake", noops: Sequence[str] = ("noop", "noopbytes")) -> list[dict[str, Any]]:
     """``mode``: ``wake`` (workers woken when work arrives) or ``poll`` (``prelabel serve --no-wake``: they poll
     SQLite every 50 ms, as before); ``n_model`` 0 leaves the default detector out; ``noops``: which no-op models
     run (``noop``: handed decoded pixels, ``noopbytes``: reads the bytes itself, no decode)."""
@@ -215,7 +213,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="alternations of the modes (a busy machine drifts)")
     args = ap.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    rows = [r for _ in range(args.rounds) for mode in modes for r in run(args.n, args.n_model, mode, args.noops.split(","))]
+    noops = args.noops.split(",")
+    rows = [r for _ in range(args.rounds) for mode in modes for r in run(args.n, args.n_model, mode, noops)]
     print("| workers | model | zero -> first result (s) | backlog | invocations/s (1 instance x 4) "
           "| latency p50 (ms) | model alone (ms) | overhead p50 (ms) | overhead p99 (ms) "
           "| accepted -> leased p50 (ms) | in one process (/s) | service / one process |")  # fmt: skip
