@@ -194,8 +194,9 @@ class Client:
     def wait_all(
         self, inference_ids: Iterable[str], *, timeout_s: float = 600.0, poll_s: float = 0.2
     ) -> list[InvocationInfo]:
-        """:meth:`wait` for several: their states in batches of 1,000, then a long poll on the first unfinished
-        one (up to 20 s per call), until all are final."""
+        """:meth:`wait` for several: their states in batches of 1,000, then a long poll on the last unfinished
+        one (up to 20 s per call), until all are final. An endpoint runs its queue first-in first-out, so the last
+        one is usually the last to finish: a backlog costs a few rounds, not one per invocation."""
         ids = list(inference_ids)
         done: dict[str, InvocationInfo] = {}
         deadline = time.monotonic() + timeout_s
@@ -212,10 +213,10 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{len(ids) - len(done)} of {len(ids)} invocations unfinished after {timeout_s} s")
-            first = next(i for i in ids if i not in done)
-            info = self.describe_invocation(first, wait_s=min(20.0, max(0.01, left)))
+            last = next(i for i in reversed(ids) if i not in done)
+            info = self.describe_invocation(last, wait_s=min(20.0, max(0.01, left)))
             if info.status in FINAL:
-                done[first] = info
+                done[last] = info
 
     def result(self, inference_id: str) -> FrameRecord:
         """The frame record at the output location; :class:`InvocationFailedError` if the invocation failed."""
