@@ -11,6 +11,7 @@ S3-compatible server such as MinIO, rclone or moto.
 from __future__ import annotations
 
 import builtins
+import functools
 import io
 import os
 import re
@@ -30,7 +31,12 @@ def is_local(uri: str) -> bool:
 
 
 def local_path(uri: str) -> Path:
-    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+    return Path(local_str(uri))
+
+
+def local_str(uri: str) -> str:
+    """:func:`local_path` as a string, without building a ``Path`` (for code that runs on every request)."""
+    return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
 def filesystem(uri: str) -> Any:
@@ -326,8 +332,16 @@ def read_text(uri: str) -> str:
 
 def join(base: str, *parts: str) -> str:
     if is_local(base):
+        if parts and all(p and "/" not in p and p not in (".", "..") for p in parts):  # names: no Path needed
+            return _local_folder(base).rstrip("/") + "/" + "/".join(parts)
         return str(local_path(base).joinpath(*parts))
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+@functools.lru_cache(maxsize=256)
+def _local_folder(base: str) -> str:
+    """A local folder as ``Path`` writes it (repeated and trailing slashes, ``.`` parts folded)."""
+    return str(local_path(base))
 
 
 def parent(uri: str) -> str:

@@ -85,6 +85,14 @@ async def invoke_async(
     is read from storage by a worker, so its size is bounded by storage, not by HTTP."""
     # in the event loop, not a thread: the route's work (a location check, two reads, one short write
     # transaction, a datagram) costs less than the hand-off to a thread and back
+    return accept(ctx, name, input_location, inference_id, min_score)
+
+
+def accept(
+    ctx: ServiceContext, name: str, input_location: str, inference_id: str | None, min_score: float | None
+) -> InvocationAccepted:
+    """The async-invocations route's work, on validated parameters (also run by
+    :class:`prelabel.service.fastpath.FastInvoke`)."""
     input_location = check_location("input_location", input_location, ctx.policy)
     params = {} if min_score is None else {"min_score": min_score}
     return enqueue(ctx, name, input_location, inference_id, params)
