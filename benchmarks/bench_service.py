@@ -2,8 +2,10 @@
 
     make bench-service          (python -m benchmarks.bench_service [--n 200] [--modes wake,poll --rounds 3])
 
-A real ``prelabel serve`` on 127.0.0.1, real worker processes, KITTI frames from ../shared/data. Two models:
-a no-op detector (returns nothing: what is left is the service's own cost) and the default detector.
+A real ``prelabel serve`` on 127.0.0.1, real worker processes, KITTI frames from ../shared/data (1242x375 PNG).
+Three models: a no-op detector (returns nothing) that the worker still hands decoded pixels, the same no-op
+declaring ``detect_encoded`` (it gets the bytes: no decode, so what is left is the service's own cost), and the
+default detector.
 - cold start: endpoint at zero instances, one invocation, seconds until its result is written (the worker
   process starts and loads the model);
 - throughput: N invocations queued at once, 1 instance x 4 concurrent, invocations per second;
@@ -51,6 +53,14 @@ class NoopDetector:
         return Detections.empty()
 
 
+class NoopBytesDetector(NoopDetector):
+    """The same no-op, declaring that it reads the input's bytes itself (``detect_encoded``): the worker then
+    reads only the image header and skips the decode a pixel model needs (on a KITTI PNG, most of its CPU)."""
+
+    def detect_encoded(self, data: bytes) -> Detections:
+        return Detections.empty()
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds a process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -77,9 +87,10 @@ def in_process_rate(ref: str, options: dict[str, Any], count: int) -> float:
     return count / (time.perf_counter() - t0)
 
 
-def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
+def run(n: int, n_model: int, mode: str = "wake", noops: Sequence[str] = ("noop", "noopbytes")) -> list[dict[str, Any]]:
     """``mode``: ``wake`` (workers woken when work arrives) or ``poll`` (``prelabel serve --no-wake``: they poll
-    SQLite every 50 ms, as before); ``n_model`` 0 leaves the default detector out."""
+    SQLite every 50 ms, as before); ``n_model`` 0 leaves the default detector out; ``noops``: which no-op models
+    run (``noop``: handed decoded pixels, ``noopbytes``: reads the bytes itself, no decode)."""
     from prelabel.client import Client, ScalingPolicy
     from prelabel.service.launch import ServiceProcess
 
@@ -95,12 +106,14 @@ def run(n: int, n_model: int, mode: str = "wake") -> list[dict[str, Any]]:
         }
         with ServiceProcess(work / "state", extra_args=extra, **svc_args) as svc, Client(svc.url) as client:
             db = sqlite3.connect(svc.state_dir / "service.sqlite3")
-            models = {"no-op": ("python:benchmarks.bench_service:NoopDetector", n), "ssd-mobilenet-v2-coco": (
-                "ssd-mobilenet-v2-coco", n_model)}  # fmt: skip
-            for label, (ref, count) in models.items():
-                if count <= 0:
+            models = {  # label: (endpoint name, model, backlog)
+                "no-op (decodes PNG)": ("noop", "python:benchmarks.bench_service:NoopDetector", n),
+                "no-op (bytes)": ("noopbytes", "python:benchmarks.bench_service:NoopBytesDetector", n),
+                "ssd-mobilenet-v2-coco": ("ssd", "ssd-mobilenet-v2-coco", n_model),
+            }
+            for label, (name, ref, count) in models.items():
+                if count <= 0 or (ref.startswith("python:") and name not in noops):
                     continue
-                name = label.replace("-", "")[:20]
                 options: dict[str, Any] = {"threads": 1} if "ssd" in ref else {}
                 client.create_model(name, ref, **options)
                 client.create_endpoint_config(
@@ -192,10 +205,16 @@ def main() -> None:
         help="comma-separated: wake (workers woken when work arrives), poll (serve --no-wake); with several, "
         "the runs alternate --rounds times",
     )
+    ap.add_argument(
+        "--noops",
+        default="noop,noopbytes",
+        help="no-op models to run: noop (the worker decodes the PNG for it), noopbytes (detect_encoded: no decode)",
+    )
     ap.add_argument("--rounds", type=int, default=1, help="alternations of the modes (a busy machine drifts)")
     args = ap.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    rows = [r for _ in range(args.rounds) for mode in modes for r in run(args.n, args.n_model, mode)]
+    noops = args.noops.split(",")
+    rows = [r for _ in range(args.rounds) for mode in modes for r in run(args.n, args.n_model, mode, noops)]
     print("| workers | model | zero -> first result (s) | backlog | invocations/s (1 instance x 4) "
           "| latency p50 (ms) | model alone (ms) | overhead p50 (ms) | overhead p99 (ms) "
           "| accepted -> leased p50 (ms) | in one process (/s) | service / one process |")  # fmt: skip

@@ -3,7 +3,7 @@
     python scripts/check_layers.py        # exit 1 listing each upward import (file:line, importer -> imported)
 
 Layers, lowest first (README "Layout"): the foundation (core, errors, limits), the plumbing every room uses
-(storage, sqlite, plugins, access, httpguard, labelfile), the rooms that read the world (sources, models,
+(storage, sqlite, plugins, access, httpguard, httpclient, labelfile), the rooms that read the world (sources, models,
 formats), the work on labels (inference, refine, lidar, quality, review, privacy, viz), and the edges (service,
 cli, client). Every import counts, lazy ones inside functions too. Reads source text only (ast); imports nothing.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 LAYERS: list[set[str]] = [
     {"core", "errors", "limits"},
-    {"storage", "sqlite", "plugins", "access", "httpguard", "labelfile"},
+    {"storage", "sqlite", "plugins", "access", "httpguard", "httpclient", "labelfile"},
     {"sources", "models", "formats"},
     {"inference", "refine", "lidar", "quality", "review", "privacy", "viz", "raycluster"},
     {"service", "cli", "client"},

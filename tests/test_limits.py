@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,18 @@ from tests.helpers.images import png_header_only
 
 def test_header_size_is_read_without_decoding() -> None:
     assert limits.image_size(png_header_only(30000, 30000)) == (30000, 30000)
+
+
+def test_png_size_is_read_from_ihdr_as_pillow_reads_it(kitti: Path) -> None:
+    from PIL import Image
+
+    for f in sorted((kitti / "image_2").glob("*.png"))[:10]:
+        data = f.read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            assert limits.image_size(data) == (im.width, im.height)
+    header = bytearray(png_header_only(640, 480))
+    header[17] ^= 0xFF  # width changed without its CRC: not a readable header (as for Pillow)
+    assert limits.image_size(bytes(header)) is None
 
 
 def test_huge_declared_image_is_refused_naming_the_limit() -> None:

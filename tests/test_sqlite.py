@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,36 @@ def test_a_portal_file_from_0_1_opens_with_its_users(tmp_path: Path) -> None:
         conn.execute("INSERT INTO users VALUES ('ada', 'worker', 'z', 1, '2026-01-01T00:00:00+00:00')")
     with database.connect() as conn:
         assert [r["name"] for r in conn.execute("SELECT name FROM users")] == ["ada"]
+
+
+def test_a_writer_waits_for_another_in_short_steps_and_keeps_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite3"
+    sqlite.connect(path).execute("CREATE TABLE t (x INTEGER)")
+    locked = threading.Event()
+
+    def other_writer(hold_s: float) -> None:  # another connection holds the write lock for a while
+        conn = sqlite.connect(path)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(hold_s)
+        conn.execute("COMMIT")
+
+    waiter = sqlite.connect(path, busy_timeout_s=5.0)
+    holder = threading.Thread(target=other_writer, args=(0.1,))
+    holder.start()
+    locked.wait()
+    with sqlite.transaction(waiter) as db:  # waits for the other writer's commit, then writes
+        db.execute("INSERT INTO t VALUES (1)")
+    holder.join()
+    assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == 5000  # restored after the wait
+
+    impatient = sqlite.connect(path, busy_timeout_s=0.2)
+    locked.clear()
+    holder = threading.Thread(target=other_writer, args=(1.0,))
+    holder.start()
+    locked.wait()
+    with pytest.raises(sqlite3.OperationalError, match="locked"), sqlite.transaction(impatient):
+        pass  # the same error as SQLite's own, once its timeout has passed
+    holder.join()
+    assert not impatient.in_transaction and impatient.execute("PRAGMA busy_timeout").fetchone()[0] == 200
+    assert [r[0] for r in impatient.execute("SELECT x FROM t")] == [1]

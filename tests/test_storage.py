@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,29 @@ def test_the_same_calls_on_s3(s3_server: str, tmp_path: Path) -> None:
     assert storage.read_bytes("s3://bkt/m/model.onnx") == b"onnx bytes"
     storage.remove("s3://bkt/m", recursive=True)
     assert storage.glob("s3://bkt/m/*") == []
+
+
+def test_an_exclusive_write_creates_once_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "folder" / "out.json"
+    assert storage.write_bytes(str(target), b"first", exclusive=True)  # its folders are made
+    assert not storage.write_bytes(str(target), b"second", exclusive=True)  # there already: left alone
+    assert not storage.write_bytes(str(target), b"third", exclusive=True, fsync=False)
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]  # no temporary file left beside it
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(NotADirectoryError):
+        storage.write_bytes(str(blocker / "out.json"), b"x", exclusive=True)
+
+
+def test_temporary_names_are_the_ones_leftover_cleanup_knows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    real_link = os.link
+
+    def watched(src: str, dst: str) -> None:  # the temporary file as it is linked into place
+        seen.append(Path(src).name)
+        real_link(src, dst)
+
+    monkeypatch.setattr(storage.os, "link", watched)
+    storage.write_bytes(str(tmp_path / "x.json"), b"{}", exclusive=True)
+    assert len(seen) == 1 and storage.is_temp_name(seen[0]), seen

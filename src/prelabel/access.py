@@ -156,7 +156,7 @@ class AccessPolicy:
                 "--allow-url PREFIX); use a storage root instead (roots: " + roots + ")",
             )
         if storage.is_local(uri):
-            raw = str(storage.local_path(uri))
+            raw = storage.local_str(uri)
             if not os.path.isabs(raw):
                 raise LocationRefusedError(name, uri, "expected an absolute path or a URI such as s3://bucket/key")
             norm = os.path.normpath(raw)

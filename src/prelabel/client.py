@@ -26,6 +26,7 @@ from typing import Any
 from prelabel import storage
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import PrelabelError
+from prelabel.httpclient import KeepAliveClient, TransportError
 from prelabel.httpguard import ENV_TOKEN
 from prelabel.service.schemas import (
     EndpointConfigInfo,
@@ -37,7 +38,7 @@ from prelabel.service.schemas import (
     ScalingPolicy,
 )
 
-__all__ = ["Client", "InvocationFailedError", "ScalingPolicy", "ServiceError"]
+__all__ = ["Client", "InvocationFailedError", "ScalingPolicy", "ServiceError", "TransportError"]
 
 FINAL = ("completed", "failed", "cancelled")
 
@@ -65,13 +66,13 @@ class Client:
     def __init__(
         self, base_url: str = "http://127.0.0.1:8080", *, token: str | None = None, timeout_s: float = 60.0
     ) -> None:
-        """``token``: the service's bearer token (default: ``PRELABEL_SERVICE_TOKEN`` if set)."""
-        import httpx
-
+        """``token``: the service's bearer token (default: ``PRELABEL_SERVICE_TOKEN`` if set). Requests go over
+        kept-alive connections (:mod:`prelabel.httpclient`, one per thread); a service that cannot be reached
+        raises :class:`prelabel.httpclient.TransportError`."""
         self.base_url = base_url.rstrip("/")
         token = token if token is not None else (os.environ.get(ENV_TOKEN, "").strip() or None)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers)
+        self._http = KeepAliveClient(self.base_url, timeout_s=timeout_s, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -92,7 +93,7 @@ class Client:
             raise ServiceError(method, path, r.status_code, message)
         if r.status_code == 204 or not r.content:
             return None
-        if r.headers.get("content-type", "").startswith("application/json"):
+        if r.content_type.startswith("application/json"):
             return r.json()
         return r.text
 
@@ -177,7 +178,7 @@ class Client:
         """``wait_s``: long poll, answered when the invocation reaches its final state or after ``wait_s``."""
         if wait_s <= 0:
             return InvocationInfo(**self._call("GET", f"/invocations/{inference_id}"))
-        timeout = self._http.timeout.read or 60.0
+        timeout = self._http.timeout_s
         params = {"wait_s": f"{wait_s:g}"}
         raw = self._call("GET", f"/invocations/{inference_id}", params=params, timeout=max(timeout, wait_s + 30))
         return InvocationInfo(**raw)
@@ -194,8 +195,9 @@ class Client:
     def wait_all(
         self, inference_ids: Iterable[str], *, timeout_s: float = 600.0, poll_s: float = 0.2
     ) -> list[InvocationInfo]:
-        """:meth:`wait` for several: their states in batches of 1,000, then a long poll on the first unfinished
-        one (up to 20 s per call), until all are final."""
+        """:meth:`wait` for several: their states in batches of 1,000, then a long poll on the last unfinished
+        one (up to 20 s per call), until all are final. An endpoint runs its queue first-in first-out, so the last
+        one is usually the last to finish: a backlog costs a few rounds, not one per invocation."""
         ids = list(inference_ids)
         done: dict[str, InvocationInfo] = {}
         deadline = time.monotonic() + timeout_s
@@ -212,10 +214,10 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{len(ids) - len(done)} of {len(ids)} invocations unfinished after {timeout_s} s")
-            first = next(i for i in ids if i not in done)
-            info = self.describe_invocation(first, wait_s=min(20.0, max(0.01, left)))
+            last = next(i for i in reversed(ids) if i not in done)
+            info = self.describe_invocation(last, wait_s=min(20.0, max(0.01, left)))
             if info.status in FINAL:
-                done[first] = info
+                done[last] = info
 
     def result(self, inference_id: str) -> FrameRecord:
         """The frame record at the output location; :class:`InvocationFailedError` if the invocation failed."""

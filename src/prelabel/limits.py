@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import zlib
 from dataclasses import dataclass, replace
 
 from prelabel.errors import LimitExceededError, UnreadableInputError
@@ -63,11 +64,29 @@ def current() -> Limits:
     )
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk (the first chunk, CRC checked as Pillow does); None otherwise."""
+    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE) or data[8:16] != b"\x00\x00\x00\x0dIHDR":
+        return None
+    if zlib.crc32(data[12:29]) != int.from_bytes(data[29:33], "big"):
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return (width, height) if width > 0 and height > 0 else None
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) read from the image header only (no pixel decoding); None if Pillow cannot read the header.
 
-    Pillow's own decompression-bomb check is suspended for the header read, so that our limit is the one applied.
+    A PNG's is read straight from its IHDR chunk (a few microseconds; Pillow's open costs a few hundred on every
+    input the service takes). Pillow's own decompression-bomb check is suspended for the header read, so that our
+    limit is the one applied.
     """
+    png = _png_size(data)
+    if png is not None:
+        return png
     from PIL import Image
 
     with _PILLOW_LOCK:

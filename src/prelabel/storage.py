@@ -11,9 +11,11 @@ S3-compatible server such as MinIO, rclone or moto.
 from __future__ import annotations
 
 import builtins
+import functools
 import io
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +31,12 @@ def is_local(uri: str) -> bool:
 
 
 def local_path(uri: str) -> Path:
-    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+    return Path(local_str(uri))
+
+
+def local_str(uri: str) -> str:
+    """:func:`local_path` as a string, without building a ``Path`` (for code that runs on every request)."""
+    return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
 def filesystem(uri: str) -> Any:
@@ -74,10 +81,13 @@ def read_bytes(uri: str) -> bytes:
 
 
 @contextmanager
-def atomic_local(path: Path, mode: str = "wb", *, exclusive: bool = False, **open_kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_local(
+    path: Path, mode: str = "wb", *, exclusive: bool = False, fsync: bool = True, **open_kwargs: Any
+) -> Iterator[IO[Any]]:
     """A handle on a temporary file beside ``path`` that takes its place only when the block ends without error.
 
-    The content is fsynced first, so readers see the old file or the whole new one, never a half-written one.
+    The content is fsynced first (unless ``fsync`` is False), so readers see the old file or the whole new one,
+    never a half-written one, also after a power cut.
     ``exclusive``: the file is hard-linked into place instead of renamed, so :class:`FileExistsError` is raised
     (and nothing replaced) when ``path`` already exists; two writers can never both create it.
     """
@@ -86,7 +96,8 @@ def atomic_local(path: Path, mode: str = "wb", *, exclusive: bool = False, **ope
         with builtins.open(tmp, mode, **open_kwargs) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         if exclusive:
             os.link(tmp, path)
         else:
@@ -256,25 +267,59 @@ def remove(uri: str, *, recursive: bool = False) -> None:
         fs.rm(uri, recursive=recursive)
 
 
-def write_bytes(uri: str, data: bytes, *, exclusive: bool = False) -> bool:
+def write_bytes(uri: str, data: bytes, *, exclusive: bool = False, fsync: bool = True) -> bool:
     """Write atomically: readers see the old content or the new, never a half-written file.
 
     ``exclusive``: write only if nothing is at ``uri`` yet; returns False (and writes nothing) if something is.
+    ``fsync``: local files are flushed to the disk before they take their place (False: for files nobody needs
+    after a power cut, e.g. a synchronous call's payload; a killed process still leaves them whole or absent).
     Object stores: each PUT is atomic; the exclusive check there is check-then-put.
     """
+    if is_local(uri) and exclusive:
+        return _write_new_local(local_path(uri), data, fsync=fsync)
     if is_local(uri):
-        try:
-            with atomic_local(local_path(uri), "wb", exclusive=exclusive) as f:
-                f.write(data)
-        except FileExistsError:
-            if exclusive:
-                return False
-            raise
+        with atomic_local(local_path(uri), "wb", fsync=fsync) as f:
+            f.write(data)
         return True
     if exclusive and exists(uri):
         return False
     filesystem(uri).pipe_file(uri, data)
     return True
+
+
+def _write_new_local(path: Path, data: bytes, *, fsync: bool) -> bool:
+    """:func:`atomic_local` with ``exclusive``, in as few system calls as it takes (this runs for every output of
+    the service): the temporary file is created with ``O_EXCL`` under a random name, written, fsynced, and
+    hard-linked into place. False (nothing written) if ``path`` exists."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        try:
+            fd = os.open(tmp, flags, 0o600)  # as tempfile.mkstemp, which atomic_local uses
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the folder is new
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        break
+    else:
+        raise FileExistsError(f"no free temporary name beside {path}")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
 
 
 def write_text(uri: str, text: str) -> None:
@@ -287,8 +332,16 @@ def read_text(uri: str) -> str:
 
 def join(base: str, *parts: str) -> str:
     if is_local(base):
+        if parts and all(p and "/" not in p and p not in (".", "..") for p in parts):  # names: no Path needed
+            return _local_folder(base).rstrip("/") + "/" + "/".join(parts)
         return str(local_path(base).joinpath(*parts))
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+@functools.lru_cache(maxsize=256)
+def _local_folder(base: str) -> str:
+    """A local folder as ``Path`` writes it (repeated and trailing slashes, ``.`` parts folded)."""
+    return str(local_path(base))
 
 
 def parent(uri: str) -> str:

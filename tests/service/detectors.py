@@ -1,7 +1,7 @@
 """Detectors the service tests load by reference (``python:tests.service.detectors:NAME``) in worker processes.
 
-Both wrap the real default detector; they add what a test needs to observe: a model that fails on some inputs,
-and one slow enough that a worker can be killed while it holds work.
+All wrap the real default detector; they add what a test needs to observe: a model that fails on some inputs,
+one slow enough that a worker can be killed while it holds work, and one that decodes the input bytes itself.
 """
 
 from __future__ import annotations
@@ -58,3 +58,20 @@ class SlowSSD(_Wrapped):
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         time.sleep(self.delay_s)
         return self.inner.detect(image)
+
+
+class DecodesItself(_Wrapped):
+    """Declares ``detect_encoded``: it gets the input file's bytes and decodes them with its own library (Pillow),
+    then runs the real detector. Its ``detect`` refuses, so a worker that handed it pixels would fail."""
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        raise RuntimeError("this model reads the image bytes itself (detect_encoded); it was handed pixels")
+
+    def detect_encoded(self, data: bytes) -> Detections:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        return self.inner.detect(rgb)

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from prelabel.core.detections import Detections
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import PrelabelError
-from prelabel.models.base import Detector
+from prelabel.models.base import Detector, takes_encoded
 from prelabel.sources.images import load_image
 
 ImageLoader = Callable[[Frame], npt.NDArray[np.uint8]]
@@ -97,12 +98,28 @@ class Predictor:
         )
         self.device = str(options.get("device") or "cpu")
 
+    @property
+    def takes_encoded(self) -> bool:
+        """True when the model reads the image bytes itself (``detect_encoded``, see
+        :class:`prelabel.models.base.EncodedDetector`) and nothing else here needs pixels (no masker; tiling, TTA
+        and ontology wrappers take pixels): :meth:`predict_encoded` then runs without decoding."""
+        return self.masker is None and takes_encoded(self.detector)
+
     def predict_image(self, frame: Frame, image: npt.NDArray[np.uint8]) -> FrameRecord:
         h, w = image.shape[:2]
         frame = frame.model_copy(update={"width": w, "height": h})
         dets = self.detector.detect(image)
         if self.masker is not None and len(dets):
             dets.masks = self.masker.masks(image, dets.xyxy)
+        return self._record(frame, dets)
+
+    def predict_encoded(self, frame: Frame, data: bytes, size: tuple[int, int]) -> FrameRecord:
+        """The record for an image given as its file's bytes, ``size`` = (width, height) from its header
+        (:func:`prelabel.sources.images.header_size`); only when :attr:`takes_encoded`."""
+        frame = frame.model_copy(update={"width": size[0], "height": size[1]})
+        return self._record(frame, self.detector.detect_encoded(data))  # type: ignore[attr-defined]
+
+    def _record(self, frame: Frame, dets: Detections) -> FrameRecord:
         labels = dets.to_labels(frame.id, self.detector.source, self.detector.classes)
         if self.settings:
             for label in labels:

@@ -48,6 +48,22 @@ class DetectorWrapper:
         return self.detector.source
 
 
+@runtime_checkable
+class EncodedDetector(Detector, Protocol):
+    """A detector that reads the image file itself: ``detect_encoded`` gets the input's bytes as stored (PNG,
+    JPEG, ...), not decoded pixels, and returns boxes in the image's own pixels. For a model that decodes with its
+    own library, on its own device, or needs no pixels at all; the service's workers then skip their decode
+    (:meth:`prelabel.inference.predictor.Predictor.predict_encoded`). ``detect`` is still required (bulk jobs and
+    wrappers such as tiling hand it RGB pixels)."""
+
+    def detect_encoded(self, data: bytes) -> Detections: ...
+
+
+def takes_encoded(detector: object) -> bool:
+    """Whether ``detector`` has ``detect_encoded`` (see :class:`EncodedDetector`)."""
+    return callable(getattr(detector, "detect_encoded", None))
+
+
 def detect_many(detector: Detector, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
     """Detections for several images: the detector's own ``detect_batch`` when it has one (a model with a dynamic
     batch runs them in as few passes as its ``batch`` option allows), else one ``detect`` per image."""

@@ -29,6 +29,7 @@ from prelabel.service.bodylimit import BodyLimit
 from prelabel.service.completions import Completions
 from prelabel.service.context import ServiceContext
 from prelabel.service.errors import document_bearer_auth, error_responses, install_error_handlers
+from prelabel.service.fastpath import FastInvoke
 from prelabel.service.leftovers import remove_leftovers
 from prelabel.service.outbox import Outbox
 from prelabel.service.routes import ROUTERS
@@ -152,6 +153,7 @@ def create_app(
         responses=error_responses(),
     )
     app.state.ctx = ctx
+    app.add_middleware(FastInvoke, ctx=ctx)  # innermost of the three: the guard and the body limit apply first
     app.add_middleware(BodyLimit, max_bytes=lim.max_body_bytes)
     app.add_middleware(
         Guard,

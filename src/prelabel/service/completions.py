@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from prelabel.service.wake import API, address, supported
+from prelabel.service.wake import API, address, parse, supported
 
 log = logging.getLogger("prelabel.service")
 
@@ -37,7 +37,8 @@ class Completions:
         return self._sock is not None
 
     def add_listener(self, fn: Callable[[], None]) -> None:
-        """``fn()`` is called (in the event loop) after each batch of announcements; it must not block."""
+        """``fn()`` is called (in the event loop) after each batch of announcements that brought a webhook notice
+        (announcements say whether they did); it must not block."""
         self._listeners.append(fn)
 
     def start(self) -> None:
@@ -68,7 +69,7 @@ class Completions:
 
     def _readable(self) -> None:
         assert self._sock is not None
-        got = False
+        notices = False
         while True:
             try:
                 data = self._sock.recv(256)
@@ -76,10 +77,11 @@ class Completions:
                 break
             except OSError:
                 break
-            got = True
-            for ev in self._waiters.get(data.decode(errors="replace"), ()):
+            inference_id, notice = parse(data)
+            notices = notices or notice
+            for ev in self._waiters.get(inference_id, ()):
                 ev.set()
-        if got:
+        if notices:  # a completion that added no webhook notice (the worker says so) does not kick the outbox
             for fn in self._listeners:
                 try:
                     fn()

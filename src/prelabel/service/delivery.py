@@ -15,13 +15,14 @@ from prelabel.errors import PrelabelError
 log = logging.getLogger("prelabel.service")
 
 
-def write_once(uri: str, data: bytes) -> bool:
+def write_once(uri: str, data: bytes, *, durable: bool = True) -> bool:
     """Write ``data`` at ``uri`` unless something is there already. True if this call created it.
 
     Local files are hard-linked into place from an fsynced temporary file, so two writers can never both create
     it and a reader never sees a half-written file; object stores (s3://) leave an existing object alone.
+    ``durable`` False skips the fsync: for a file that nobody reads after a restart (a synchronous call's answer).
     """
-    return storage.write_bytes(uri, data, exclusive=True)
+    return storage.write_bytes(uri, data, exclusive=True, fsync=durable)
 
 
 class OutputWriteError(PrelabelError):
@@ -34,14 +35,16 @@ class OutputWriteError(PrelabelError):
         self.uri = uri
 
 
-def write_once_bounded(uri: str, data: bytes, *, attempts: int = 3, backoff_s: float = 0.2) -> bool:
+def write_once_bounded(
+    uri: str, data: bytes, *, attempts: int = 3, backoff_s: float = 0.2, durable: bool = True
+) -> bool:
     """:func:`write_once`, tried up to ``attempts`` times (the wait doubles from ``backoff_s``) when storage
     fails; then :class:`OutputWriteError`. A location that can never be written (a path under a regular file, a
     bucket that refuses) fails the invocation instead of holding it for ever."""
     last: BaseException | None = None
     for attempt in range(1, max(1, attempts) + 1):
         try:
-            return write_once(uri, data)
+            return write_once(uri, data, durable=durable)
         except Exception as e:
             last = e
             log.warning("writing %s failed (attempt %d/%d): %s: %s", uri, attempt, attempts, type(e).__name__, e)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from prelabel import access, storage
 from prelabel.service.errors import api_error
@@ -11,7 +11,7 @@ from prelabel.service.errors import api_error
 
 def check_location(name: str, uri: str, policy: access.AccessPolicy) -> str:
     """The location, normalised, if it is absolute (else 422) and under the storage roots (else 403)."""
-    if storage.is_local(uri) and not Path(storage.local_path(uri)).is_absolute():
+    if storage.is_local(uri) and not os.path.isabs(storage.local_str(uri)):
         raise api_error(422, f"{name} must be an absolute path or a URI such as s3://bucket/key; got {uri!r}")
     try:
         return policy.check(uri, name)

@@ -77,7 +77,8 @@ class EndpointReplica:
             self.instance,
             predictor,
             lease_s=lease_s,
-            announce=lambda iid: announce(state_dir, [iid]),  # heard when the replica runs on the server's host
+            # heard when the replica runs on the server's host
+            announce=lambda iid, notice: announce(state_dir, [iid], notice),
             chain=False,  # the dispatcher hands each invocation to a replica
         )
 

@@ -18,6 +18,7 @@ spurious datagram costs at most one poll.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import select
 import socket
@@ -26,14 +27,35 @@ from collections.abc import Iterable
 from pathlib import Path
 
 FALLBACK_POLL_S = 1.0
+#: an announcement that starts with this added no webhook notice: the server's outbox need not look
+QUIET = "#"
 #: the instance name the API server's own socket is bound under (workers tell it what they finished)
 API = "api"
 
 
 def address(state_dir: str | Path, instance: str) -> str:
     """The abstract socket name of ``instance`` (at most 108 bytes: the state folder is hashed)."""
-    digest = hashlib.sha1(str(Path(state_dir).absolute()).encode()).hexdigest()[:16]
+    return _address(str(Path(state_dir).absolute()), instance)
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(state_dir: str, instance: str) -> str:
+    digest = hashlib.sha1(state_dir.encode()).hexdigest()[:16]
     return f"\0prelabel-{digest}-{instance}"[:107]
+
+
+_SENDER: socket.socket | None = None
+
+
+def _sender() -> socket.socket:
+    """One unbound, non-blocking datagram socket per process for every announcement and wake-up it sends (the
+    API server sends one per invocation it queues; ``sendto`` on it is safe from any thread)."""
+    global _SENDER
+    if _SENDER is None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        _SENDER = s
+    return _SENDER
 
 
 def supported() -> bool:
@@ -82,35 +104,44 @@ class WakeSocket:
         with contextlib.suppress(OSError):
             self._out.sendto(b"!", self.address)
 
-    def announce(self, inference_id: str) -> None:
-        """Tell the API server that ``inference_id`` has reached its final state (committed)."""
+    def announce(self, inference_id: str, notice: bool = True) -> None:
+        """Tell the API server that ``inference_id`` has reached its final state (committed); ``notice``: a
+        webhook notice was put in the outbox with it (False: the outbox is not kicked)."""
         with contextlib.suppress(OSError):
-            self._out.sendto(inference_id.encode(), self.api_address)
+            self._out.sendto(_datagram(inference_id, notice), self.api_address)
 
     def close(self) -> None:
         self.sock.close()
         self._out.close()
 
 
-def announce(state_dir: str | Path, inference_ids: Iterable[str]) -> None:
+def _datagram(inference_id: str, notice: bool) -> bytes:
+    return (inference_id if notice else QUIET + inference_id).encode()
+
+
+def parse(datagram: bytes) -> tuple[str, bool]:
+    """(inference id, whether a webhook notice came with it) of an announcement."""
+    text = datagram.decode(errors="replace")
+    return (text[len(QUIET) :], False) if text.startswith(QUIET) else (text, True)
+
+
+def announce(state_dir: str | Path, inference_ids: Iterable[str], notice: bool = True) -> None:
     """Tell the API server that these invocations have reached their final state (skipped when it is not
-    listening: it then learns of them at its next fallback read)."""
+    listening: it then learns of them at its next fallback read); ``notice``: see :meth:`WakeSocket.announce`."""
     if not supported():
         return
     target = address(state_dir, API)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.setblocking(False)
-        for iid in inference_ids:
-            with contextlib.suppress(OSError):
-                s.sendto(iid.encode(), target)
+    s = _sender()
+    for iid in inference_ids:
+        with contextlib.suppress(OSError):
+            s.sendto(_datagram(iid, notice), target)
 
 
 def wake(state_dir: str | Path, instances: Iterable[str]) -> None:
     """Poke each instance's worker; silently skips those not listening (starting, gone, another platform)."""
     if not supported():
         return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.setblocking(False)
-        for instance in instances:
-            with contextlib.suppress(OSError):  # not bound (yet), or its buffer is full: it is awake anyway
-                s.sendto(b"!", address(state_dir, instance))
+    s = _sender()
+    for instance in instances:
+        with contextlib.suppress(OSError):  # not bound (yet), or its buffer is full: it is awake anyway
+            s.sendto(b"!", address(state_dir, instance))

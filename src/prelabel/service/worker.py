@@ -24,6 +24,9 @@ from pathlib import PurePosixPath
 from types import FrameType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from prelabel import access
 from prelabel.core.labels import Frame
 from prelabel.errors import PrelabelError
@@ -38,6 +41,7 @@ from prelabel.service.delivery import (
 from prelabel.service.models import load_model
 from prelabel.service.store import Lease, Store
 from prelabel.service.wake import FALLBACK_POLL_S, WakeSocket, announce
+from prelabel.sources.images import decode_image, header_size
 
 log = logging.getLogger("prelabel.service.worker")
 
@@ -62,10 +66,11 @@ class Worker:
         poll_s: float = 0.1,
         write_attempts: int = 3,
         write_backoff_s: float = 0.2,
-        announce: Callable[[str], None] | None = None,
+        announce: Callable[[str, bool], None] | None = None,
         chain: bool = True,
     ) -> None:
-        """``announce(inference_id)``: called after an invocation's final state is committed (tells the API);
+        """``announce(inference_id, notice)``: called after an invocation's final state is committed (tells the
+        API; ``notice``: a webhook notice went into the outbox with it);
         ``chain``: lease the next invocation with each final state (False where a dispatcher assigns work)."""
         self.store = store
         self.spec = spec
@@ -86,6 +91,7 @@ class Worker:
         self.chain = chain
         self.accepting = True  # False once draining: no more leases, also not chained ones
         self.stopping = threading.Event()
+        self.encoded = predictor.takes_encoded  # no decode here: the model reads the input's bytes itself
         det = predictor.detector
         self.model_name = f"{det.model_id}@{det.version}"
 
@@ -130,11 +136,17 @@ class Worker:
             self.hold([nxt])
             self._chained.lease = nxt
         if done and self.announce is not None:
-            self.announce(lease.id)
+            notice = kw.get("notice")
+            self.announce(lease.id, bool(notice and notice[0]))
         return done
 
-    def _write(self, uri: str, data: bytes) -> bool:
-        return write_once_bounded(uri, data, attempts=self.write_attempts, backoff_s=self.write_backoff_s)
+    def _write(self, lease: Lease, uri: str, data: bytes) -> bool:
+        """A synchronous call's answer is read once by the server and removed, and the call is abandoned if the
+        service restarts: it is not fsynced. Every other output and error document is, before its commit."""
+        durable = not lease.params.get("sync")
+        return write_once_bounded(
+            uri, data, attempts=self.write_attempts, backoff_s=self.write_backoff_s, durable=durable
+        )
 
     def _process(self, lease: Lease) -> None:
         if lease.attempts > MAX_ATTEMPTS:
@@ -144,11 +156,13 @@ class Worker:
                 "WorkerCrashed",
             )
             return
+        image: npt.NDArray[np.uint8] | None = None
         try:
             image_bytes = self.read_input(lease.input_location)  # under the roots, bounded
-            from prelabel.sources.images import decode_image
-
-            image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
+            if self.encoded:  # the model decodes the bytes itself (or needs no pixels): only the header is read
+                size = header_size(image_bytes, lease.input_location)
+            else:
+                image = decode_image(image_bytes, lease.input_location)  # refuses too many pixels from the header
         except PrelabelError as e:
             self.fail(lease, str(e), type(e).__name__)
             return
@@ -169,7 +183,10 @@ class Worker:
         try:
             with self.model_lock:
                 t_model = time.perf_counter()
-                record = self.predictor.predict_image(frame, image)
+                if image is None:
+                    record = self.predictor.predict_encoded(frame, image_bytes, size)
+                else:
+                    record = self.predictor.predict_image(frame, image)
                 model_s = time.perf_counter() - t_model
         except Exception as e:
             self.fail(lease, f"model {self.model_name} failed: {type(e).__name__}: {e}", "ModelError")
@@ -183,7 +200,7 @@ class Worker:
             log.warning("invocation %s: lease lost before writing; another instance runs it", lease.id)
             return
         try:
-            created = self._write(lease.output_location, record.to_json().encode())
+            created = self._write(lease, lease.output_location, record.to_json().encode())
         except OutputWriteError as e:
             self.fail(lease, f"the output could not be written: {e}", "OutputWriteError")
             return
@@ -218,7 +235,7 @@ class Worker:
             return
         doc = error_document(lease.id, self.endpoint, lease.input_location, error, error_type)
         try:
-            if not self._write(lease.failure_location, doc):
+            if not self._write(lease, lease.failure_location, doc):
                 why = foreign_error_document(lease.failure_location, lease.id, lease.input_location)
                 if why is not None:
                     error += f"; no error document was written: {lease.failure_location} exists already ({why})"
@@ -315,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             lease_s=args.lease_s,
             poll_s=args.poll_s,
             write_attempts=args.write_attempts,
-            announce=lambda iid: announce(args.state, [iid]),
+            announce=lambda iid, notice: announce(args.state, [iid], notice),
         )
     except Exception as e:
         reason = f"model {spec['model']!r} could not be loaded: {type(e).__name__}: {e}"

@@ -88,5 +88,17 @@ def decode_image(data: bytes, item: str) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(img)
 
 
+def header_size(data: bytes, item: str) -> tuple[int, int]:
+    """(width, height) from the image header alone, for a model that decodes the bytes itself: refuses an empty
+    input, a header no image reader knows and too many pixels, like :func:`decode_image`, without decoding."""
+    if not data:
+        raise UnreadableInputError(item, "the file is empty")
+    size = limits.image_size(data)
+    if size is None:
+        raise UnreadableInputError(item, "not a readable image header (corrupt, truncated, or not an image format)")
+    limits.check_pixels(size[0], size[1], item)
+    return size
+
+
 def load_image(frame: Frame) -> npt.NDArray[np.uint8]:
     return decode_image(storage.read_bytes(frame.uri), frame.uri)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from prelabel import access
@@ -107,3 +109,50 @@ def test_describing_many_invocations_reads_the_store_twice_whatever_their_number
             store.db.set_trace_callback(None)
         assert [i.inference_id for i in infos] == ids * 10
         assert len(reads) == 2, reads
+
+
+def test_the_fast_path_answers_as_the_route_and_leaves_the_rest_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prelabel.service import fastpath
+
+    served: list[str] = []
+    real_accept = fastpath.accept
+
+    def watched(ctx: Any, name: str, *args: Any) -> Any:  # the fast path's own calls of the route's work
+        served.append(name)
+        return real_accept(ctx, name, *args)
+
+    monkeypatch.setattr(fastpath, "accept", watched)
+    policy = access.AccessPolicy.from_specs([str(tmp_path), str(FRAME.parent)])
+    app = create_app(tmp_path / "state", supervise=False, policy=policy, token="a-token-of-16-chars-or-more")
+    auth = {"Authorization": "Bearer a-token-of-16-chars-or-more"}
+    with TestClient(app, base_url="http://127.0.0.1", headers=auth) as c:
+        c.post("/models", json={"name": "m", "model": "ssd-mobilenet-v2-coco"})
+        c.post("/endpoint-configs", json={"name": "c", "model_name": "m", "output_path": str(tmp_path / "out")})
+        c.post("/endpoints", json={"name": "e", "config_name": "c"})
+        url = "/endpoints/e/async-invocations"
+        plain = {"input_location": str(FRAME), "inference_id": "same", "min_score": "0.5"}
+        fast = c.post(url, params=plain)
+        assert served == ["e"]
+        routed = c.post(url, params={**plain, "other": "1"})  # a parameter it does not know: FastAPI's route
+        assert served == ["e"]
+        assert (fast.status_code, fast.json()) == (routed.status_code, routed.json()) == (202, routed.json())
+        assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+        assert fast.json()["output_location"] == str(tmp_path / "out" / "same.json")
+
+        # what the route refuses is answered by the route, with its documented error
+        assert c.post(url, params={"input_location": str(FRAME)}, headers={"Authorization": ""}).status_code == 401
+        assert c.post("/endpoints/nope/async-invocations", params={"input_location": str(FRAME)}).json() == {
+            "error": "endpoint 'nope' not found; existing: e"
+        }
+        assert c.post(url, params={"input_location": "/etc/passwd"}).status_code == 403
+        assert c.post(url, params={"input_location": "relative.png"}).status_code == 422
+        assert c.post(url, params={"input_location": str(FRAME), "inference_id": "a/b"}).status_code == 422
+        assert c.post(url, params={"input_location": str(FRAME), "min_score": "1.5"}).status_code == 422
+        other = tmp_path / "other.png"
+        other.write_bytes(FRAME.read_bytes())
+        assert c.post(url, params={"input_location": str(other), "inference_id": "same"}).status_code == 409
+        # tried and then answered by the route: the unknown endpoint, both locations, the conflict; the token,
+        # the bad id and the bad score never reach the fast path
+        assert served == ["e", "nope", "e", "e", "e"]

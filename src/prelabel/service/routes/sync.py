@@ -65,7 +65,8 @@ async def invoke_sync(
     sync_dir = ctx.sync_dir
     sync_dir.mkdir(exist_ok=True)
     payload = sync_dir / f"{iid}{SYNC_CONTENT_TYPES[ctype]}"
-    await asyncio.to_thread(storage.write_bytes, str(payload), body)
+    # not fsynced: the call is abandoned if the service restarts, and its payload removed
+    await asyncio.to_thread(storage.write_bytes, str(payload), body, fsync=False)
     params: dict[str, Any] = {"sync": True, "frame_id": frame_id or hashlib.sha1(body).hexdigest()[:16]}
     if min_score is not None:
         params["min_score"] = min_score

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ class StoreBase:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / DB_NAME
         self._conns = sqlite_layer.ThreadLocalConnections(self.path, synchronous="NORMAL")
+        self._write_lock = threading.Lock()
         sqlite_layer.migrate(self.db, MIGRATIONS, path=str(self.path))
 
     @property
@@ -26,8 +28,10 @@ class StoreBase:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any error)."""
-        with sqlite_layer.transaction(self.db) as db:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any error). The threads of one process take turns
+        on a lock first: a thread waiting for another thread's commit is woken when it ends, rather than polling
+        SQLite's write lock (the worker's slots and the server's event loop, supervisor and outbox all write)."""
+        with self._write_lock, sqlite_layer.transaction(self.db) as db:
             yield db
 
     def close(self) -> None:
