@@ -119,3 +119,26 @@ def test_detections_validate_shapes_and_make_stable_ids() -> None:
     assert [lab.category for lab in a] == ["person", "car"]  # best score first
     with pytest.raises(ValueError, match="outside the model's 2 classes"):
         dets.to_labels("f1", SRC, ["person", "bicycle"])
+
+
+def test_checked_model_makes_what_model_construct_makes() -> None:
+    from prelabel.core.labels import checked_model
+
+    box = checked_model(Box2D, {"x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0})
+    assert box == Box2D(x1=1.0, y1=2.0, x2=3.0, y2=4.0)
+    values = {
+        "id": "a", "category": "car", "source": SRC, "score": 0.5, "review": ReviewState.PENDING, "box": box,
+        "mask": None, "polygon": None, "box3d": None, "track_id": None, "attributes": {"k": 1},
+    }  # fmt: skip
+    want = Label.model_construct(**values)
+    got = checked_model(Label, dict(values))
+    assert got == want and got.model_dump() == want.model_dump()
+    assert got.model_fields_set == want.model_fields_set == set(values)
+    assert got == Label(**values)  # the same values validated
+    stated = {"id", "category", "source", "box"}
+    partial = checked_model(Label, dict(values), stated)
+    assert partial.model_fields_set == stated and partial.model_dump(exclude_unset=True).keys() == stated
+    partial.score = 0.7  # assignment still validates, and marks only this model's field as set
+    assert "score" in partial.model_fields_set and "score" not in stated
+    with pytest.raises(ValidationError, match=r"\[0, 1\]"):
+        partial.score = 2.0

@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,24 @@ _SOURCE_RE = re.compile(r"^(model:[^@\s]+@[^@\s]+|human:[^\s]+|fused|import:[^\s
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_M = TypeVar("_M", bound=_Model)
+_set_attr = object.__setattr__
+
+
+def checked_model(cls: type[_M], values: dict[str, Any], fields_set: set[str] | None = None) -> _M:
+    """A model of ``cls`` from values already checked: every field of ``cls``, in field order, each of the type
+    the field holds. What ``cls.model_construct(**values)`` makes (``fields_set``: the fields given explicitly;
+    default: all), without its per-field alias and default handling, which costs more than validating. For the
+    hot paths that turn checked columns back into records (:meth:`LabelSet.to_labels`, composites of validated
+    parts); data read from outside goes through validation instead."""
+    m = cls.__new__(cls)
+    _set_attr(m, "__dict__", values)
+    _set_attr(m, "__pydantic_fields_set__", set(values if fields_set is None else fields_set))
+    _set_attr(m, "__pydantic_extra__", None)
+    _set_attr(m, "__pydantic_private__", None)
+    return m
 
 
 def _finite(name: str, value: float) -> float:

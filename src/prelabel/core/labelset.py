@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import Box2D, Label, Mask, ReviewState, parse_source
+from prelabel.core.labels import Box2D, Label, Mask, ReviewState, checked_model, parse_source
 from prelabel.errors import FormatError
 
 F64 = npt.NDArray[np.float64]
@@ -246,29 +246,30 @@ class LabelSet:
         so each record is built without validating it again."""
         self.check_rows()
         names = self.categories
-        xyxy = self.xyxy.tolist()
-        scores = self.scores.tolist()
-        has_box = self.has_box.tolist()
-        codes = self.class_codes.tolist()
-        review = [_REVIEW_STATE[int(r)] for r in self.review.tolist()]
+        review = [_REVIEW_STATE[r] for r in self.review.tolist()]
         out: list[Label] = []
-        for i in range(len(self)):
-            origin = self.origins[i]
-            x1, y1, x2, y2 = xyxy[i]
-            s = scores[i]
+        for (x1, y1, x2, y2), s, has, code, rv, lid, src, tid, mask, attrs, origin in zip(
+            self.xyxy.tolist(), self.scores.tolist(), self.has_box.tolist(), self.class_codes.tolist(), review,
+            self.ids.tolist(), self.sources.tolist(), self.track_ids.tolist(), self.masks, self.attributes,
+            self.origins, strict=True,
+        ):  # fmt: skip
+            box = checked_model(Box2D, {"x1": x1, "y1": y1, "x2": x2, "y2": y2}) if has else None
             out.append(
-                Label.model_construct(
-                    id=str(self.ids[i]),
-                    category=names[codes[i]],
-                    source=str(self.sources[i]),
-                    score=None if s != s else s,  # NaN: no score
-                    review=review[i],
-                    box=Box2D.model_construct(x1=x1, y1=y1, x2=x2, y2=y2) if has_box[i] else None,
-                    mask=self.masks[i],
-                    polygon=None if origin is None else origin.polygon,
-                    box3d=None if origin is None else origin.box3d,
-                    track_id=self.track_ids[i],
-                    attributes=dict(self.attributes[i]),
+                checked_model(
+                    Label,
+                    {  # every field, in Label's order
+                        "id": str(lid),
+                        "category": names[code],
+                        "source": str(src),
+                        "score": None if s != s else s,  # NaN: no score
+                        "review": rv,
+                        "box": box,
+                        "mask": mask,
+                        "polygon": None if origin is None else origin.polygon,
+                        "box3d": None if origin is None else origin.box3d,
+                        "track_id": tid,
+                        "attributes": dict(attrs),
+                    },
                 )
             )
         return out
