@@ -228,7 +228,7 @@ def make_label_id(*parts: object) -> str:
     """A stable id: the same parts give the same id (re-running a model keeps ids); no parts give a random id."""
     if not parts:
         return uuid.uuid4().hex[:16]
-    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 class Label(_Model):

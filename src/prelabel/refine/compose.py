@@ -47,10 +47,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, checked_model, make_label_id
-from prelabel.core.labelset import LabelSet
+from prelabel.core.labelset import LabelSet, object_column
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
 from prelabel.formats._common import parse_json_text
 
@@ -387,21 +386,15 @@ def compose_set(ls: LabelSet, rules: Sequence[ComposeRule], frame_id: str = "") 
         scores=np.asarray([scores[r] for r in keep] + made_scores, dtype=np.float64),
         class_codes=np.concatenate([codes_in[idx], np.asarray(made_codes, dtype=np.int32)]),
         categories=tuple(codes),
-        ids=_objects_of([*ids[idx].tolist(), *made_ids]),
-        sources=_objects_of([*sources[idx].tolist(), *made_sources]),
+        ids=object_column([*ids[idx].tolist(), *made_ids]),
+        sources=object_column([*sources[idx].tolist(), *made_sources]),
         review=np.concatenate([ls.review[idx], np.zeros(n, np.int8)]),
-        track_ids=_objects_of([*ls.track_ids[idx].tolist(), *([None] * n)]),
+        track_ids=object_column([*ls.track_ids[idx].tolist(), *([None] * n)]),
         has_box=np.concatenate([ls.has_box[idx], np.ones(n, bool)]),
         masks=[ls.masks[r] for r in keep] + [None] * n,
         attributes=[ls.attributes[r] for r in keep] + attrs,
         origins=[ls.origins[r] for r in keep] + [None] * n,
     )
-
-
-def _objects_of(values: list[Any]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def compose_records(

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.geometry.boxes2d import greedy_cluster
+from prelabel.core.geometry.boxes2d import greedy_cluster, greedy_cluster_rows
 from prelabel.core.labels import FrameRecord, Label, make_label_id
-from prelabel.core.labelset import LabelSet
+from prelabel.core.labelset import LabelSet, object_column
 from prelabel.errors import PrelabelError, UnknownNameError
 
 METHODS = ("wbf", "nms", "vote")
@@ -217,95 +217,100 @@ def fuse_sets(
     w = [1.0] * n if weights is None else [float(x) for x in weights]
     set_names = list(names) if names is not None else [f"set{k}" for k in range(n)]
     n_votes = votes if votes is not None else n // 2 + 1
+    # the pooled rows, model by model, in plain Python (a frame holds tens of boxes: a numpy call per step would
+    # cost more than the arithmetic); rows mapped to None, without a box or under skip_score are left out
     vocab: dict[str, int] = {}
-    part_boxes, part_scores, part_codes, part_models, part_ids = [], [], [], [], []
+    cat_rank: dict[int, int] = {}  # categories in order of first appearance among the pooled boxes
+    boxes: list[list[float]] = []
+    scores: list[float] = []
+    codes: list[int] = []
+    models: list[int] = []
+    pool_ids: list[str] = []
     for k, ls in enumerate(sets):
         if ls is None or not len(ls):
             continue
-        # class maps run once per category; rows mapped to None, without a box or under skip_score are left out
+        # class maps run once per category
         mapped = [maps[k](c) for c in ls.categories] if maps is not None else list(ls.categories)
-        remap = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
-        code = remap[ls.class_codes]
-        raw = ls.scores_or(1.0)
-        idx = np.flatnonzero(ls.has_box & (code >= 0) & (raw >= skip_score))
-        part_boxes.append(ls.xyxy[idx])
-        part_scores.append(raw[idx] * w[k])
-        part_codes.append(code[idx])
-        part_models.append(np.full(len(idx), k, np.int64))
-        part_ids.append(ls.ids[idx])
-    if not part_boxes or not sum(len(b) for b in part_boxes):
+        remap = [-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped]
+        wk = w[k]
+        for box, raw, c, has, lid in zip(
+            ls.xyxy.tolist(), ls.scores.tolist(), ls.class_codes.tolist(), ls.has_box.tolist(), ls.ids.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            code = remap[c]
+            if raw != raw:  # NaN: no score, counts as 1
+                raw = 1.0
+            if has and code >= 0 and raw >= skip_score:
+                boxes.append(box)
+                scores.append(raw * wk)
+                codes.append(code)
+                models.append(k)
+                pool_ids.append(lid)
+                if code not in cat_rank:
+                    cat_rank[code] = len(cat_rank)
+    if not boxes:
         return LabelSet.empty()
-    xyxy = np.concatenate(part_boxes)
-    scores = np.concatenate(part_scores)
-    codes = np.concatenate(part_codes)
-    models = np.concatenate(part_models)
-    pool_ids = np.concatenate(part_ids).tolist()
-    categories = list(vocab)
-    # categories in order of first appearance among the pooled boxes (model by model)
-    _, first = np.unique(codes, return_index=True)
-    cat_rank = np.empty(len(categories), np.int64)
-    cat_rank[codes[np.sort(first)]] = np.arange(len(first))
-    cl = greedy_cluster(
-        xyxy,
-        scores,
-        iou_threshold=iou_threshold,
-        groups=codes,
-        reference="leader" if method == "nms" else "mean",
+    members, refs = greedy_cluster_rows(
+        boxes, scores, iou_threshold=iou_threshold, groups=codes, reference="leader" if method == "nms" else "mean"
     )
-    k_n = len(cl)
-    lab = np.empty(len(xyxy), np.int64)
-    for j, members in enumerate(cl.members):
-        lab[members] = j
-    leaders = np.asarray([m[0] for m in cl.members], np.int64)
-    best = np.zeros((k_n, n))  # each model's best (weighted) score in each cluster: one model counts once
-    np.maximum.at(best, (lab, models), scores)
-    present = np.zeros((k_n, n), bool)
-    present[lab, models] = True
-    agreement = present.sum(axis=1)
+    k_n = len(members)
+    # each model's best (weighted) score in each cluster, row-major (K, n): one model counts once
+    best = [0.0] * (k_n * n)
+    for j, idx in enumerate(members):
+        row = j * n
+        for i in idx:
+            cell = row + models[i]
+            if scores[i] > best[cell]:
+                best[cell] = scores[i]
+    member_models = [sorted({models[i] for i in idx}) for idx in members]
     top = max(w) if w else 1.0
     if method == "nms":
-        fused = np.minimum(1.0, scores[leaders] / (top or 1.0))
-    elif score_mode == "mean":
-        fused = np.minimum(1.0, best.sum(axis=1) / (float(sum(w)) or 1.0))
-    elif score_mode == "max":
-        fused = np.minimum(1.0, best.max(axis=1) / top)
-    else:  # noisy-or: the chance that at least one model is right
-        fused = 1.0 - np.prod(1.0 - np.clip(best / top, 0.0, 1.0), axis=1)
-    keep = np.ones(k_n, bool) if method != "vote" else agreement >= n_votes
-    cluster_cat = codes[leaders]
+        fused = np.minimum(1.0, np.asarray([scores[m[0]] for m in members]) / (top or 1.0))
+    else:
+        best_a = np.asarray(best, dtype=np.float64).reshape(k_n, n)
+        if score_mode == "mean":
+            fused = np.minimum(1.0, best_a.sum(axis=1) / (float(sum(w)) or 1.0))
+        elif score_mode == "max":
+            fused = np.minimum(1.0, best_a.max(axis=1) / top)
+        else:  # noisy-or: the chance that at least one model is right
+            fused = 1.0 - np.prod(1.0 - np.clip(best_a / top, 0.0, 1.0), axis=1)
+    fused_l = fused.tolist()
+    cluster_cat = [codes[m[0]] for m in members]
     # clusters category by category (first appearance), then as formed; then best score first (stable)
-    order = np.lexsort((np.arange(k_n), cat_rank[cluster_cat]))
-    order = order[keep[order]]
-    order = order[np.argsort(-fused[order], kind="stable")]
-    boxes = np.asarray([[round(v, 2) for v in row] for row in cl.boxes[order].tolist()]).reshape(-1, 4)
-    boxes[:, 2] = np.maximum(boxes[:, 0], boxes[:, 2])
-    boxes[:, 3] = np.maximum(boxes[:, 1], boxes[:, 3])
-    cats = [categories[c] for c in cluster_cat[order].tolist()]
-    ids = [make_label_id(frame_id, "fused", method, rank, cat) for rank, cat in enumerate(cats)]
-    present_rows = present.tolist()
+    order = sorted(range(k_n), key=lambda j: cat_rank[cluster_cat[j]])
+    if method == "vote":
+        order = [j for j in order if len(member_models[j]) >= n_votes]
+    order.sort(key=lambda j: -fused_l[j])
+    m_n = len(order)
+    out_xyxy = np.asarray([[round(v, 2) for v in refs[j]] for j in order], dtype=np.float64).reshape(m_n, 4)
+    out_xyxy[:, 2] = np.maximum(out_xyxy[:, 0], out_xyxy[:, 2])
+    out_xyxy[:, 3] = np.maximum(out_xyxy[:, 1], out_xyxy[:, 3])
+    categories = list(vocab)
+    cats = [categories[cluster_cat[j]] for j in order]
+    out_cats = tuple(dict.fromkeys(cats))
+    code_of = {c: i for i, c in enumerate(out_cats)}
     attributes = []
-    for j in order.tolist():
-        member_models = [m for m, here in enumerate(present_rows[j]) if here]
+    for j in order:
+        mm = member_models[j]
         attributes.append(
             {
-                "fused_from": [set_names[m] for m in member_models],
-                "agreement": len(member_models),
-                "members": [str(pool_ids[i]) for i in cl.members[j]],
+                "fused_from": [set_names[m] for m in mm],
+                "agreement": len(mm),
+                "members": [str(pool_ids[i]) for i in members[j]],
                 "method": method,
             }
         )
-    m_n = len(order)
-    out_cats = tuple(dict.fromkeys(cats))
-    code_of = {c: i for i, c in enumerate(out_cats)}
-    return LabelSet(
-        xyxy=boxes,
+    return LabelSet.of_checked(
+        xyxy=out_xyxy,
         scores=np.asarray([round(v, 6) for v in np.clip(fused[order], 0.0, 1.0).tolist()], dtype=np.float64),
         class_codes=np.asarray([code_of[c] for c in cats], np.int32),
         categories=out_cats,
-        ids=np.asarray(ids, dtype=object).reshape(m_n),
-        sources=np.full(m_n, "fused", dtype=object),
+        ids=object_column([make_label_id(frame_id, "fused", method, rank, cat) for rank, cat in enumerate(cats)]),
+        sources=object_column(["fused"] * m_n),
         review=np.zeros(m_n, np.int8),
-        track_ids=np.full(m_n, None, dtype=object),
+        track_ids=object_column([None] * m_n),
         has_box=np.ones(m_n, bool),
+        masks=[None] * m_n,
         attributes=attributes,
+        origins=[None] * m_n,
     )
