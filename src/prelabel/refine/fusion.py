@@ -302,7 +302,7 @@ def fuse_sets(
         )
     return LabelSet.of_checked(
         xyxy=out_xyxy,
-        scores=np.asarray([round(v, 6) for v in np.clip(fused[order], 0.0, 1.0).tolist()], dtype=np.float64),
+        scores=np.asarray([round(min(max(fused_l[j], 0.0), 1.0), 6) for j in order], dtype=np.float64),
         class_codes=np.asarray([code_of[c] for c in cats], np.int32),
         categories=out_cats,
         ids=object_column([make_label_id(frame_id, "fused", method, rank, cat) for rank, cat in enumerate(cats)]),
