@@ -357,19 +357,20 @@ def _fuse_pool(
         boxes, scores, iou_threshold=iou_threshold, groups=codes, reference="leader" if method == "nms" else "mean"
     )
     k_n = len(members)
-    # each model's best (weighted) score in each cluster, row-major (K, n): one model counts once
-    best = [0.0] * (k_n * n)
-    for j, idx in enumerate(members):
-        row = j * n
-        for i in idx:
-            cell = row + models[i]
-            if scores[i] > best[cell]:
-                best[cell] = scores[i]
-    member_models = [sorted({models[i] for i in idx}) for idx in members]
+    member_models = [[models[idx[0]]] if len(idx) == 1 else sorted({models[i] for i in idx}) for idx in members]
     top = max(w) if w else 1.0
     if method == "nms":
-        fused = np.minimum(1.0, np.asarray([scores[m[0]] for m in members]) / (top or 1.0))
+        d = top or 1.0
+        fused_l = [min(1.0, scores[m[0]] / d) for m in members]  # np.minimum's answer, in Python floats
     else:
+        # each model's best (weighted) score in each cluster, row-major (K, n): one model counts once
+        best = [0.0] * (k_n * n)
+        for j, idx in enumerate(members):
+            row = j * n
+            for i in idx:
+                cell = row + models[i]
+                if scores[i] > best[cell]:
+                    best[cell] = scores[i]
         best_a = np.asarray(best, dtype=np.float64).reshape(k_n, n)
         if score_mode == "mean":
             fused = np.minimum(1.0, best_a.sum(axis=1) / (float(sum(w)) or 1.0))
@@ -377,7 +378,7 @@ def _fuse_pool(
             fused = np.minimum(1.0, best_a.max(axis=1) / top)
         else:  # noisy-or: the chance that at least one model is right
             fused = 1.0 - np.prod(1.0 - np.clip(best_a / top, 0.0, 1.0), axis=1)
-    fused_l = fused.tolist()
+        fused_l = fused.tolist()
     cluster_cat = [codes[m[0]] for m in members]
     # clusters category by category (first appearance), then as formed; then best score first (stable)
     cat_rank = pool.cat_rank
@@ -387,7 +388,8 @@ def _fuse_pool(
     order.sort(key=lambda j: -fused_l[j])
     xyxy = []
     for j in order:
-        x1, y1, x2, y2 = (round(v, 2) for v in refs[j])
+        r = refs[j]
+        x1, y1, x2, y2 = round(r[0], 2), round(r[1], 2), round(r[2], 2), round(r[3], 2)
         xyxy.append([x1, y1, max(x1, x2), max(y1, y2)])  # as np.maximum: the first where equal
     categories = list(pool.vocab)
     cats = [categories[cluster_cat[j]] for j in order]
