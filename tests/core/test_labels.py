@@ -142,3 +142,15 @@ def test_checked_model_makes_what_model_construct_makes() -> None:
     assert "score" in partial.model_fields_set and "score" not in stated
     with pytest.raises(ValidationError, match=r"\[0, 1\]"):
         partial.score = 2.0
+
+
+def test_checked_models_with_every_field_share_one_name_set_safely() -> None:
+    from prelabel.core.labels import checked_model
+
+    a = checked_model(Box2D, {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0})
+    b = checked_model(Box2D, {"x1": 0.0, "y1": 0.0, "x2": 2.0, "y2": 2.0})
+    a.x2 = 3.0  # validated assignment; the name is already in the shared set
+    assert a.x2 == 3.0 and b.x2 == 2.0
+    assert a.model_fields_set == b.model_fields_set == {"x1", "y1", "x2", "y2"}
+    c = b.model_copy(update={"x2": 4.0})
+    assert c.model_fields_set == b.model_fields_set and c.model_fields_set is not b.model_fields_set
