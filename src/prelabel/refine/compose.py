@@ -330,7 +330,8 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
     for n, d in discount.items():
         lab = kept[n]
         if lab.score is not None:  # the part alone, e.g. a pedestrian: this part, and not the other one under it
-            kept[n] = lab.model_copy(update={"score": round(float(lab.score) * (1.0 - d), 6)})
+            score = round(float(lab.score) * (1.0 - d), 6)  # in [0, 1]: what model_copy(update=...) makes
+            kept[n] = checked_model(Label, {**lab.__dict__, "score": score}, lab.model_fields_set | {"score"})
     if drop:
         kept = [lab for n, lab in enumerate(kept) if n not in drop]
     return kept + made
@@ -359,9 +360,8 @@ def compose_set(ls: LabelSet, rules: Sequence[ComposeRule], frame_id: str = "") 
     for r, d in discount.items():
         if scores[r] == scores[r]:  # a part without a score keeps none
             scores[r] = round(scores[r] * (1.0 - d), 6)
-    keep = [r for r in range(len(ls)) if r not in drop]
     codes = {c: v for v, c in enumerate(names)}
-    ids, sources, codes_in = ls.ids, ls.sources, ls.class_codes
+    ids, sources, codes_in = ls.ids.tolist(), ls.sources.tolist(), ls.class_codes.tolist()
     made_xyxy, made_scores, made_codes, made_ids, made_sources, attrs = [], [], [], [], [], []
     for score, k, i, j in chosen:
         rule = rules[k]
@@ -380,20 +380,30 @@ def compose_set(ls: LabelSet, rules: Sequence[ComposeRule], frame_id: str = "") 
         parts = [names[codes_in[i]], names[codes_in[j]]]
         attrs.append({"composed_from": [ids[i], ids[j]], "parts": parts, "rule": rule.into})
     n = len(chosen)
-    idx = np.asarray(keep, dtype=np.int64)
-    return LabelSet(
-        xyxy=np.concatenate([ls.xyxy[idx], np.asarray(made_xyxy, dtype=np.float64).reshape(n, 4)]),
-        scores=np.asarray([scores[r] for r in keep] + made_scores, dtype=np.float64),
-        class_codes=np.concatenate([codes_in[idx], np.asarray(made_codes, dtype=np.int32)]),
+    if drop:
+        keep = [r for r in range(len(ls)) if r not in drop]
+        idx = np.asarray(keep, dtype=np.int64)
+        xyxy_k, review, has_box = ls.xyxy[idx], ls.review[idx], ls.has_box[idx]
+        pick = [xyxy, scores, codes_in, ids, sources, ls.track_ids.tolist(), ls.masks, ls.attributes, ls.origins]
+        xyxy, scores, codes_in, ids, sources, track_ids, masks, attributes, origins = (
+            [col[r] for r in keep] for col in pick
+        )
+    else:  # every row stays (parts kept or discounted)
+        xyxy_k, review, has_box = ls.xyxy, ls.review, ls.has_box
+        track_ids, masks, attributes, origins = ls.track_ids.tolist(), ls.masks, ls.attributes, ls.origins
+    return LabelSet.of_checked(  # rows of a checked set, composites of its checked rows
+        xyxy=np.concatenate([xyxy_k, np.asarray(made_xyxy, dtype=np.float64).reshape(n, 4)]),
+        scores=np.asarray(scores + made_scores, dtype=np.float64),
+        class_codes=np.asarray(codes_in + made_codes, dtype=np.int32),
         categories=tuple(codes),
-        ids=object_column([*ids[idx].tolist(), *made_ids]),
-        sources=object_column([*sources[idx].tolist(), *made_sources]),
-        review=np.concatenate([ls.review[idx], np.zeros(n, np.int8)]),
-        track_ids=object_column([*ls.track_ids[idx].tolist(), *([None] * n)]),
-        has_box=np.concatenate([ls.has_box[idx], np.ones(n, bool)]),
-        masks=[ls.masks[r] for r in keep] + [None] * n,
-        attributes=[ls.attributes[r] for r in keep] + attrs,
-        origins=[ls.origins[r] for r in keep] + [None] * n,
+        ids=object_column(ids + made_ids),
+        sources=object_column(sources + made_sources),
+        review=np.concatenate([review, np.zeros(n, np.int8)]),
+        track_ids=object_column(track_ids + [None] * n),
+        has_box=np.concatenate([has_box, np.ones(n, bool)]),
+        masks=[*masks, *([None] * n)],
+        attributes=[*attributes, *attrs],
+        origins=[*origins, *([None] * n)],
     )
 
 
