@@ -154,3 +154,14 @@ def test_checked_models_with_every_field_share_one_name_set_safely() -> None:
     assert a.model_fields_set == b.model_fields_set == {"x1", "y1", "x2", "y2"}
     c = b.model_copy(update={"x2": 4.0})
     assert c.model_fields_set == b.model_fields_set and c.model_fields_set is not b.model_fields_set
+
+
+def test_updated_is_model_copy_with_update() -> None:
+    from prelabel.core.labels import updated
+
+    lab = Label(id="a", category="car", source=SRC, score=0.5, box=Box2D(x1=0, y1=0, x2=1, y2=1))
+    for update in ({"score": 0.25}, {"attributes": {"route": "auto"}}):
+        want, got = lab.model_copy(update=update), updated(lab, update)
+        assert got == want and got.model_dump() == want.model_dump()
+        assert got.model_fields_set == want.model_fields_set and got.model_fields_set is not lab.model_fields_set
+    assert lab.score == 0.5 and lab.attributes == {}  # the original is left as it was

@@ -60,6 +60,12 @@ def checked_model(cls: type[_M], values: dict[str, Any], fields_set: set[str] | 
 _ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
 
 
+def updated(model: _M, update: dict[str, Any]) -> _M:
+    """``model.model_copy(update=update)``: a shallow copy with ``update`` applied, not validated (the values must
+    be checked ones, as with model_copy), without pydantic's generic copy machinery (a hot path's per-label copy)."""
+    return checked_model(type(model), {**model.__dict__, **update}, model.model_fields_set | update.keys())
+
+
 def _finite(name: str, value: float) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number; got {value}")

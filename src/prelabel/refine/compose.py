@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, checked_model, make_label_id
+from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, checked_model, make_label_id, updated
 from prelabel.core.labelset import LabelSet, object_column
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
 from prelabel.formats._common import parse_json_text
@@ -331,7 +331,7 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
         lab = kept[n]
         if lab.score is not None:  # the part alone, e.g. a pedestrian: this part, and not the other one under it
             score = round(float(lab.score) * (1.0 - d), 6)  # in [0, 1]: what model_copy(update=...) makes
-            kept[n] = checked_model(Label, {**lab.__dict__, "score": score}, lab.model_fields_set | {"score"})
+            kept[n] = updated(lab, {"score": score})
     if drop:
         kept = [lab for n, lab in enumerate(kept) if n not in drop]
     return kept + made
