@@ -353,9 +353,12 @@ def _fuse_pool(
     boxes, scores, codes, models, pool_ids = pool.boxes, pool.scores, pool.codes, pool.models, pool.ids
     if not boxes:
         return _Fused([], [], [], [], [])
+    # best score first, ties in pooled order (a stable sort; the scores are finite)
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
     members, refs = greedy_cluster_rows(
-        boxes, scores, iou_threshold=iou_threshold, groups=codes, reference="leader" if method == "nms" else "mean"
-    )
+        boxes, scores, iou_threshold=iou_threshold, groups=codes, reference="leader" if method == "nms" else "mean",
+        order=order,
+    )  # fmt: skip
     k_n = len(members)
     member_models = [[models[idx[0]]] if len(idx) == 1 else sorted({models[i] for i in idx}) for idx in members]
     top = max(w) if w else 1.0
