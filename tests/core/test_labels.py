@@ -119,3 +119,49 @@ def test_detections_validate_shapes_and_make_stable_ids() -> None:
     assert [lab.category for lab in a] == ["person", "car"]  # best score first
     with pytest.raises(ValueError, match="outside the model's 2 classes"):
         dets.to_labels("f1", SRC, ["person", "bicycle"])
+
+
+def test_checked_model_makes_what_model_construct_makes() -> None:
+    from prelabel.core.labels import checked_model
+
+    box = checked_model(Box2D, {"x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0})
+    assert box == Box2D(x1=1.0, y1=2.0, x2=3.0, y2=4.0)
+    values = {
+        "id": "a", "category": "car", "source": SRC, "score": 0.5, "review": ReviewState.PENDING, "box": box,
+        "mask": None, "polygon": None, "box3d": None, "track_id": None, "attributes": {"k": 1},
+    }  # fmt: skip
+    want = Label.model_construct(**values)
+    got = checked_model(Label, dict(values))
+    assert got == want and got.model_dump() == want.model_dump()
+    assert got.model_fields_set == want.model_fields_set == set(values)
+    assert got == Label(**values)  # the same values validated
+    stated = {"id", "category", "source", "box"}
+    partial = checked_model(Label, dict(values), stated)
+    assert partial.model_fields_set == stated and partial.model_dump(exclude_unset=True).keys() == stated
+    partial.score = 0.7  # assignment still validates, and marks only this model's field as set
+    assert "score" in partial.model_fields_set and "score" not in stated
+    with pytest.raises(ValidationError, match=r"\[0, 1\]"):
+        partial.score = 2.0
+
+
+def test_checked_models_with_every_field_share_one_name_set_safely() -> None:
+    from prelabel.core.labels import checked_model
+
+    a = checked_model(Box2D, {"x1": 0.0, "y1": 0.0, "x2": 1.0, "y2": 1.0})
+    b = checked_model(Box2D, {"x1": 0.0, "y1": 0.0, "x2": 2.0, "y2": 2.0})
+    a.x2 = 3.0  # validated assignment; the name is already in the shared set
+    assert a.x2 == 3.0 and b.x2 == 2.0
+    assert a.model_fields_set == b.model_fields_set == {"x1", "y1", "x2", "y2"}
+    c = b.model_copy(update={"x2": 4.0})
+    assert c.model_fields_set == b.model_fields_set and c.model_fields_set is not b.model_fields_set
+
+
+def test_updated_is_model_copy_with_update() -> None:
+    from prelabel.core.labels import updated
+
+    lab = Label(id="a", category="car", source=SRC, score=0.5, box=Box2D(x1=0, y1=0, x2=1, y2=1))
+    for update in ({"score": 0.25}, {"attributes": {"route": "auto"}}):
+        want, got = lab.model_copy(update=update), updated(lab, update)
+        assert got == want and got.model_dump() == want.model_dump()
+        assert got.model_fields_set == want.model_fields_set and got.model_fields_set is not lab.model_fields_set
+    assert lab.score == 0.5 and lab.attributes == {}  # the original is left as it was

@@ -167,3 +167,51 @@ def test_evaluate_sets_on_label_sets_matches_scalabel(shared_data: Path) -> None
     res = evaluate_sets(frames, EvalConfig(classes=SCALABEL_CLASSES, inclusive_pixels=True))
     got = {k: round(100 * v, 2) for k, v in res.summary().items() if v is not None}
     assert got == {"AP": 34.03, "AP50": 55.32, "AP75": 34.94}
+
+
+def test_records_and_label_sets_evaluate_alike_with_every_rule(shared_data: Path) -> None:
+    """evaluate() feeds records straight into columns, evaluate_sets() label sets: the same curves and outcomes with
+    class maps, ignore regions, neighbours, minimum height, crowd attributes, polygons and scoreless predictions."""
+    from prelabel.core.labels import Polygon
+    from prelabel.core.labelset import LabelSet
+    from prelabel.quality.evaluate import FramePair, evaluate_sets, pair_records
+
+    root = shared_data / "scalabel_eval" / "eval"
+    gt = load_records(root / "box_track" / "track_sample_anns.json")[:60]
+    pred = load_records(root / "det" / "bbox_predictions.json")[:60:2]  # every other frame has no prediction
+    g0, p0 = gt[0].labels, pred[0].labels
+    gt[0] = gt[0].model_copy(
+        update={
+            "labels": [
+                g0[0].model_copy(update={"attributes": {"crowd": True}}),
+                g0[1].model_copy(update={"box": None, "polygon": Polygon(rings=[[10, 10, 90, 12, 50, 80]])}),
+                *g0[2:],
+            ]
+        }
+    )
+    pred[0] = pred[0].model_copy(update={"labels": [p0[0].model_copy(update={"score": None}), *p0[1:]]})
+    cfg = EvalConfig(
+        class_map={"bus": "truck", "train": None},
+        gt_class_map={"bus": "truck"},
+        ignore_categories=("train", "motorcycle"),
+        neighbours={"car": ("truck",), "pedestrian": ("rider",)},
+        min_height=20.0,
+        max_dets=10,
+    )
+    want = evaluate(pred, gt, cfg)
+    pairs, _ = pair_records(pred, gt)
+    frames = [
+        FramePair(g.frame.id if p is None else p.frame.id, None if p is None else LabelSet.from_labels(p.labels),
+                  LabelSet.from_labels(g.labels), g.frame.id, p is not None)
+        for p, g in pairs
+    ]  # fmt: skip
+    got = evaluate_sets(frames, cfg)
+    assert list(got.curves) == list(want.curves) and want.ap() is not None
+    for c, w in want.curves.items():
+        g = got.curves[c]
+        assert (g.n_gt, g.n_det) == (w.n_gt, w.n_det)
+        assert np.array_equal(g.precision, w.precision) and np.array_equal(g.score_at, w.score_at)
+    assert got.outcomes == want.outcomes and len(want.outcomes) > 100
+    assert (
+        got.frames_without_predictions == want.frames_without_predictions and len(want.frames_without_predictions) == 30
+    )

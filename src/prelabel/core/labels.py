@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,43 @@ _SOURCE_RE = re.compile(r"^(model:[^@\s]+@[^@\s]+|human:[^\s]+|fused|import:[^\s
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_M = TypeVar("_M", bound=_Model)
+_set_attr = object.__setattr__
+
+
+def checked_model(cls: type[_M], values: dict[str, Any], fields_set: set[str] | None = None) -> _M:
+    """A model of ``cls`` from values already checked: every field of ``cls``, in field order, each of the type
+    the field holds. What ``cls.model_construct(**values)`` makes (``fields_set``: the fields given explicitly;
+    default: all), without its per-field alias and default handling, which costs more than validating. For the
+    hot paths that turn checked columns back into records (:meth:`LabelSet.to_labels`, composites of validated
+    parts); data read from outside goes through validation instead.
+
+    With every field set, the models of a class share one set of field names: pydantic only ever adds a name to
+    it (on assignment), which is then already there, and copies it when a model is copied; one set less per model
+    keeps the garbage collector's work down on the hot paths."""
+    m = cls.__new__(cls)
+    _set_attr(m, "__dict__", values)
+    if fields_set is None:
+        fields_set = _ALL_FIELDS.get(cls)
+        if fields_set is None:
+            fields_set = _ALL_FIELDS[cls] = set(cls.model_fields)
+    else:
+        fields_set = set(fields_set)
+    _set_attr(m, "__pydantic_fields_set__", fields_set)
+    _set_attr(m, "__pydantic_extra__", None)
+    _set_attr(m, "__pydantic_private__", None)
+    return m
+
+
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
+
+
+def updated(model: _M, update: dict[str, Any]) -> _M:
+    """``model.model_copy(update=update)``: a shallow copy with ``update`` applied, not validated (the values must
+    be checked ones, as with model_copy), without pydantic's generic copy machinery (a hot path's per-label copy)."""
+    return checked_model(type(model), {**model.__dict__, **update}, model.model_fields_set | update.keys())
 
 
 def _finite(name: str, value: float) -> float:
@@ -210,7 +247,7 @@ def make_label_id(*parts: object) -> str:
     """A stable id: the same parts give the same id (re-running a model keeps ids); no parts give a random id."""
     if not parts:
         return uuid.uuid4().hex[:16]
-    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 class Label(_Model):

@@ -8,14 +8,14 @@ Row ``i`` of every column is label ``i``. Units and axes are those of :class:`~p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import Box2D, Label, Mask, ReviewState, parse_source
+from prelabel.core.labels import Box2D, Label, Mask, ReviewState, checked_model, parse_source
 from prelabel.errors import FormatError
 
 F64 = npt.NDArray[np.float64]
@@ -29,11 +29,10 @@ _REVIEW_CODE = {s: i for i, s in enumerate(REVIEW_STATES)}
 _REVIEW_STATE = tuple(ReviewState(s) for s in REVIEW_STATES)
 
 
-def _objects(values: Iterable[Any], n: int) -> Objects:
-    if n == 0:
-        return np.empty(0, dtype=object)
-    out = np.empty(n, dtype=object)
-    out[:] = values if isinstance(values, list) else list(values)
+def object_column(values: list[Any]) -> Objects:
+    """A column of Python objects (ids, sources, track ids), one per value: (N,) object array."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
     return out
 
 
@@ -102,11 +101,37 @@ class LabelSet:
     # ------------------------------------------------------------ construction
 
     @classmethod
+    def of_checked(
+        cls,
+        *,
+        xyxy: F64,
+        scores: F64,
+        class_codes: I32,
+        categories: tuple[str, ...],
+        ids: Objects,
+        sources: Objects,
+        review: I8,
+        track_ids: Objects,
+        has_box: Bools,
+        masks: list[Mask | None],
+        attributes: list[dict[str, Any]],
+        origins: list[Label | None],
+    ) -> LabelSet:
+        """A set from columns already checked (validated records, or rows of checked sets), each of its dtype and
+        length, without checking them again: the hot paths' constructor. ``LabelSet(...)`` checks."""
+        ls = object.__new__(cls)
+        ls.__dict__.update(
+            xyxy=xyxy, scores=scores, class_codes=class_codes, categories=categories, ids=ids, sources=sources,
+            review=review, track_ids=track_ids, has_box=has_box, masks=masks, attributes=attributes, origins=origins,
+        )  # fmt: skip
+        return ls
+
+    @classmethod
     def empty(cls, categories: Sequence[str] = ()) -> LabelSet:
         z = np.zeros(0)
         return cls(
-            np.zeros((0, 4)), z, np.zeros(0, np.int32), tuple(categories), _objects([], 0), _objects([], 0),
-            np.zeros(0, np.int8), _objects([], 0), np.zeros(0, bool),
+            np.zeros((0, 4)), z, np.zeros(0, np.int32), tuple(categories), object_column([]), object_column([]),
+            np.zeros(0, np.int8), object_column([]), np.zeros(0, bool),
         )  # fmt: skip
 
     @classmethod
@@ -116,41 +141,41 @@ class LabelSet:
         n = len(labels)
         cats: dict[str, int] = {c: i for i, c in enumerate(categories)}
         nan = float("nan")
-        none4 = (nan, nan, nan, nan)
-        boxes: list[tuple[float, float, float, float]] = []
-        has: list[bool] = []
-        score_list: list[float] = []
-        code_list: list[int] = []
-        review_list: list[int] = []
+        maybe = [lab.box for lab in labels]
+        has_list = [b is not None for b in maybe]
+        if all(has_list):
+            box_list: list[Box2D] = maybe  # type: ignore[assignment]
+            has = np.ones(n, dtype=bool)
+        else:  # polygon bounds, or NaN where a label has neither
+            none4 = Box2D.model_construct(x1=nan, y1=nan, x2=nan, y2=nan)
+            box_list = [
+                b if b is not None else lab.polygon.bounds() if lab.polygon is not None else none4
+                for b, lab in zip(maybe, labels, strict=True)
+            ]
+            has = np.asarray(has_list, dtype=bool)
+        xyxy = np.empty((n, 4))
+        xyxy[:, 0] = [b.x1 for b in box_list]
+        xyxy[:, 1] = [b.y1 for b in box_list]
+        xyxy[:, 2] = [b.x2 for b in box_list]
+        xyxy[:, 3] = [b.y2 for b in box_list]
+        code_list = []
         for lab in labels:
-            box = lab.box
-            if box is not None:
-                boxes.append((box.x1, box.y1, box.x2, box.y2))
-                has.append(True)
-            else:
-                boxes.append(lab.polygon.bounds().xyxy if lab.polygon is not None else none4)
-                has.append(False)
-            score_list.append(nan if lab.score is None else lab.score)
             code = cats.get(lab.category)
             if code is None:
                 code = cats[lab.category] = len(cats)
             code_list.append(code)
-            review_list.append(_REVIEW_CODE[lab.review])
-        xyxy = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
-        scores = np.asarray(score_list, dtype=np.float64)
-        codes = np.asarray(code_list, dtype=np.int32)
-        review = np.asarray(review_list, dtype=np.int8)
-        has_box = np.asarray(has, dtype=bool)
-        return cls(
+        review_code = _REVIEW_CODE
+        # the records are validated: their columns are built without checking them again
+        return cls.of_checked(
             xyxy=xyxy,
-            scores=scores,
-            class_codes=codes,
+            scores=np.asarray([nan if lab.score is None else lab.score for lab in labels], dtype=np.float64),
+            class_codes=np.asarray(code_list, dtype=np.int32),
             categories=tuple(cats),
-            ids=_objects((lab.id for lab in labels), n),
-            sources=_objects((lab.source for lab in labels), n),
-            review=review,
-            track_ids=_objects((lab.track_id for lab in labels), n),
-            has_box=has_box,
+            ids=object_column([lab.id for lab in labels]),
+            sources=object_column([lab.source for lab in labels]),
+            review=np.asarray([review_code[lab.review] for lab in labels], dtype=np.int8),
+            track_ids=object_column([lab.track_id for lab in labels]),
+            has_box=has,
             masks=[lab.mask for lab in labels],
             attributes=[lab.attributes for lab in labels],
             origins=list(labels),
@@ -214,7 +239,7 @@ class LabelSet:
     @property
     def names(self) -> Objects:
         """The category name of each row, (N,)."""
-        return _objects(self.categories, len(self.categories))[self.class_codes]
+        return object_column(list(self.categories))[self.class_codes]
 
     @property
     def has_geometry2d(self) -> Bools:
@@ -246,29 +271,30 @@ class LabelSet:
         so each record is built without validating it again."""
         self.check_rows()
         names = self.categories
-        xyxy = self.xyxy.tolist()
-        scores = self.scores.tolist()
-        has_box = self.has_box.tolist()
-        codes = self.class_codes.tolist()
-        review = [_REVIEW_STATE[int(r)] for r in self.review.tolist()]
+        review = [_REVIEW_STATE[r] for r in self.review.tolist()]
         out: list[Label] = []
-        for i in range(len(self)):
-            origin = self.origins[i]
-            x1, y1, x2, y2 = xyxy[i]
-            s = scores[i]
+        for (x1, y1, x2, y2), s, has, code, rv, lid, src, tid, mask, attrs, origin in zip(
+            self.xyxy.tolist(), self.scores.tolist(), self.has_box.tolist(), self.class_codes.tolist(), review,
+            self.ids.tolist(), self.sources.tolist(), self.track_ids.tolist(), self.masks, self.attributes,
+            self.origins, strict=True,
+        ):  # fmt: skip
+            box = checked_model(Box2D, {"x1": x1, "y1": y1, "x2": x2, "y2": y2}) if has else None
             out.append(
-                Label.model_construct(
-                    id=str(self.ids[i]),
-                    category=names[codes[i]],
-                    source=str(self.sources[i]),
-                    score=None if s != s else s,  # NaN: no score
-                    review=review[i],
-                    box=Box2D.model_construct(x1=x1, y1=y1, x2=x2, y2=y2) if has_box[i] else None,
-                    mask=self.masks[i],
-                    polygon=None if origin is None else origin.polygon,
-                    box3d=None if origin is None else origin.box3d,
-                    track_id=self.track_ids[i],
-                    attributes=dict(self.attributes[i]),
+                checked_model(
+                    Label,
+                    {  # every field, in Label's order
+                        "id": str(lid),
+                        "category": names[code],
+                        "source": str(src),
+                        "score": None if s != s else s,  # NaN: no score
+                        "review": rv,
+                        "box": box,
+                        "mask": mask,
+                        "polygon": None if origin is None else origin.polygon,
+                        "box3d": None if origin is None else origin.box3d,
+                        "track_id": tid,
+                        "attributes": dict(attrs),
+                    },
                 )
             )
         return out

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import FrameRecord
-from prelabel.core.labelset import LabelSet
+from prelabel.core.labels import FrameRecord, Label
+from prelabel.core.labelset import LabelSet, object_column
 from prelabel.quality.ap import IOU_THRESHOLDS, MAX_DETS, ClassCurve, accumulate_arrays, match_batch, mean_ap
 
 ClassMapLike = Mapping[str, str | None] | Callable[[str], str | None]
@@ -171,10 +171,6 @@ def pair_records(
     return list(zip(paired, gts, strict=True)), unmatched
 
 
-def _crowd_flags(ls: LabelSet) -> npt.NDArray[np.bool_]:
-    return np.fromiter((any(bool(a.get(k)) for k in _CROWD_KEYS) if a else False for a in ls.attributes), bool, len(ls))
-
-
 def evaluate(
     predictions: Iterable[FrameRecord],
     ground_truth: Iterable[FrameRecord],
@@ -188,17 +184,13 @@ def evaluate(
             f"(first: {unmatched[:3]}); frames pair by id or file stem",
             stacklevel=2,
         )
-    frames = [
-        FramePair(
-            frame_id=p.frame.id if p is not None else g.frame.id,
-            prediction=None if p is None or p.status != "ok" else LabelSet.from_labels(p.labels),
-            ground_truth=LabelSet.from_labels(g.labels),
-            gt_frame_id=g.frame.id,
-            has_prediction=p is not None,
-        )
-        for p, g in pairs
-    ]
-    res = evaluate_sets(frames, config)
+    cfg = config or EvalConfig()
+    cols = EvalColumns(cfg)
+    for f, (p, g) in enumerate(pairs):
+        cols.add_labels(f, g.labels, None if p is None or p.status != "ok" else p.labels)
+    frame_ids = [g.frame.id if p is None else p.frame.id for p, g in pairs]
+    res = _result(match_columns(cols, frame_ids, cfg), cfg, len(pairs))
+    res.frames_without_predictions = [g.frame.id for p, g in pairs if p is None]
     res.unmatched_prediction_frames = unmatched
     return res
 
@@ -214,42 +206,127 @@ class FramePair:
     has_prediction: bool = True
 
 
-@dataclass
-class _Rows:
-    """Flat evaluation rows of every frame: one row per box, with its frame and evaluated-class code."""
+class EvalColumns:
+    """Every frame's evaluated boxes as flat columns (one row per box, with its frame and mapped-class code), fed
+    frame by frame from label sets or straight from records. Class maps run once per category name; a ground-truth
+    row is kept when its class maps to a name or it is an ignore region, a prediction when its class maps to a
+    name; rows without 2D geometry are dropped (:meth:`arrays`)."""
 
-    frame: list[npt.NDArray[np.int64]] = field(default_factory=list)
-    name: list[npt.NDArray[np.int64]] = field(default_factory=list)  # code in the mapped-name vocabulary
-    box: list[npt.NDArray[np.float64]] = field(default_factory=list)
-    extra: list[npt.NDArray[np.float64]] = field(default_factory=list)  # GT: crowd flag; DT: score
-    region: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+    def __init__(self, cfg: EvalConfig) -> None:
+        self.vocab: dict[str, int] = {}  # mapped name -> code
+        self._pmap, self._gmap = mapper(cfg.class_map), mapper(cfg.gt_class_map)
+        self._ignore = set(cfg.ignore_categories)
+        self._gt_cat: dict[str, tuple[int, bool]] = {}  # category -> (code or -1, ignore region)
+        self._dt_cat: dict[str, int] = {}
+        self.g_frame: list[int] = []
+        self.g_name: list[int] = []
+        self.g_region: list[bool] = []
+        self.g_crowd: list[bool] = []
+        self.g_xyxy: list[float] = []  # flat x1, y1, x2, y2 per row
+        self.d_frame: list[int] = []
+        self.d_name: list[int] = []
+        self.d_score: list[float] = []
+        self.d_ids: list[str] = []
+        self.d_xyxy: list[float] = []
 
-    def cat(self) -> tuple[Any, ...]:
-        def c(parts: list[Any], dtype: Any, shape: tuple[int, ...] = ()) -> Any:
-            return np.concatenate(parts) if parts else np.zeros((0, *shape), dtype)
+    def _gt_code(self, category: str) -> tuple[int, bool]:
+        got = self._gt_cat.get(category)
+        if got is None:
+            m = self._gmap(category)
+            region = category in self._ignore or (m is not None and m in self._ignore)
+            got = self._gt_cat[category] = (-1 if m is None else self.vocab.setdefault(m, len(self.vocab)), region)
+        return got
 
+    def _dt_code(self, category: str) -> int:
+        got = self._dt_cat.get(category)
+        if got is None:
+            m = self._pmap(category)
+            got = self._dt_cat[category] = -1 if m is None else self.vocab.setdefault(m, len(self.vocab))
+        return got
+
+    def add_labels(self, f: int, gt: Sequence[Label], pred: Sequence[Label] | None) -> None:
+        """Frame ``f`` from records (``pred`` None: no prediction for it)."""
+        for lab in gt:
+            code, region = self._gt_code(lab.category)
+            box = lab.box if lab.box is not None else lab.polygon.bounds() if lab.polygon is not None else None
+            if box is None or (code < 0 and not region):
+                continue
+            self.g_frame.append(f)
+            self.g_name.append(code)
+            self.g_region.append(region)
+            self.g_crowd.append(_is_crowd(lab.attributes))
+            self.g_xyxy += (box.x1, box.y1, box.x2, box.y2)
+        for lab in pred or ():
+            code = self._dt_code(lab.category)
+            box = lab.box if lab.box is not None else lab.polygon.bounds() if lab.polygon is not None else None
+            if box is None or code < 0:
+                continue
+            self.d_frame.append(f)
+            self.d_name.append(code)
+            self.d_score.append(1.0 if lab.score is None else lab.score)
+            self.d_ids.append(lab.id)
+            self.d_xyxy += (box.x1, box.y1, box.x2, box.y2)
+
+    def add_sets(self, f: int, gt: LabelSet, pred: LabelSet | None) -> None:
+        """Frame ``f`` from label sets (``pred`` None: no prediction for it)."""
+        if len(gt):
+            info = [self._gt_code(c) for c in gt.categories]
+            xyxy = gt.xyxy.tolist()
+            for i, c in enumerate(gt.class_codes.tolist()):
+                code, region = info[c]
+                if code < 0 and not region:
+                    continue
+                self.g_frame.append(f)
+                self.g_name.append(code)
+                self.g_region.append(region)
+                self.g_crowd.append(_is_crowd(gt.attributes[i]))
+                self.g_xyxy += xyxy[i]
+        if pred is not None and len(pred):
+            codes = [self._dt_code(c) for c in pred.categories]
+            xyxy, scores, ids = pred.xyxy.tolist(), pred.scores.tolist(), pred.ids.tolist()
+            for i, c in enumerate(pred.class_codes.tolist()):
+                code = codes[c]
+                if code < 0:
+                    continue
+                self.d_frame.append(f)
+                self.d_name.append(code)
+                s = scores[i]
+                self.d_score.append(1.0 if s != s else s)  # NaN: no score
+                self.d_ids.append(ids[i])
+                self.d_xyxy += xyxy[i]
+
+    def arrays(self) -> tuple[Any, ...]:
+        """(gt frame, name, box, crowd, region, det frame, name, box, score, ids) as arrays, rows with 2D geometry
+        (a finite box) only."""
+        g_box = np.asarray(self.g_xyxy, dtype=np.float64).reshape(-1, 4)
+        d_box = np.asarray(self.d_xyxy, dtype=np.float64).reshape(-1, 4)
+        g = np.isfinite(g_box).all(axis=1)
+        d = np.isfinite(d_box).all(axis=1)
+        ids = object_column(self.d_ids)
         return (
-            c(self.frame, np.int64),
-            c(self.name, np.int64),
-            c(self.box, np.float64, (4,)),
-            c(self.extra, np.float64),
-            c(self.region, bool),
-        )
+            np.asarray(self.g_frame, np.int64)[g], np.asarray(self.g_name, np.int64)[g], g_box[g],
+            np.asarray(self.g_crowd, bool)[g], np.asarray(self.g_region, bool)[g],
+            np.asarray(self.d_frame, np.int64)[d], np.asarray(self.d_name, np.int64)[d], d_box[d],
+            np.asarray(self.d_score, np.float64)[d], ids[d],
+        )  # fmt: skip
+
+
+def _is_crowd(attributes: Mapping[str, Any]) -> bool:
+    return bool(attributes) and any(bool(attributes.get(k)) for k in _CROWD_KEYS)
+
+
+def _result(m: Matched, cfg: EvalConfig, n_frames: int) -> EvalResult:
+    thr = np.asarray(cfg.iou_thresholds, dtype=np.float64)
+    curves = {c: accumulate_arrays(c, *m.per_class[c], m.n_gt[c], thr) for c in m.classes}
+    return EvalResult(curves=curves, frames=n_frames, config=cfg, outcomes=m.outcomes)
 
 
 def evaluate_sets(frames: Sequence[FramePair], config: EvalConfig | None = None) -> EvalResult:
     """:func:`evaluate` on columnar label sets (records already turned into :class:`LabelSet` s where read)."""
     cfg = config or EvalConfig()
-    m = match_sets(frames, cfg)
-    thr = np.asarray(cfg.iou_thresholds, dtype=np.float64)
-    curves = {c: accumulate_arrays(c, *m.per_class[c], m.n_gt[c], thr) for c in m.classes}
-    return EvalResult(
-        curves=curves,
-        frames=len(frames),
-        config=cfg,
-        frames_without_predictions=[fp.gt_frame_id or fp.frame_id for fp in frames if not fp.has_prediction],
-        outcomes=m.outcomes,
-    )
+    res = _result(match_sets(frames, cfg), cfg, len(frames))
+    res.frames_without_predictions = [fp.gt_frame_id or fp.frame_id for fp in frames if not fp.has_prediction]
+    return res
 
 
 @dataclass
@@ -266,49 +343,23 @@ class Matched:
 
 def match_sets(frames: Sequence[FramePair], cfg: EvalConfig, *, outcomes: bool = True) -> Matched:
     """Match every frame's detections to its ground truth at each IoU threshold (no accumulation)."""
-    pmap, gmap = mapper(cfg.class_map), mapper(cfg.gt_class_map)
-    ignore_cats = set(cfg.ignore_categories)
-    vocab: dict[str, int] = {}
-    gt_rows, dt_rows = _Rows(), _Rows()
-    dt_ids: list[npt.NDArray[np.object_]] = []
+    cols = EvalColumns(cfg)
     for f, fp in enumerate(frames):
-        g = fp.ground_truth
-        if len(g):
-            # class maps run once per category, not per label
-            region_cat = np.asarray([c in ignore_cats for c in g.categories], bool)
-            mapped = [gmap(c) for c in g.categories]
-            code = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
-            region_cat |= np.asarray([m is not None and m in ignore_cats for m in mapped], bool)
-            has = g.has_geometry2d
-            reg = region_cat[g.class_codes] & has
-            keep = has & (reg | (code[g.class_codes] >= 0))
-            idx = np.flatnonzero(keep)
-            gt_rows.frame.append(np.full(len(idx), f, np.int64))
-            gt_rows.name.append(code[g.class_codes[idx]])
-            gt_rows.box.append(g.xyxy[idx])
-            gt_rows.extra.append(_crowd_flags(g)[idx].astype(np.float64))
-            gt_rows.region.append(reg[idx])
-        p = fp.prediction
-        if p is not None and len(p):
-            mapped = [pmap(c) for c in p.categories]
-            code = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
-            idx = np.flatnonzero(p.has_geometry2d & (code[p.class_codes] >= 0))
-            dt_rows.frame.append(np.full(len(idx), f, np.int64))
-            dt_rows.name.append(code[p.class_codes[idx]])
-            dt_rows.box.append(p.xyxy[idx])
-            dt_rows.extra.append(p.scores_or(1.0)[idx])
-            dt_rows.region.append(np.zeros(len(idx), bool))
-            dt_ids.append(p.ids[idx])
-    g_frame, g_name, g_box, g_crowd, g_region = gt_rows.cat()
-    d_frame, d_name, d_box, d_score, _ = dt_rows.cat()
-    g_crowd = g_crowd.astype(bool)
+        cols.add_sets(f, fp.ground_truth, fp.prediction)
+    return match_columns(cols, [fp.frame_id for fp in frames], cfg, outcomes=outcomes)
+
+
+def match_columns(cols: EvalColumns, frame_ids: Sequence[str], cfg: EvalConfig, *, outcomes: bool = True) -> Matched:
+    """:func:`match_sets` on columns already fed (``frame_ids``: the predicted id of each frame, in feed order)."""
+    g_frame, g_name, g_box, g_crowd, g_region, d_frame, d_name, d_box, d_score, d_ids = cols.arrays()
+    vocab = cols.vocab
     names = list(vocab)
     if cfg.classes is not None:
         classes = list(cfg.classes)
     else:
         found = set(g_name[~g_region].tolist()) | set(d_name.tolist())
         classes = sorted(names[i] for i in found)
-    c_n, f_n = len(classes), len(frames)
+    c_n, f_n = len(classes), len(frame_ids)
     class_of = np.full(len(names) + 1, -1, np.int64)  # mapped-name code -> evaluated class index
     for ci, c in enumerate(classes):
         if c in vocab:
@@ -387,8 +438,7 @@ def match_sets(frames: Sequence[FramePair], cfg: EvalConfig, *, outcomes: bool =
         return Matched(classes, per_class, n_gt, {})
     t50 = int(np.argmin(np.abs(thr - 0.5)))
     src = dsel[m.det_index]
-    frame_ids = [fp.frame_id for fp in frames]
-    ids = np.concatenate(dt_ids)[src].tolist() if dt_ids else []
+    ids = d_ids[src].tolist()
     keys = zip([frame_ids[f] for f in d_frame[src].tolist()], ids, strict=True)
     vals = [None if ig else hit for ig, hit in zip(m.ignored[t50].tolist(), m.matched[t50].tolist(), strict=True)]
     return Matched(classes, per_class, n_gt, dict(zip(keys, vals, strict=True)))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import FrameRecord
+from prelabel.core.labels import FrameRecord, updated
 from prelabel.core.labelset import LabelSet
 from prelabel.quality.calibration import Thresholds
 
@@ -170,10 +170,10 @@ def route(records: Iterable[FrameRecord], thresholds: Thresholds, *, drop_below:
             cr.labels += 1
             if lab.score is None or (cr.threshold is not None and score >= cr.threshold):
                 cr.auto += 1
-                auto.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "auto"}}))
+                auto.append(updated(lab, {"attributes": {**lab.attributes, "route": "auto"}}))
             else:
                 cr.review += 1
-                todo.append(lab.model_copy(update={"attributes": {**lab.attributes, "route": "review"}}))
+                todo.append(updated(lab, {"attributes": {**lab.attributes, "route": "review"}}))
         accepted.append(rec.model_copy(update={"labels": auto}))
         if todo:
             review.append(rec.model_copy(update={"labels": todo}))

@@ -40,7 +40,6 @@ motorcycle becomes ``rider`` with its own box; the person is discounted, the bik
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,11 +47,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from prelabel.core.geometry.boxes2d import as_boxes, intersection_extent
-from prelabel.core.labels import Box2D, FrameRecord, Label, make_label_id
-from prelabel.core.labelset import LabelSet
+from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, checked_model, make_label_id, updated
+from prelabel.core.labelset import LabelSet, object_column
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
 from prelabel.formats._common import parse_json_text
 
@@ -192,25 +189,24 @@ def load_rules(spec: str | Path | Sequence[Mapping[str, Any]] | None = None) -> 
 
 def pairs_with(a: Box2D, b: Box2D, rule: ComposeRule) -> bool:
     """Whether A (the rider) and B (the vehicle) are one object under ``rule`` (see the module docstring)."""
-    return bool(pair_matrix(np.asarray([a.xyxy]), np.asarray([b.xyxy]), rule)[0, 0])
+    return _pairs(a.xyxy, b.xyxy, rule)
 
 
-def pair_matrix(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], rule: ComposeRule) -> npt.NDArray[np.bool_]:
-    """:func:`pairs_with` for every box of ``a`` (riders, (N, 4) xyxy) with every box of ``b`` (vehicles): (N, M)."""
-    a = as_boxes(a)
-    b = as_boxes(b)
-    wa, ha = (a[:, 2] - a[:, 0])[:, None], (a[:, 3] - a[:, 1])[:, None]
-    wb, hb = (b[:, 2] - b[:, 0])[None, :], (b[:, 3] - b[:, 1])[None, :]
-    ox, _ = intersection_extent(a, b)
-    ay1, ay2 = a[:, 1][:, None], a[:, 3][:, None]
-    by1, by2 = b[:, 1][None, :], b[:, 3][None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = np.minimum(np.minimum(wa, wb), np.minimum(ha, hb)) > 0
-        ok &= ox >= rule.min_overlap * np.minimum(wa, wb)
-        ok &= (ay1 < by1) & (by1 < ay2) & (ay2 <= by2 + FEET_SLACK * hb)
-        ok &= np.minimum(ay2, by2) - by1 >= rule.min_vertical_overlap * hb
-        ok &= np.maximum(ha / hb, hb / ha) <= rule.max_height_ratio
-    return np.asarray(ok, dtype=bool)
+def _pairs(a: Sequence[float], b: Sequence[float], rule: ComposeRule) -> bool:
+    """:func:`pairs_with` on xyxy tuples, in plain Python floats: a frame has a few riders and vehicles, where
+    numpy calls cost more than they save."""
+    ax1, ay1, ax2, ay2 = a
+    bx1, by1, bx2, by2 = b
+    wa, wb, ha, hb = ax2 - ax1, bx2 - bx1, ay2 - ay1, by2 - by1
+    if not min(wa, wb, ha, hb) > 0:  # also refuses NaN
+        return False
+    if min(ax2, bx2) - max(ax1, bx1) < rule.min_overlap * min(wa, wb):
+        return False
+    if not (ay1 < by1 < ay2 <= by2 + FEET_SLACK * hb):
+        return False
+    if min(ay2, by2) - by1 < rule.min_vertical_overlap * hb:
+        return False
+    return max(ha / hb, hb / ha) <= rule.max_height_ratio
 
 
 def _score(sa: float, sb: float, mode: str) -> float:
@@ -228,10 +224,19 @@ def _box(a: Box2D, b: Box2D, geometry: str) -> Box2D:
         return a
     if geometry == "second":
         return b
-    return Box2D(x1=min(a.x1, b.x1), y1=min(a.y1, b.y1), x2=max(a.x2, b.x2), y2=max(a.y2, b.y2))
+    # the union of two valid boxes is valid: built without validating it again
+    return checked_model(Box2D, {"x1": min(a.x1, b.x1), "y1": min(a.y1, b.y1), "x2": max(a.x2, b.x2),
+                                 "y2": max(a.y2, b.y2)})  # fmt: skip
 
 
+_COMPOSITE_FIELDS = {"id", "category", "source", "score", "box", "attributes"}  # what a composite states
 _Plan = tuple[list[tuple[float, int, int, int]], set[int], dict[int, float]]
+_Part = tuple[str, float, Sequence[float]]  # category, score (1.0 where none), xyxy
+
+
+def _part_names(rules: Sequence[ComposeRule]) -> frozenset[str]:
+    """Every category some rule takes as a part."""
+    return frozenset().union(*(p for r in rules for p in r.parts))
 
 
 def _may_pair(categories: Iterable[str], rules: Sequence[ComposeRule]) -> bool:
@@ -240,32 +245,23 @@ def _may_pair(categories: Iterable[str], rules: Sequence[ComposeRule]) -> bool:
     return any(not cats.isdisjoint(r.parts[0]) and not cats.isdisjoint(r.parts[1]) for r in rules)
 
 
-def _plan(
-    xyxy: npt.NDArray[np.float64],
-    scores: npt.NDArray[np.float64],
-    names: Sequence[str] | npt.NDArray[np.object_],
-    has_box: npt.NDArray[np.bool_],
-    rules: Sequence[ComposeRule],
-) -> _Plan:
+def _plan(parts: Mapping[int, _Part], rules: Sequence[ComposeRule]) -> _Plan:
     """Which pairs become composites (score, rule, A row, B row), best first; the parts to drop; the parts to
-    discount (row -> the other part's score). ``scores``: 1.0 where a label has none."""
+    discount (row -> the other part's score). ``parts``: the rows with a box whose category a rule names, in row
+    order (a frame holds tens of labels and a few parts: plain Python, where numpy calls cost more than they save).
+    """
     candidates: list[tuple[float, int, int, int]] = []  # (composite score, rule, A index, B index)
-    # row selection in plain Python: a frame holds tens of labels, where numpy calls cost more than they save
-    rows = [
-        (i, c, sc) for i, (c, sc, h) in enumerate(zip(list(names), scores.tolist(), has_box.tolist(), strict=True)) if h
-    ]
+    if not _may_pair((c for c, _, _ in parts.values()), rules):
+        return candidates, set(), {}
     for k, rule in enumerate(rules):
-        a_idx = [i for i, c, sc in rows if c in rule.parts[0] and sc >= rule.min_score]
-        if not a_idx:
-            continue
-        b_idx = [i for i, c, sc in rows if c in rule.parts[1] and sc >= rule.min_score]
-        if not b_idx:
-            continue
-        ia, ib = np.asarray(a_idx), np.asarray(b_idx)
-        ok = pair_matrix(xyxy[ia], xyxy[ib], rule) & (ia[:, None] != ib[None, :])
-        for ai, bi in np.argwhere(ok).tolist():
-            i, j = a_idx[ai], b_idx[bi]
-            candidates.append((_score(float(scores[i]), float(scores[j]), rule.score), k, i, j))
+        (pa, pb), low = rule.parts, rule.min_score
+        a_idx = [i for i, (c, sc, _) in parts.items() if c in pa and sc >= low]
+        b_idx = [j for j, (c, sc, _) in parts.items() if c in pb and sc >= low]
+        for i in a_idx:
+            _, sa, xy_a = parts[i]
+            for j in b_idx:
+                if i != j and _pairs(xy_a, parts[j][2], rule):
+                    candidates.append((_score(sa, parts[j][1], rule.score), k, i, j))
     candidates.sort(key=lambda c: (-c[0], c[1], c[2], c[3]))
     used: set[int] = set()
     drop: set[int] = set()
@@ -282,7 +278,7 @@ def _plan(
             if mode == "remove":
                 drop.add(idx)
             elif mode == "discount":
-                discount[idx] = float(scores[other])
+                discount[idx] = parts[other][1]
     return chosen, drop, discount
 
 
@@ -296,104 +292,119 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
     Labels without a box, and labels no rule pairs, pass through unchanged; their order is kept and the
     composites come after them.
     """
-    if not _may_pair((lab.category for lab in labels), rules):
-        return list(labels)
-    n = len(labels)
-    nan4 = (np.nan, np.nan, np.nan, np.nan)
+    names = _part_names(rules)
     chosen, drop, discount = _plan(
-        np.asarray([nan4 if lab.box is None else lab.box.xyxy for lab in labels], np.float64).reshape(n, 4),
-        np.fromiter((1.0 if lab.score is None else lab.score for lab in labels), np.float64, n),
-        [lab.category for lab in labels],
-        np.fromiter((lab.box is not None for lab in labels), bool, n),
+        {
+            i: (lab.category, 1.0 if lab.score is None else lab.score, lab.box.xyxy)
+            for i, lab in enumerate(labels)
+            if lab.category in names and lab.box is not None
+        },
         rules,
     )
+    if not chosen:
+        return list(labels)
     made: list[Label] = []
     for score, k, i, j in chosen:
         rule = rules[k]
         a, b = labels[i], labels[j]
-        made.append(
-            Label(
-                id=make_label_id(frame_id, "composed", rule.into, a.id, b.id),
-                category=rule.into,
-                source=a.source if a.source == b.source else "fused",
-                score=_composite_score(score, a.score, b.score),
-                box=_box(a.box, b.box, rule.geometry),  # type: ignore[arg-type]
-                attributes={"composed_from": [a.id, b.id], "parts": [a.category, b.category], "rule": rule.into},
+        made.append(  # from validated parts: a box, a score clamped to [0, 1], a known source
+            checked_model(
+                Label,
+                {
+                    "id": make_label_id(frame_id, "composed", rule.into, a.id, b.id),
+                    "category": rule.into,
+                    "source": a.source if a.source == b.source else "fused",
+                    "score": _composite_score(score, a.score, b.score),
+                    "review": ReviewState.PENDING,
+                    "box": _box(a.box, b.box, rule.geometry),  # type: ignore[arg-type]
+                    "mask": None,
+                    "polygon": None,
+                    "box3d": None,
+                    "track_id": None,
+                    "attributes": {"composed_from": [a.id, b.id], "parts": [a.category, b.category], "rule": rule.into},
+                },
+                _COMPOSITE_FIELDS,
             )
         )
-    kept: list[Label] = []
-    for n, lab in enumerate(labels):
-        if n in drop:
-            continue
-        if n in discount and lab.score is not None:
-            # the part alone, e.g. a pedestrian: this part, and not the other one under it
-            lab = lab.model_copy(update={"score": round(float(lab.score) * (1.0 - discount[n]), 6)})
-        kept.append(lab)
+    kept = list(labels)
+    for n, d in discount.items():
+        lab = kept[n]
+        if lab.score is not None:  # the part alone, e.g. a pedestrian: this part, and not the other one under it
+            score = round(float(lab.score) * (1.0 - d), 6)  # in [0, 1]: what model_copy(update=...) makes
+            kept[n] = updated(lab, {"score": score})
+    if drop:
+        kept = [lab for n, lab in enumerate(kept) if n not in drop]
     return kept + made
 
 
 def compose_set(ls: LabelSet, rules: Sequence[ComposeRule], frame_id: str = "") -> LabelSet:
     """:func:`compose_labels` on a label set (the label-set path): the same rows, scores, ids and composites, as
     columns; ``compose_set(ls, ...).to_labels()`` equals ``compose_labels(ls.to_labels(), ...)``."""
-    if not _may_pair(ls.categories, rules):
+    wanted = _part_names(rules)
+    codes_wanted = {k for k, c in enumerate(ls.categories) if c in wanted}
+    if not _may_pair((ls.categories[k] for k in codes_wanted), rules):
         return ls
-    chosen, drop, discount = _plan(ls.xyxy, ls.scores_or(1.0), ls.names, ls.has_box, rules)
+    names = ls.categories
+    xyxy = ls.xyxy.tolist()
+    scores = ls.scores.tolist()
+    chosen, drop, discount = _plan(
+        {
+            i: (names[c], 1.0 if scores[i] != scores[i] else scores[i], xyxy[i])  # s != s: NaN, no score
+            for i, (c, has) in enumerate(zip(ls.class_codes.tolist(), ls.has_box.tolist(), strict=True))
+            if has and c in codes_wanted
+        },
+        rules,
+    )
     if not chosen:
         return ls
-    scores = ls.scores.copy()
-    for n, d in discount.items():
-        if not np.isnan(scores[n]):
-            scores[n] = round(float(scores[n]) * (1.0 - d), 6)
-    if drop:
-        keep = np.ones(len(ls), bool)
-        keep[list(drop)] = False
-        kept = ls[keep]
-        kept.scores = scores[keep]
-    else:
-        kept = copy.copy(ls)  # the same rows: no new columns but the scores
-        kept.scores = scores
-    names, ids, sources = ls.names, ls.ids, ls.sources
-    xyxy, made_scores, cats, made_ids, made_sources, attrs = [], [], [], [], [], []
+    for r, d in discount.items():
+        if scores[r] == scores[r]:  # a part without a score keeps none
+            scores[r] = round(scores[r] * (1.0 - d), 6)
+    codes = {c: v for v, c in enumerate(names)}
+    ids, sources, codes_in = ls.ids.tolist(), ls.sources.tolist(), ls.class_codes.tolist()
+    made_xyxy, made_scores, made_codes, made_ids, made_sources, attrs = [], [], [], [], [], []
     for score, k, i, j in chosen:
         rule = rules[k]
-        a, b = ls.xyxy[i], ls.xyxy[j]
+        a, b = xyxy[i], xyxy[j]
         g = rule.geometry
-        box = (
-            a
-            if g == "first"
-            else b
-            if g == "second"
-            else np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
-        )
-        xyxy.append(box)
-        sa, sb = ls.scores[i], ls.scores[j]
-        s = _composite_score(score, None if np.isnan(sa) else sa, None if np.isnan(sb) else sb)
-        made_scores.append(np.nan if s is None else s)
-        cats.append(rule.into)
+        made_xyxy.append(
+            a if g == "first" else b if g == "second" else [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
+                                                             max(a[3], b[3])]
+        )  # fmt: skip
+        sa, sb = scores[i], scores[j]
+        s = _composite_score(score, None if sa != sa else sa, None if sb != sb else sb)  # NaN: no score
+        made_scores.append(math.nan if s is None else s)
+        made_codes.append(codes.setdefault(rule.into, len(codes)))
         made_ids.append(make_label_id(frame_id, "composed", rule.into, ids[i], ids[j]))
         made_sources.append(sources[i] if sources[i] == sources[j] else "fused")
-        attrs.append({"composed_from": [ids[i], ids[j]], "parts": [names[i], names[j]], "rule": rule.into})
+        parts = [names[codes_in[i]], names[codes_in[j]]]
+        attrs.append({"composed_from": [ids[i], ids[j]], "parts": parts, "rule": rule.into})
     n = len(chosen)
-    vocab = {c: v for v, c in enumerate(dict.fromkeys(cats))}
-    made = LabelSet(
-        xyxy=np.asarray(xyxy, dtype=np.float64).reshape(n, 4),
-        scores=np.asarray(made_scores, dtype=np.float64),
-        class_codes=np.asarray([vocab[c] for c in cats], dtype=np.int32),
-        categories=tuple(vocab),
-        ids=_objects_of(made_ids),
-        sources=_objects_of(made_sources),
-        review=np.zeros(n, np.int8),
-        track_ids=_objects_of([None] * n),
-        has_box=np.ones(n, bool),
-        attributes=attrs,
+    if drop:
+        keep = [r for r in range(len(ls)) if r not in drop]
+        idx = np.asarray(keep, dtype=np.int64)
+        xyxy_k, review, has_box = ls.xyxy[idx], ls.review[idx], ls.has_box[idx]
+        pick = [xyxy, scores, codes_in, ids, sources, ls.track_ids.tolist(), ls.masks, ls.attributes, ls.origins]
+        xyxy, scores, codes_in, ids, sources, track_ids, masks, attributes, origins = (
+            [col[r] for r in keep] for col in pick
+        )
+    else:  # every row stays (parts kept or discounted)
+        xyxy_k, review, has_box = ls.xyxy, ls.review, ls.has_box
+        track_ids, masks, attributes, origins = ls.track_ids.tolist(), ls.masks, ls.attributes, ls.origins
+    return LabelSet.of_checked(  # rows of a checked set, composites of its checked rows
+        xyxy=np.concatenate([xyxy_k, np.asarray(made_xyxy, dtype=np.float64).reshape(n, 4)]),
+        scores=np.asarray(scores + made_scores, dtype=np.float64),
+        class_codes=np.asarray(codes_in + made_codes, dtype=np.int32),
+        categories=tuple(codes),
+        ids=object_column(ids + made_ids),
+        sources=object_column(sources + made_sources),
+        review=np.concatenate([review, np.zeros(n, np.int8)]),
+        track_ids=object_column(track_ids + [None] * n),
+        has_box=np.concatenate([has_box, np.ones(n, bool)]),
+        masks=[*masks, *([None] * n)],
+        attributes=[*attributes, *attrs],
+        origins=[*origins, *([None] * n)],
     )
-    return LabelSet.concat([kept, made])
-
-
-def _objects_of(values: list[Any]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def compose_records(

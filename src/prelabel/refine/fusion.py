@@ -22,14 +22,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.geometry.boxes2d import greedy_cluster
-from prelabel.core.labels import FrameRecord, Label, make_label_id
-from prelabel.core.labelset import LabelSet
-from prelabel.errors import PrelabelError, UnknownNameError
+from prelabel.core.geometry.boxes2d import greedy_cluster, greedy_cluster_rows
+from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, checked_model, make_label_id
+from prelabel.core.labelset import LabelSet, object_column
+from prelabel.errors import FormatError, PrelabelError, UnknownNameError
 
 METHODS = ("wbf", "nms", "vote")
 SCORE_MODES = ("mean", "max", "noisy-or")
@@ -139,6 +140,7 @@ def fuse_records(
         raise PrelabelError(f"got {len(maps)} class maps for {n} label sets; give one per set (or none)")
     set_names = list(names) if names is not None else [(_sources(s) or f"set{i}") for i, s in enumerate(label_sets)]
     votes = min_votes if min_votes is not None else n // 2 + 1
+    mapped: list[dict[str, str | None]] = [{} for _ in range(n)]  # per model: category -> class map's answer
     frames: dict[str, list[FrameRecord | None]] = {}
     for k, records in enumerate(label_sets):
         for r in records:
@@ -163,7 +165,9 @@ def fuse_records(
         out.append(
             FrameRecord(
                 frame=frame,
-                labels=_fuse_frame(fid, slot, maps, w, set_names, method, iou_threshold, skip_score, votes, score_mode),
+                labels=_fuse_frame(
+                    fid, slot, maps, w, set_names, method, iou_threshold, skip_score, votes, score_mode, mapped
+                ),
                 job=base.job,
             )
         )
@@ -181,21 +185,15 @@ def _fuse_frame(
     skip_score: float,
     votes: int,
     score_mode: str = "mean",
+    mapped: Sequence[dict[str, str | None]] | None = None,
 ) -> list[Label]:
-    sets = [None if r is None or r.status != "ok" else LabelSet.from_labels(r.labels) for r in slot]
-    fused = fuse_sets(
-        fid,
-        sets,
-        maps=maps,
-        weights=weights,
-        names=names,
-        method=method,
-        iou_threshold=iou_threshold,
-        skip_score=skip_score,
-        votes=votes,
-        score_mode=score_mode,
-    )
-    return fused.to_labels()
+    """One frame's records, pooled straight from their labels (no label set per model) and fused into records.
+    ``mapped``: per model, the class map's answers so far (kept across frames)."""
+    pool = _Pool(weights, skip_score)
+    for k, r in enumerate(slot):
+        if r is not None and r.status == "ok":
+            pool.add_labels(k, r.labels, maps[k], {} if mapped is None else mapped[k])
+    return _fuse_pool(fid, pool, len(slot), weights, names, method, iou_threshold, votes, score_mode).to_labels()
 
 
 def fuse_sets(
@@ -216,96 +214,203 @@ def fuse_sets(
     n = len(sets)
     w = [1.0] * n if weights is None else [float(x) for x in weights]
     set_names = list(names) if names is not None else [f"set{k}" for k in range(n)]
-    n_votes = votes if votes is not None else n // 2 + 1
-    vocab: dict[str, int] = {}
-    part_boxes, part_scores, part_codes, part_models, part_ids = [], [], [], [], []
+    pool = _Pool(w, skip_score)
     for k, ls in enumerate(sets):
-        if ls is None or not len(ls):
-            continue
-        # class maps run once per category; rows mapped to None, without a box or under skip_score are left out
-        mapped = [maps[k](c) for c in ls.categories] if maps is not None else list(ls.categories)
-        remap = np.asarray([-1 if m is None else vocab.setdefault(m, len(vocab)) for m in mapped], np.int64)
-        code = remap[ls.class_codes]
-        raw = ls.scores_or(1.0)
-        idx = np.flatnonzero(ls.has_box & (code >= 0) & (raw >= skip_score))
-        part_boxes.append(ls.xyxy[idx])
-        part_scores.append(raw[idx] * w[k])
-        part_codes.append(code[idx])
-        part_models.append(np.full(len(idx), k, np.int64))
-        part_ids.append(ls.ids[idx])
-    if not part_boxes or not sum(len(b) for b in part_boxes):
-        return LabelSet.empty()
-    xyxy = np.concatenate(part_boxes)
-    scores = np.concatenate(part_scores)
-    codes = np.concatenate(part_codes)
-    models = np.concatenate(part_models)
-    pool_ids = np.concatenate(part_ids).tolist()
-    categories = list(vocab)
-    # categories in order of first appearance among the pooled boxes (model by model)
-    _, first = np.unique(codes, return_index=True)
-    cat_rank = np.empty(len(categories), np.int64)
-    cat_rank[codes[np.sort(first)]] = np.arange(len(first))
-    cl = greedy_cluster(
-        xyxy,
-        scores,
-        iou_threshold=iou_threshold,
-        groups=codes,
-        reference="leader" if method == "nms" else "mean",
-    )
-    k_n = len(cl)
-    lab = np.empty(len(xyxy), np.int64)
-    for j, members in enumerate(cl.members):
-        lab[members] = j
-    leaders = np.asarray([m[0] for m in cl.members], np.int64)
-    best = np.zeros((k_n, n))  # each model's best (weighted) score in each cluster: one model counts once
-    np.maximum.at(best, (lab, models), scores)
-    present = np.zeros((k_n, n), bool)
-    present[lab, models] = True
-    agreement = present.sum(axis=1)
+        if ls is not None and len(ls):
+            pool.add_set(k, ls, None if maps is None else maps[k])
+    n_votes = votes if votes is not None else n // 2 + 1
+    return _fuse_pool(frame_id, pool, n, w, set_names, method, iou_threshold, n_votes, score_mode).to_set()
+
+
+class _Pool:
+    """One frame's boxes of every model, pooled model by model in plain Python (a frame holds tens of boxes: a
+    numpy call per step would cost more than the arithmetic). Rows mapped to None, without a box or under
+    ``skip_score`` are left out; scores are multiplied by their model's weight."""
+
+    def __init__(self, weights: Sequence[float], skip_score: float) -> None:
+        self.weights, self.skip = weights, skip_score
+        self.vocab: dict[str, int] = {}  # mapped category -> code
+        self.cat_rank: dict[int, int] = {}  # codes in order of first appearance among the pooled boxes
+        self.boxes: list[list[float]] = []
+        self.scores: list[float] = []
+        self.codes: list[int] = []
+        self.models: list[int] = []
+        self.ids: list[str] = []
+
+    def _code(self, category: str, fn: ClassMapFn | None, mapped: dict[str, str | None]) -> int:
+        if category in mapped:
+            m = mapped[category]
+        else:
+            m = mapped[category] = category if fn is None else fn(category)
+            if m is not None and not (isinstance(m, str) and m):
+                raise FormatError("fusion class map", f"maps {category!r} to {m!r}; expected a category name or None")
+        return -1 if m is None else self.vocab.setdefault(m, len(self.vocab))
+
+    def _add(self, k: int, box: list[float], raw: float, code: int, label_id: str) -> None:
+        self.boxes.append(box)
+        self.scores.append(raw * self.weights[k])
+        self.codes.append(code)
+        self.models.append(k)
+        self.ids.append(label_id)
+        if code not in self.cat_rank:
+            self.cat_rank[code] = len(self.cat_rank)
+
+    def add_set(self, k: int, ls: LabelSet, fn: ClassMapFn | None) -> None:
+        mapped: dict[str, str | None] = {}
+        remap = [self._code(c, fn, mapped) for c in ls.categories]  # the class map runs once per category
+        skip = self.skip
+        for box, raw, c, has, lid in zip(
+            ls.xyxy.tolist(), ls.scores.tolist(), ls.class_codes.tolist(), ls.has_box.tolist(), ls.ids.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            code = remap[c]
+            if raw != raw:  # NaN: no score, counts as 1
+                raw = 1.0
+            if has and code >= 0 and raw >= skip:
+                self._add(k, box, raw, code, lid)
+
+    def add_labels(self, k: int, labels: Sequence[Label], fn: ClassMapFn, mapped: dict[str, str | None]) -> None:
+        skip = self.skip
+        for lab in labels:
+            b = lab.box
+            if b is None:
+                continue
+            code = self._code(lab.category, fn, mapped)
+            raw = 1.0 if lab.score is None else lab.score
+            if code >= 0 and raw >= skip:
+                self._add(k, [b.x1, b.y1, b.x2, b.y2], raw, code, lab.id)
+
+
+@dataclass
+class _Fused:
+    """One frame's fused labels, best score first, as plain rows."""
+
+    xyxy: list[list[float]]
+    scores: list[float]
+    categories: list[str]
+    ids: list[str]
+    attributes: list[dict[str, Any]]
+
+    def to_set(self) -> LabelSet:
+        m_n = len(self.ids)
+        out_cats = tuple(dict.fromkeys(self.categories))
+        code_of = {c: i for i, c in enumerate(out_cats)}
+        return LabelSet.of_checked(
+            xyxy=np.asarray(self.xyxy, dtype=np.float64).reshape(m_n, 4),
+            scores=np.asarray(self.scores, dtype=np.float64),
+            class_codes=np.asarray([code_of[c] for c in self.categories], np.int32),
+            categories=out_cats,
+            ids=object_column(self.ids),
+            sources=object_column(["fused"] * m_n),
+            review=np.zeros(m_n, np.int8),
+            track_ids=object_column([None] * m_n),
+            has_box=np.ones(m_n, bool),
+            masks=[None] * m_n,
+            attributes=self.attributes,
+            origins=[None] * m_n,
+        )
+
+    def to_labels(self) -> list[Label]:
+        """The rows as records: what ``to_set().to_labels()`` makes. Every row is checked by construction (finite
+        boxes with x1 <= x2 and y1 <= y2, scores in [0, 1], non-empty ids and categories, source ``fused``), so
+        each record is built without validating it again."""
+        pending = ReviewState.PENDING
+        return [
+            checked_model(
+                Label,
+                {
+                    "id": lid,
+                    "category": cat,
+                    "source": "fused",
+                    "score": score,
+                    "review": pending,
+                    "box": checked_model(Box2D, {"x1": x1, "y1": y1, "x2": x2, "y2": y2}),
+                    "mask": None,
+                    "polygon": None,
+                    "box3d": None,
+                    "track_id": None,
+                    "attributes": attrs,
+                },
+            )
+            for (x1, y1, x2, y2), score, cat, lid, attrs in zip(
+                self.xyxy, self.scores, self.categories, self.ids, self.attributes, strict=True
+            )
+        ]
+
+
+def _fuse_pool(
+    frame_id: str,
+    pool: _Pool,
+    n: int,
+    w: Sequence[float],
+    set_names: Sequence[str],
+    method: str,
+    iou_threshold: float,
+    n_votes: int,
+    score_mode: str,
+) -> _Fused:
+    """Cluster the pooled boxes class by class and fuse each cluster (see the module docstring)."""
+    boxes, scores, codes, models, pool_ids = pool.boxes, pool.scores, pool.codes, pool.models, pool.ids
+    if not boxes:
+        return _Fused([], [], [], [], [])
+    # best score first, ties in pooled order (a stable sort; the scores are finite)
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+    members, refs = greedy_cluster_rows(
+        boxes, scores, iou_threshold=iou_threshold, groups=codes, reference="leader" if method == "nms" else "mean",
+        order=order,
+    )  # fmt: skip
+    k_n = len(members)
+    member_models = [[models[idx[0]]] if len(idx) == 1 else sorted({models[i] for i in idx}) for idx in members]
     top = max(w) if w else 1.0
     if method == "nms":
-        fused = np.minimum(1.0, scores[leaders] / (top or 1.0))
-    elif score_mode == "mean":
-        fused = np.minimum(1.0, best.sum(axis=1) / (float(sum(w)) or 1.0))
-    elif score_mode == "max":
-        fused = np.minimum(1.0, best.max(axis=1) / top)
-    else:  # noisy-or: the chance that at least one model is right
-        fused = 1.0 - np.prod(1.0 - np.clip(best / top, 0.0, 1.0), axis=1)
-    keep = np.ones(k_n, bool) if method != "vote" else agreement >= n_votes
-    cluster_cat = codes[leaders]
+        d = top or 1.0
+        fused_l = [min(1.0, scores[m[0]] / d) for m in members]  # np.minimum's answer, in Python floats
+    else:
+        # each model's best (weighted) score in each cluster, row-major (K, n): one model counts once
+        best = [0.0] * (k_n * n)
+        for j, idx in enumerate(members):
+            row = j * n
+            for i in idx:
+                cell = row + models[i]
+                if scores[i] > best[cell]:
+                    best[cell] = scores[i]
+        best_a = np.asarray(best, dtype=np.float64).reshape(k_n, n)
+        if score_mode == "mean":
+            fused = np.minimum(1.0, best_a.sum(axis=1) / (float(sum(w)) or 1.0))
+        elif score_mode == "max":
+            fused = np.minimum(1.0, best_a.max(axis=1) / top)
+        else:  # noisy-or: the chance that at least one model is right
+            fused = 1.0 - np.prod(1.0 - np.clip(best_a / top, 0.0, 1.0), axis=1)
+        fused_l = fused.tolist()
+    cluster_cat = [codes[m[0]] for m in members]
     # clusters category by category (first appearance), then as formed; then best score first (stable)
-    order = np.lexsort((np.arange(k_n), cat_rank[cluster_cat]))
-    order = order[keep[order]]
-    order = order[np.argsort(-fused[order], kind="stable")]
-    boxes = np.asarray([[round(v, 2) for v in row] for row in cl.boxes[order].tolist()]).reshape(-1, 4)
-    boxes[:, 2] = np.maximum(boxes[:, 0], boxes[:, 2])
-    boxes[:, 3] = np.maximum(boxes[:, 1], boxes[:, 3])
-    cats = [categories[c] for c in cluster_cat[order].tolist()]
-    ids = [make_label_id(frame_id, "fused", method, rank, cat) for rank, cat in enumerate(cats)]
-    present_rows = present.tolist()
+    cat_rank = pool.cat_rank
+    order = sorted(range(k_n), key=lambda j: cat_rank[cluster_cat[j]])
+    if method == "vote":
+        order = [j for j in order if len(member_models[j]) >= n_votes]
+    order.sort(key=lambda j: -fused_l[j])
+    xyxy = []
+    for j in order:
+        r = refs[j]
+        x1, y1, x2, y2 = round(r[0], 2), round(r[1], 2), round(r[2], 2), round(r[3], 2)
+        xyxy.append([x1, y1, max(x1, x2), max(y1, y2)])  # as np.maximum: the first where equal
+    categories = list(pool.vocab)
+    cats = [categories[cluster_cat[j]] for j in order]
     attributes = []
-    for j in order.tolist():
-        member_models = [m for m, here in enumerate(present_rows[j]) if here]
+    for j in order:
+        mm = member_models[j]
         attributes.append(
             {
-                "fused_from": [set_names[m] for m in member_models],
-                "agreement": len(member_models),
-                "members": [str(pool_ids[i]) for i in cl.members[j]],
+                "fused_from": [set_names[m] for m in mm],
+                "agreement": len(mm),
+                "members": [str(pool_ids[i]) for i in members[j]],
                 "method": method,
             }
         )
-    m_n = len(order)
-    out_cats = tuple(dict.fromkeys(cats))
-    code_of = {c: i for i, c in enumerate(out_cats)}
-    return LabelSet(
-        xyxy=boxes,
-        scores=np.asarray([round(v, 6) for v in np.clip(fused[order], 0.0, 1.0).tolist()], dtype=np.float64),
-        class_codes=np.asarray([code_of[c] for c in cats], np.int32),
-        categories=out_cats,
-        ids=np.asarray(ids, dtype=object).reshape(m_n),
-        sources=np.full(m_n, "fused", dtype=object),
-        review=np.zeros(m_n, np.int8),
-        track_ids=np.full(m_n, None, dtype=object),
-        has_box=np.ones(m_n, bool),
+    return _Fused(
+        xyxy=xyxy,
+        scores=[round(min(max(fused_l[j], 0.0), 1.0), 6) for j in order],
+        categories=cats,
+        ids=[make_label_id(frame_id, "fused", method, rank, cat) for rank, cat in enumerate(cats)],
         attributes=attributes,
     )

@@ -12,6 +12,7 @@ from prelabel.core.geometry.boxes2d import (
     as_boxes,
     cxcywh_to_xyxy,
     greedy_cluster,
+    greedy_cluster_rows,
     iou_pair,
     nms,
     overlap,
@@ -126,6 +127,47 @@ def test_greedy_cluster_batches_one_box_per_batch_per_cluster() -> None:
     boxes = [A, D, [1, 0, 11, 10], [0, 0, 10, 11]]
     cl = greedy_cluster(boxes, [1, 1, 1, 1], iou_threshold=0.5, batches=[0, 0, 1, 1], weights=[1, 1, 1, 1])
     assert cl.members == [[0, 3], [1], [2]]  # IoU(A, box 3) = 100/110 beats IoU(A, box 2) = 90/110
+
+
+def _cluster_by_overlap(boxes, scores, thr, groups, reference, inclusive):  # type: ignore[no-untyped-def]
+    """The clustering rule written out with overlap() per box: what greedy_cluster_rows must reproduce."""
+    members: list[list[int]] = []
+    refs: list[np.ndarray] = []
+    for i in np.argsort(-np.asarray(scores), kind="stable").tolist():
+        same = [k for k in range(len(members)) if groups[members[k][0]] == groups[i]]
+        ious = overlap(np.asarray([boxes[i]]), np.asarray([refs[k] for k in same]).reshape(-1, 4))[0]
+        k_best = same[int(np.argmax(ious))] if same else -1
+        v = float(ious.max()) if same else -1.0
+        if k_best >= 0 and (v >= thr if inclusive else v > thr):
+            members[k_best].append(i)
+            if reference == "mean":
+                w = np.asarray([scores[m] for m in members[k_best]])
+                refs[k_best] = (np.asarray([boxes[m] for m in members[k_best]]) * w[:, None]).sum(0) / w.sum()
+            continue
+        members.append([i])
+        refs.append(np.asarray(boxes[i], float))
+    return members, [r.tolist() for r in refs]
+
+
+@pytest.mark.parametrize(("thr", "inclusive"), [(0.5, False), (0.3, True), (0.0, True), (0.0, False), (-0.1, False)])
+@pytest.mark.parametrize("reference", ["mean", "leader"])
+def test_greedy_cluster_rows_follows_the_rule(thr: float, inclusive: bool, reference: str) -> None:
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 300, (120, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (120, 2))], axis=1).round(1)
+    scores = rng.uniform(0.05, 1, 120).round(2)  # ties on purpose
+    groups = rng.integers(0, 3, 120)
+    members, refs = greedy_cluster_rows(
+        boxes.tolist(), scores.tolist(), iou_threshold=thr, groups=groups.tolist(), reference=reference,  # type: ignore[arg-type]
+        inclusive=inclusive,
+    )  # fmt: skip
+    want_members, want_refs = _cluster_by_overlap(boxes.tolist(), scores.tolist(), thr, groups, reference, inclusive)
+    assert members == want_members
+    assert np.allclose(refs, want_refs, rtol=0, atol=1e-9)
+    if thr <= 0 and (inclusive or thr < 0):  # IoU 0 passes: every box joins its group's first cluster
+        assert len(members) == 3
+    arr = greedy_cluster(boxes, scores, iou_threshold=thr, groups=groups, reference=reference, inclusive=inclusive)  # type: ignore[arg-type]
+    assert arr.members == members and arr.boxes.tolist() == refs
 
 
 def test_tile_grid_hand_values() -> None:

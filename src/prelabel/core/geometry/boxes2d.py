@@ -8,7 +8,7 @@ y, width, height). Areas use widths and heights clipped at 0, so an inverted box
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -316,31 +316,62 @@ def greedy_cluster(
 def _cluster_one_by_one(
     boxes: F64, s: F64, w: F64, g: I64, iou_threshold: float, reference: str, inclusive: bool
 ) -> Clusters:
-    """:func:`greedy_cluster` without batches, in plain Python floats (boxes per frame are few; each IoU is the
-    same IEEE arithmetic as :func:`overlap`)."""
+    """:func:`greedy_cluster` without batches: :func:`greedy_cluster_rows` on the arrays' rows."""
+    order = np.argsort(-s, kind="stable").tolist()
     bl = boxes.tolist()
-    wl = w.tolist()
-    gl = g.tolist()
+    members, refs = greedy_cluster_rows(
+        bl, s.tolist(), iou_threshold=iou_threshold, groups=g.tolist(), weights=w.tolist(),
+        reference="mean" if reference == "mean" else "leader", inclusive=inclusive, order=order,
+    )  # fmt: skip
+    return Clusters(members=members, boxes=np.asarray(refs, dtype=np.float64).reshape(-1, 4))
+
+
+def greedy_cluster_rows(
+    boxes: Sequence[Sequence[float]],
+    scores: Sequence[float],
+    *,
+    iou_threshold: float,
+    groups: Sequence[Hashable] | None = None,
+    reference: Literal["mean", "leader"] = "mean",
+    weights: Sequence[float] | None = None,
+    inclusive: bool = False,
+    order: Sequence[int] | None = None,
+) -> tuple[list[list[int]], list[list[float]]]:
+    """:func:`greedy_cluster` without batches, on plain Python rows (a frame's tens of boxes, where a numpy call per
+    box costs more than the arithmetic): boxes one by one, best score first (ties: input order; ``order`` gives
+    that order where the caller has it), each joining the cluster of its group whose reference box it overlaps
+    most (ties: the older cluster). Returns the members of each cluster and its reference box (xyxy). Each IoU is
+    the same IEEE arithmetic as :func:`overlap`."""
+    n = len(boxes)
+    wl = scores if weights is None else weights
+    if order is None:
+        order = np.argsort(-np.asarray(scores, dtype=np.float64).reshape(n), kind="stable").tolist()
     mean = reference == "mean"
+    # a box apart from every reference (IoU 0) joins none unless 0 passes the threshold
+    skip_apart = iou_threshold > 0.0 if inclusive else iou_threshold >= 0.0
     members: list[list[int]] = []
     refs: list[list[float]] = []
+    ref_area: list[float] = []
     wsum: list[float] = []
     wbox: list[list[float]] = []
-    by_group: dict[int, list[int]] = {}
-    for i in np.argsort(-s, kind="stable").tolist():
+    by_group: dict[Hashable, list[int]] = {}
+    for i in order:
         best, best_v = -1, -1.0
-        bx1, by1, bx2, by2 = bl[i]
+        box = boxes[i]
+        bx1, by1, bx2, by2 = box
         area_i = max(bx2 - bx1, 0.0) * max(by2 - by1, 0.0)
-        for k in by_group.get(gl[i], ()):
+        gi = 0 if groups is None else groups[i]
+        for k in by_group.get(gi, ()):
             rx1, ry1, rx2, ry2 = refs[k]
             if rx1 >= bx2 or bx1 >= rx2 or ry1 >= by2 or by1 >= ry2:
-                v = 0.0  # disjoint
+                if skip_apart:
+                    continue
+                v = 0.0
             else:
                 iw = (bx2 if bx2 < rx2 else rx2) - (bx1 if bx1 > rx1 else rx1)
                 ih = (by2 if by2 < ry2 else ry2) - (by1 if by1 > ry1 else ry1)
                 inter = (iw if iw > 0.0 else 0.0) * (ih if ih > 0.0 else 0.0)
-                rw, rh = rx2 - rx1, ry2 - ry1
-                denom = area_i + (rw if rw > 0.0 else 0.0) * (rh if rh > 0.0 else 0.0) - inter
+                denom = area_i + ref_area[k] - inter
                 v = inter / denom if denom > 0 else 0.0
             if v > best_v:
                 best, best_v = k, v
@@ -350,18 +381,28 @@ def _cluster_one_by_one(
                 wi = wl[i]
                 wsum[best] += wi
                 acc = wbox[best]
-                for c in range(4):
-                    acc[c] += bl[i][c] * wi
+                acc[0] += bx1 * wi
+                acc[1] += by1 * wi
+                acc[2] += bx2 * wi
+                acc[3] += by2 * wi
                 d = max(wsum[best], 1e-12)
-                refs[best] = [acc[0] / d, acc[1] / d, acc[2] / d, acc[3] / d]
+                ref = refs[best]  # this cluster's own list (made when it started): updated in place
+                ref[0] = rx1 = acc[0] / d
+                ref[1] = ry1 = acc[1] / d
+                ref[2] = rx2 = acc[2] / d
+                ref[3] = ry2 = acc[3] / d
+                ref_area[best] = (rx2 - rx1 if rx2 > rx1 else 0.0) * (ry2 - ry1 if ry2 > ry1 else 0.0)
             continue
-        by_group.setdefault(gl[i], []).append(len(members))
+        by_group.setdefault(gi, []).append(len(members))
         members.append([i])
-        refs.append(bl[i])
-        wsum.append(wl[i])
-        wbox.append([v * wl[i] for v in bl[i]])
-    out = np.asarray(refs if mean else [bl[m[0]] for m in members], dtype=np.float64).reshape(-1, 4)
-    return Clusters(members=members, boxes=out)
+        wi = wl[i]
+        refs.append([bx1, by1, bx2, by2])
+        ref_area.append(area_i)
+        wsum.append(wi)
+        wbox.append([bx1 * wi, by1 * wi, bx2 * wi, by2 * wi])
+    if not mean:
+        refs = [list(boxes[m[0]]) for m in members]
+    return members, refs
 
 
 # ------------------------------------------------------------------ tiles
