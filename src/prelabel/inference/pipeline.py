@@ -1,16 +1,21 @@
-"""The bulk pipeline: reading and decoding, inference and writing overlap on threads joined by bounded queues.
+"""The bulk pipeline: reading, decoding and preparing, inference and writing overlap on threads joined by bounded
+queues.
 
-    items -> [reader thread: iter_decoded, image files on ``decode_workers`` threads] -> queue(``queue_size``)
-          -> [inference thread: Predictor.predict_image] -> queue(``queue_size``)
+    items -> [reader thread: iter_decoded, image files on ``decode_workers`` threads; Predictor.prepare]
+          -> queue(``ahead``) -> [inference thread: Predictor.predict_prepared] -> queue(``queue_size``)
           -> [caller's thread: results committed to the sink every ``commit_every`` records or ``commit_seconds``]
 
-At most ``2 * queue_size`` decoded frames (plus the decode window) exist at once, however many frames the job has.
-A bad frame becomes a failed record; the run goes on.
+At most ``ahead`` prepared frames, the decode window and ``queue_size`` records exist at once, however many frames
+the job has (a prepared frame of a tiled, fused preset holds a dozen network inputs, so ``ahead`` is small). A bad
+frame becomes a failed record; the run goes on.
 
-Decoding competes with inference for the same cores (a KITTI PNG costs about 10 ms of CPU, NanoDet about 40 ms of
-inference on 2 threads). The reading and decoding threads therefore run ``decode_nice`` steps below the process's
-priority (Linux: a per-thread nice value): they take the cores inference leaves idle between its parallel sections,
-and still get the CPU when inference waits for them. ``decode_workers=1`` is enough for one inference stream.
+The reader prepares each frame for the model (the detector's ``prepare``: resize, letterbox, normalise into the
+network's layout; ``prelabel.models.base``), so the inference thread only runs the model and its postprocessing.
+Decoding and preparing compete with inference for the same cores (a KITTI PNG costs about 10 ms of CPU, NanoDet
+about 40 ms of inference on 2 threads). The reading and decoding threads therefore run ``decode_nice`` steps below
+the process's priority (Linux: a per-thread nice value): they take the cores inference leaves idle between its
+parallel sections, and still get the CPU when inference waits for them. ``decode_workers=1`` is enough for one
+inference stream.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prelabel.core.labels import Frame, FrameRecord
-from prelabel.inference.predictor import Predictor
+from prelabel.inference.predictor import Predictor, PreparedFrame
 from prelabel.inference.runner import RunSummary
 from prelabel.sources.frames import iter_decoded
 
@@ -39,6 +44,7 @@ _END = object()
 class PipelineOptions:
     decode_workers: int = 1
     queue_size: int = 8
+    ahead: int = 4
     commit_every: int = 32
     commit_seconds: float = 1.0
     decode_nice: int = 5
@@ -93,7 +99,7 @@ def run_pipeline(
     """Label ``(seq, frame)`` items; ``sink`` receives ``(seq, record)`` batches (e.g. :meth:`Job.complete`)."""
     opts = options or PipelineOptions()
     stop = threading.Event()
-    decoded_q: queue.Queue[Any] = queue.Queue(maxsize=opts.queue_size)
+    decoded_q: queue.Queue[Any] = queue.Queue(maxsize=max(1, opts.ahead))
     record_q: queue.Queue[Any] = queue.Queue(maxsize=opts.queue_size)
     seq_of: dict[int, int] = {}
     lock = threading.Lock()
@@ -118,7 +124,14 @@ def run_pipeline(
             for frame, image, error in decoded:
                 with lock:
                     seq = seq_of.pop(id(frame))
-                if not _put(decoded_q, (seq, frame, image, error), stop):
+                prepared: PreparedFrame | None = None
+                if image is not None:
+                    try:
+                        prepared = predictor.prepare(frame, image)
+                    except Exception as e:  # as a model failure on the inference thread: recorded, the job goes on
+                        error = f"inference failed: {type(e).__name__}: {e}"
+                    del image
+                if not _put(decoded_q, (seq, frame, prepared, error), stop):
                     return
             _put(decoded_q, _END, stop)
         except BaseException as e:
@@ -134,12 +147,12 @@ def run_pipeline(
                 if item is _END or isinstance(item, _Failure):
                     _put(record_q, item, stop)
                     return
-                seq, frame, image, error = item
-                if image is None:
+                seq, frame, prepared, error = item
+                if prepared is None:
                     record = FrameRecord(frame=frame, status="failed", error=error, job=predictor.job)
                 else:
                     try:
-                        record = predictor.predict_image(frame, image)
+                        record = predictor.predict_prepared(prepared)
                     except Exception as e:  # one frame's model failure is recorded, the job goes on
                         record = FrameRecord(
                             frame=frame,
@@ -147,7 +160,7 @@ def run_pipeline(
                             error=f"inference failed: {type(e).__name__}: {e}",
                             job=predictor.job,
                         )
-                del image
+                del prepared
                 if not _put(record_q, (seq, record), stop):
                     return
         except BaseException as e:
