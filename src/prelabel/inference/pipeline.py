@@ -9,13 +9,17 @@ At most ``ahead`` prepared frames, the decode window and ``queue_size`` records 
 the job has (a prepared frame of a tiled, fused preset holds a dozen network inputs, so ``ahead`` is small). A bad
 frame becomes a failed record; the run goes on.
 
-The reader prepares each frame for the model (the detector's ``prepare``: resize, letterbox, normalise into the
-network's layout; ``prelabel.models.base``), so the inference thread only runs the model and its postprocessing.
-Decoding and preparing compete with inference for the same cores (a KITTI PNG costs about 10 ms of CPU, NanoDet
-about 40 ms of inference on 2 threads). The reading and decoding threads therefore run ``decode_nice`` steps below
-the process's priority (Linux: a per-thread nice value): they take the cores inference leaves idle between its
-parallel sections, and still get the CPU when inference waits for them. ``decode_workers=1`` is enough for one
-inference stream.
+While it is ahead of inference (frames already wait in the queue), the reader also prepares each frame for the
+model (the detector's ``prepare``: resize, letterbox, normalise into the network's layout; ``prelabel.models.base``),
+so the inference thread only runs the model and its postprocessing; when inference is waiting for it (a busy
+machine starving the lowered reader), the frame goes as decoded and the inference thread prepares it at its own
+priority. Either way the records are the same (``prepare=False``: never on the reader).
+
+Decoding and preparing compete with inference for the same cores (a KITTI PNG costs about 7 ms of CPU with
+``prelabel.sources.png``, NanoDet about 70 ms of inference on 2 threads). The reading and decoding threads therefore
+run ``decode_nice`` steps below the process's priority (Linux: a per-thread nice value): they take the cores
+inference leaves idle between its parallel sections, and still get the CPU when inference waits for them.
+``decode_workers=1`` is enough for one inference stream.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.inference.predictor import Predictor, PreparedFrame
@@ -45,6 +52,7 @@ class PipelineOptions:
     decode_workers: int = 1
     queue_size: int = 8
     ahead: int = 4
+    prepare: bool = True
     commit_every: int = 32
     commit_seconds: float = 1.0
     decode_nice: int = 5
@@ -124,14 +132,14 @@ def run_pipeline(
             for frame, image, error in decoded:
                 with lock:
                     seq = seq_of.pop(id(frame))
-                prepared: PreparedFrame | None = None
-                if image is not None:
-                    try:
-                        prepared = predictor.prepare(frame, image)
+                ready: PreparedFrame | npt.NDArray[np.uint8] | None = image
+                if image is not None and opts.prepare and not decoded_q.empty():
+                    try:  # ahead of inference: prepare here; when it waits, it prepares at its own priority
+                        ready = predictor.prepare(frame, image)
                     except Exception as e:  # as a model failure on the inference thread: recorded, the job goes on
-                        error = f"inference failed: {type(e).__name__}: {e}"
-                    del image
-                if not _put(decoded_q, (seq, frame, prepared, error), stop):
+                        ready, error = None, f"inference failed: {type(e).__name__}: {e}"
+                del image
+                if not _put(decoded_q, (seq, frame, ready, error), stop):
                     return
             _put(decoded_q, _END, stop)
         except BaseException as e:
@@ -147,12 +155,15 @@ def run_pipeline(
                 if item is _END or isinstance(item, _Failure):
                     _put(record_q, item, stop)
                     return
-                seq, frame, prepared, error = item
-                if prepared is None:
+                seq, frame, ready, error = item
+                if ready is None:
                     record = FrameRecord(frame=frame, status="failed", error=error, job=predictor.job)
                 else:
                     try:
-                        record = predictor.predict_prepared(prepared)
+                        if isinstance(ready, PreparedFrame):
+                            record = predictor.predict_prepared(ready)
+                        else:
+                            record = predictor.predict_image(frame, ready)
                     except Exception as e:  # one frame's model failure is recorded, the job goes on
                         record = FrameRecord(
                             frame=frame,
@@ -160,7 +171,7 @@ def run_pipeline(
                             error=f"inference failed: {type(e).__name__}: {e}",
                             job=predictor.job,
                         )
-                del prepared
+                del ready
                 if not _put(record_q, (seq, record), stop):
                     return
         except BaseException as e:
