@@ -64,34 +64,36 @@ def decode_simple_png(data: bytes) -> npt.NDArray[np.uint8] | None:
     return out
 
 
+_HEAD = struct.Struct(">I4s")
+_CRC = struct.Struct(">I")
+_IHDR = struct.Struct(">IIBBBBB")
+
+
 def _idat(data: bytes) -> tuple[int, int, bytes] | None:
     """(width, height, the concatenated IDAT payload) for a well-formed PNG of the handled kind, else None."""
     _, crc32 = _zlib()
+    head, crc_at = _HEAD.unpack_from, _CRC.unpack_from
     pos, end = len(SIGNATURE), len(data)
     view = memoryview(data)
     parts: list[Any] = []
     size: tuple[int, int] | None = None
     last = b""
     while pos + 12 <= end:
-        length, kind = struct.unpack_from(">I4s", data, pos)
+        length, kind = head(data, pos)
         body_end = pos + 8 + length
-        if body_end + 4 > end:
-            return None  # truncated
-        if crc32(view[pos + 4 : body_end]) != struct.unpack_from(">I", data, body_end)[0]:
-            return None
-        if kind == b"IHDR":
-            if size is not None or length != 13:
-                return None
-            width, height, depth, colour, compression, filtering, interlace = struct.unpack_from(
-                ">IIBBBBB", data, pos + 8
-            )
-            if (depth, colour, compression, filtering, interlace) != (8, 2, 0, 0, 0) or not width or not height:
-                return None
-            size = (width, height)
-        elif kind == b"IDAT":
+        if body_end + 4 > end or crc32(view[pos + 4 : body_end]) != crc_at(data, body_end)[0]:
+            return None  # truncated, or a bad CRC
+        if kind == b"IDAT":
             if size is None or (parts and last != b"IDAT"):
                 return None  # IDAT chunks must be consecutive
             parts.append(view[pos + 8 : body_end])
+        elif kind == b"IHDR":
+            if size is not None or length != 13:
+                return None
+            width, height, *form = _IHDR.unpack_from(data, pos + 8)
+            if form != [8, 2, 0, 0, 0] or not width or not height:  # 8-bit RGB, deflate, PNG filters, progressive
+                return None
+            size = (width, height)
         elif kind == b"IEND":
             return (size[0], size[1], b"".join(parts)) if size is not None and parts else None
         elif kind not in INERT:
