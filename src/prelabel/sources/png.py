@@ -11,6 +11,7 @@ decodes it, as before. So the pixels are always exactly OpenCV's (``tests/source
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,7 @@ def decode_simple_png(data: bytes) -> npt.NDArray[np.uint8] | None:
     inflate, _ = _zlib()
     stride = width * 3 + 1
     try:
-        raw = inflate(idat, bufsize=height * stride)
+        raw = inflate(b"".join(idat), bufsize=height * stride)
     except Exception:  # a bad zlib stream: OpenCV says what is wrong
         return None
     if len(raw) != height * stride:
@@ -69,8 +70,8 @@ _CRC = struct.Struct(">I")
 _IHDR = struct.Struct(">IIBBBBB")
 
 
-def _idat(data: bytes) -> tuple[int, int, bytes] | None:
-    """(width, height, the concatenated IDAT payload) for a well-formed PNG of the handled kind, else None."""
+def _idat(data: bytes) -> tuple[int, int, list[Any]] | None:
+    """(width, height, the IDAT payloads in order) for a well-formed PNG of the handled kind, else None."""
     _, crc32 = _zlib()
     head, crc_at = _HEAD.unpack_from, _CRC.unpack_from
     pos, end = len(SIGNATURE), len(data)
@@ -95,7 +96,7 @@ def _idat(data: bytes) -> tuple[int, int, bytes] | None:
                 return None
             size = (width, height)
         elif kind == b"IEND":
-            return (size[0], size[1], b"".join(parts)) if size is not None and parts else None
+            return (size[0], size[1], parts) if size is not None and parts else None
         elif kind not in INERT:
             return None
         last = kind
@@ -110,6 +111,19 @@ def _row_prefix_sum(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     h, w = pixels.shape[:2]
     if h * w > INTEGRAL_MAX_PIXELS:
         return np.cumsum(pixels, axis=1, dtype=np.uint8)
-    total = cv2.integral(pixels, sdepth=cv2.CV_32S)  # (h + 1, w + 1, 3): sums over rows above and columns left
-    rows = np.subtract(total[1:, 1:], total[:-1, 1:])  # one row's running sum: < 2**31, exact
+    total, rows = _scratch(h, w)  # reused: fresh buffers this size cost more in page faults than the sums
+    cv2.integral(pixels, sum=total, sdepth=cv2.CV_32S)  # (h + 1, w + 1, 3): sums over rows above and columns left
+    np.subtract(total[1:, 1:], total[:-1, 1:], out=rows)  # one row's running sum: < 2**31, exact
     return rows.astype(np.uint8)  # modulo 256
+
+
+_local = threading.local()
+
+
+def _scratch(h: int, w: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """This thread's int32 buffers for an ``h`` x ``w`` frame (the last size it decoded)."""
+    held = getattr(_local, "buffers", None)
+    if held is None or held[1].shape[:2] != (h, w):
+        held = (np.empty((h + 1, w + 1, 3), np.int32), np.empty((h, w, 3), np.int32))
+        _local.buffers = held
+    return held
