@@ -2,10 +2,11 @@
 
 KITTI's camera frames are such PNGs (every row uses the Sub filter). OpenCV (libpng) decodes a 1242x375 frame in
 about 10 ms of CPU, most of it zlib's inflate. Here ISA-L's inflate (``isal``, about twice as fast as zlib) and the
-Sub filter undone as a prefix sum along each row (through OpenCV's integral image) give the same pixels in about
-half the time. Any other PNG (palette, grey, alpha, 16-bit, interlaced, a row with the Up, Average or Paeth filter,
-a chunk that could change the pixels, a bad CRC or zlib stream, too much or too little data) gets ``None``: OpenCV
-decodes it, as before. So the pixels are always exactly OpenCV's (``tests/sources/test_png.py`` checks both).
+Sub filter undone as a prefix sum along each row (through OpenCV's integral image, into int32 buffers each thread
+reuses: fresh ones cost thousands of page faults a frame) give the same pixels in 7-8 ms. Any other PNG (palette,
+grey, alpha, 16-bit, interlaced, a row with the Up, Average or Paeth filter, a chunk that could change the pixels,
+a bad CRC or zlib stream, too much or too little data) gets ``None``: OpenCV decodes it, as before. So the pixels
+are always exactly OpenCV's (``tests/sources/test_png.py`` checks both).
 """
 
 from __future__ import annotations
