@@ -23,13 +23,16 @@ and of 2,000 frames; flat memory means the two peaks are about equal.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +62,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_job(listing: Path, work: Path, name: str, predictor: Any = None, which: str = "ssd") -> tuple[int, float]:
+def run_job(
+    listing: Path,
+    work: Path,
+    name: str,
+    predictor: Any = None,
+    which: str = "ssd",
+    executor_options: dict[str, Any] | None = None,
+) -> tuple[int, float]:
     """A whole local job, as `prelabel label` runs it (model loading excluded when ``predictor`` is given).
     Returns (frames, seconds)."""
     from prelabel.inference.executors.local import run_local
@@ -72,6 +82,7 @@ def run_job(listing: Path, work: Path, name: str, predictor: Any = None, which: 
         output=str(work / f"{name}.jsonl"),
         model=model,
         predictor={"threads": THREADS, **(options or {"min_score": 0.25})},
+        executor_options=executor_options or {},
     )
     start = time.perf_counter()
     job = Job.create(cfg, work / "state")
@@ -89,9 +100,30 @@ def make_predictor(which: str) -> Any:
     return Predictor(model, threads=THREADS, **options)
 
 
-def throughput(which: str, n: int, work: Path, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+PIPELINE = "pipeline (job, threads, queues)"
+ALONE = "inference alone (pre-decoded)"
+BEFORE = "pipeline as before #18 (OpenCV decode, no prepare step)"
+
+
+@contextlib.contextmanager
+def opencv_decoding() -> Iterator[None]:
+    """Every image decoded by OpenCV, as before ``prelabel.sources.png`` (the fast PNG path returns None)."""
+    import prelabel.sources.png as png
+
+    fast = png.decode_simple_png
+    png.decode_simple_png = lambda data: None
+    try:
+        yield
+    finally:
+        png.decode_simple_png = fast
+
+
+def throughput(
+    which: str, n: int, work: Path, repeats: int, before: bool = False
+) -> tuple[dict[str, float], dict[str, float], dict[str, list[float]]]:
     """Best frames/s of ``repeats`` interleaved rounds of each mode (the machine is shared: the best round is the
-    least disturbed one), and the least CPU milliseconds per frame (all threads of the process) of each mode."""
+    least disturbed one), the least CPU milliseconds per frame (all threads of the process) of each mode, and every
+    round's frames/s. ``before``: also the pipeline as it was before issue #18, in the same rounds."""
     import cv2
     import numpy as np
 
@@ -124,14 +156,23 @@ def throughput(which: str, n: int, work: Path, repeats: int) -> tuple[dict[str, 
         done, _ = run_job(listing, work, f"pipeline{time.monotonic_ns()}", predictor, which)
         assert done == n
 
-    runs["pipeline (job, threads, queues)"] = pipeline
+    def pipeline_before() -> None:
+        with opencv_decoding():
+            done, _ = run_job(listing, work, f"before{time.monotonic_ns()}", predictor, which, {"prepare": False})
+        assert done == n
+
+    runs[PIPELINE] = pipeline
+    if before:
+        runs[BEFORE] = pipeline_before
+    rounds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
             t, c = time.perf_counter(), time.process_time()
             fn()
-            best[name] = max(best.get(name, 0.0), n / (time.perf_counter() - t))
+            rounds[name].append(n / (time.perf_counter() - t))
+            best[name] = max(best.get(name, 0.0), rounds[name][-1])
             cpu[name] = min(cpu.get(name, float("inf")), 1000 * (time.process_time() - c) / n)
-    return best, cpu
+    return best, cpu, rounds
 
 
 def memory(n: int) -> dict[str, float]:
@@ -154,6 +195,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="rounds per throughput mode; the best is kept")
     ap.add_argument("--memory", default="100,2000", help="frame counts for the peak-memory runs ('' to skip)")
     ap.add_argument("--profile", choices=list(MODELS), help="profile one pipeline run of this model (py-spy)")
+    ap.add_argument("--before", action="store_true", help="also run the pipeline as before issue #18, same rounds")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--profile-run", help=argparse.SUPPRESS)
@@ -183,23 +225,29 @@ def main() -> None:
     for which in names:
         n = args.frames or MODELS[which][2]
         with tempfile.TemporaryDirectory() as tmp:
-            fps, cpu = throughput(which, n, Path(tmp), args.repeats)
+            fps, cpu, rounds = throughput(which, n, Path(tmp), args.repeats, args.before)
         load = os.getloadavg()[0]
-        ratio = fps["pipeline (job, threads, queues)"] / fps["inference alone (pre-decoded)"]
+        ratio = fps[PIPELINE] / fps[ALONE]
+        medians = {k: statistics.median(v) for k, v in rounds.items()}
         results["models"][which] = {
             "frames": n,
             "frames_per_s": fps,
             "cpu_ms_per_frame": cpu,
             "pipeline_vs_alone": ratio,
+            "median_frames_per_s": medians,
             "load": load,
         }
         label = f"{which} ({MODELS[which][0]})" if which == "ssd" else f"preset {which}"
         print(f"\nthroughput, {n} KITTI frames, {label}, {THREADS} inference threads, best of {args.repeats}")
         print(f"(machine: {os.cpu_count()} CPUs, 1-minute load average {load:.1f} at the end)")
-        print("| mode | frames/s | CPU ms/frame (all threads) |\n|---|---:|---:|")
+        print("| mode | frames/s (best) | median | CPU ms/frame (all threads) |\n|---|---:|---:|---:|")
         for k, v in fps.items():
-            print(f"| {k} | {v:.2f} | {cpu[k]:.1f} |")
-        print(f"pipeline / inference alone: {100 * ratio:.1f} %", flush=True)
+            print(f"| {k} | {v:.2f} | {medians[k]:.2f} | {cpu[k]:.1f} |")
+        for what, mode in (("pipeline", PIPELINE), ("as before #18", BEFORE)):
+            if mode in fps:
+                best_ratio, median_ratio = fps[mode] / fps[ALONE], medians[mode] / medians[ALONE]
+                print(f"{what} / inference alone: {100 * best_ratio:.1f} % (medians: {100 * median_ratio:.1f} %)")
+        sys.stdout.flush()
     sizes = [int(s) for s in args.memory.split(",") if s.strip()]
     if sizes:
         mem = {n: memory(n) for n in sizes}

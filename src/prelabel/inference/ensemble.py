@@ -17,7 +17,7 @@ import numpy.typing as npt
 from prelabel.core.detections import Detections
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import PrelabelError
-from prelabel.models.base import Detector
+from prelabel.models.base import Detector, prepare_input, run_prepared
 
 
 class EnsembleDetector:
@@ -60,13 +60,21 @@ class EnsembleDetector:
         return f"model:{self.model_id}@{self.version}"
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        return self.run(self.prepare(image))
+
+    def prepare(self, image: npt.NDArray[np.uint8]) -> tuple[int, int, list[Any]]:
+        """The frame's width and height, and each member's input for it."""
+        h, w = image.shape[:2]
+        return w, h, [prepare_input(m, image) for m in self.members]
+
+    def run(self, prepared: tuple[int, int, list[Any]]) -> Detections:
         from prelabel.refine.fusion import fuse_records
 
-        h, w = image.shape[:2]
+        w, h, inputs = prepared
         frame = Frame(id="frame", uri="memory://frame", width=w, height=h)
         sets = []
-        for m in self.members:
-            dets = m.detect(image)
+        for m, x in zip(self.members, inputs, strict=True):
+            dets = run_prepared(m, x)
             sets.append([FrameRecord(frame=frame, labels=dets.to_labels("frame", m.source, self.classes))])
         names = [f"m{k}" for k in range(len(self.members))]
         fused = fuse_records(sets, names=names, **self.fusion)[0].labels

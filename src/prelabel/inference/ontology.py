@@ -28,7 +28,7 @@ from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import overlap
 from prelabel.core.labels import FrameRecord
 from prelabel.errors import FormatError, UnknownNameError
-from prelabel.models.base import Detector, DetectorWrapper
+from prelabel.models.base import Detector, DetectorWrapper, prepare_input, run_prepared
 
 ALIASES = {"kitti": "coco80-to-kitti", "bdd": "coco80-to-bdd", "nuscenes": "coco80-to-nuscenes"}
 ALIASES["driving"] = "coco80-to-driving"
@@ -132,6 +132,12 @@ class OntologyDetector(DetectorWrapper):
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         return self.apply(self.detector.detect(image))
+
+    def prepare(self, image: npt.NDArray[np.uint8]) -> Any:
+        return prepare_input(self.detector, image)
+
+    def run(self, prepared: Any) -> Detections:
+        return self.apply(run_prepared(self.detector, prepared))
 
     def apply(self, dets: Detections) -> Detections:
         """Map, select, threshold (per class) and de-duplicate one frame's detections of the wrapped model."""

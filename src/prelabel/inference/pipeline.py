@@ -1,16 +1,25 @@
-"""The bulk pipeline: reading and decoding, inference and writing overlap on threads joined by bounded queues.
+"""The bulk pipeline: reading, decoding and preparing, inference and writing overlap on threads joined by bounded
+queues.
 
-    items -> [reader thread: iter_decoded, image files on ``decode_workers`` threads] -> queue(``queue_size``)
-          -> [inference thread: Predictor.predict_image] -> queue(``queue_size``)
+    items -> [reader thread: iter_decoded, image files on ``decode_workers`` threads; Predictor.prepare]
+          -> queue(``ahead``) -> [inference thread: Predictor.predict_prepared] -> queue(``queue_size``)
           -> [caller's thread: results committed to the sink every ``commit_every`` records or ``commit_seconds``]
 
-At most ``2 * queue_size`` decoded frames (plus the decode window) exist at once, however many frames the job has.
-A bad frame becomes a failed record; the run goes on.
+At most ``ahead`` prepared frames, the decode window and ``queue_size`` records exist at once, however many frames
+the job has (a prepared frame of a tiled, fused preset holds a dozen network inputs, so ``ahead`` is small). A bad
+frame becomes a failed record; the run goes on.
 
-Decoding competes with inference for the same cores (a KITTI PNG costs about 10 ms of CPU, NanoDet about 40 ms of
-inference on 2 threads). The reading and decoding threads therefore run ``decode_nice`` steps below the process's
-priority (Linux: a per-thread nice value): they take the cores inference leaves idle between its parallel sections,
-and still get the CPU when inference waits for them. ``decode_workers=1`` is enough for one inference stream.
+While it is ahead of inference (frames already wait in the queue), the reader also prepares each frame for the
+model (the detector's ``prepare``: resize, letterbox, normalise into the network's layout; ``prelabel.models.base``),
+so the inference thread only runs the model and its postprocessing; when inference is waiting for it (a busy
+machine starving the lowered reader), the frame goes as decoded and the inference thread prepares it at its own
+priority. Either way the records are the same (``prepare=False``: never on the reader).
+
+Decoding and preparing compete with inference for the same cores (a KITTI PNG costs about 7 ms of CPU with
+``prelabel.sources.png``, NanoDet about 70 ms of inference on 2 threads). The reading and decoding threads therefore
+run ``decode_nice`` steps below the process's priority (Linux: a per-thread nice value): they take the cores
+inference leaves idle between its parallel sections, and still get the CPU when inference waits for them.
+``decode_workers=1`` is enough for one inference stream.
 """
 
 from __future__ import annotations
@@ -25,8 +34,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from prelabel.core.labels import Frame, FrameRecord
-from prelabel.inference.predictor import Predictor
+from prelabel.inference.predictor import Predictor, PreparedFrame
 from prelabel.inference.runner import RunSummary
 from prelabel.sources.frames import iter_decoded
 
@@ -39,6 +51,8 @@ _END = object()
 class PipelineOptions:
     decode_workers: int = 1
     queue_size: int = 8
+    ahead: int = 4
+    prepare: bool = True
     commit_every: int = 32
     commit_seconds: float = 1.0
     decode_nice: int = 5
@@ -93,7 +107,7 @@ def run_pipeline(
     """Label ``(seq, frame)`` items; ``sink`` receives ``(seq, record)`` batches (e.g. :meth:`Job.complete`)."""
     opts = options or PipelineOptions()
     stop = threading.Event()
-    decoded_q: queue.Queue[Any] = queue.Queue(maxsize=opts.queue_size)
+    decoded_q: queue.Queue[Any] = queue.Queue(maxsize=max(1, opts.ahead))
     record_q: queue.Queue[Any] = queue.Queue(maxsize=opts.queue_size)
     seq_of: dict[int, int] = {}
     lock = threading.Lock()
@@ -118,7 +132,14 @@ def run_pipeline(
             for frame, image, error in decoded:
                 with lock:
                     seq = seq_of.pop(id(frame))
-                if not _put(decoded_q, (seq, frame, image, error), stop):
+                ready: PreparedFrame | npt.NDArray[np.uint8] | None = image
+                if image is not None and opts.prepare and not decoded_q.empty():
+                    try:  # ahead of inference: prepare here; when it waits, it prepares at its own priority
+                        ready = predictor.prepare(frame, image)
+                    except Exception as e:  # as a model failure on the inference thread: recorded, the job goes on
+                        ready, error = None, f"inference failed: {type(e).__name__}: {e}"
+                del image
+                if not _put(decoded_q, (seq, frame, ready, error), stop):
                     return
             _put(decoded_q, _END, stop)
         except BaseException as e:
@@ -134,12 +155,15 @@ def run_pipeline(
                 if item is _END or isinstance(item, _Failure):
                     _put(record_q, item, stop)
                     return
-                seq, frame, image, error = item
-                if image is None:
+                seq, frame, ready, error = item
+                if ready is None:
                     record = FrameRecord(frame=frame, status="failed", error=error, job=predictor.job)
                 else:
                     try:
-                        record = predictor.predict_image(frame, image)
+                        if isinstance(ready, PreparedFrame):
+                            record = predictor.predict_prepared(ready)
+                        else:
+                            record = predictor.predict_image(frame, ready)
                     except Exception as e:  # one frame's model failure is recorded, the job goes on
                         record = FrameRecord(
                             frame=frame,
@@ -147,7 +171,7 @@ def run_pipeline(
                             error=f"inference failed: {type(e).__name__}: {e}",
                             job=predictor.job,
                         )
-                del image
+                del ready
                 if not _put(record_q, (seq, record), stop):
                     return
         except BaseException as e:

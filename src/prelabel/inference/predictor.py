@@ -4,6 +4,7 @@ runner, the async service's workers and Ray Data (``__init__`` loads, ``__call__
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,10 +13,20 @@ import numpy.typing as npt
 from prelabel.core.detections import Detections
 from prelabel.core.labels import Frame, FrameRecord
 from prelabel.errors import PrelabelError
-from prelabel.models.base import Detector, takes_encoded
+from prelabel.models.base import Detector, prepare_input, run_prepared, takes_encoded
 from prelabel.sources.images import load_image
 
 ImageLoader = Callable[[Frame], npt.NDArray[np.uint8]]
+
+
+@dataclass
+class PreparedFrame:
+    """A frame ready for the model: the frame (with its size), the detector's prepared input, and the image when
+    masks need it."""
+
+    frame: Frame
+    input: Any
+    image: npt.NDArray[np.uint8] | None = None
 
 
 class Predictor:
@@ -106,12 +117,23 @@ class Predictor:
         return self.masker is None and takes_encoded(self.detector)
 
     def predict_image(self, frame: Frame, image: npt.NDArray[np.uint8]) -> FrameRecord:
+        return self.predict_prepared(self.prepare(frame, image))
+
+    def prepare(self, frame: Frame, image: npt.NDArray[np.uint8]) -> PreparedFrame:
+        """The per-frame work before the model runs (the detector's ``prepare``: resize, letterbox, normalise; see
+        ``prelabel.models.base``), which the bulk pipeline does on its decoding thread. The image itself is kept
+        only when masks need it."""
         h, w = image.shape[:2]
         frame = frame.model_copy(update={"width": w, "height": h})
-        dets = self.detector.detect(image)
-        if self.masker is not None and len(dets):
-            dets.masks = self.masker.masks(image, dets.xyxy)
-        return self._record(frame, dets)
+        keep = image if self.masker is not None else None
+        return PreparedFrame(frame, prepare_input(self.detector, image), keep)
+
+    def predict_prepared(self, prepared: PreparedFrame) -> FrameRecord:
+        """The record for a frame :meth:`prepare` made: exactly :meth:`predict_image`'s."""
+        dets = run_prepared(self.detector, prepared.input)
+        if self.masker is not None and len(dets) and prepared.image is not None:
+            dets.masks = self.masker.masks(prepared.image, dets.xyxy)
+        return self._record(prepared.frame, dets)
 
     def predict_encoded(self, frame: Frame, data: bytes, size: tuple[int, int]) -> FrameRecord:
         """The record for an image given as its file's bytes, ``size`` = (width, height) from its header

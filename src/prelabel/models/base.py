@@ -1,9 +1,16 @@
-"""What every detector backend provides."""
+"""What every detector backend provides, and the optional split of :meth:`Detector.detect` into two steps.
+
+A detector may also offer ``prepare(image) -> prepared`` (the per-image work before the model runs: resize,
+letterbox, normalise into the network's layout) and ``run(prepared) -> Detections`` (the model and its
+postprocessing), with ``run(prepare(image))`` giving exactly ``detect(image)``. The bulk pipeline prepares each
+frame on its decoding thread so that the inference thread only runs the model (:func:`prepare_input`,
+:func:`run_prepared`). A detector without the pair needs nothing: its "prepared" input is the image itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -71,3 +78,29 @@ def detect_many(detector: Detector, images: Sequence[npt.NDArray[np.uint8]]) -> 
     if callable(batch):
         return list(batch(images))
     return [detector.detect(im) for im in images]
+
+
+def splits(detector: Detector) -> bool:
+    """Whether ``detector`` offers the ``prepare``/``run`` pair."""
+    return callable(getattr(detector, "prepare", None)) and callable(getattr(detector, "run", None))
+
+
+def prepare_input(detector: Detector, image: npt.NDArray[np.uint8]) -> Any:
+    """``detector.prepare(image)`` for a detector that splits :meth:`~Detector.detect`, else the image itself."""
+    return detector.prepare(image) if splits(detector) else image  # type: ignore[attr-defined]
+
+
+def run_prepared(detector: Detector, prepared: Any) -> Detections:
+    """Detections for what :func:`prepare_input` returned: ``detector.run(prepared)``, else ``detect``."""
+    return detector.run(prepared) if splits(detector) else detector.detect(prepared)  # type: ignore[attr-defined]
+
+
+def run_many(detector: Detector, prepared: Sequence[Any]) -> list[Detections]:
+    """:func:`run_prepared` for several inputs: the detector's own ``run_batch`` when it has one, as
+    :func:`detect_many` uses ``detect_batch`` (the same detections as one call each)."""
+    if not splits(detector):
+        return detect_many(detector, prepared)
+    batch = getattr(detector, "run_batch", None)
+    if callable(batch):
+        return list(batch(prepared))
+    return [detector.run(p) for p in prepared]  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 The zoo's detectors see a 300-512 px input, so on a 1242x375 KITTI frame a distant car shrinks to a few pixels.
 :class:`TiledDetector` also runs the detector on overlapping square tiles (side = the frame's short side by
 default), maps tile boxes back to frame pixels, and merges everything. The full frame and a frame's tiles go to the
-model as one batch (:func:`~prelabel.models.base.detect_many`) where the model takes one:
+model as one batch (:func:`~prelabel.models.base.run_many`) where the model takes one:
 
 1. **Cut boxes.** A tile box touching an inner tile edge (an edge that is not the frame's border) may be the
    visible part of an object the tile cut. Such a box is dropped when a box of the same class from the full frame
@@ -16,13 +16,14 @@ model as one batch (:func:`~prelabel.models.base.detect_many`) where the model t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import Tile, area, nms, overlap, tile_grid
-from prelabel.models.base import Detector, DetectorWrapper, detect_many
+from prelabel.models.base import Detector, DetectorWrapper, prepare_input, run_many
 from prelabel.refine.tta import weighted_merge
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Tile",
     "TileDetections",
     "TiledDetector",
+    "TilesPrepared",
     "coverage",
     "cut_flags",
     "suppress_cut_boxes",
@@ -73,6 +75,18 @@ class TileDetections:
         return self.dets[self.origin == -1]
 
 
+@dataclass
+class TilesPrepared:
+    """A frame prepared for :class:`TiledDetector`: its size, its tiles, whether the full frame runs too (first), and
+    the inner detector's input for each view."""
+
+    width: int
+    height: int
+    tiles: list[Tile]
+    whole: bool
+    inputs: list[Any]
+
+
 class TiledDetector(DetectorWrapper):
     """Wraps any :class:`~prelabel.models.base.Detector`; itself a Detector (same model id, version, classes)."""
 
@@ -111,20 +125,32 @@ class TiledDetector(DetectorWrapper):
         return tile_grid(width, height, self.tile, self.overlap)
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        return self.run(self.prepare(image))
+
+    def prepare(self, image: npt.NDArray[np.uint8]) -> TilesPrepared:
+        """The frame's size, its tiles, and the inner detector's input for the full frame and each tile."""
         h, w = image.shape[:2]
-        return self.merge_raw(self.detect_raw(image), w, h)
+        tiles = [t for t in self.tiles(w, h) if (t.width, t.height) != (w, h)]
+        whole = self.full_frame or not tiles
+        crops = [np.ascontiguousarray(image[t.y0 : t.y1, t.x0 : t.x1]) for t in tiles]
+        views = [image, *crops] if whole else crops
+        return TilesPrepared(w, h, tiles, whole, [prepare_input(self.detector, v) for v in views])
+
+    def run(self, prepared: TilesPrepared) -> Detections:
+        return self.merge_raw(self.run_raw(prepared), prepared.width, prepared.height)
 
     def detect_raw(self, image: npt.NDArray[np.uint8]) -> TileDetections:
         """Every full-frame and tile box in frame pixels, before cut handling and merging."""
-        h, w = image.shape[:2]
-        tiles = [t for t in self.tiles(w, h) if (t.width, t.height) != (w, h)]
+        return self.run_raw(self.prepare(image))
+
+    def run_raw(self, prepared: TilesPrepared) -> TileDetections:
+        """:meth:`detect_raw` on what :meth:`prepare` made."""
+        w, h, tiles = prepared.width, prepared.height, prepared.tiles
         parts: list[Detections] = []
         cut: list[npt.NDArray[np.bool_]] = []
         origin: list[npt.NDArray[np.int64]] = []
-        whole = self.full_frame or not tiles
-        crops = [np.ascontiguousarray(image[t.y0 : t.y1, t.x0 : t.x1]) for t in tiles]
-        found = detect_many(self.detector, [image, *crops] if whole else crops)  # one batch where the model allows
-        if whole:
+        found = run_many(self.detector, prepared.inputs)  # one batch where the model allows
+        if prepared.whole:
             full = found.pop(0)
             parts.append(Detections(full.xyxy, full.scores, full.class_ids))
             cut.append(np.zeros(len(full), dtype=bool))

@@ -9,13 +9,15 @@ are averaged, weighted by score, and the merged score is the summed score divide
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import greedy_cluster
-from prelabel.models.base import Detector, DetectorWrapper
+from prelabel.models.base import Detector, DetectorWrapper, prepare_input, run_prepared
 
 
 def weighted_merge(parts: Sequence[Detections], iou_threshold: float = 0.55, passes: int | None = None) -> Detections:
@@ -63,10 +65,28 @@ class FlipTTADetector(DetectorWrapper):
         return f"{inner}+tta" if inner else "tta"
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        return self.run(self.prepare(image))
+
+    def prepare(self, image: npt.NDArray[np.uint8]) -> FlipPrepared:
         h, w = image.shape[:2]
-        plain = self.detector.detect(image)
-        mirrored = self.detector.detect(np.ascontiguousarray(image[:, ::-1]))
+        mirrored = np.ascontiguousarray(image[:, ::-1])
+        return FlipPrepared(w, h, prepare_input(self.detector, image), prepare_input(self.detector, mirrored))
+
+    def run(self, prepared: FlipPrepared) -> Detections:
+        w, h = prepared.width, prepared.height
+        plain = run_prepared(self.detector, prepared.plain)
+        mirrored = run_prepared(self.detector, prepared.mirrored)
         back = Detections(flip_boxes(mirrored.xyxy, w), mirrored.scores, mirrored.class_ids)
         plain = Detections(plain.xyxy, plain.scores, plain.class_ids)
         merged = weighted_merge([plain, back], self.iou_threshold, passes=2)
         return merged[merged.scores >= self.min_score].clip(w, h)
+
+
+@dataclass(frozen=True)
+class FlipPrepared:
+    """A frame prepared for :class:`FlipTTADetector`: its size and the inner detector's inputs for both views."""
+
+    width: int
+    height: int
+    plain: Any
+    mirrored: Any

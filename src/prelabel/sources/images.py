@@ -81,6 +81,11 @@ def decode_image(data: bytes, item: str) -> npt.NDArray[np.uint8]:
     if not data:
         raise UnreadableInputError(item, "the file is empty")
     limits.check_image_header(data, item)
+    from prelabel.sources.png import decode_simple_png
+
+    simple = decode_simple_png(data)  # KITTI-style PNGs in half the CPU; None for anything else
+    if simple is not None:
+        return simple
     arr = np.frombuffer(data, dtype=np.uint8)
     img = cv2.imdecode(arr, cv2.IMREAD_COLOR_RGB)  # RGB straight from the decoder: no flipped copy (3 ms a frame)
     if img is None:

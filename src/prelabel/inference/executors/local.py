@@ -24,6 +24,8 @@ def run_local(job: Job, on_records: Any = None, *, predictor: Predictor | None =
         decode_workers=int(opts.get("decode_workers", defaults.decode_workers)),
         queue_size=int(opts.get("queue_size", defaults.queue_size)),
         decode_nice=int(opts.get("decode_nice", defaults.decode_nice)),
+        ahead=int(opts.get("ahead", defaults.ahead)),
+        prepare=bool(opts.get("prepare", defaults.prepare)),
     )
     pred = predictor or make_predictor(job)
     pred.job = job.id

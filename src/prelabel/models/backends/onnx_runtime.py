@@ -24,7 +24,7 @@ from prelabel.core.detections import Detections
 from prelabel.core.geometry.boxes2d import nms
 from prelabel.errors import PrelabelError, UnknownNameError, UnreadableInputError
 from prelabel.models.decoders import DecodeContext, get_decoder
-from prelabel.models.preprocess import Preprocess
+from prelabel.models.preprocess import Preprocess, Transform
 
 NMS_MODES = ("class", "agnostic", "none")
 MAX_CANDIDATES = 2000
@@ -117,18 +117,29 @@ class TensorDetector:
         return f"model:{self.model_id}@{self.version}"
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
-        x, tf = self.preprocess(image)
+        return self.run(self.prepare(image))
+
+    def prepare(self, image: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], Transform]:
+        """The network input and how its pixels map back (``prelabel.models.base``: run it with :meth:`run`)."""
+        return self.preprocess(image)
+
+    def run(self, prepared: tuple[npt.NDArray[np.float32], Transform]) -> Detections:
+        x, tf = prepared
         return self._finish(self._infer(x), tf)
 
     def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         """Several images (any sizes): up to ``batch`` of them per run when the model's batch dimension is dynamic,
         one run each otherwise. The same boxes as :meth:`detect` on each (to float tolerance)."""
+        return self.run_batch([self.prepare(im) for im in images])
+
+    def run_batch(self, prepared: Sequence[tuple[npt.NDArray[np.float32], Transform]]) -> list[Detections]:
+        """:meth:`detect_batch` on inputs :meth:`prepare` made."""
         step = self.max_batch if self.dynamic_batch else 1
-        if step <= 1 or len(images) <= 1:
-            return [self.detect(im) for im in images]
+        if step <= 1 or len(prepared) <= 1:
+            return [self.run(p) for p in prepared]
         out: list[Detections] = []
-        for start in range(0, len(images), step):
-            chunk = [self.preprocess(im) for im in images[start : start + step]]
+        for start in range(0, len(prepared), step):
+            chunk = prepared[start : start + step]
             outputs = self._infer(np.concatenate([x for x, _ in chunk]))
             n = len(chunk)
             for i, (_, tf) in enumerate(chunk):
