@@ -97,3 +97,19 @@ def test_damaged_files_go_to_opencv_and_fail_as_unreadable(kitti_pngs: list[byte
         if opencv(bad) is None:
             with pytest.raises(UnreadableInputError, match="not a decodable image"):
                 decode_image(bad, "frame.png")
+
+
+def test_a_stream_that_inflates_past_the_declared_size_is_left_to_opencv() -> None:
+    """A 4x4 PNG whose IDAT inflates to 64 MiB: the fast path stops one byte past the declared size."""
+    import struct
+    import zlib
+
+    from prelabel.sources.png import decode_simple_png
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)
+    bomb = zlib.compress(b"\0" * (64 << 20), 9)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", bomb) + chunk(b"IEND", b"")
+    assert decode_simple_png(data) is None

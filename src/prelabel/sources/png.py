@@ -27,12 +27,13 @@ INERT = frozenset({b"tEXt", b"zTXt", b"iTXt", b"tIME", b"pHYs"})
 INTEGRAL_MAX_PIXELS = (2**31 - 1) // 255
 
 
-def _zlib() -> tuple[Callable[..., bytes], Callable[..., int]]:
+def _zlib() -> tuple[Callable[[], Any], Callable[..., int]]:
+    """(a decompressobj factory, crc32): ISA-L's, or zlib's when isal is missing (same bytes, slower)."""
     try:
         from isal import isal_zlib
     except ImportError:  # isal is a dependency; without it zlib gives the same bytes, slower
-        return zlib.decompress, zlib.crc32
-    return isal_zlib.decompress, isal_zlib.crc32
+        return zlib.decompressobj, zlib.crc32
+    return isal_zlib.decompressobj, isal_zlib.crc32
 
 
 def decode_simple_png(data: bytes) -> npt.NDArray[np.uint8] | None:
@@ -46,13 +47,15 @@ def decode_simple_png(data: bytes) -> npt.NDArray[np.uint8] | None:
     if found is None:
         return None
     width, height, idat = found
-    inflate, _ = _zlib()
+    inflater, _ = _zlib()
     stride = width * 3 + 1
-    try:
-        raw = inflate(b"".join(idat), bufsize=height * stride)
+    expected = height * stride
+    try:  # bounded: a stream that inflates past the declared size stops one byte over it (no zip bomb)
+        stream = inflater()
+        raw = stream.decompress(b"".join(idat), expected + 1)
     except Exception:  # a bad zlib stream: OpenCV says what is wrong
         return None
-    if len(raw) != height * stride:
+    if len(raw) != expected or not stream.eof:
         return None
     rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, stride)
     filters = rows[:, 0]
