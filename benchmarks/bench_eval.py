@@ -52,16 +52,11 @@ def main() -> None:
     print(f"evaluate: {best * 1000:.1f} ms in all, {per_frame:.3f} ms per frame (CPU time, best of {args.repeat})")
     print(f"AP {100 * (s['AP'] or 0):.2f}, AP50 {100 * (s['AP50'] or 0):.2f}, AP75 {100 * (s['AP75'] or 0):.2f}")
     try:
-        from prelabel.core.labelset import LabelSet
         from prelabel.quality.evaluate import FramePair, evaluate_sets, pair_records
     except ImportError:  # prelabel 0.1: records only
         return
     pairs, _ = pair_records(pred, gt)
-    frames = [
-        FramePair(g.frame.id if p is None else p.frame.id, None if p is None else LabelSet.from_labels(p.labels),
-                  LabelSet.from_labels(g.labels), g.frame.id, p is not None)
-        for p, g in pairs
-    ]  # fmt: skip
+    frames = [FramePair.of(p, g) for p, g in pairs]
     best = float("inf")
     for _ in range(args.repeat):
         t0 = time.process_time()

@@ -173,7 +173,6 @@ def test_records_and_label_sets_evaluate_alike_with_every_rule(shared_data: Path
     """evaluate() feeds records straight into columns, evaluate_sets() label sets: the same curves and outcomes with
     class maps, ignore regions, neighbours, minimum height, crowd attributes, polygons and scoreless predictions."""
     from prelabel.core.labels import Polygon
-    from prelabel.core.labelset import LabelSet
     from prelabel.quality.evaluate import FramePair, evaluate_sets, pair_records
 
     root = shared_data / "scalabel_eval" / "eval"
@@ -200,11 +199,7 @@ def test_records_and_label_sets_evaluate_alike_with_every_rule(shared_data: Path
     )
     want = evaluate(pred, gt, cfg)
     pairs, _ = pair_records(pred, gt)
-    frames = [
-        FramePair(g.frame.id if p is None else p.frame.id, None if p is None else LabelSet.from_labels(p.labels),
-                  LabelSet.from_labels(g.labels), g.frame.id, p is not None)
-        for p, g in pairs
-    ]  # fmt: skip
+    frames = [FramePair.of(p, g) for p, g in pairs]
     got = evaluate_sets(frames, cfg)
     assert list(got.curves) == list(want.curves) and want.ap() is not None
     for c, w in want.curves.items():

@@ -150,7 +150,7 @@ def evaluate_stream(
             frames.append(FramePair(pid, ls, LabelSet.from_labels(g.labels), g.frame.id, True))
         else:
             missing.append(g.frame.id)
-            frames.append(FramePair(g.frame.id, None, LabelSet.from_labels(g.labels), g.frame.id, False))
+            frames.append(FramePair.of(None, g))
         if len(frames) >= block:
             pooled.add(frames, cfg)
             frames = []

@@ -205,6 +205,16 @@ class FramePair:
     gt_frame_id: str = ""
     has_prediction: bool = True
 
+    @classmethod
+    def of(cls, prediction: FrameRecord | None, ground_truth: FrameRecord) -> FramePair:
+        """The pair for one of :func:`pair_records`'s (prediction or None, ground truth): labels as label sets; a
+        failed prediction (status not ``ok``) has no labels, as in :func:`evaluate`."""
+        gt = LabelSet.from_labels(ground_truth.labels)
+        if prediction is None:
+            return cls(ground_truth.frame.id, None, gt, ground_truth.frame.id, False)
+        labels = None if prediction.status != "ok" else LabelSet.from_labels(prediction.labels)
+        return cls(prediction.frame.id, labels, gt, ground_truth.frame.id, True)
+
 
 class EvalColumns:
     """Every frame's evaluated boxes as flat columns (one row per box, with its frame and mapped-class code), fed
