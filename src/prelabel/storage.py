@@ -91,9 +91,9 @@ def atomic_local(
     ``exclusive``: the file is hard-linked into place instead of renamed, so :class:`FileExistsError` is raised
     (and nothing replaced) when ``path`` already exists; two writers can never both create it.
     """
-    tmp = _unique_temp_beside(path)
+    tmp, fd = _open_temp_beside(path)
     try:
-        with builtins.open(tmp, mode, **open_kwargs) as f:
+        with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
             f.flush()
             if fsync:
@@ -119,10 +119,26 @@ def is_temp_name(name: str) -> bool:
 def _unique_temp_beside(path: Path) -> Path:
     """An empty, uniquely named file beside ``path`` (two writers never share one); keeps the suffix for tools
     that choose their encoder by extension."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    tmp, fd = _open_temp_beside(path)
     os.close(fd)
-    return Path(tmp)
+    return tmp
+
+
+_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_temp_beside(path: Path) -> tuple[Path, int]:
+    """A new, uniquely named file beside ``path`` and its open descriptor, created with ``O_EXCL`` and mode 0600 as
+    :func:`tempfile.mkstemp` does (one system call when the folder exists: this runs for every service output)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        try:
+            return tmp, os.open(tmp, _TEMP_FLAGS, 0o600)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the folder is new
+            path.parent.mkdir(parents=True, exist_ok=True)
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 @contextmanager
@@ -275,51 +291,19 @@ def write_bytes(uri: str, data: bytes, *, exclusive: bool = False, fsync: bool =
     after a power cut, e.g. a synchronous call's payload; a killed process still leaves them whole or absent).
     Object stores: each PUT is atomic; the exclusive check there is check-then-put.
     """
-    if is_local(uri) and exclusive:
-        return _write_new_local(local_path(uri), data, fsync=fsync)
     if is_local(uri):
-        with atomic_local(local_path(uri), "wb", fsync=fsync) as f:
-            f.write(data)
+        try:
+            with atomic_local(local_path(uri), "wb", exclusive=exclusive, fsync=fsync) as f:
+                f.write(data)
+        except FileExistsError:
+            if exclusive:
+                return False
+            raise
         return True
     if exclusive and exists(uri):
         return False
     filesystem(uri).pipe_file(uri, data)
     return True
-
-
-def _write_new_local(path: Path, data: bytes, *, fsync: bool) -> bool:
-    """:func:`atomic_local` with ``exclusive``, in as few system calls as it takes (this runs for every output of
-    the service): the temporary file is created with ``O_EXCL`` under a random name, written, fsynced, and
-    hard-linked into place. False (nothing written) if ``path`` exists."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-        try:
-            fd = os.open(tmp, flags, 0o600)  # as tempfile.mkstemp, which atomic_local uses
-        except FileExistsError:
-            continue
-        except FileNotFoundError:  # the folder is new
-            path.parent.mkdir(parents=True, exist_ok=True)
-            continue
-        break
-    else:
-        raise FileExistsError(f"no free temporary name beside {path}")
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(tmp)
 
 
 def write_text(uri: str, text: str) -> None:
