@@ -75,8 +75,6 @@ class WakeSocket:
             self.sock.close()
             raise
         self.sock.setblocking(False)
-        self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._out.setblocking(False)
 
     @classmethod
     def open(cls, state_dir: str | Path, instance: str) -> WakeSocket | None:
@@ -102,17 +100,16 @@ class WakeSocket:
     def poke(self, *_: object) -> None:
         """Wake this worker's own loop (e.g. from a finished invocation's callback thread)."""
         with contextlib.suppress(OSError):
-            self._out.sendto(b"!", self.address)
+            _sender().sendto(b"!", self.address)
 
     def announce(self, inference_id: str, notice: bool = True) -> None:
         """Tell the API server that ``inference_id`` has reached its final state (committed); ``notice``: a
         webhook notice was put in the outbox with it (False: the outbox is not kicked)."""
         with contextlib.suppress(OSError):
-            self._out.sendto(_datagram(inference_id, notice), self.api_address)
+            _sender().sendto(_datagram(inference_id, notice), self.api_address)
 
     def close(self) -> None:
         self.sock.close()
-        self._out.close()
 
 
 def _datagram(inference_id: str, notice: bool) -> bytes:
