@@ -285,6 +285,47 @@ class Label(_Model):
         return self
 
 
+def checked_box(x1: float, y1: float, x2: float, y2: float) -> Box2D:
+    """A :class:`Box2D` from coordinates already checked (finite, x1 <= x2, y1 <= y2): see :func:`checked_model`."""
+    return checked_model(Box2D, {"x1": x1, "y1": y1, "x2": x2, "y2": y2})
+
+
+def checked_label(
+    id: str,
+    category: str,
+    source: str,
+    score: float | None,
+    box: Box2D | None,
+    attributes: dict[str, Any],
+    *,
+    review: ReviewState = ReviewState.PENDING,
+    mask: Mask | None = None,
+    polygon: Polygon | None = None,
+    box3d: Box3D | None = None,
+    track_id: str | None = None,
+    fields_set: set[str] | None = None,
+) -> Label:
+    """A :class:`Label` from values already checked (every field, in the model's order: :func:`checked_model`), for
+    the hot paths that build records from checked rows (label sets, fused and composed labels)."""
+    return checked_model(
+        Label,
+        {
+            "id": id,
+            "category": category,
+            "source": source,
+            "score": score,
+            "review": review,
+            "box": box,
+            "mask": mask,
+            "polygon": polygon,
+            "box3d": box3d,
+            "track_id": track_id,
+            "attributes": attributes,
+        },
+        fields_set,
+    )
+
+
 class CameraCalibration(_Model):
     """Pinhole camera: K (3x3, px), optional P (3x4 projection, px), D distortion, R rectification (3x3)."""
 

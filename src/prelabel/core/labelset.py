@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.core.labels import Box2D, Label, Mask, ReviewState, checked_model, parse_source
+from prelabel.core.labels import Box2D, Label, Mask, ReviewState, checked_box, checked_label, parse_source
 from prelabel.errors import FormatError
 
 F64 = npt.NDArray[np.float64]
@@ -278,23 +278,19 @@ class LabelSet:
             self.ids.tolist(), self.sources.tolist(), self.track_ids.tolist(), self.masks, self.attributes,
             self.origins, strict=True,
         ):  # fmt: skip
-            box = checked_model(Box2D, {"x1": x1, "y1": y1, "x2": x2, "y2": y2}) if has else None
             out.append(
-                checked_model(
-                    Label,
-                    {  # every field, in Label's order
-                        "id": str(lid),
-                        "category": names[code],
-                        "source": str(src),
-                        "score": None if s != s else s,  # NaN: no score
-                        "review": rv,
-                        "box": box,
-                        "mask": mask,
-                        "polygon": None if origin is None else origin.polygon,
-                        "box3d": None if origin is None else origin.box3d,
-                        "track_id": tid,
-                        "attributes": dict(attrs),
-                    },
+                checked_label(
+                    str(lid),
+                    names[code],
+                    str(src),
+                    None if s != s else s,  # NaN: no score
+                    checked_box(x1, y1, x2, y2) if has else None,
+                    dict(attrs),
+                    review=rv,
+                    mask=mask,
+                    polygon=None if origin is None else origin.polygon,
+                    box3d=None if origin is None else origin.box3d,
+                    track_id=tid,
                 )
             )
         return out

@@ -48,7 +48,15 @@ from typing import Any
 
 import numpy as np
 
-from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, checked_model, make_label_id, updated
+from prelabel.core.labels import (
+    Box2D,
+    FrameRecord,
+    Label,
+    checked_box,
+    checked_label,
+    make_label_id,
+    updated,
+)
 from prelabel.core.labelset import LabelSet, object_column
 from prelabel.errors import FormatError, InputNotFoundError, UnknownNameError
 from prelabel.formats._common import parse_json_text
@@ -225,8 +233,7 @@ def _box(a: Box2D, b: Box2D, geometry: str) -> Box2D:
     if geometry == "second":
         return b
     # the union of two valid boxes is valid: built without validating it again
-    return checked_model(Box2D, {"x1": min(a.x1, b.x1), "y1": min(a.y1, b.y1), "x2": max(a.x2, b.x2),
-                                 "y2": max(a.y2, b.y2)})  # fmt: skip
+    return checked_box(min(a.x1, b.x1), min(a.y1, b.y1), max(a.x2, b.x2), max(a.y2, b.y2))
 
 
 _COMPOSITE_FIELDS = {"id", "category", "source", "score", "box", "attributes"}  # what a composite states
@@ -308,22 +315,14 @@ def compose_labels(labels: Sequence[Label], rules: Sequence[ComposeRule], frame_
         rule = rules[k]
         a, b = labels[i], labels[j]
         made.append(  # from validated parts: a box, a score clamped to [0, 1], a known source
-            checked_model(
-                Label,
-                {
-                    "id": make_label_id(frame_id, "composed", rule.into, a.id, b.id),
-                    "category": rule.into,
-                    "source": a.source if a.source == b.source else "fused",
-                    "score": _composite_score(score, a.score, b.score),
-                    "review": ReviewState.PENDING,
-                    "box": _box(a.box, b.box, rule.geometry),  # type: ignore[arg-type]
-                    "mask": None,
-                    "polygon": None,
-                    "box3d": None,
-                    "track_id": None,
-                    "attributes": {"composed_from": [a.id, b.id], "parts": [a.category, b.category], "rule": rule.into},
-                },
-                _COMPOSITE_FIELDS,
+            checked_label(
+                make_label_id(frame_id, "composed", rule.into, a.id, b.id),
+                rule.into,
+                a.source if a.source == b.source else "fused",
+                _composite_score(score, a.score, b.score),
+                _box(a.box, b.box, rule.geometry),  # type: ignore[arg-type]
+                {"composed_from": [a.id, b.id], "parts": [a.category, b.category], "rule": rule.into},
+                fields_set=_COMPOSITE_FIELDS,
             )
         )
     kept = list(labels)

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.core.geometry.boxes2d import greedy_cluster, greedy_cluster_rows
-from prelabel.core.labels import Box2D, FrameRecord, Label, ReviewState, checked_model, make_label_id
+from prelabel.core.labels import FrameRecord, Label, checked_box, checked_label, make_label_id
 from prelabel.core.labelset import LabelSet, object_column
 from prelabel.errors import FormatError, PrelabelError, UnknownNameError
 
@@ -314,24 +314,8 @@ class _Fused:
         """The rows as records: what ``to_set().to_labels()`` makes. Every row is checked by construction (finite
         boxes with x1 <= x2 and y1 <= y2, scores in [0, 1], non-empty ids and categories, source ``fused``), so
         each record is built without validating it again."""
-        pending = ReviewState.PENDING
         return [
-            checked_model(
-                Label,
-                {
-                    "id": lid,
-                    "category": cat,
-                    "source": "fused",
-                    "score": score,
-                    "review": pending,
-                    "box": checked_model(Box2D, {"x1": x1, "y1": y1, "x2": x2, "y2": y2}),
-                    "mask": None,
-                    "polygon": None,
-                    "box3d": None,
-                    "track_id": None,
-                    "attributes": attrs,
-                },
-            )
+            checked_label(lid, cat, "fused", score, checked_box(x1, y1, x2, y2), attrs)
             for (x1, y1, x2, y2), score, cat, lid, attrs in zip(
                 self.xyxy, self.scores, self.categories, self.ids, self.attributes, strict=True
             )
